@@ -1,0 +1,3 @@
+from shopnet.cli import main
+
+raise SystemExit(main())

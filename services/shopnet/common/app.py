@@ -1,0 +1,119 @@
+"""The frame every service is built in: a base aiohttp app, and `serve()` to run it.
+
+`create_base_app` gives each service the shared middleware (request ids, JSON
+errors, metrics), /health, /ready and /metrics; a service adds its routes,
+readiness checks and cleanup contexts.
+
+`serve` runs the app the way an orchestrator expects: listen, then register in
+the registry and heartbeat; on SIGTERM or SIGINT deregister first, give
+watchers a moment to move traffic away, stop accepting, drain in-flight requests,
+then close pools (cleanup contexts) and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+
+import aiohttp
+from aiohttp import web
+
+from shopnet.common import logs
+from shopnet.common.config import ServiceConfig
+from shopnet.common.health import READINESS_CHECKS, ReadinessCheck, health, ready
+from shopnet.common.http import request_middleware
+from shopnet.common.metrics import METRICS, ServiceMetrics, metrics_handler
+from shopnet.common.registry_client import (
+    Registration,
+    RegistryClient,
+    advertise_address_for,
+)
+
+log = logging.getLogger("shopnet.app")
+
+CONFIG = web.AppKey("config", ServiceConfig)
+
+
+def create_base_app(
+    cfg: ServiceConfig, *, readiness: dict[str, ReadinessCheck] | None = None
+) -> web.Application:
+    metrics = ServiceMetrics(cfg.service)
+    app = web.Application(
+        middlewares=[metrics.middleware(), request_middleware],
+        client_max_size=cfg.max_body_bytes,
+    )
+    app[CONFIG] = cfg
+    app[METRICS] = metrics
+    app[READINESS_CHECKS] = dict(readiness or {})
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
+    app.router.add_get("/metrics", metrics_handler)
+    return app
+
+
+def listening_socket(bind: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A bound, listening TCP socket; with reuse_port, several worker processes share it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((bind, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def _serve(app: web.Application, cfg: ServiceConfig, sock: socket.socket | None) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log_class=logs.JsonAccessLogger,
+        access_log=logging.getLogger("shopnet.access") if cfg.access_log else None,
+        shutdown_timeout=cfg.drain_seconds,
+    )
+    await runner.setup()  # startup: pools connect, migrations run; only then listen
+    if sock is None:
+        sock = listening_socket(cfg.bind, cfg.port)
+    await web.SockSite(runner, sock).start()
+    log.info("listening", extra={"bind": cfg.bind, "port": cfg.port})
+
+    registration = None
+    session = None
+    if cfg.register:
+        session = aiohttp.ClientSession()
+        address = cfg.advertise_address or advertise_address_for(cfg.registry_url)
+        registration = Registration(
+            RegistryClient(session, cfg.registry_url),
+            instance_id=cfg.instance_id,
+            service=cfg.service,
+            address=address,
+            port=cfg.port,
+            ttl=cfg.ttl_seconds,
+            deregister_after=cfg.deregister_after_seconds,
+        )
+        registration.start()
+
+    await stop.wait()
+    log.info("stopping: deregistering, then draining in-flight requests")
+    if registration is not None:
+        await registration.stop()
+        await asyncio.sleep(cfg.deregister_grace_seconds)
+    if session is not None:
+        await session.close()
+    # Stops accepting, runs on_shutdown, waits up to drain_seconds, then cleanup contexts.
+    await runner.cleanup()
+    log.info("stopped")
+
+
+def serve(app: web.Application, cfg: ServiceConfig, sock: socket.socket | None = None) -> None:
+    """Run `app` until SIGTERM/SIGINT, on uvloop; `sock` is for workers sharing a port."""
+    import uvloop
+
+    uvloop.run(_serve(app, cfg, sock))

@@ -1,0 +1,128 @@
+"""Service configuration from environment variables.
+
+Each service has a frozen dataclass whose fields are declared with `setting()`:
+the environment variable, the default and one line of documentation live next
+to the field, so `shopnet config --markdown` (and docs/configuration.md, which a
+test keeps in step) is generated from the code that reads them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self, get_type_hints
+
+from shopnet.errors import ConfigError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def setting(env: str, default: Any, doc: str) -> Any:
+    """Declare a dataclass field read from the environment variable `env`."""
+    return dataclasses.field(default=default, metadata={"env": env, "doc": doc})
+
+
+def _parse(raw: str, kind: type, env: str) -> Any:
+    raw = raw.strip()
+    try:
+        if kind is bool:
+            if raw.lower() in _TRUE:
+                return True
+            if raw.lower() in _FALSE:
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{env}={raw!r} is not a valid {kind.__name__}") from None
+    return raw
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceConfig:
+    """What every service reads: identity, listening address, registry, logging, shutdown."""
+
+    service: ClassVar[str] = "service"
+    default_port: ClassVar[int] = 0
+
+    instance_id: str = setting(
+        "SHOPNET_INSTANCE_ID",
+        "",
+        "Instance id in the registry (default: <service>-<hostname>-<port>).",
+    )
+    bind: str = setting("SHOPNET_BIND", "0.0.0.0", "Address to listen on.")
+    port: int = setting("SHOPNET_PORT", 0, "Port to listen on (default: the service's port).")
+    advertise_address: str = setting(
+        "SHOPNET_ADVERTISE_ADDRESS",
+        "",
+        "Address registered for others to call (default: our source address towards the registry).",
+    )
+    registry_url: str = setting(
+        "SERVICE_REGISTRY", "http://127.0.0.1:8500", "Base URL of the service registry."
+    )
+    register: bool = setting("SHOPNET_REGISTER", True, "Register in the registry and heartbeat.")
+    ttl_seconds: float = setting(
+        "SHOPNET_TTL_SECONDS", 10.0, "Registration TTL; the heartbeat runs every TTL/3."
+    )
+    deregister_after_seconds: float = setting(
+        "SHOPNET_DEREGISTER_AFTER_SECONDS",
+        60.0,
+        "How long an instance may stay critical before the registry removes it.",
+    )
+    log_level: str = setting(
+        "SHOPNET_LOG_LEVEL", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR)."
+    )
+    access_log: bool = setting("SHOPNET_ACCESS_LOG", False, "Log every request as a JSON line.")
+    max_body_bytes: int = setting(
+        "SHOPNET_MAX_BODY_BYTES", 1 << 20, "Largest request body accepted (413 above)."
+    )
+    deregister_grace_seconds: float = setting(
+        "SHOPNET_DEREGISTER_GRACE_SECONDS",
+        0.5,
+        "On SIGTERM, time between deregistering and closing the listener, so watchers move away.",
+    )
+    drain_seconds: float = setting(
+        "SHOPNET_DRAIN_SECONDS", 10.0, "On SIGTERM, how long in-flight requests may finish."
+    )
+
+    def __post_init__(self) -> None:
+        if not self.port:
+            object.__setattr__(self, "port", self.default_port)
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"SHOPNET_PORT={self.port} is not a TCP port")
+        if self.ttl_seconds <= 0:
+            raise ConfigError("SHOPNET_TTL_SECONDS must be positive")
+        if not self.instance_id:
+            object.__setattr__(
+                self, "instance_id", f"{self.service}-{socket.gethostname()}-{self.port}"
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+        """Build the config from `environ` (default: os.environ); `overrides` win."""
+        environ = os.environ if environ is None else environ
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            env = field.metadata.get("env")
+            if env and env in environ and environ[env] != "":
+                values[field.name] = _parse(environ[env], hints[field.name], env)
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def documentation(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, description) for every setting, in declaration order."""
+        rows = []
+        for field in dataclasses.fields(cls):
+            if "env" in field.metadata:
+                default = field.default
+                if field.name == "port":
+                    default = cls.default_port
+                rows.append((field.metadata["env"], str(default), field.metadata["doc"]))
+        return rows

@@ -1,0 +1,179 @@
+"""HTTP plumbing every service shares: JSON responses, API errors, the request middleware.
+
+API errors form one hierarchy; the middleware turns each into the JSON body
+`{"error": {"code", "message", "request_id"}}` so no client ever sees an HTML
+page or a traceback:
+
+    ApiError                       500 internal
+    ├── BadRequest                 400 bad_request / invalid_json / validation_failed
+    ├── NotFound                   404 not_found
+    ├── Conflict                   409 conflict
+    ├── PayloadTooLarge            413 payload_too_large
+    ├── Unprocessable              422 unprocessable
+    ├── BadGateway                 502 bad_gateway
+    ├── ServiceUnavailable         503 unavailable (with Retry-After)
+    └── GatewayTimeout             504 gateway_timeout
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from shopnet.common.logs import request_id_var
+
+log = logging.getLogger("shopnet.http")
+
+JSON = "application/json"
+REQUEST_ID = "X-Request-ID"
+_MAX_REQUEST_ID = 128
+
+
+def dumps(data: Any) -> bytes:
+    return orjson.dumps(data, default=str)
+
+
+def json_response(
+    data: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(body=dumps(data), status=status, headers=headers, content_type=JSON)
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a stable machine-readable code."""
+
+    status = 500
+    code = "internal"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.details = details
+        self.headers = headers or {}
+
+
+class BadRequest(ApiError):
+    status, code = 400, "bad_request"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "payload_too_large"
+
+
+class Unprocessable(ApiError):
+    status, code = 422, "unprocessable"
+
+
+class BadGateway(ApiError):
+    status, code = 502, "bad_gateway"
+
+
+class ServiceUnavailable(ApiError):
+    status, code = 503, "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 1, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("Retry-After", str(retry_after))
+
+
+class GatewayTimeout(ApiError):
+    status, code = 504, "gateway_timeout"
+
+
+def error_body(code: str, message: str, request_id: str | None, details: Any = None) -> bytes:
+    error: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
+    if details is not None:
+        error["details"] = details
+    return dumps({"error": error})
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    request_id: str | None,
+    *,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    response = web.Response(
+        body=error_body(code, message, request_id, details),
+        status=status,
+        headers=headers,
+        content_type=JSON,
+    )
+    if request_id:
+        response.headers[REQUEST_ID] = request_id
+    return response
+
+
+def incoming_request_id(request: web.BaseRequest) -> str:
+    """Keep a caller's X-Request-ID when it is sane, otherwise mint one."""
+    given = request.headers.get(REQUEST_ID)
+    if given and len(given) <= _MAX_REQUEST_ID and given.isascii() and given.isprintable():
+        return given
+    return secrets.token_hex(8)
+
+
+# aiohttp's own HTTP exceptions (unknown route, wrong method, body too large) keep
+# their status; these give them our codes.
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tag the request with its id, and turn every failure into a JSON error."""
+    request_id = incoming_request_id(request)
+    token = request_id_var.set(request_id)
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        if exc.status >= 500:
+            log.warning("%s: %s", exc.code, exc.message)
+        return error_response(
+            exc.status, exc.code, exc.message, request_id, details=exc.details, headers=exc.headers
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        # 413's text says the limit and the size; the others' reason is enough.
+        message = exc.text if exc.status == 413 and exc.text else exc.reason
+        return error_response(exc.status, code, message, request_id, headers=headers)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal error", request_id)
+    finally:
+        request_id_var.reset(token)
+    response.headers[REQUEST_ID] = request_id
+    return response

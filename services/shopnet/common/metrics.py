@@ -1,0 +1,78 @@
+"""Prometheus metrics: one registry per app (so tests can build many apps), served at /metrics.
+
+Every service counts its requests and their latency by route; services add
+their own collectors to the same registry (`app[METRICS].registry`).
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+
+from shopnet.common.http import Handler
+
+# Latency buckets in seconds, dense where a LAN service lives (sub-millisecond to 100 ms).
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+class ServiceMetrics:
+    """The collectors every service has."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "shopnet_http_requests",
+            "HTTP requests served, by route, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "shopnet_http_request_duration_seconds",
+            "Time to serve a request, by route.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def middleware(self) -> web.middleware:
+        requests, latency = self.requests, self.latency
+
+        @web.middleware
+        async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
+            started = time.perf_counter()
+            response = await handler(request)
+            # The route template, not the raw path: ids must not become label values.
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else "unmatched"
+            requests.labels(route, request.method, str(response.status)).inc()
+            latency.labels(route).observe(time.perf_counter() - started)
+            return response
+
+        return record
+
+
+METRICS = web.AppKey("metrics", ServiceMetrics)
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

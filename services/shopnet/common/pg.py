@@ -1,0 +1,134 @@
+"""PostgreSQL for the services: a pool that waits for the server, migrations, error mapping.
+
+Each service owns one schema and ships its migrations as numbered SQL files in
+its package (`migrations/001_*.sql`). They run at start under an advisory lock,
+so three product instances starting together apply each file exactly once.
+
+A database that is down must give clients a quick 503 with Retry-After, never a
+hang: pool acquisition and statements are bounded, and connection-level errors
+map to ServiceUnavailable inside `unavailable_on_db_errors()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import zlib
+from collections.abc import AsyncIterator
+from importlib import resources
+
+import asyncpg
+from aiohttp import web
+
+from shopnet.common.health import CheckResult, CheckStatus, ReadinessCheck
+from shopnet.common.http import ServiceUnavailable
+
+log = logging.getLogger("shopnet.pg")
+
+# Errors that mean "the database is not there right now" rather than "your query is wrong".
+UNAVAILABLE_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+async def connect_pool(
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    wait_seconds: float = 60.0,
+    command_timeout: float = 5.0,
+) -> asyncpg.Pool:
+    """A pool, retrying while the server starts (up to `wait_seconds`)."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.1
+    while True:
+        try:
+            return await asyncpg.create_pool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=2.0,
+                command_timeout=command_timeout,
+                # Close idle connections so a restarted server is picked up quickly.
+                max_inactive_connection_lifetime=60.0,
+            )
+        except (*UNAVAILABLE_ERRORS, asyncpg.exceptions.PostgresError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database not reachable yet (%s); retrying", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+async def migrate(pool: asyncpg.Pool, *, schema: str, package: str) -> list[str]:
+    """Apply `package`'s migrations/*.sql not yet recorded in `schema.schema_migrations`."""
+    files = sorted(
+        (
+            f
+            for f in resources.files(package).joinpath("migrations").iterdir()
+            if f.name.endswith(".sql")
+        ),
+        key=lambda f: f.name,
+    )
+    applied = []
+    lock_id = zlib.crc32(f"shopnet:migrate:{schema}".encode())
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", lock_id)
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations '
+                "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {
+                r["name"]
+                for r in await conn.fetch(f'SELECT name FROM "{schema}".schema_migrations')
+            }
+            for file in files:
+                if file.name in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(file.read_text())
+                    await conn.execute(
+                        f'INSERT INTO "{schema}".schema_migrations (name) VALUES ($1)', file.name
+                    )
+                applied.append(file.name)
+                log.info("migration applied", extra={"migration": file.name, "schema": schema})
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", lock_id)
+    return applied
+
+
+@contextlib.asynccontextmanager
+async def unavailable_on_db_errors() -> AsyncIterator[None]:
+    """Turn "database not reachable" errors into a 503 with Retry-After."""
+    try:
+        yield
+    except UNAVAILABLE_ERRORS as exc:
+        raise ServiceUnavailable(
+            f"database unavailable: {type(exc).__name__}", retry_after=2
+        ) from exc
+
+
+def pool_readiness(key: web.AppKey[asyncpg.Pool]) -> ReadinessCheck:
+    """Readiness check: the pool can run `SELECT 1`."""
+
+    async def check(app: web.Application) -> CheckResult:
+        try:
+            async with app[key].acquire(timeout=1.0) as conn:
+                await conn.fetchval("SELECT 1", timeout=1.0)
+        except (*UNAVAILABLE_ERRORS, asyncpg.exceptions.PostgresError) as exc:
+            return CheckResult(CheckStatus.DOWN, f"{type(exc).__name__}: {exc}")
+        return CheckResult(CheckStatus.OK)
+
+    return check

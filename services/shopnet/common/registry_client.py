@@ -1,0 +1,268 @@
+"""Client side of the service registry: self-registration with TTL heartbeats, and watches.
+
+The wire API (served by shopnet.registry):
+
+    PUT    /v1/instances/{id}             register (idempotent)
+    PUT    /v1/instances/{id}/heartbeat   renew the TTL (404: register again)
+    DELETE /v1/instances/{id}             deregister
+    GET    /v1/services/{name}?index=N&wait=S   passing instances, long-poll
+    GET    /v1/services                   catalog
+    GET    /v1/instances                  every instance with its status
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+from yarl import URL
+
+log = logging.getLogger("shopnet.registry_client")
+
+INDEX_HEADER = "X-Registry-Index"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInstance:
+    """A passing instance as lookups return it."""
+
+    id: str
+    address: str
+    port: int
+    tags: tuple[str, ...] = ()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+
+class RegistryError(Exception):
+    """The registry could not be reached or answered with an error."""
+
+
+class RegistryClient:
+    """Thin async wrapper over the registry's HTTP API."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+        self._session = session
+        self._base = URL(base_url.rstrip("/"))
+
+    async def _call(
+        self, method: str, path: str, *, timeout: float = 5.0, **kwargs: Any
+    ) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
+        try:
+            async with self._session.request(
+                method,
+                self._base.with_path(path),
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                **kwargs,
+            ) as resp:
+                body = await resp.read()
+                data = orjson.loads(body) if body else None
+                return resp.status, data, resp.headers
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+            raise RegistryError(f"registry at {self._base} unreachable: {exc!r}") from exc
+
+    async def register(
+        self,
+        *,
+        instance_id: str,
+        service: str,
+        address: str,
+        port: int,
+        ttl: float,
+        deregister_after: float,
+        tags: tuple[str, ...] = (),
+    ) -> None:
+        status, data, _ = await self._call(
+            "PUT",
+            f"/v1/instances/{instance_id}",
+            data=orjson.dumps(
+                {
+                    "service": service,
+                    "address": address,
+                    "port": port,
+                    "tags": list(tags),
+                    "ttl_seconds": ttl,
+                    "deregister_after_seconds": deregister_after,
+                }
+            ),
+            headers={"Content-Type": "application/json"},
+        )
+        if status != 200:
+            raise RegistryError(f"register {instance_id} failed: {status} {data}")
+
+    async def heartbeat(self, instance_id: str) -> bool:
+        """Renew the TTL; False when the registry no longer knows the instance."""
+        status, data, _ = await self._call("PUT", f"/v1/instances/{instance_id}/heartbeat")
+        if status == 404:
+            return False
+        if status != 200:
+            raise RegistryError(f"heartbeat {instance_id} failed: {status} {data}")
+        return True
+
+    async def deregister(self, instance_id: str) -> None:
+        status, data, _ = await self._call("DELETE", f"/v1/instances/{instance_id}", timeout=2.0)
+        if status != 200:
+            raise RegistryError(f"deregister {instance_id} failed: {status} {data}")
+
+    async def lookup(
+        self, service: str, *, index: int = 0, wait: float = 0.0
+    ) -> tuple[list[ServiceInstance], int]:
+        """Passing instances of `service`; with `index`, block up to `wait` s for a change."""
+        params = {"index": str(index), "wait": f"{wait:g}"} if index else {}
+        status, data, headers = await self._call(
+            "GET", f"/v1/services/{service}", params=params, timeout=wait + 5.0
+        )
+        if status != 200:
+            raise RegistryError(f"lookup {service} failed: {status} {data}")
+        instances = [
+            ServiceInstance(i["id"], i["address"], int(i["port"]), tuple(i.get("tags", ())))
+            for i in data["instances"]
+        ]
+        return instances, int(headers.get(INDEX_HEADER, data.get("index", 0)))
+
+
+def advertise_address_for(registry_url: str) -> str:
+    """The local address other hosts reach us on: the source of our route to the registry.
+
+    A UDP connect() sends nothing; it only asks the kernel which source address
+    it would use. In a namespace or container that is the instance's own address.
+    """
+    url = URL(registry_url)
+    host, port = url.host or "127.0.0.1", url.port or 80
+    family, _, _, _, sockaddr = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)[0]
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.connect(sockaddr)
+        return probe.getsockname()[0]
+
+
+class Registration:
+    """Keep one instance registered: register, heartbeat at TTL/3, re-register on 404."""
+
+    def __init__(
+        self,
+        client: RegistryClient,
+        *,
+        instance_id: str,
+        service: str,
+        address: str,
+        port: int,
+        ttl: float,
+        deregister_after: float,
+        tags: tuple[str, ...] = (),
+    ) -> None:
+        self._client = client
+        self.instance_id = instance_id
+        self._args = {
+            "instance_id": instance_id,
+            "service": service,
+            "address": address,
+            "port": port,
+            "ttl": ttl,
+            "deregister_after": deregister_after,
+            "tags": tags,
+        }
+        self._ttl = ttl
+        self.registered = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"registration:{self.instance_id}")
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        registered = False
+        while True:
+            try:
+                if not registered:
+                    await self._client.register(**self._args)
+                    registered = True
+                    self.registered.set()
+                    log.info("registered", extra={"address": self._args["address"]})
+                elif not await self._client.heartbeat(self.instance_id):
+                    log.warning("registry forgot this instance; registering again")
+                    registered = False
+                    continue
+                backoff = 0.1
+                await asyncio.sleep(self._ttl / 3)
+            except RegistryError as exc:
+                log.warning("registry call failed; retrying in %.1fs: %s", backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._ttl / 3)
+
+    async def stop(self) -> None:
+        """Stop heartbeating and deregister (best effort: the TTL covers a failure)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        try:
+            await self._client.deregister(self.instance_id)
+            log.info("deregistered")
+        except RegistryError as exc:
+            log.warning("deregister failed; the TTL will expire instead: %s", exc)
+
+
+class ServiceWatch:
+    """Follow one service's passing instances with long-polls; call `on_change` on each change.
+
+    The last known list is kept while the registry is unreachable: stale
+    instances beat no instances, and passive ejection covers dead ones.
+    """
+
+    def __init__(
+        self,
+        client: RegistryClient,
+        service: str,
+        on_change: Callable[[list[ServiceInstance]], None],
+        *,
+        wait: float = 30.0,
+    ) -> None:
+        self._client = client
+        self.service = service
+        self._on_change = on_change
+        self._wait = wait
+        self.synced = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"watch:{self.service}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        index = 0
+        last: list[ServiceInstance] | None = None
+        backoff = 0.1
+        while True:
+            try:
+                # Jitter spreads many watchers' re-polls (Consul's advice).
+                wait = self._wait * random.uniform(0.9, 1.0)
+                instances, new_index = await self._client.lookup(
+                    self.service, index=index, wait=wait
+                )
+            except RegistryError as exc:
+                log.warning("watch %s: %s; retrying in %.1fs", self.service, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.1
+            # An index can move (or go backwards after a registry restart) without a real
+            # change; compare content, and start over from 0 when it went backwards.
+            index = new_index if new_index >= index else 0
+            if instances != last:
+                last = instances
+                self._on_change(instances)
+            self.synced.set()

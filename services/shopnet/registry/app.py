@@ -1,0 +1,47 @@
+"""The registry app: routes, and the sweeper that turns TTL expiry into watch events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from shopnet.common.app import create_base_app
+from shopnet.registry import handlers
+from shopnet.registry.config import RegistryConfig
+from shopnet.registry.store import Store
+
+log = logging.getLogger("shopnet.registry")
+
+
+def create_app(cfg: RegistryConfig) -> web.Application:
+    app = create_base_app(cfg)
+    app[handlers.STORE] = Store()
+    app[handlers.REGISTRY_CONFIG] = cfg
+    app.cleanup_ctx.append(_sweeper)
+    r = app.router
+    r.add_put("/v1/instances/{id}", handlers.register)
+    r.add_put("/v1/instances/{id}/heartbeat", handlers.heartbeat)
+    r.add_delete("/v1/instances/{id}", handlers.deregister)
+    r.add_get("/v1/instances/{id}", handlers.one_instance)
+    r.add_get("/v1/instances", handlers.all_instances)
+    r.add_get("/v1/services/{service}", handlers.service_instances)
+    r.add_get("/v1/services", handlers.catalog)
+    return app
+
+
+async def _sweeper(app: web.Application) -> AsyncIterator[None]:
+    store, interval = app[handlers.STORE], app[handlers.REGISTRY_CONFIG].sweep_seconds
+
+    async def sweep_forever() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            for instance_id, event in store.sweep():
+                log.info("instance %s", event, extra={"instance_id": instance_id})
+
+    task = asyncio.create_task(sweep_forever(), name="registry-sweeper")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -1,0 +1,131 @@
+"""HTTP handlers of the registry (the API is listed in shopnet.common.registry_client)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import msgspec
+from aiohttp import web
+
+from shopnet.common.http import BadRequest, NotFound, json_response
+from shopnet.common.registry_client import INDEX_HEADER
+from shopnet.common.validation import decode_body
+from shopnet.registry.config import RegistryConfig
+from shopnet.registry.store import Registration, Store
+
+STORE = web.AppKey("store", Store)
+REGISTRY_CONFIG = web.AppKey("registry_config", RegistryConfig)
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+Name = Annotated[str, msgspec.Meta(pattern=_NAME.pattern)]
+
+
+class RegisterBody(msgspec.Struct, forbid_unknown_fields=True):
+    service: Name
+    address: Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)]
+    tags: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(max_length=32)
+    ] = []
+    meta: Annotated[
+        dict[str, Annotated[str, msgspec.Meta(max_length=256)]], msgspec.Meta(max_length=32)
+    ] = {}
+    ttl_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
+    deregister_after_seconds: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 60.0
+
+
+def _name(request: web.Request, key: str) -> str:
+    value = request.match_info[key]
+    if not _NAME.match(value):
+        raise BadRequest(f"{key} must match {_NAME.pattern}", code="validation_failed")
+    return value
+
+
+async def register(request: web.Request) -> web.Response:
+    instance_id = _name(request, "id")
+    body = await decode_body(request, RegisterBody)
+    registration = Registration(
+        id=instance_id,
+        service=body.service,
+        address=body.address,
+        port=body.port,
+        tags=tuple(body.tags),
+        meta=tuple(sorted(body.meta.items())),
+        ttl=body.ttl_seconds,
+        deregister_after=body.deregister_after_seconds,
+    )
+    changed = request.app[STORE].register(registration)
+    return json_response({"id": instance_id, "status": "passing", "changed": changed})
+
+
+async def heartbeat(request: web.Request) -> web.Response:
+    instance_id = _name(request, "id")
+    if not request.app[STORE].heartbeat(instance_id):
+        raise NotFound(f"instance {instance_id!r} is not registered; register it again")
+    return json_response({"id": instance_id, "status": "passing"})
+
+
+async def deregister(request: web.Request) -> web.Response:
+    instance_id = _name(request, "id")
+    existed = request.app[STORE].deregister(instance_id)
+    return json_response({"id": instance_id, "deregistered": existed})
+
+
+async def service_instances(request: web.Request) -> web.Response:
+    """Passing instances of one service; `?index=N&wait=S` blocks until the index passes N."""
+    store = request.app[STORE]
+    service = _name(request, "service")
+    index = _float_param(request, "index", 0)
+    if index > 0:
+        wait = min(
+            _float_param(request, "wait", 30.0), request.app[REGISTRY_CONFIG].max_wait_seconds
+        )
+        await store.wait(service, int(index), wait)
+    current = store.index(service)
+    instances = [
+        {
+            "id": r.id,
+            "address": r.address,
+            "port": r.port,
+            "tags": list(r.tags),
+            "meta": dict(r.meta),
+        }
+        for r in store.passing(service)
+    ]
+    return json_response(
+        {"service": service, "index": current, "instances": instances},
+        headers={INDEX_HEADER: str(current)},
+    )
+
+
+async def catalog(request: web.Request) -> web.Response:
+    return json_response({"services": request.app[STORE].catalog()})
+
+
+async def all_instances(request: web.Request) -> web.Response:
+    return json_response({"instances": request.app[STORE].instances()})
+
+
+async def one_instance(request: web.Request) -> web.Response:
+    instance_id = _name(request, "id")
+    for entry in request.app[STORE].instances():
+        if entry["id"] == instance_id:
+            return json_response(entry)
+    raise NotFound(f"instance {instance_id!r} is not registered")
+
+
+def _float_param(request: web.Request, name: str, default: float) -> float:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw.removesuffix("s"))
+    except ValueError:
+        raise BadRequest(
+            f"query parameter {name!r} must be a number", code="validation_failed"
+        ) from None
+    if not 0 <= value < 2**53:
+        raise BadRequest(f"query parameter {name!r} is out of range", code="validation_failed")
+    return value

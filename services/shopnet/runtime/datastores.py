@@ -1,0 +1,259 @@
+"""Real redis-server and PostgreSQL processes: binaries, data directories, command lines.
+
+Used by local mode, netns mode (inside the database-tier namespaces) and the test
+fixtures alike. PostgreSQL refuses to run as root, so when we are root both
+datastores run as an unprivileged user (Debian's `postgres` / `redis` users when
+installed, else `nobody`) with their data under our state directory.
+"""
+
+from __future__ import annotations
+
+import glob
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from shopnet.errors import PreflightError, ReadinessTimeout
+from shopnet.runtime.process import ProcessSpec, chown_to, unprivileged_user
+from shopnet.topology.wiring import DB_NAME, DB_USER
+
+# Binaries we run → the Debian package that provides them.
+PACKAGES = {
+    "redis-server": "redis-server",
+    "postgres": "postgresql",
+    "initdb": "postgresql",
+    "pg_dump": "postgresql-client",
+    "psql": "postgresql-client",
+    "pg_isready": "postgresql-client",
+}
+
+
+def find_binary(name: str) -> str:
+    """Path of `name`; PostgreSQL's server binaries live outside PATH on Debian."""
+    found = shutil.which(name)
+    if found:
+        return found
+    if name in PACKAGES and name != "redis-server":
+        bindir = _pg_bindir()
+        if bindir and Path(bindir, name).exists():
+            return str(Path(bindir, name))
+    package = PACKAGES.get(name, name)
+    raise PreflightError(f"{name} not found: install it with `apt-get install {package}`")
+
+
+def _pg_bindir() -> str | None:
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        if out.returncode == 0 and Path(out.stdout.strip(), "postgres").exists():
+            return out.stdout.strip()
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=_pg_major, reverse=True)
+    return str(Path(versions[0]).parent) if versions else None
+
+
+def _pg_major(path: str) -> int:
+    try:
+        return int(Path(path).parts[-3])
+    except ValueError:
+        return 0
+
+
+# -- Redis ---------------------------------------------------------------------
+
+
+def redis_spec(
+    instance: str, *, bind: str, port: int, data_dir: Path, log_path: Path, maxmemory_mb: int = 200
+) -> ProcessSpec:
+    """A cache-only redis-server: no persistence, LRU eviction under a memory cap."""
+    user = unprivileged_user("redis")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    require_traversable(data_dir.parent, user)
+    chown_to(data_dir, user)
+    return ProcessSpec(
+        instance=instance,
+        argv=(
+            find_binary("redis-server"),
+            "--bind",
+            bind,
+            "--port",
+            str(port),
+            "--dir",
+            str(data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
+            "--daemonize",
+            "no",
+            "--maxmemory",
+            f"{maxmemory_mb}mb",
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ),
+        log_path=log_path,
+        user=user,
+        stop_phase=1,
+    )
+
+
+# -- PostgreSQL ----------------------------------------------------------------
+
+
+def postgres_user() -> str | None:
+    return unprivileged_user("postgres")
+
+
+def init_postgres(data_dir: Path, *, password: str) -> None:
+    """initdb once (idempotent), with scram auth over TCP and the `shopnet` database."""
+    if (data_dir / "PG_VERSION").exists():
+        return
+    user = postgres_user()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    require_traversable(data_dir.parent, user)
+    data_dir.chmod(0o700)
+    chown_to(data_dir, user)
+    pwfile = data_dir.parent / f".{data_dir.name}.pw"
+    pwfile.write_text(password + "\n")
+    pwfile.chmod(0o600)
+    chown_to(pwfile, user)
+    try:
+        _run_as(
+            user,
+            [
+                find_binary("initdb"),
+                "-D",
+                str(data_dir),
+                "-U",
+                DB_USER,
+                f"--pwfile={pwfile}",
+                "--auth-host=scram-sha-256",
+                "--auth-local=trust",
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-instructions",
+            ],
+            what="initdb",
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    with open(data_dir / "pg_hba.conf", "a") as hba:
+        hba.write("\n# shopnet: services connect over TCP from their own addresses\n")
+        hba.write("host all all 0.0.0.0/0 scram-sha-256\n")
+    # Single-user mode creates the database without a listening server (works before
+    # any namespace exists, and needs no client).
+    _run_as(
+        user,
+        [find_binary("postgres"), "--single", "-D", str(data_dir), "postgres"],
+        what="create database",
+        stdin=f"CREATE DATABASE {DB_NAME} OWNER {DB_USER};\n",
+    )
+
+
+def require_traversable(directory: Path, user: str | None) -> None:
+    """Fail clearly when `user` could not reach `directory` (e.g. a state dir under /root)."""
+    if user is None:
+        return
+    import pwd
+
+    uid = pwd.getpwnam(user).pw_uid
+    for parent in (directory, *directory.parents):
+        mode = parent.stat()
+        if mode.st_uid != uid and not mode.st_mode & 0o001:
+            raise PreflightError(
+                f"{parent} is not reachable by user {user!r}, which runs the datastores; "
+                "use a state directory outside it (--state-dir or SHOPNET_STATE_DIR)"
+            )
+
+
+def _run_as(user: str | None, argv: list[str], *, what: str, stdin: str | None = None) -> None:
+    out = subprocess.run(
+        argv,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        user=user,
+        group=_gid(user),
+        check=False,
+        cwd="/",
+    )
+    if out.returncode != 0:
+        tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
+        raise PreflightError(f"{what} failed: {' / '.join(tail)}")
+
+
+def _gid(user: str | None) -> int | None:
+    if user is None:
+        return None
+    import pwd
+
+    return pwd.getpwnam(user).pw_gid
+
+
+def postgres_spec(
+    instance: str, *, bind: str, port: int, data_dir: Path, log_path: Path
+) -> ProcessSpec:
+    socket_dir = data_dir / "run"
+    socket_dir.mkdir(exist_ok=True)
+    chown_to(socket_dir, postgres_user())
+    return ProcessSpec(
+        instance=instance,
+        argv=(
+            find_binary("postgres"),
+            "-D",
+            str(data_dir),
+            "-c",
+            f"listen_addresses={bind}",
+            "-p",
+            str(port),
+            "-c",
+            f"unix_socket_directories={socket_dir}",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "log_min_messages=warning",
+            "-c",
+            "log_line_prefix=%m [%p] ",
+        ),
+        log_path=log_path,
+        user=postgres_user(),
+        stop_signal=signal.SIGINT,  # fast shutdown: roll back clients, checkpoint, exit
+        stop_phase=1,
+    )
+
+
+# -- readiness -----------------------------------------------------------------
+
+
+def wait_for_redis(host: str, port: int, *, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=1.0) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise ReadinessTimeout(f"redis at {host}:{port} did not answer PING in {timeout:.0f}s")
+        time.sleep(0.05)
+
+
+def wait_for_postgres(host: str, port: int, *, timeout: float = 30.0) -> None:
+    """Until the server accepts connections (pg_isready exits 0; 1 is starting up, 2 no answer)."""
+    pg_isready = find_binary("pg_isready")
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = subprocess.run(
+            [pg_isready, "-q", "-h", host, "-p", str(port), "-t", "1"], check=False
+        )
+        if probe.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise ReadinessTimeout(f"postgres at {host}:{port} not ready in {timeout:.0f}s")
+        time.sleep(0.05)

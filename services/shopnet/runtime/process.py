@@ -1,0 +1,235 @@
+"""Starting and stopping the processes of a stack, and finding them again after a crash.
+
+Every process we start writes its own pidfile (pid, start time, stop signal)
+*in the child, before exec*: once a process of ours exists, its record is on
+disk, even if `up` is killed with SIGKILL the next instant. `down` stops what
+the records name, checking the start time so a recycled pid is never signalled.
+Our own services also carry SHOPNET_OWNER in their environment, which catches
+their forked workers. (PostgreSQL and Redis overwrite their environment block
+with their process titles, so the pidfile, not the tag, is what finds them.)
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shopnet.errors import PreflightError
+
+OWNER_ENV = "SHOPNET_OWNER"
+INSTANCE_ENV = "SHOPNET_INSTANCE"
+
+_BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """How to run one instance's process."""
+
+    instance: str
+    argv: tuple[str, ...]
+    log_path: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    user: str | None = None
+    """Run as this user when we are root (PostgreSQL refuses to run as root)."""
+    stop_signal: int = signal.SIGTERM
+    """PostgreSQL's fast shutdown is SIGINT; its SIGTERM waits for clients to leave."""
+    stop_phase: int = 0
+    """`down` stops phase 0 (the services) before phase 1 (the datastores they use)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A started process as its pidfile describes it."""
+
+    instance: str
+    pid: int
+    start_time: int
+    stop_signal: int
+    stop_phase: int
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def unprivileged_user(*candidates: str) -> str | None:
+    """The first existing user among `candidates` (then `nobody`), or None when not root."""
+    if not is_root():
+        return None
+    for name in (*candidates, "nobody"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    tried = ", ".join((*candidates, "nobody"))
+    raise PreflightError(f"no unprivileged user to run datastores as (tried {tried})")
+
+
+def chown_to(path: Path, user: str | None) -> None:
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        shutil.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def start_time(pid: int | str) -> int | None:
+    """Clock ticks since boot when `pid` started (field 22 of /proc/PID/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def spawn(
+    spec: ProcessSpec,
+    *,
+    owner: str,
+    pid_dir: Path,
+    enter: Callable[[], None] | None = None,
+) -> int:
+    """Start `spec` detached (own session, output to its log file); returns the pid.
+
+    `enter` runs in the child before anything else, e.g. to join a network namespace
+    (which needs root, so privileges are dropped only after it).
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        "PATH": f"{bin_dir}:{_BASE_PATH}",
+        "LANG": "C.UTF-8",
+        "HOME": "/tmp" if spec.user else os.environ.get("HOME", "/tmp"),
+        **spec.env,
+        OWNER_ENV: owner,
+        INSTANCE_ENV: spec.instance,
+    }
+    pid_dir.mkdir(parents=True, exist_ok=True)
+    pidfile = pid_dir / f"{spec.instance}.pid"
+    user = pwd.getpwnam(spec.user) if spec.user and is_root() else None
+
+    def in_child() -> None:
+        if enter is not None:
+            enter()
+        pidfile.write_text(
+            f"{os.getpid()} {start_time('self')} {int(spec.stop_signal)} {spec.stop_phase}\n"
+        )
+        if user is not None:
+            os.setgroups([])
+            os.setgid(user.pw_gid)
+            os.setuid(user.pw_uid)
+
+    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(spec.log_path, "ab") as log:
+        proc = subprocess.Popen(
+            spec.argv,
+            env=env,
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=in_child,
+        )
+    # Detached on purpose: `down`, maybe from another process, stops it from its record.
+    # Mark the Popen finished so its destructor does not warn about a child it never waits for.
+    proc.returncode = 0
+    return proc.pid
+
+
+def records(pid_dir: Path) -> list[Record]:
+    """Records of processes that still run (same pid *and* same start time)."""
+    found = []
+    for pidfile in sorted(pid_dir.glob("*.pid")):
+        try:
+            pid, started, sig, phase = (int(x) for x in pidfile.read_text().split())
+        except (OSError, ValueError):
+            continue
+        if start_time(pid) == started and alive(pid):
+            found.append(Record(pidfile.stem, pid, started, sig, phase))
+    return found
+
+
+def tagged_processes(owner: str) -> dict[int, str]:
+    """pid → instance name of every live process whose environment carries our owner tag."""
+    needle = f"{OWNER_ENV}={owner}".encode()
+    prefix = f"{INSTANCE_ENV}=".encode()
+    found = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            variables = Path(entry.path, "environ").read_bytes().split(b"\0")
+        except OSError:  # gone, or not ours to read
+            continue
+        if needle in variables:
+            names = [v[len(prefix) :].decode() for v in variables if v.startswith(prefix)]
+            found[int(entry.name)] = names[0] if names else "?"
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (a zombie child of ours is reaped here)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def stop(targets: Iterable[tuple[int, int]], *, timeout: float = 15.0) -> list[int]:
+    """Send each (pid, signal), wait up to `timeout`, SIGKILL the rest; returns pids killed hard."""
+    pending = [pid for pid, sig in targets if _signal(pid, sig)]
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        pending = [pid for pid in pending if alive(pid)]
+        if pending:
+            time.sleep(0.05)
+    for pid in pending:
+        _signal(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while any(alive(pid) for pid in pending) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pending
+
+
+def stop_all(pid_dir: Path, *, owner: str, timeout: float = 15.0) -> list[str]:
+    """Stop every process of a stack, services before datastores; returns what needed SIGKILL."""
+    killed: list[str] = []
+    by_phase: dict[int, list[Record]] = {}
+    for record in records(pid_dir):
+        by_phase.setdefault(record.stop_phase, []).append(record)
+    for phase in sorted(by_phase):
+        group = by_phase[phase]
+        names = {r.pid: r.instance for r in group}
+        hard = stop(((r.pid, r.stop_signal) for r in group), timeout=timeout)
+        killed += [names[pid] for pid in hard]
+    # Whatever still carries our tag (workers orphaned by a SIGKILLed parent).
+    leftovers = tagged_processes(owner)
+    if leftovers:
+        hard = stop(((pid, signal.SIGTERM) for pid in leftovers), timeout=5.0)
+        killed += [leftovers[pid] for pid in hard]
+    for pidfile in pid_dir.glob("*.pid"):
+        pidfile.unlink(missing_ok=True)
+    return killed
+
+
+def _signal(pid: int, sig: int) -> bool:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,148 @@
+"""Load a topology file (TOML) into the model, and refuse one that cannot work.
+
+Validation happens here, once, so every runtime can trust the model: names fit
+Linux's 15-character interface limit, subnets do not overlap, every instance
+address (at full scale) is inside its tier's static half and unique, flows name
+real services, and dependencies have no cycle.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Any
+
+from shopnet.errors import ConfigError
+from shopnet.topology.model import WORLD, Flow, Kind, Service, Tier, Topology
+
+IFNAMSIZ = 15  # Linux interface names: 15 characters plus the terminating NUL
+
+
+def default_topology() -> Topology:
+    text = resources.files("shopnet.topology").joinpath("default.toml").read_text()
+    return parse(tomllib.loads(text), source="default topology")
+
+
+def load(path: Path | None = None) -> Topology:
+    """The topology in `path`, or the default one."""
+    if path is None:
+        return default_topology()
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read topology {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"topology {path} is not valid TOML: {exc}") from None
+    return parse(data, source=str(path))
+
+
+def parse(data: dict[str, Any], *, source: str) -> Topology:
+    try:
+        tiers = tuple(
+            Tier(
+                name=name,
+                bridge=t["bridge"],
+                subnet=IPv4Network(t["subnet"]),
+                internal=bool(t.get("internal", False)),
+            )
+            for name, t in data["tiers"].items()
+        )
+        services = tuple(
+            Service(
+                name=name,
+                tier=s["tier"],
+                port=int(s["port"]),
+                host=int(s["host"]),
+                kind=Kind(s.get("kind", "app")),
+                max_instances=int(s.get("max_instances", 1)),
+                cpus=float(s.get("cpus", 1.0)),
+                memory_mb=int(s.get("memory_mb", 256)),
+                depends_on=tuple(s.get("depends_on", ())),
+            )
+            for name, s in data["services"].items()
+        )
+        flows = tuple(
+            Flow(
+                source=f["from"],
+                target=f["to"],
+                port=int(f.get("port", _port_of(services, f["to"]))),
+            )
+            for f in data.get("flows", ())
+        )
+        topology = Topology(
+            prefix=str(data.get("prefix", "shopnet")),
+            published_port=int(data.get("published_port", 8080)),
+            tiers=tiers,
+            services=services,
+            flows=flows,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: malformed topology ({type(exc).__name__}: {exc})") from None
+    validate(topology, source=source)
+    return topology
+
+
+def _port_of(services: tuple[Service, ...], name: str) -> int:
+    for service in services:
+        if service.name == name:
+            return service.port
+    raise KeyError(f"flow to unknown service {name!r}")
+
+
+def validate(topology: Topology, *, source: str = "topology") -> None:
+    def fail(message: str) -> None:
+        raise ConfigError(f"{source}: {message}")
+
+    names = {t.name for t in topology.tiers}
+    for tier in topology.tiers:
+        if len(tier.bridge) > IFNAMSIZ:
+            fail(f"bridge name {tier.bridge!r} is longer than {IFNAMSIZ} characters")
+        if tier.subnet.prefixlen > 24:
+            fail(f"tier {tier.name}: subnet {tier.subnet} is smaller than a /24")
+    for i, a in enumerate(topology.tiers):
+        for b in topology.tiers[i + 1 :]:
+            if a.subnet.overlaps(b.subnet):
+                fail(f"subnets of {a.name} ({a.subnet}) and {b.name} ({b.subnet}) overlap")
+
+    services = {s.name for s in topology.services}
+    taken: dict[object, str] = {}
+    for service in topology.services:
+        if service.tier not in names:
+            fail(f"service {service.name}: unknown tier {service.tier!r}")
+        if not service.name.isidentifier() or len(service.name) > 10:
+            fail(
+                f"service name {service.name!r} must be a short identifier (at most 10 characters)"
+            )
+        if not 0 < service.port < 65536:
+            fail(f"service {service.name}: port {service.port} is not a TCP port")
+        if service.max_instances < 1:
+            fail(f"service {service.name}: max_instances must be at least 1")
+        if service.kind == Kind.DATASTORE and service.max_instances != 1:
+            fail(f"service {service.name}: a datastore cannot be scaled")
+        for dep in service.depends_on:
+            if dep not in services:
+                fail(f"service {service.name} depends on unknown service {dep!r}")
+        tier = topology.tier(service.tier)
+        for index in range(service.max_instances):
+            address = tier.subnet.network_address + service.host + index
+            if address <= tier.host_address or address >= tier.dynamic_range.network_address:
+                first, last = tier.host_address + 1, tier.dynamic_range.network_address - 1
+                fail(
+                    f"service {service.name}: address {address} is outside the static range "
+                    f"of {tier.name} ({first} up to {last})"
+                )
+            if address in taken:
+                fail(f"services {taken[address]} and {service.name} both use {address}")
+            taken[address] = service.name
+
+    for flow in topology.flows:
+        if flow.source != WORLD and flow.source not in services:
+            fail(f"flow from unknown service {flow.source!r}")
+        if flow.target not in services:
+            fail(f"flow to unknown service {flow.target!r}")
+    try:
+        topology.start_order()
+    except ValueError:
+        fail("service dependencies form a cycle")
