@@ -1,0 +1,114 @@
+# shopnet — from a fresh Debian 12 machine, as root: `make up`, then `make test`.
+# Each target installs what it needs (Debian packages, a venv with the locked
+# Python dependencies) before it runs, so no other command has to be typed.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ROOT := $(shell id -u)
+MODE ?= $(if $(filter 0,$(ROOT)),netns,local)
+SCALE ?=
+
+# Debian packages: what runs the stack, what the tests and benchmarks use.
+PKGS_STACK := redis-server postgresql postgresql-client iproute2 nftables iptables tcpdump procps python3-venv
+PKGS_DOCKER := docker.io docker-compose mmdebstrap
+PKGS_BENCH := wrk nginx-light
+
+.PHONY: help up up-local up-netns up-docker down status test test-fast lint images \
+        bench bench-local bench-netns bench-docker deps deps-docker venv lock clean
+
+help:
+	@echo "make up          start the stack ($(MODE) mode; MODE=local|netns|docker, SCALE=product=3)"
+	@echo "make down        stop it and remove everything of ours"
+	@echo "make test        run the whole test suite (installs what it needs)"
+	@echo "make bench       compare local, netns and docker (writes bench-results/)"
+	@echo "make images      build the Docker images offline (no registry needed)"
+
+# -- setup -------------------------------------------------------------------
+
+# Install missing Debian packages (root only; others get the apt-get line to run).
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$(ROOT)" = 0 ]; then \
+	    echo "installing Debian packages: $$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else \
+	    echo "missing Debian packages: $$missing (run: sudo apt-get install $$missing)"; exit 1; \
+	  fi; \
+	fi
+endef
+
+deps:
+	$(call apt_install,$(PKGS_STACK))
+
+deps-docker: deps
+	$(call apt_install,$(PKGS_DOCKER))
+	@containers/ensure-dockerd
+
+deps-bench: deps
+	$(call apt_install,$(PKGS_BENCH))
+
+# The venv is rebuilt when the lock file changes; the project is installed editable.
+$(BIN)/shopnet: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+venv: deps $(BIN)/shopnet
+
+# -- the stack ---------------------------------------------------------------
+
+up: venv $(if $(filter docker,$(MODE)),deps-docker)
+	$(BIN)/shopnet up --mode $(MODE) $(if $(SCALE),--scale $(SCALE))
+
+up-local:
+	$(MAKE) up MODE=local
+up-netns:
+	$(MAKE) up MODE=netns
+up-docker:
+	$(MAKE) up MODE=docker
+
+down: venv
+	$(BIN)/shopnet down
+
+status: venv
+	$(BIN)/shopnet status
+
+images: venv deps-docker
+	$(BIN)/shopnet images build
+
+# -- quality -----------------------------------------------------------------
+
+test: venv deps-docker deps-bench
+	$(BIN)/python -m pytest -ra
+
+test-fast: venv
+	$(BIN)/python -m pytest -ra -m "not docker and not slow"
+
+lint: venv
+	$(BIN)/ruff check services netns containers tests
+	$(BIN)/ruff format --check services netns containers tests
+
+# Regenerate the hash-pinned lock files (needs `pip install uv`; not part of setup).
+lock:
+	uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \
+	  pyproject.toml --extra bench --extra dev -o requirements.lock
+	uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \
+	  containers/requirements.in -o containers/requirements.lock
+
+# -- benchmarks (commands that print figures; see docs/comparison.md) ---------
+
+bench: venv deps-docker deps-bench
+	$(BIN)/shopnet bench
+bench-local: venv deps-bench
+	$(BIN)/shopnet bench --modes local
+bench-netns: venv deps-bench
+	$(BIN)/shopnet bench --modes local,netns
+bench-docker: venv deps-docker deps-bench
+	$(BIN)/shopnet bench --modes local,netns,docker
+
+clean: down
+	rm -rf $(VENV) bench-results

@@ -1,0 +1,278 @@
+"""The `shopnet` command: parse options, call a driver, print the result.
+
+Every error the user can act on arrives as a ShopnetError and is printed as one
+line (`shopnet: error: …`) with a distinct exit code; nothing here knows how a
+mode works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from shopnet import __version__
+from shopnet.errors import ConfigError, ShopnetError, StateError
+from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, make_driver
+from shopnet.runtime.progress import Progress
+from shopnet.runtime.scale import parse_scale
+from shopnet.runtime.state import default_root
+from shopnet.topology import load
+
+
+def default_mode() -> str:
+    """netns for root (the testbed's point), local for everyone else."""
+    if os.geteuid() == 0 and importlib.util.find_spec("shopnet_netns") is not None:
+        return "netns"
+    return "local"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shopnet",
+        description="Run the shopnet stack on Linux namespaces, Docker or plain processes, "
+        "and compare them.",
+    )
+    parser.add_argument("--version", action="version", version=f"shopnet {__version__}")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where stacks keep their state (default: $SHOPNET_STATE_DIR, /var/lib/shopnet "
+        "as root, ~/.local/state/shopnet otherwise)",
+    )
+    parser.add_argument("--topology", type=Path, default=None, help="a topology file (TOML)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_mode(p: argparse.ArgumentParser, default: str | None = None) -> None:
+        p.add_argument(
+            "--mode",
+            choices=sorted(DRIVERS),
+            default=default,
+            help="local, netns or docker"
+            + (" (default: the running stack)" if default is None else ""),
+        )
+
+    up = sub.add_parser("up", help="start the stack and wait until it is ready")
+    with_mode(up, default=None)
+    up.add_argument(
+        "--scale", action="append", default=[], metavar="SERVICE=N",
+        help="run N instances of a service, e.g. product=3 (repeatable)",
+    )  # fmt: skip
+    up.add_argument("--build", action="store_true", help="docker: rebuild the images first")
+
+    down = sub.add_parser("down", help="stop and remove everything of ours (idempotent)")
+    with_mode(down)
+    down.add_argument("--volumes", action="store_true", help="also delete the database data")
+
+    status = sub.add_parser(
+        "status", help="one line per instance: address, pid, health, CPU, memory"
+    )
+    with_mode(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    exec_ = sub.add_parser("exec", help="run a command where an instance runs")
+    with_mode(exec_)
+    exec_.add_argument("instance", help="e.g. product-1")
+    exec_.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
+
+    logs = sub.add_parser("logs", help="print an instance's log")
+    with_mode(logs)
+    logs.add_argument("instance")
+    logs.add_argument("-f", "--follow", action="store_true")
+
+    capture = sub.add_parser("capture", help="tcpdump a tier to a pcap, with a summary")
+    with_mode(capture)
+    capture.add_argument("tier", help="frontend, backend or database")
+    limit = capture.add_mutually_exclusive_group()
+    limit.add_argument("--count", type=int, help="stop after N packets")
+    limit.add_argument("--seconds", type=float, help="stop after S seconds (default 10)")
+    capture.add_argument(
+        "-o", "--output", type=Path, help="pcap path (default: ./capture-TIER.pcap)"
+    )
+
+    netem = sub.add_parser("netem", help="add delay/loss to a tier's links (tc netem)")
+    with_mode(netem)
+    netem.add_argument("tier")
+    netem.add_argument("--delay", type=float, default=0.0, metavar="MS")
+    netem.add_argument("--loss", type=float, default=0.0, metavar="PCT")
+    netem.add_argument("--clear", action="store_true", help="remove shaping")
+
+    for verb, text in (("backup", "dump orders and products to FILE"), ("restore", "load FILE")):
+        p = sub.add_parser(verb, help=text)
+        with_mode(p)
+        p.add_argument("file", type=Path)
+
+    serve = sub.add_parser("serve", help="run one service in the foreground (used by every mode)")
+    serve.add_argument("service", help="registry, product, order or gateway")
+
+    config = sub.add_parser("config", help="the services' environment variables and defaults")
+    config.add_argument("--markdown", action="store_true")
+
+    topo = sub.add_parser("topology", help="the topology: tiers, instances, allowed flows")
+    topo.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except ShopnetError as exc:
+        print(f"shopnet: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("shopnet: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        from shopnet.serve import run
+
+        run(args.service)
+        return 0
+    if args.command == "config":
+        from shopnet.docs import configuration_markdown, configuration_text
+
+        print(configuration_markdown() if args.markdown else configuration_text(), end="")
+        return 0
+
+    topology = load(args.topology)
+    root = args.state_dir or default_root()
+    progress = Progress(quiet=args.quiet)
+
+    if args.command == "topology":
+        from shopnet.topology.describe import describe
+
+        print(describe(topology, parse_scale(args.scale, topology)), end="")
+        return 0
+    if args.command == "up":
+        scale = parse_scale(args.scale, topology)
+        mode = args.mode or default_mode()
+        driver = make_driver(mode, topology=topology, root=root, progress=progress)
+        result = driver.up(scale=scale, build=args.build)
+        progress.info(f"{mode} stack is up: {len(result.instances)} instances")
+        for note in result.notes:
+            progress.info(note)
+        print(f"{result.gateway_url}/api/products")
+        return 0
+    if args.command == "down":
+        return _down(args, topology, root, progress)
+
+    driver = _running_driver(args.mode, topology, root, progress)
+    if args.command == "status":
+        rows = driver.status()
+        if args.json:
+            print(json.dumps([asdict(r) for r in rows], indent=2))
+        else:
+            print(format_status(rows), end="")
+        return 0 if all(r.health in {"ready", "degraded"} for r in rows) else 1
+    if args.command == "exec":
+        argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+        if not argv:
+            raise ConfigError("exec needs a command: shopnet exec INSTANCE -- COMMAND")
+        return driver.exec(args.instance, argv)
+    if args.command == "logs":
+        return driver.logs(args.instance, follow=args.follow)
+    if args.command == "capture":
+        output = args.output or Path(f"capture-{args.tier}.pcap")
+        seconds = args.seconds if args.seconds is not None or args.count else 10.0
+        print(driver.capture(args.tier, count=args.count, seconds=seconds, output=output))
+        return 0
+    if args.command == "netem":
+        if not args.clear and args.delay <= 0 and args.loss <= 0:
+            raise ConfigError("netem needs --delay MS and/or --loss PCT, or --clear")
+        print(driver.netem(args.tier, delay_ms=args.delay, loss_pct=args.loss, clear=args.clear))
+        return 0
+    if args.command == "backup":
+        print(driver.backup(args.file))
+        return 0
+    if args.command == "restore":
+        print(driver.restore(args.file))
+        return 0
+    raise ConfigError(f"unknown command {args.command}")  # pragma: no cover - argparse prevents it
+
+
+def _drivers(topology, root: Path, progress: Progress) -> list[Driver]:
+    """Every mode's driver that can be loaded here (docker without a client is skipped)."""
+    drivers = []
+    for mode in DRIVERS:
+        try:
+            drivers.append(make_driver(mode, topology=topology, root=root, progress=progress))
+        except ImportError:
+            continue
+    return drivers
+
+
+def _running_driver(mode: str | None, topology, root: Path, progress: Progress) -> Driver:
+    if mode is not None:
+        return make_driver(mode, topology=topology, root=root, progress=progress)
+    running = [d for d in _drivers(topology, root, progress) if d.present()]
+    if not running:
+        raise StateError("no stack is running (start one with `shopnet up`)")
+    if len(running) > 1:
+        modes = ", ".join(d.mode for d in running)
+        raise ConfigError(f"stacks are running in several modes ({modes}); pick one with --mode")
+    return running[0]
+
+
+def _down(args: argparse.Namespace, topology, root: Path, progress: Progress) -> int:
+    drivers = (
+        [make_driver(args.mode, topology=topology, root=root, progress=progress)]
+        if args.mode
+        else [d for d in _drivers(topology, root, progress) if d.present()]
+    )
+    if not drivers:
+        progress.info("nothing of ours is running")
+        return 0
+    failed = False
+    for driver in drivers:
+        with progress.step(f"removing the {driver.mode} stack"):
+            result = driver.down(volumes=args.volumes)
+        for item in result.removed:
+            progress.info(f"  removed {item}")
+        for problem in result.problems:
+            progress.warn(problem)
+            failed = True
+    return 1 if failed else 0
+
+
+def format_status(rows: list[InstanceStatus]) -> str:
+    headers = (
+        "SERVICE",
+        "INSTANCE",
+        "WHERE",
+        "ADDRESS",
+        "PID",
+        "HEALTH",
+        "CPU%",
+        "MEM MiB",
+        "LISTENING",
+    )
+    table = [headers]
+    for r in rows:
+        table.append(
+            (
+                r.service,
+                r.instance,
+                r.where or "-",
+                r.address,
+                str(r.pid) if r.pid else "-",
+                r.health,
+                f"{r.cpu_percent:.1f}" if r.cpu_percent is not None else "-",
+                f"{r.memory_mb:.0f}" if r.memory_mb is not None else "-",
+                ",".join(r.listening) or "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    return "".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        + "\n"
+        for row in table
+    )

@@ -1,0 +1,72 @@
+"""Local mode: every instance is a plain process on 127.0.0.1. No root needed.
+
+Useful as the baseline of the comparison (no namespaces, no bridges, no NAT)
+and for working on the services. Ports: the gateway listens on the topology's
+published port (8080) as in the other modes; the other services on their
+topology ports, scaled instances 10 ports apart (product-2 on 3011); Redis and
+PostgreSQL 10000 above theirs (16379, 15432) so a system-wide server on the
+standard port does not get in the way.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+
+from shopnet.errors import PreflightError
+from shopnet.runtime.hosted import HostedDriver
+from shopnet.runtime.launch import Placement
+from shopnet.topology.model import Kind
+
+LOOPBACK = "127.0.0.1"
+DATASTORE_PORT_OFFSET = 10000
+SCALE_PORT_STEP = 10
+
+
+class LocalDriver(HostedDriver):
+    mode = "local"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.topology.published_port}"
+
+    def placements(self, scale: dict[str, int]) -> list[Placement]:
+        placements = []
+        for instance in self.topology.plan(scale):
+            service = instance.service
+            if service.kind is Kind.DATASTORE:
+                port = service.port + DATASTORE_PORT_OFFSET
+            elif service.name == "gateway":
+                port = self.topology.published_port
+            else:
+                port = service.port + SCALE_PORT_STEP * (instance.index - 1)
+            placements.append(Placement(instance, bind=LOOPBACK, address=LOOPBACK, port=port))
+        return placements
+
+    def preflight(self, placements: list[Placement]) -> None:
+        for placement in placements:
+            with socket.socket() as probe:
+                try:
+                    probe.bind((LOOPBACK, placement.port))
+                except OSError:
+                    raise PreflightError(
+                        f"port {placement.port} on {LOOPBACK} (for {placement.name}) is in use"
+                        f"{_holder(placement.port)}; stop it or run `shopnet down`"
+                    ) from None
+
+    def exec(self, instance: str, argv: list[str]) -> int:
+        self._require_state().instance(instance)
+        return subprocess.run(argv, check=False).returncode
+
+
+def _holder(port: int) -> str:
+    """`by <process>` when `ss` can tell who listens on `port`."""
+    try:
+        out = subprocess.run(
+            ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=2
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    if 'users:(("' in out:
+        return " by " + out.split('users:(("', 1)[1].split('"', 1)[0]
+    return ""
