@@ -114,6 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="the services' environment variables and defaults")
     config.add_argument("--markdown", action="store_true")
 
+    bench = sub.add_parser("bench", help="measure local, netns and docker side by side")
+    bench.add_argument("--modes", default="local,netns,docker", help="comma-separated (default: all)")
+    bench.add_argument("--duration", type=float, default=None, metavar="S", help="seconds per run (5)")
+    bench.add_argument(
+        "--connections", default=None, metavar="N,N,…",
+        help="connection sweep for the main path (1,16,64,256); other runs use 64, or the largest",
+    )  # fmt: skip
+    bench.add_argument("--repeats", type=int, default=None, help="interleaved repeats per mode (2)")
+    bench.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
+    bench.add_argument("--no-peer", action="store_true", help="skip the nginx peer gateway")
+    bench.add_argument("--quick", action="store_true", help="a few seconds per mode, main path only")
+    bench.add_argument("-o", "--output", type=Path, default=None, help="results directory")
+    bench.add_argument("--report", type=Path, metavar="RESULTS_JSON", help="only re-render a report")
+
     topo = sub.add_parser("topology", help="the topology: tiers, instances, allowed flows")
     topo.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
     return parser
@@ -164,6 +178,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "down":
         return _down(args, topology, root, progress)
+    if args.command == "bench":
+        from shopnet.bench.command import bench
+
+        return bench(args, topology=topology, root=root, progress=progress)
 
     driver = _running_driver(args.mode, topology, root, progress)
     if args.command == "status":

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from shopnet.errors import ConfigError
+from shopnet.runtime.process import ProcessSpec
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import Layout, StackState
 from shopnet.topology.model import Topology
@@ -106,6 +107,10 @@ class Driver(abc.ABC):
 
     def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
         raise ConfigError(f"netem is not available in {self.mode} mode (no tier links)")
+
+    def run_beside(self, instance: str, spec: ProcessSpec) -> int:
+        """Start a helper process where `instance` runs (the bench's nginx peer); `down` stops it."""
+        raise ConfigError(f"{self.mode} mode cannot start helper processes beside an instance")
 
     @abc.abstractmethod
     def backup(self, path: Path) -> str: ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from shopnet.errors import StateError
@@ -18,7 +19,7 @@ from shopnet.runtime import datastores, process, procinfo
 from shopnet.runtime.base import DownResult, Driver, InstanceStatus, UpResult
 from shopnet.runtime.launch import Launcher, Placement
 from shopnet.runtime.probe import get_json
-from shopnet.runtime.state import StackState
+from shopnet.runtime.state import InstanceRecord, StackState
 from shopnet.topology.model import Kind
 
 REQUIRED_BINARIES = ("redis-server", "postgres", "initdb", "pg_isready")
@@ -45,6 +46,10 @@ class HostedDriver(Driver):
 
     def on_spawn(self, placement: Placement, pid: int) -> None:
         """Called with every new process (netns puts it in its cgroup)."""
+
+    def enter_for(self, record: InstanceRecord) -> Callable[[], None] | None:
+        """What a child runs before exec to be where `record` runs (netns: join its namespace)."""
+        return None
 
     @property
     def gateway_url(self) -> str:
@@ -129,6 +134,12 @@ class HostedDriver(Driver):
 
     def listening(self, instance: str, pid: int | None) -> tuple[str, ...]:
         return ()
+
+    def run_beside(self, instance: str, spec: process.ProcessSpec) -> int:
+        record = self._require_state().instance(instance)
+        return process.spawn(
+            spec, owner=str(self.layout.dir), pid_dir=self.layout.pids, enter=self.enter_for(record)
+        )
 
     def log_path(self, instance: str) -> Path | None:
         state = self.state_or_none()

@@ -1,0 +1,66 @@
+"""The `shopnet bench` verb: options → BenchOptions → run → report."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from shopnet.bench import write_outputs
+from shopnet.bench.results import Results
+from shopnet.bench.runner import Bench, BenchOptions
+from shopnet.errors import ConfigError
+from shopnet.runtime.base import DRIVERS
+from shopnet.runtime.progress import Progress
+from shopnet.runtime.scale import parse_scale
+from shopnet.topology.model import Topology
+
+
+def options_from(args: argparse.Namespace, topology: Topology) -> BenchOptions:
+    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    unknown = [m for m in modes if m not in DRIVERS]
+    if unknown or not modes:
+        raise ConfigError(f"--modes {args.modes!r}: choose from {', '.join(DRIVERS)}")
+    overrides: dict[str, object] = {"modes": modes, "peer": not args.no_peer}
+    if args.scale:
+        overrides["scale"] = parse_scale(args.scale, topology)
+    if args.duration is not None:
+        if not 0.5 <= args.duration <= 600:
+            raise ConfigError("--duration must be between 0.5 and 600 seconds")
+        overrides["duration_s"] = args.duration
+    if args.repeats is not None:
+        if not 1 <= args.repeats <= 20:
+            raise ConfigError("--repeats must be between 1 and 20")
+        overrides["repeats"] = args.repeats
+    if args.connections:
+        try:
+            sweep = tuple(sorted({int(c) for c in args.connections.split(",") if c.strip()}))
+        except ValueError:
+            raise ConfigError(
+                f"--connections {args.connections!r}: expected numbers like 1,16,64"
+            ) from None
+        if not sweep or sweep[0] < 1 or sweep[-1] > 10000:
+            raise ConfigError("--connections: each count must be between 1 and 10000")
+        overrides["sweep"] = sweep
+        overrides["connections"] = 64 if 64 in sweep else sweep[-1]
+    return BenchOptions.quick(**overrides) if args.quick else BenchOptions(**overrides)  # type: ignore[arg-type]
+
+
+def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress: Progress) -> int:
+    if args.report:
+        paths = write_outputs(Results.load(args.report))
+        print(paths["report"])
+        return 0
+    options = options_from(args, topology)
+    output = args.output or Path("bench-results") / time.strftime("%Y%m%d-%H%M%S")
+    progress.info(f"bench: modes {', '.join(options.modes)}; results in {output}")
+    runner = Bench(options, topology=topology, root=root, progress=progress, output=output)
+    try:
+        results = runner.run()
+    finally:
+        # Whatever was measured before a failure or ^C still gets its report.
+        if runner.results.runs:
+            paths = write_outputs(runner.results)
+            progress.info(f"report: {paths['report']}")
+    print(results.directory / "report.md")
+    return 0

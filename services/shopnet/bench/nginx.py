@@ -1,0 +1,90 @@
+"""nginx as a peer gateway: round-robin over the same product and order instances.
+
+It takes our gateway's place (same namespace in netns mode, same host in local
+mode) on its own port, routes /api/products and /api/orders like ours, keeps
+upstream connections alive, and retries like nginx does by default. Measuring
+both in the same run gives the ratio our-gateway / nginx.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+from shopnet.errors import PreflightError
+from shopnet.runtime.process import ProcessSpec, is_root
+
+PEER_PORT = 3080
+
+
+def render(*, listen: str, products: list[str], orders: list[str], prefix: Path) -> str:
+    """nginx.conf for a peer listening on `listen` (host:port)."""
+
+    def upstream(name: str, servers: list[str]) -> str:
+        lines = "".join(f"        server {s};\n" for s in servers)
+        return f"    upstream {name} {{\n{lines}        keepalive 128;\n    }}\n"
+
+    user = "user www-data;\n" if is_root() else ""
+    return f"""# shopnet bench peer gateway (generated; see shopnet/bench/nginx.py)
+{user}worker_processes auto;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+daemon off;
+
+events {{
+    worker_connections 4096;
+}}
+
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+{upstream("product", products)}{upstream("order", orders)}
+    server {{
+        listen {listen} reuseport backlog=4096;
+        location /api/products {{
+            rewrite ^/api(/.*)$ $1 break;
+            proxy_pass http://product;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+        location /api/orders {{
+            rewrite ^/api(/.*)$ $1 break;
+            proxy_pass http://order;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+        location / {{
+            return 404;
+        }}
+    }}
+}}
+"""
+
+
+def spec(*, instance: str, conf: Path, log_path: Path) -> ProcessSpec:
+    nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
+    )
+    if nginx is None:
+        raise PreflightError("nginx not found: install it with `apt-get install nginx-light`")
+    return ProcessSpec(
+        instance=instance,
+        argv=(nginx, "-c", str(conf), "-p", str(conf.parent)),
+        log_path=log_path,
+        stop_signal=signal.SIGQUIT,  # graceful: finish requests, then exit
+    )
+
+
+def prepare(directory: Path, conf_text: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o755)
+    conf = directory / "nginx.conf"
+    conf.write_text(conf_text)
+    return conf

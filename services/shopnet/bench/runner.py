@@ -1,0 +1,242 @@
+"""`shopnet bench`: bring each mode up in turn, run the same workloads, tear it down.
+
+Repeats are interleaved (local netns docker local netns docker …) so slow drift
+of the machine (thermal, page cache, other load) hits every mode alike; the
+report uses the median over repeats. Every run is recorded as it finishes, so
+an interrupted bench still leaves its figures in results.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shopnet.bench import nginx
+from shopnet.bench.results import Results, RunRecord
+from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
+from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
+from shopnet.errors import ShopnetError
+from shopnet.runtime.base import Driver, InstanceStatus, make_driver
+from shopnet.runtime.datastores import redis_command
+from shopnet.runtime.progress import Progress
+from shopnet.topology.model import Topology
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    modes: tuple[str, ...] = ("local", "netns", "docker")
+    duration_s: float = 5.0
+    connections: int = 64
+    """Connections for every run except the sweep."""
+    sweep: tuple[int, ...] = (1, 16, 64, 256)
+    """Connection counts for the main path's cache-hit workload."""
+    repeats: int = 2
+    threads: int = 1
+    workloads: tuple[str, ...] = WORKLOADS
+    scale: dict[str, int] = field(default_factory=lambda: {"product": 2})
+    peer: bool = True
+    """Measure nginx in the gateway's place (local and netns modes)."""
+    paced_fraction: float = 0.5
+    """Open-loop run at this fraction of the measured closed-loop maximum."""
+    main_only: bool = False
+    """Only the main path (the quick smoke run)."""
+
+    @classmethod
+    def quick(cls, **overrides: object) -> BenchOptions:
+        base = {
+            "duration_s": 1.0,
+            "sweep": (16,),
+            "connections": 16,
+            "repeats": 1,
+            "main_only": True,
+        }
+        base.update(overrides)
+        return cls(**base)  # type: ignore[arg-type]
+
+
+class Bench:
+    def __init__(
+        self,
+        options: BenchOptions,
+        *,
+        topology: Topology,
+        root: Path,
+        progress: Progress,
+        output: Path,
+    ) -> None:
+        self.options = options
+        self.topology = topology
+        self.root = root
+        self.progress = progress
+        self.results = Results.start(output, options)
+
+    def run(self) -> Results:
+        opts = self.options
+        for repeat in range(1, opts.repeats + 1):
+            for mode in opts.modes:
+                label = f"[repeat {repeat}/{opts.repeats}] {mode}"
+                driver = make_driver(
+                    mode, topology=self.topology, root=self.root, progress=self.progress
+                )
+                if driver.present():
+                    raise ShopnetError(
+                        f"a {mode} stack is already running; run `shopnet down` before benchmarking"
+                    )
+                with self.progress.step(f"{label}: starting the stack"):
+                    driver.up(scale=opts.scale)
+                try:
+                    self._measure(driver, mode, repeat, label)
+                finally:
+                    with self.progress.step(f"{label}: removing the stack"):
+                        driver.down()
+        self.results.finish()
+        return self.results
+
+    # -- one mode, one repeat -------------------------------------------------
+
+    def _measure(self, driver: Driver, mode: str, repeat: int, label: str) -> None:
+        opts = self.options
+        rows = driver.status()
+        targets = plan_targets(mode, rows, self.topology.published_port)
+        if opts.main_only:
+            targets = [t for t in targets if t.main]
+        elif opts.peer and mode in ("local", "netns"):
+            targets.append(self._start_peer(driver, mode, rows))
+        redis = find(rows, "redis-1")
+        for target in targets:
+            self._warm_up(target)
+            for workload in (w for w in opts.workloads if w in target.workloads):
+                counts = (
+                    opts.sweep if target.main and workload == "product_hit" else (opts.connections,)
+                )
+                for connections in counts:
+                    with self._flushing(redis if workload == "product_miss" else None):
+                        result = self._wrk(target, workload, connections)
+                    self._record(mode, repeat, target, workload, connections, 0.0, result, label)
+            if target.main and "product_hit" in opts.workloads:
+                closed = self.results.last(
+                    mode, repeat, target.name, "product_hit", opts.connections
+                )
+                if closed is not None and closed.rps > 0:
+                    rate = round(closed.rps * opts.paced_fraction)
+                    result = self._wrk(target, "product_hit", opts.connections, rate=rate)
+                    self._record(
+                        mode, repeat, target, "product_hit", opts.connections, rate, result, label
+                    )
+
+    def _wrk(self, target: Target, workload: str, connections: int, rate: float = 0.0) -> WrkResult:
+        return WrkRun(
+            url=target.url,
+            workload=workload,
+            prefix=target.prefix,
+            connections=connections,
+            threads=self.options.threads,
+            duration_s=self.options.duration_s,
+            rate=rate,
+            run_id=f"bench-{int(time.time() * 1000)}",
+        ).run()
+
+    def _record(
+        self,
+        mode: str,
+        repeat: int,
+        target: Target,
+        workload: str,
+        connections: int,
+        rate: float,
+        result: WrkResult,
+        label: str,
+    ) -> None:
+        self.results.add(
+            RunRecord(
+                mode=mode,
+                repeat=repeat,
+                path=target.name,
+                main=target.main,
+                workload=workload,
+                connections=connections,
+                rate=rate,
+                result=result,
+            )
+        )
+        paced = f" paced at {rate:.0f}/s" if rate else ""
+        latency = result.corrected or result.latency
+        self.progress.info(
+            f"{label}: {target.name:<14} {workload:<13} c={connections:<3}{paced} "
+            f"{result.rps:>8.0f} req/s  p50 {latency.p50:.2f} ms  p99 {latency.p99:.2f} ms"
+            + (f"  FAILED {result.failed}" if result.failed else "")
+        )
+
+    def _warm_up(self, target: Target) -> None:
+        """Fill caches and connection pools so the first measured second is not a cold start."""
+        with contextlib.suppress(ShopnetError):
+            WrkRun(url=target.url, workload="product_miss", prefix=target.prefix,
+                   connections=8, duration_s=1.0).run()  # fmt: skip
+
+    def _start_peer(self, driver: Driver, mode: str, rows: list[InstanceStatus]) -> Target:
+        gateway = find(rows, "gateway-1")
+        host = gateway.address.rsplit(":", 1)[0] if gateway else "127.0.0.1"
+        port = nginx.PEER_PORT if mode == "netns" else self.topology.published_port + 1
+        directory = driver.layout.dir / "bench-nginx"
+        conf = nginx.prepare(
+            directory,
+            nginx.render(
+                listen=f"{host}:{port}",
+                products=[r.address for r in rows if r.service == "product"],
+                orders=[r.address for r in rows if r.service == "order"],
+                prefix=directory,
+            ),
+        )
+        with self.progress.step(f"starting the nginx peer on {host}:{port}"):
+            driver.run_beside(
+                "gateway-1",
+                nginx.spec(instance="nginx-peer", conf=conf, log_path=directory / "nginx.log"),
+            )
+            _wait_port(host, port)
+        return Target("nginx", f"http://{host}:{port}")
+
+    @contextlib.contextmanager
+    def _flushing(self, redis: InstanceStatus | None) -> Iterator[None]:
+        """Keep flushing Redis during a cache-miss run, so reads keep going to PostgreSQL.
+
+        The run still records X-Cache HIT/MISS counts, so the report states the real
+        miss ratio rather than assuming it.
+        """
+        if redis is None:
+            yield
+            return
+        host, port = redis.address.rsplit(":", 1)
+        stop = threading.Event()
+
+        def flush() -> None:
+            while not stop.wait(0.1):
+                with contextlib.suppress(OSError):
+                    redis_command(host, int(port), "FLUSHALL", timeout=0.5)
+
+        thread = threading.Thread(target=flush, name="redis-flusher", daemon=True)
+        with contextlib.suppress(OSError):
+            redis_command(host, int(port), "FLUSHALL", timeout=0.5)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def _wait_port(host: str, port: int, timeout: float = 10.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise ShopnetError(f"the nginx peer did not listen on {host}:{port} in {timeout:.0f}s")
+
+
+__all__ = ["PRODUCT_WORKLOADS", "Bench", "BenchOptions"]

@@ -1,0 +1,182 @@
+"""Local mode end to end: the real `shopnet` command, real processes, real Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import scratch_dir
+from tests.support.stack import leftovers, request, shopnet, status
+
+pytestmark = pytest.mark.slow
+
+GATEWAY = "http://127.0.0.1:8080"
+CLEAN = {"records": [], "tagged": [], "state": False}
+
+
+@pytest.fixture(scope="module")
+def root() -> Iterator[Path]:
+    path = scratch_dir("shopnet-e2e-local-")
+    yield path
+    shopnet(path, "down", "--mode", "local", "--volumes", check=False)
+
+
+@pytest.fixture(scope="module")
+def stack(root: Path) -> Path:
+    result = shopnet(root, "up", "--mode", "local", "--scale", "product=3")
+    assert result.stdout.strip() == f"{GATEWAY}/api/products"
+    assert "ready" in result.stderr or "done" in result.stderr  # progress was printed
+    return root
+
+
+def test_products_are_listed_through_the_gateway(stack: Path) -> None:
+    resp = request(f"{GATEWAY}/api/products?page=1&page_size=5")
+    assert resp.status == 200
+    assert resp.body["page"] == 1 and resp.body["page_size"] == 5
+    assert len(resp.body["items"]) == 5
+    assert resp.body["total"] >= 1000
+    product = resp.body["items"][0]
+    assert set(product) >= {
+        "id",
+        "sku",
+        "name",
+        "description",
+        "price_cents",
+        "currency",
+        "stock",
+        "updated_at",
+    }
+    assert resp.headers["X-Request-ID"]
+    assert resp.headers["X-Served-By"].startswith("product-")
+
+
+def test_an_order_is_created_and_read_back(stack: Path) -> None:
+    product = request(f"{GATEWAY}/api/products/1").body
+    created = request(
+        f"{GATEWAY}/api/orders",
+        method="POST",
+        body={"customer_id": "c-e2e", "items": [{"product_id": 1, "quantity": 2}]},
+    )
+    assert created.status == 201, created.body
+    order = created.body
+    assert order["total_cents"] == 2 * product["price_cents"]
+    assert order["items"] == [
+        {"product_id": 1, "quantity": 2, "unit_price_cents": product["price_cents"]}
+    ]
+    read = request(f"{GATEWAY}/api/orders/{order['id']}")
+    assert read.status == 200 and read.body == order
+    listing = request(f"{GATEWAY}/api/orders?customer_id=c-e2e")
+    assert order["id"] in [o["id"] for o in listing.body["items"]]
+
+
+def test_three_product_instances_take_turns(stack: Path) -> None:
+    served = [request(f"{GATEWAY}/api/products/{i}").headers["X-Served-By"] for i in range(1, 10)]
+    assert len(set(served)) == 3, served
+    assert served[:3] == served[3:6] == served[6:9], served  # strict round-robin
+
+
+def test_status_shows_every_instance_ready(stack: Path) -> None:
+    rows = {r["instance"]: r for r in status(stack, "local")}
+    expected = {
+        "postgres-1",
+        "redis-1",
+        "registry-1",
+        "product-1",
+        "product-2",
+        "product-3",
+        "order-1",
+        "gateway-1",
+    }
+    assert set(rows) == expected
+    assert all(r["health"] in {"ready", "degraded"} and r["pid"] for r in rows.values()), rows
+    assert rows["gateway-1"]["address"] == "127.0.0.1:8080"
+
+
+def test_up_twice_is_refused_and_harms_nothing(stack: Path) -> None:
+    result = shopnet(stack, "up", "--mode", "local", check=False)
+    assert result.returncode == 4
+    assert "already running" in result.stderr
+    assert request(f"{GATEWAY}/api/products/1").status == 200
+
+
+def test_gateway_keeps_answering_when_a_product_instance_dies(stack: Path) -> None:
+    victim = next(r for r in status(stack, "local") if r["instance"] == "product-2")
+    os.kill(victim["pid"], signal.SIGKILL)
+    answers = [request(f"{GATEWAY}/api/products/{1 + i % 50}") for i in range(30)]
+    assert [a.status for a in answers] == [200] * 30
+    assert "product-2" not in {a.headers["X-Served-By"] for a in answers[-10:]}
+    rows = {r["instance"]: r for r in status(stack, "local")}
+    assert rows["product-2"]["health"] == "down"
+
+
+def test_down_leaves_nothing_behind(stack: Path) -> None:
+    result = shopnet(stack, "down", "--mode", "local")
+    assert "removed" in result.stderr
+    assert leftovers(stack, "local") == CLEAN
+    for port in (8080, 3001, 3011, 3021, 3002, 8500, 15432, 16379):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))  # free again
+    again = shopnet(stack, "down", "--mode", "local")  # idempotent
+    assert again.returncode == 0
+
+
+def test_port_in_use_is_a_clear_error_and_nothing_starts(tmp_path: Path) -> None:
+    root = scratch_dir("shopnet-e2e-port-")
+    with socket.socket() as blocker:
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind(("127.0.0.1", 8080))
+        blocker.listen()
+        result = shopnet(root, "up", "--mode", "local", check=False)
+    assert result.returncode == 3, result.stderr
+    assert "port 8080" in result.stderr and "in use" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # one line, no traceback
+    assert leftovers(root, "local") == CLEAN
+
+
+def _start_up_in_background(root: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "shopnet", "--state-dir", str(root), "up", "--mode", "local"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.5, 4.0])
+def test_kill_9_of_up_then_down_converges(delay: float) -> None:
+    root = scratch_dir("shopnet-e2e-crash-")
+    up = _start_up_in_background(root)
+    time.sleep(delay)  # a point somewhere in start-up; each delay hits a different step
+    up.kill()
+    up.wait()
+    shopnet(root, "down", "--mode", "local", "--volumes")
+    assert leftovers(root, "local") == CLEAN
+    # The machine is usable again: a fresh stack comes up and goes down cleanly.
+    shopnet(root, "up", "--mode", "local")
+    assert request(f"{GATEWAY}/api/products/1").status == 200
+    shopnet(root, "down", "--mode", "local", "--volumes")
+    assert leftovers(root, "local") == CLEAN
+
+
+def test_leftovers_of_a_crashed_run_are_named(tmp_path: Path) -> None:
+    root = scratch_dir("shopnet-e2e-leftover-")
+    up = _start_up_in_background(root)
+    pids = root / "local" / "pids"
+    deadline = time.monotonic() + 60
+    while not (pids.exists() and any(pids.glob("*.pid"))):
+        assert time.monotonic() < deadline, "up never started a process"
+        time.sleep(0.05)
+    up.kill()
+    up.wait()
+    again = shopnet(root, "up", "--mode", "local", check=False)
+    assert again.returncode == 4
+    assert "leftovers of a crashed run" in again.stderr and "shopnet down" in again.stderr
+    shopnet(root, "down", "--mode", "local", "--volumes")
+    assert leftovers(root, "local") == CLEAN

@@ -1,0 +1,83 @@
+"""Driving the real `shopnet` command from tests: up, down, status, with a private state dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shopnet.runtime import process
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def shopnet(
+    root: Path, *args: str, timeout: float = 300, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run `shopnet --state-dir ROOT ARGS…` in a subprocess, as a user would."""
+    result = subprocess.run(
+        [sys.executable, "-m", "shopnet", "--state-dir", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"shopnet {' '.join(args)} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def request(
+    url: str,
+    *,
+    method: str = "GET",
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10,
+) -> Response:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with _OPENER.open(req, timeout=timeout) as resp:
+            raw = resp.read()
+            return Response(resp.status, dict(resp.headers), json.loads(raw) if raw else None)
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        return Response(exc.code, dict(exc.headers), json.loads(raw) if raw else None)
+
+
+def status(root: Path, mode: str) -> list[dict[str, Any]]:
+    return json.loads(shopnet(root, "status", "--mode", mode, "--json", check=False).stdout)
+
+
+def leftovers(root: Path, mode: str) -> dict[str, Any]:
+    """What of a stack still exists: live recorded processes, tagged processes, state file."""
+    layout_dir = root / mode
+    return {
+        "records": [r.instance for r in process.records(layout_dir / "pids")]
+        if (layout_dir / "pids").exists()
+        else [],
+        "tagged": sorted(process.tagged_processes(str(layout_dir)).values()),
+        "state": (layout_dir / "state.json").exists(),
+    }
