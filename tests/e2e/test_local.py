@@ -123,7 +123,8 @@ def test_down_leaves_nothing_behind(stack: Path) -> None:
     assert leftovers(stack, "local") == CLEAN
     for port in (8080, 3001, 3011, 3021, 3002, 8500, 15432, 16379):
         with socket.socket() as probe:
-            probe.bind(("127.0.0.1", port))  # free again
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))  # no listener left
     again = shopnet(stack, "down", "--mode", "local")  # idempotent
     assert again.returncode == 0
 

@@ -30,6 +30,9 @@ class HostedDriver(Driver):
 
     # -- what a mode decides --------------------------------------------------
 
+    has_network = False
+    """Whether build_network/teardown_network do anything (netns: yes; local: no)."""
+
     @abc.abstractmethod
     def placements(self, scale: dict[str, int]) -> list[Placement]:
         """Where each instance of the plan runs, in start order."""
@@ -68,9 +71,10 @@ class HostedDriver(Driver):
         state = StackState(mode=self.mode, scale=scale, gateway_url=self.gateway_url)
         state.save(self.layout)
         try:
-            with self.progress.step("building the network"):
-                self.build_network(state, placements)
-                state.save(self.layout)
+            if self.has_network:
+                with self.progress.step("building the network"):
+                    self.build_network(state, placements)
+                    state.save(self.layout)
             Launcher(
                 topology=self.topology,
                 layout=self.layout,

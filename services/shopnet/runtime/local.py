@@ -46,6 +46,9 @@ class LocalDriver(HostedDriver):
     def preflight(self, placements: list[Placement]) -> None:
         for placement in placements:
             with socket.socket() as probe:
+                # As the servers do: connections in TIME-WAIT from a previous stack must not
+                # count as "in use", only a listener does.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind((LOOPBACK, placement.port))
                 except OSError:

@@ -1,0 +1,118 @@
+"""Bench parsing, aggregation and reporting, from recorded output of real wrk runs against the stack."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shopnet.bench import write_outputs
+from shopnet.bench.aggregate import find, ratios, summarize
+from shopnet.bench.results import Results, RunRecord
+from shopnet.bench.wrk import WORKLOADS, WrkRun, parse
+from shopnet.errors import DriverError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_parse_closed_loop_run() -> None:
+    result = parse((FIXTURES / "wrk_closed_hit.txt").read_text())
+    assert result.requests == 8491
+    assert result.duration_s == pytest.approx(2.00309)
+    assert result.rps == pytest.approx(4238.95, rel=1e-3)
+    assert (
+        result.latency.p50 == 3.512 and result.latency.p99 == 9.008 and result.latency.max == 11.749
+    )
+    assert result.failed == 0
+    assert result.corrected is None
+
+
+def test_parse_paced_run_keeps_corrected_latency_and_cache_counts() -> None:
+    result = parse((FIXTURES / "wrk_paced_mix.txt").read_text())
+    assert result.corrected is not None
+    # The schedule fell behind, so latency from the scheduled time dwarfs wrk's own figure.
+    assert result.corrected.p50 > 10 * result.latency.p50
+    assert result.cache == {"HIT": 1636, "MISS": 946}
+    assert result.statuses == {"200": 2582, "201": 273}
+
+
+def test_parse_refuses_output_without_our_line() -> None:
+    with pytest.raises(DriverError, match="no result line"):
+        parse("Running 2s test @ http://x\nRequests/sec: 10\n")
+
+
+def test_wrk_argv_passes_per_thread_rate() -> None:
+    argv = WrkRun(
+        url="http://h:1", workload="mix", connections=8, threads=2, rate=1000, duration_s=3
+    ).argv()
+    assert argv[argv.index("--") + 1 :] == ["mix", "/api", "1", "1000", "500.000", "bench"]
+    assert "-t2" in argv and "-c8" in argv and "-d3s" in argv
+
+
+def _results(tmp_path: Path) -> Results:
+    closed = parse((FIXTURES / "wrk_closed_hit.txt").read_text())
+    paced = parse((FIXTURES / "wrk_paced_mix.txt").read_text())
+    results = Results(
+        tmp_path,
+        {"options": {"connections": 16, "duration_s": 2, "repeats": 2}, "machine": {"cores": 2}},
+    )
+    for repeat in (1, 2):
+        for mode, scale in (("local", 1.0), ("netns", 0.97), ("docker", 0.8)):
+            for workload in WORKLOADS:
+                result = closed if workload != "mix" else paced
+                shrunk = type(result)(
+                    requests=int(result.requests * scale), duration_s=result.duration_s, latency=result.latency,
+                    errors=result.errors, statuses=result.statuses, cache=result.cache,
+                )  # fmt: skip
+                results.runs.append(
+                    RunRecord(mode, repeat, "gateway", True, workload, 16, 0.0, shrunk)
+                )
+            results.runs.append(
+                RunRecord(mode, repeat, "gateway", True, "product_hit", 16, 2000.0, paced)
+            )
+        results.runs.append(
+            RunRecord("local", repeat, "nginx", False, "product_hit", 16, 0.0, closed)
+        )
+        results.runs.append(
+            RunRecord("docker", repeat, "docker-proxy", False, "product_hit", 16, 0.0, closed)
+        )
+    return results
+
+
+def test_summaries_are_medians_and_ratios_follow(tmp_path: Path) -> None:
+    summaries = summarize(_results(tmp_path).runs)
+    local = find(summaries, mode="local", connections=16)
+    assert local is not None and local.repeats == 2 and local.rps == pytest.approx(4238.9, rel=1e-3)
+    paced = find(summaries, mode="local", connections=16, paced=True)
+    assert (
+        paced is not None and paced.latency.p50 == 266.121
+    )  # corrected latency is what paced reports
+    by_name = {r.name: r for r in ratios(summaries, 16)}
+    assert by_name["netns / local"].value == pytest.approx(0.97, abs=0.01)
+    assert by_name["netns / local"].met is True
+    assert by_name["docker (DNAT) / netns"].value == pytest.approx(0.825, abs=0.01)
+    assert by_name["docker (DNAT) / netns"].met is False
+    assert by_name["our gateway / nginx (local)"].value == pytest.approx(1.0, abs=0.01)
+
+
+def test_report_and_charts_are_written_with_every_workload(tmp_path: Path) -> None:
+    results = _results(tmp_path)
+    results.save()
+    paths = write_outputs(Results.load(results.path))
+    report = paths["report"].read_text()
+    for title in (
+        "cache hit",
+        "cache miss path",
+        "GET /api/products?page",
+        "POST /api/orders",
+        "Mix",
+    ):
+        assert title in report
+    assert "| docker (DNAT) / netns | 0.82× | ≥ 0.90× ✗ |" in report
+    assert "missed by 8%" in report
+    assert "closed-loop" in report and "Open-loop latency" in report
+    for chart in ("throughput", "latency"):
+        assert paths[chart].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads(paths["results"].read_text())
+    assert {r["workload"] for r in data["runs"]} == set(WORKLOADS)

@@ -1,0 +1,44 @@
+"""`shopnet bench --quick --modes local` for real: a few seconds of load on loopback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shopnet.bench.wrk import WORKLOADS
+from tests.support.servers import scratch_dir
+from tests.support.stack import leftovers, shopnet
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_bench_writes_json_markdown_and_charts(tmp_path: Path) -> None:
+    root = scratch_dir("shopnet-bench-")
+    out = tmp_path / "results"
+    try:
+        result = shopnet(
+            root, "bench", "--quick", "--modes", "local", "--output", str(out), timeout=600
+        )
+    finally:
+        shopnet(root, "down", "--volumes", check=False)
+    assert result.stdout.strip().endswith("report.md")
+    data = json.loads((out / "results.json").read_text())
+    assert {r["workload"] for r in data["runs"]} == set(WORKLOADS)
+    assert all(r["result"]["requests"] > 0 for r in data["runs"])
+    assert data["meta"]["machine"]["cores"] and data["meta"]["finished"]
+    assert any(r["rate"] > 0 and "corrected_latency_ms" in r["result"] for r in data["runs"])
+    report = (out / "report.md").read_text()
+    for workload in (
+        "cache hit",
+        "cache miss path",
+        "GET /api/products?page",
+        "POST /api/orders",
+        "Mix",
+    ):
+        assert workload in report
+    for png in ("throughput.png", "latency_vs_connections.png"):
+        assert (out / "charts" / png).read_bytes()[:4] == b"\x89PNG"
+    assert "[repeat 1/1] local" in result.stderr  # progress while it runs
+    assert leftovers(root, "local") == {"records": [], "tagged": [], "state": False}
