@@ -38,16 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
         "and compare them.",
     )
     parser.add_argument("--version", action="version", version=f"shopnet {__version__}")
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        help="where stacks keep their state (default: $SHOPNET_STATE_DIR, /var/lib/shopnet "
-        "as root, ~/.local/state/shopnet otherwise)",
-    )
-    parser.add_argument("--topology", type=Path, default=None, help="a topology file (TOML)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_common(parser, defaults=True)
+    # The same options after the verb too (`shopnet up -q`); there they only override.
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common(common, defaults=False)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def sub_parser(name: str, **kwargs: object) -> argparse.ArgumentParser:
+        return subparsers.add_parser(name, parents=[common], **kwargs)  # type: ignore[arg-type]
+
+    sub = argparse.Namespace(add_parser=sub_parser)
 
     def with_mode(p: argparse.ArgumentParser, default: str | None = None) -> None:
         p.add_argument(
@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     with_mode(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    iso = sub.add_parser(
+        "isolation", help="probe every pair of instances against the allowed flows"
+    )
+    with_mode(iso)
 
     exec_ = sub.add_parser("exec", help="run a command where an instance runs")
     with_mode(exec_)
@@ -115,8 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--markdown", action="store_true")
 
     bench = sub.add_parser("bench", help="measure local, netns and docker side by side")
-    bench.add_argument("--modes", default="local,netns,docker", help="comma-separated (default: all)")
-    bench.add_argument("--duration", type=float, default=None, metavar="S", help="seconds per run (5)")
+    bench.add_argument(
+        "--modes", default="local,netns,docker", help="comma-separated (default: all)"
+    )
+    bench.add_argument(
+        "--duration", type=float, default=None, metavar="S", help="seconds per run (5)"
+    )
     bench.add_argument(
         "--connections", default=None, metavar="N,N,…",
         help="connection sweep for the main path (1,16,64,256); other runs use 64, or the largest",
@@ -124,13 +133,36 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=int, default=None, help="interleaved repeats per mode (2)")
     bench.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
     bench.add_argument("--no-peer", action="store_true", help="skip the nginx peer gateway")
-    bench.add_argument("--quick", action="store_true", help="a few seconds per mode, main path only")
+    bench.add_argument(
+        "--quick", action="store_true", help="a few seconds per mode, main path only"
+    )
     bench.add_argument("-o", "--output", type=Path, default=None, help="results directory")
-    bench.add_argument("--report", type=Path, metavar="RESULTS_JSON", help="only re-render a report")
+    bench.add_argument(
+        "--report", type=Path, metavar="RESULTS_JSON", help="only re-render a report"
+    )
 
     topo = sub.add_parser("topology", help="the topology: tiers, instances, allowed flows")
     topo.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
     return parser
+
+
+def _add_common(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=default(None),
+        help="where stacks keep their state (default: $SHOPNET_STATE_DIR, /var/lib/shopnet "
+        "as root, ~/.local/state/shopnet otherwise)",
+    )
+    parser.add_argument(
+        "--topology", type=Path, default=default(None), help="a topology file (TOML)"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=default(False), help="no progress output"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,8 +181,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from shopnet.serve import run
 
-        run(args.service)
-        return 0
+        return run(args.service)
     if args.command == "config":
         from shopnet.docs import configuration_markdown, configuration_text
 
@@ -191,6 +222,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         else:
             print(format_status(rows), end="")
         return 0 if all(r.health in {"ready", "degraded"} for r in rows) else 1
+    if args.command == "isolation":
+        text, ok = driver.isolation()
+        print(text)
+        return 0 if ok else 1
     if args.command == "exec":
         argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
         if not argv:

@@ -32,13 +32,14 @@ def config_class(service: str) -> type[ServiceConfig]:
     return getattr(importlib.import_module(module), name)
 
 
-def run(service: str) -> None:
+def run(service: str) -> int:
+    """Serve until SIGTERM/SIGINT; returns the exit status."""
     cfg = config_class(service).from_env(os.environ)
     logs.configure(service=service, instance_id=cfg.instance_id, level=cfg.log_level)
     app_module = importlib.import_module(SERVICES[service][1])
     if hasattr(app_module, "run"):
-        app_module.run(cfg)
-        return
+        return app_module.run(cfg)
     from shopnet.common.app import serve
 
     serve(app_module.create_app(cfg), cfg)
+    return 0

@@ -2,15 +2,21 @@
 
 Every service counts its requests and their latency by route; services add
 their own collectors to the same registry (`app[METRICS].registry`).
+
+A service run as several worker processes sets PROMETHEUS_MULTIPROC_DIR (before
+prometheus_client is imported): every process then writes its samples to files
+there, and /metrics, whichever worker answers it, sums them over all workers.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from shopnet.common.http import Handler
 
@@ -52,6 +58,12 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        # What /metrics renders: this registry, or the sum over all workers' files.
+        self.exposition = self.registry
+        multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if multiprocess_dir:
+            self.exposition = CollectorRegistry()
+            MultiProcessCollector(self.exposition, path=multiprocess_dir)
 
     def middleware(self) -> web.middleware:
         requests, latency = self.requests, self.latency
@@ -74,5 +86,5 @@ METRICS = web.AppKey("metrics", ServiceMetrics)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
+    body = generate_latest(request.app[METRICS].exposition)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

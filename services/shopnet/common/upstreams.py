@@ -43,6 +43,7 @@ class UpstreamPool:
         max_ejection_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         on_eject: Callable[[Endpoint], None] | None = None,
+        on_available: Callable[[int], None] | None = None,
     ) -> None:
         self.service = service
         self._eject_after = eject_after
@@ -50,6 +51,7 @@ class UpstreamPool:
         self._max = max_ejection_seconds
         self._clock = clock
         self._on_eject = on_eject
+        self._on_available = on_available  # told the available count after every change
         self._endpoints: list[Endpoint] = []
         self._available: list[Endpoint] = []
         self._next_return = float("inf")  # earliest ejected_until among ejected endpoints
@@ -82,15 +84,23 @@ class UpstreamPool:
     # -- picking --------------------------------------------------------------
 
     def pick(self, exclude: Collection[Endpoint] = ()) -> Endpoint | None:
-        """The next available endpoint in round-robin order, skipping `exclude`."""
+        """The next available endpoint in round-robin order, skipping `exclude`.
+
+        A pick with `exclude` (a retry) does not move the rotation: otherwise, with one
+        bad instance among two, it would be every request's first pick.
+        """
         now = self._clock()
         if now >= self._next_return:
             self._refresh(now)
         available = self._available
         count = len(available)
-        for _ in range(count):
+        if not count:
+            return None
+        if not exclude:
             self._cursor = (self._cursor + 1) % count
-            endpoint = available[self._cursor]
+            return available[self._cursor]
+        for step in range(1, count + 1):
+            endpoint = available[(self._cursor + step) % count]
             if endpoint not in exclude:
                 return endpoint
         return None
@@ -123,3 +133,5 @@ class UpstreamPool:
         if not self._available and self._endpoints:
             # Membership changed under ejections until none was left: use them all.
             self._available = list(self._endpoints)
+        if self._on_available is not None:
+            self._on_available(len(self._available))

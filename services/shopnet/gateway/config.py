@@ -1,0 +1,97 @@
+"""The gateway's settings: timeouts, retries, outlier ejection, workers, discovery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from shopnet.common.config import ServiceConfig, setting
+from shopnet.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayConfig(ServiceConfig):
+    service: ClassVar[str] = "gateway"
+    default_port: ClassVar[int] = 3000
+
+    try_timeout_seconds: float = setting(
+        "SHOPNET_GATEWAY_TRY_TIMEOUT_SECONDS",
+        2.0,
+        "Time one upstream try may take (connect, send, answer, body).",
+    )
+    connect_timeout_seconds: float = setting(
+        "SHOPNET_GATEWAY_CONNECT_TIMEOUT_SECONDS",
+        0.5,
+        "Time to get a connection to an instance; on expiry any method is retried elsewhere.",
+    )
+    total_timeout_seconds: float = setting(
+        "SHOPNET_GATEWAY_TOTAL_TIMEOUT_SECONDS",
+        5.0,
+        "Time for all tries of one request together (504 when it runs out).",
+    )
+    retries: int = setting(
+        "SHOPNET_GATEWAY_RETRIES", 2, "Retries after the first try, each on another instance."
+    )
+    eject_after: int = setting(
+        "SHOPNET_GATEWAY_EJECT_AFTER",
+        5,
+        "Consecutive failures (connect error, timeout, 5xx) that eject an instance.",
+    )
+    base_ejection_seconds: float = setting(
+        "SHOPNET_GATEWAY_BASE_EJECTION_SECONDS",
+        10.0,
+        "Ejection time; multiplied by how often the instance was ejected before.",
+    )
+    max_ejection_seconds: float = setting(
+        "SHOPNET_GATEWAY_MAX_EJECTION_SECONDS", 300.0, "Longest ejection."
+    )
+    workers: int = setting(
+        "SHOPNET_GATEWAY_WORKERS",
+        1,
+        "Worker processes sharing the port (SO_REUSEPORT); metrics are aggregated over all.",
+    )
+    watch_wait_seconds: float = setting(
+        "SHOPNET_GATEWAY_WATCH_WAIT_SECONDS", 30.0, "Longest registry long-poll of a watch."
+    )
+    startup_sync_seconds: float = setting(
+        "SHOPNET_GATEWAY_STARTUP_SYNC_SECONDS",
+        5.0,
+        "At start, how long to wait for the registry's first answer before listening anyway.",
+    )
+    upstream_connections: int = setting(
+        "SHOPNET_GATEWAY_UPSTREAM_CONNECTIONS",
+        512,
+        "Most connections to all upstream instances together, per worker.",
+    )
+    upstream_connections_per_instance: int = setting(
+        "SHOPNET_GATEWAY_UPSTREAM_CONNECTIONS_PER_INSTANCE",
+        128,
+        "Most connections to one upstream instance, per worker.",
+    )
+    upstream_keepalive_seconds: float = setting(
+        "SHOPNET_GATEWAY_UPSTREAM_KEEPALIVE_SECONDS",
+        30.0,
+        "How long an idle upstream connection is kept (below the upstreams' own 75 s).",
+    )
+
+    def __post_init__(self) -> None:
+        ServiceConfig.__post_init__(self)
+        for name in (
+            "try_timeout_seconds",
+            "connect_timeout_seconds",
+            "total_timeout_seconds",
+            "base_ejection_seconds",
+            "max_ejection_seconds",
+            "watch_wait_seconds",
+            "startup_sync_seconds",
+            "upstream_keepalive_seconds",
+        ):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive")
+        for name in ("eject_after", "workers", "upstream_connections"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
+        if not 0 <= self.retries <= 10:
+            raise ConfigError("SHOPNET_GATEWAY_RETRIES must be between 0 and 10")
+        if self.upstream_connections_per_instance < 0:
+            raise ConfigError("SHOPNET_GATEWAY_UPSTREAM_CONNECTIONS_PER_INSTANCE must be ≥ 0")
