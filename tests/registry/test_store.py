@@ -126,3 +126,13 @@ async def test_change_to_other_service_does_not_wake_watcher(store: Store) -> No
     await asyncio.sleep(0)
     store.register(reg("order-1", service="order"))
     assert await waiter == index
+
+
+async def test_release_watchers_answers_pending_long_polls(store: Store) -> None:
+    index = store.index("product")
+    waiter = asyncio.create_task(store.wait("product", index, timeout=30))
+    await asyncio.sleep(0)
+    store.release_watchers()
+    assert await asyncio.wait_for(waiter, 1) == index
+    # and later polls do not block either
+    assert await asyncio.wait_for(store.wait("product", index, timeout=30), 1) == index

@@ -21,6 +21,7 @@ def create_app(cfg: RegistryConfig) -> web.Application:
     app[handlers.STORE] = Store()
     app[handlers.REGISTRY_CONFIG] = cfg
     app.cleanup_ctx.append(_sweeper)
+    app.on_shutdown.append(_release_watchers)
     r = app.router
     r.add_put("/v1/instances/{id}", handlers.register)
     r.add_put("/v1/instances/{id}/heartbeat", handlers.heartbeat)
@@ -30,6 +31,10 @@ def create_app(cfg: RegistryConfig) -> web.Application:
     r.add_get("/v1/services/{service}", handlers.service_instances)
     r.add_get("/v1/services", handlers.catalog)
     return app
+
+
+async def _release_watchers(app: web.Application) -> None:
+    app[handlers.STORE].release_watchers()
 
 
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:

@@ -56,6 +56,7 @@ class Store:
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._services: dict[str, _ServiceState] = {}
+        self._closing = False
 
     # -- writes ---------------------------------------------------------------
 
@@ -152,15 +153,21 @@ class Store:
     async def wait(self, service: str, index: int, timeout: float) -> int:
         """Block until the service's index passes `index` or `timeout` runs out."""
         state = self._state(service)
-        if state.index > index:
+        if state.index > index or self._closing:
             return state.index
         try:
             async with asyncio.timeout(timeout):
-                while state.index <= index:
+                while state.index <= index and not self._closing:
                     await state.changed.wait()
         except TimeoutError:
             pass
         return state.index
+
+    def release_watchers(self) -> None:
+        """Answer every pending long-poll now (shutdown must not wait out their waits)."""
+        self._closing = True
+        for state in self._services.values():
+            state.changed.set()
 
     # -- internals ------------------------------------------------------------
 

@@ -59,7 +59,7 @@ def backup(path: Path, *, host: str, port: int, password: str) -> str:
         )
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
-        raise DriverError(f"pg_dump failed: {result.stderr.decode(errors='replace').strip()}")
+        raise DriverError(f"pg_dump failed: {_one_line(result.stderr)}")
     tmp.replace(path)  # never leave a half-written backup under the real name
     return f"backed up schemas {', '.join(SCHEMAS)} to {path} ({path.stat().st_size} bytes)"
 
@@ -76,5 +76,11 @@ def restore(path: Path, *, host: str, port: int, password: str) -> str:
             check=False,
         )
     if result.returncode != 0:
-        raise DriverError(f"restore failed: {result.stderr.decode(errors='replace').strip()}")
+        raise DriverError(f"restore failed, database unchanged: {_one_line(result.stderr)}")
     return f"restored schemas {', '.join(SCHEMAS)} from {path}"
+
+
+def _one_line(stderr: bytes) -> str:
+    return " / ".join(
+        line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()
+    )

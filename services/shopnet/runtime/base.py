@@ -108,6 +108,10 @@ class Driver(abc.ABC):
     def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
         raise ConfigError(f"netem is not available in {self.mode} mode (no tier links)")
 
+    def isolation(self) -> tuple[str, bool]:
+        """Probe every flow of the topology matrix on the running stack: (printable matrix, all as expected)."""
+        raise ConfigError(f"{self.mode} mode has no network isolation to check")
+
     def run_beside(self, instance: str, spec: ProcessSpec) -> int:
         """Start a helper process where `instance` runs (the bench's nginx peer); `down` stops it."""
         raise ConfigError(f"{self.mode} mode cannot start helper processes beside an instance")

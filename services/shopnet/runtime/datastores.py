@@ -8,6 +8,7 @@ installed, else `nobody`) with their data under our state directory.
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import shutil
 import signal
@@ -19,6 +20,8 @@ from pathlib import Path
 from shopnet.errors import PreflightError, ReadinessTimeout
 from shopnet.runtime.process import ProcessSpec, chown_to, unprivileged_user
 from shopnet.topology.wiring import DB_NAME, DB_USER
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 # Binaries we run → the Debian package that provides them.
 PACKAGES = {
@@ -109,14 +112,21 @@ def postgres_user() -> str | None:
 
 
 def init_postgres(data_dir: Path, *, password: str) -> None:
-    """initdb once (idempotent), with scram auth over TCP and the `shopnet` database."""
+    """initdb once (idempotent), with scram auth over TCP and the `shopnet` database.
+
+    The cluster is made in `<data_dir>.partial` and renamed into place only when
+    complete, so an `up` killed halfway never leaves a data directory that looks
+    initialised but is not; the next `up` starts the initialisation over.
+    """
     if (data_dir / "PG_VERSION").exists():
         return
     user = postgres_user()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
     require_traversable(data_dir.parent, user)
-    data_dir.chmod(0o700)
-    chown_to(data_dir, user)
+    partial = data_dir.with_name(data_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(mode=0o700)
+    chown_to(partial, user)
     pwfile = data_dir.parent / f".{data_dir.name}.pw"
     pwfile.write_text(password + "\n")
     pwfile.chmod(0o600)
@@ -127,7 +137,7 @@ def init_postgres(data_dir: Path, *, password: str) -> None:
             [
                 find_binary("initdb"),
                 "-D",
-                str(data_dir),
+                str(partial),
                 "-U",
                 DB_USER,
                 f"--pwfile={pwfile}",
@@ -141,17 +151,19 @@ def init_postgres(data_dir: Path, *, password: str) -> None:
         )
     finally:
         pwfile.unlink(missing_ok=True)
-    with open(data_dir / "pg_hba.conf", "a") as hba:
+    with open(partial / "pg_hba.conf", "a") as hba:
         hba.write("\n# shopnet: services connect over TCP from their own addresses\n")
         hba.write("host all all 0.0.0.0/0 scram-sha-256\n")
     # Single-user mode creates the database without a listening server (works before
     # any namespace exists, and needs no client).
     _run_as(
         user,
-        [find_binary("postgres"), "--single", "-D", str(data_dir), "postgres"],
+        [find_binary("postgres"), "--single", "-D", str(partial), "postgres"],
         what="create database",
         stdin=f"CREATE DATABASE {DB_NAME} OWNER {DB_USER};\n",
     )
+    shutil.rmtree(data_dir, ignore_errors=True)  # an empty or stale directory from before
+    partial.rename(data_dir)
 
 
 def require_traversable(directory: Path, user: str | None) -> None:
@@ -173,6 +185,7 @@ def require_traversable(directory: Path, user: str | None) -> None:
 def _run_as(user: str | None, argv: list[str], *, what: str, stdin: str | None = None) -> None:
     out = subprocess.run(
         argv,
+        preexec_fn=die_with_parent,
         input=stdin,
         capture_output=True,
         text=True,
@@ -184,6 +197,12 @@ def _run_as(user: str | None, argv: list[str], *, what: str, stdin: str | None =
     if out.returncode != 0:
         tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
         raise PreflightError(f"{what} failed: {' / '.join(tail)}")
+
+
+def die_with_parent() -> None:
+    """In a child: get SIGKILL when the process that started it dies (a killed `up`)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _gid(user: str | None) -> int | None:

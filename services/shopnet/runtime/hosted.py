@@ -12,6 +12,7 @@ import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from shopnet.errors import StateError
 from shopnet.runtime import backup as pg_backup
@@ -33,6 +34,11 @@ class HostedDriver(Driver):
     has_network = False
     """Whether build_network/teardown_network do anything (netns: yes; local: no)."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.notes: list[str] = []
+        """Things `up` wants the user to know (e.g. limits the kernel could not apply)."""
+
     @abc.abstractmethod
     def placements(self, scale: dict[str, int]) -> list[Placement]:
         """Where each instance of the plan runs, in start order."""
@@ -47,8 +53,9 @@ class HostedDriver(Driver):
         """Remove it again: (removed, problems). Must work from any partial state."""
         return [], []
 
-    def on_spawn(self, placement: Placement, pid: int) -> None:
-        """Called with every new process (netns puts it in its cgroup)."""
+    def enter_placement(self, placement: Placement) -> Callable[[], None] | None:
+        """Prepare a new instance process's place (netns: cgroups) and say how the child enters it."""
+        return placement.enter
 
     def enter_for(self, record: InstanceRecord) -> Callable[[], None] | None:
         """What a child runs before exec to be where `record` runs (netns: join its namespace)."""
@@ -81,7 +88,7 @@ class HostedDriver(Driver):
                 state=state,
                 progress=self.progress,
                 placements=placements,
-                on_spawn=self.on_spawn,
+                enter_for=self.enter_placement,
             ).start_all()
             with self.progress.step(f"checking {self.gateway_url}/api/products end to end"):
                 self._smoke_test()
@@ -95,6 +102,7 @@ class HostedDriver(Driver):
         return UpResult(
             gateway_url=self.gateway_url,
             instances=tuple(p.name for p in placements),
+            notes=tuple(self.notes),
         )
 
     def down(self, *, volumes: bool = False) -> DownResult:
@@ -109,8 +117,11 @@ class HostedDriver(Driver):
         problems += net_problems
         self.layout.state_file.unlink(missing_ok=True)
         if volumes and self.layout.data.exists():
-            shutil.rmtree(self.layout.data)
-            removed.append(f"data in {self.layout.data}")
+            try:
+                shutil.rmtree(self.layout.data)
+                removed.append(f"data in {self.layout.data}")
+            except OSError as exc:
+                problems.append(f"could not remove all data in {self.layout.data}: {exc}")
         return DownResult(removed=tuple(removed), problems=tuple(problems))
 
     def status(self) -> list[InstanceStatus]:

@@ -36,7 +36,7 @@ class Placement:
     port: int
     namespace: str | None = None
     enter: Callable[[], None] | None = None
-    """Runs in the child before exec (joins the namespace)."""
+    """Runs in the child before exec (e.g. joins the namespace); see Launcher's enter_for."""
 
     @property
     def name(self) -> str:
@@ -56,14 +56,14 @@ class Launcher:
         state: StackState,
         progress: Progress,
         placements: list[Placement],
-        on_spawn: Callable[[Placement, int], None] | None = None,
+        enter_for: Callable[[Placement], Callable[[], None] | None] | None = None,
     ) -> None:
         self.topology = topology
         self.layout = layout
         self.state = state
         self.progress = progress
         self.placements = placements
-        self._on_spawn = on_spawn
+        self._enter_for = enter_for or (lambda placement: placement.enter)
         self._owner = str(layout.dir)
         self._password = layout.db_password()
 
@@ -156,12 +156,8 @@ class Launcher:
         self._await(pid, placement, lambda: _wait_http_ready(url))
 
     def _spawn(self, placement: Placement, spec: process.ProcessSpec) -> int:
-        pid = process.spawn(
-            spec, owner=self._owner, pid_dir=self.layout.pids, enter=placement.enter
-        )
-        if self._on_spawn is not None:
-            self._on_spawn(placement, pid)
-        return pid
+        enter = self._enter_for(placement)
+        return process.spawn(spec, owner=self._owner, pid_dir=self.layout.pids, enter=enter)
 
     def _await(self, pid: int, placement: Placement, wait: Callable[[], None]) -> None:
         """Run `wait`, but fail at once with the log's tail if the process dies meanwhile."""

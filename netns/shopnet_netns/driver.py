@@ -1,0 +1,150 @@
+"""netns mode: every instance in its own network namespace, the host routing between tiers.
+
+The driver is the seam between the shared runtime (which starts processes in
+dependency order and waits for them) and this package's network layer (which
+builds bridges, namespaces, veths and the firewall from the topology). Each
+instance listens on 0.0.0.0 inside its namespace; the host reaches it at its
+tier address, and users at http://localhost:8080 through DNAT.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from shopnet.errors import ConfigError
+from shopnet.runtime.hosted import HostedDriver
+from shopnet.runtime.launch import Placement
+from shopnet.runtime.state import InstanceRecord, StackState
+from shopnet_netns import capture as captures
+from shopnet_netns import cgroups, isolation, netem, preflight
+from shopnet_netns.build import build
+from shopnet_netns.inventory import discover, teardown
+from shopnet_netns.names import Names
+from shopnet_netns.plan import NetworkPlan
+from shopnet_netns.spawning import enter_instance
+
+LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
+
+
+class NetnsDriver(HostedDriver):
+    mode = "netns"
+    has_network = True
+
+    @property
+    def names(self) -> Names:
+        return Names(self.topology.prefix)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.topology.published_port}"
+
+    def plan(self, scale: dict[str, int]) -> NetworkPlan:
+        return NetworkPlan.from_topology(self.topology, scale)
+
+    def _state_plan(self) -> NetworkPlan:
+        return self.plan(self._require_state().scale)
+
+    # -- up -------------------------------------------------------------------
+
+    def placements(self, scale: dict[str, int]) -> list[Placement]:
+        return [
+            Placement(
+                endpoint.instance,
+                bind="0.0.0.0",
+                address=str(endpoint.address.ip),
+                port=endpoint.instance.port,
+                namespace=endpoint.namespace,
+            )
+            for endpoint in self.plan(scale).endpoints
+        ]
+
+    def preflight(self, placements: list[Placement]) -> None:
+        preflight.check(self.plan(_scale_of(placements)))
+
+    def build_network(self, state: StackState, placements: list[Placement]) -> None:
+        report = build(self.plan(state.scale))
+        state.extra["iptables_accepts"] = list(report.iptables_chains)
+        gateway = next(p for p in placements if p.instance.service.name == "gateway")
+        self.notes.append(f"the gateway also answers at http://{gateway.endpoint} (no DNAT)")
+
+    def enter_placement(self, placement: Placement) -> Callable[[], None] | None:
+        assert placement.namespace is not None
+        limits = cgroups.apply(self.names, placement.name, placement.instance.service)
+        for problem in limits.problems:
+            note = f"{placement.name}: {problem}"
+            if note not in self.notes:
+                self.progress.warn(note)
+                self.notes.append(note)
+        return enter_instance(placement.namespace, limits)
+
+    # -- down -----------------------------------------------------------------
+
+    def present(self) -> bool:
+        return super().present() or not discover(self.names).empty
+
+    def teardown_network(self, state: StackState | None) -> tuple[list[str], list[str]]:
+        # Works from names alone: a crash before the state file was written still converges.
+        report = teardown(self.names)
+        return list(report.removed), list(report.problems)
+
+    # -- the other verbs ------------------------------------------------------
+
+    def enter_for(self, record: InstanceRecord) -> Callable[[], None] | None:
+        if record.namespace is None:
+            raise ConfigError(f"{record.name} has no namespace")
+        return enter_instance(record.namespace)
+
+    def exec(self, instance: str, argv: list[str]) -> int:
+        record = self._require_state().instance(instance)
+        enter = self.enter_for(record)
+        try:
+            return subprocess.run(argv, preexec_fn=enter, check=False).returncode
+        except FileNotFoundError:
+            raise ConfigError(f"{argv[0]}: command not found") from None
+
+    def listening(self, instance: str, pid: int | None) -> tuple[str, ...]:
+        """Listening TCP sockets in the instance's namespace (its /proc/PID/net/tcp view)."""
+        if pid is None:
+            return ()
+        try:
+            lines = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+        except OSError:
+            return ()
+        found = []
+        for line in lines:
+            fields = line.split()
+            if fields[3] != LISTEN:
+                continue
+            address, port = fields[1].split(":")
+            octets = [str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0)]
+            found.append(f"{'.'.join(octets)}:{int(port, 16)}")
+        return tuple(sorted(set(found)))
+
+    def isolation(self) -> tuple[str, bool]:
+        # On a running stack only the services listen, so each target's own port is probed.
+        results = isolation.run(isolation.probes(self._state_plan(), every_port=False))
+        return isolation.format_matrix(results), all(r.ok for r in results)
+
+    def capture(self, tier: str, *, count: int | None, seconds: float | None, output: Path) -> str:
+        plan = self._state_plan()
+        bridge = plan.bridge(tier).name
+        self.progress.info(f"capturing on {bridge} into {output} …")
+        summary = captures.capture(bridge, output, count=count, seconds=seconds)
+        labels = {str(e.address.ip): e.name for e in plan.endpoints}
+        return summary.format(labels=labels)
+
+    def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
+        plan = self._state_plan()
+        if clear:
+            return netem.clear(plan, tier)
+        return netem.apply(plan, tier, netem.Impairment(delay_ms=delay_ms, loss_pct=loss_pct))
+
+
+def _scale_of(placements: list[Placement]) -> dict[str, int]:
+    scale: dict[str, int] = {}
+    for placement in placements:
+        name = placement.instance.service.name
+        scale[name] = scale.get(name, 0) + 1
+    return {name: count for name, count in scale.items() if count > 1}

@@ -1,0 +1,146 @@
+"""The testbed's firewall: one nftables table of our own, `table inet <prefix>`.
+
+    forward   traffic from or to our subnets jumps to `testbed`:
+              established/related pass; each topology flow passes as
+              "source instance addresses → target instance addresses:port, new";
+              the world (anything not arriving on our bridges) may open the
+              published service's port; everything else is dropped.
+    input     from our bridges to the host itself: replies only (the host
+              administers the instances; they may not open connections to it).
+    nat       the published port on any local address → the world-facing
+              service, for packets arriving (prerouting) and for the host's own
+              (output: `curl localhost:8080`); 127.0.0.0/8 sources are
+              masqueraded out of that tier's bridge (the kernel would not route
+              them; moby #8356 is why Docker needed docker-proxy for this).
+
+Rules match addresses, not interfaces, so they hold for routed traffic between
+tiers *and* for traffic between two instances on one bridge: with
+br_netfilter (`bridge-nf-call-iptables=1`, which Docker sets too) bridged IPv4
+passes the IP forward hook. Rules are written as text and loaded with
+`nft -f -` (no nftables bindings on PyPI) in one transaction that replaces the
+whole table, so the firewall is either the old one or the new one. Other
+tables (Docker's iptables-nft `ip filter`/`ip nat`) keep running beside ours: a
+packet must pass every base chain, so our drops hold even where Docker accepts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from shopnet.topology.model import WORLD
+from shopnet_netns import tools
+from shopnet_netns.names import Names
+from shopnet_netns.plan import NetworkPlan
+
+log = logging.getLogger("shopnet.netns.firewall")
+
+
+def _set(items: list[str]) -> str:
+    return "{ " + ", ".join(items) + " }"
+
+
+def render(plan: NetworkPlan) -> str:
+    """The nftables ruleset (text) for `plan`."""
+    names = plan.names
+    subnets = [str(b.tier.subnet) for b in plan.bridges]
+    bridges = [f'"{b.name}"' for b in plan.bridges]
+    flows: list[str] = []
+    for flow in plan.topology.flows:
+        targets = [str(e.address.ip) for e in plan.instances_of(flow.target)]
+        if not targets:
+            continue
+        what = f'comment "{flow.source} -> {flow.target}:{flow.port}"'
+        match = f"ip daddr {_set(targets)} tcp dport {flow.port} ct state new accept {what}"
+        if flow.source == WORLD:
+            flows.append(f"iifname != @bridges {match}")
+            continue
+        sources = [str(e.address.ip) for e in plan.instances_of(flow.source)]
+        if sources:
+            flows.append(f"ip saddr {_set(sources)} {match}")
+
+    lines = [
+        f"table inet {names.nft_table} {{",
+        '  comment "shopnet testbed firewall; removed by `shopnet down`"',
+        "  set subnets {",
+        f"    type ipv4_addr; flags interval; elements = {_set(subnets)}",
+        "  }",
+        "  set bridges {",
+        f"    type ifname; elements = {_set(bridges)}",
+        "  }",
+        "  chain forward {",
+        "    type filter hook forward priority filter; policy accept;",
+        "    ip saddr @subnets jump testbed",
+        "    ip daddr @subnets jump testbed",
+        "  }",
+        "  chain testbed {",
+        "    ct state established,related accept",
+        *(f"    {rule}" for rule in flows),
+        '    counter drop comment "anything else from or to the testbed"',
+        "  }",
+        "  chain input {",
+        "    type filter hook input priority filter; policy accept;",
+        "    iifname @bridges ct state established,related accept",
+        '    iifname @bridges counter drop comment "no connections from instances to the host"',
+        "  }",
+    ]
+    if plan.published is not None and plan.published.targets:
+        pub = plan.published
+        if len(pub.targets) == 1:
+            to = f"{pub.targets[0]}:{pub.target_port}"
+        else:
+            spread = ", ".join(f"{i} : {a}" for i, a in enumerate(pub.targets))
+            to = f"numgen inc mod {len(pub.targets)} map {{ {spread} }} : {pub.target_port}"
+        dnat = f"fib daddr type local tcp dport {pub.port} dnat ip to {to}"
+        lines += [
+            "  chain prerouting {",
+            "    type nat hook prerouting priority dstnat; policy accept;",
+            f"    {dnat}",
+            "  }",
+            "  chain output {",
+            # -100 is dstnat; nft 1.0.6 does not accept the name on the output hook.
+            "    type nat hook output priority -100; policy accept;",
+            f"    {dnat}",
+            "  }",
+            "  chain postrouting {",
+            "    type nat hook postrouting priority srcnat; policy accept;",
+            f'    oifname "{pub.bridge}" ip saddr 127.0.0.0/8 masquerade',
+            "  }",
+        ]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def apply(plan: NetworkPlan) -> None:
+    """Load (or atomically replace) our table."""
+    table = plan.names.nft_table
+    # "table" alone creates it if missing, so "delete" cannot fail: one transaction.
+    script = f"table inet {table}\ndelete table inet {table}\n{render(plan)}"
+    tools.run(["nft", "-f", "-"], stdin=script, what=f"loading nftables table inet {table}")
+    log.info("firewall loaded", extra={"table": f"inet {table}"})
+
+
+def tables(names: Names) -> list[str]:
+    """Our nftables tables, as "<family> <name>" (ours: named <prefix> or <prefix>_*)."""
+    out = tools.run(["nft", "list", "tables"], what="listing nftables tables")
+    found = []
+    for line in out.stdout.splitlines():
+        words = line.split()  # table <family> <name>
+        if len(words) == 3 and words[0] == "table":
+            name = words[2]
+            if name == names.nft_table or name.startswith(f"{names.nft_table}_"):
+                found.append(f"{words[1]} {name}")
+    return sorted(found)
+
+
+def remove(names: Names) -> tuple[list[str], list[str]]:
+    """Delete our tables; (removed, problems)."""
+    removed: list[str] = []
+    problems: list[str] = []
+    for table in tables(names):
+        argv = ["nft", "delete", "table", *table.split()]
+        out = tools.run(argv, what=f"deleting nftables table {table}", check=False)
+        if out.returncode == 0:
+            removed.append(f"nftables table {table}")
+        else:
+            problems.append(f"nftables table {table}: {out.stderr.strip()}")
+    return removed, problems

@@ -1,0 +1,193 @@
+"""Bridges, namespaces and veth pairs, through pyroute2 (netlink); every step idempotent.
+
+Per tier: a bridge holding the host's `.1` (the tier's router). Per instance: a
+namespace and a veth pair created with its peer already inside the namespace
+as `eth0` — one netlink request, so no crash can strand a pair between creating
+it and moving it (clabernetes PR #287). Inside: lo up, the instance address,
+the routes of the plan, and IPv6 off on eth0: our firewall speaks IPv4, and
+link-local IPv6 would be a path around it.
+
+Running `ensure_links` twice changes nothing; after a build killed at any point
+it completes what exists and creates what is missing.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from pathlib import Path
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from shopnet.errors import DriverError, StateError
+from shopnet_netns import namespaces
+from shopnet_netns.names import Names
+from shopnet_netns.plan import BridgePlan, Endpoint, NetworkPlan
+
+log = logging.getLogger("shopnet.netns.links")
+
+
+def device_sysctl(family: str, ifname: str, key: str) -> Path:
+    """/proc/sys/net/<family>/conf/<ifname>/<key> (device names may contain dots)."""
+    return Path("/proc/sys/net", family, "conf", ifname, key)
+
+
+def _set_device_sysctl(family: str, ifname: str, key: str, value: str) -> None:
+    target = device_sysctl(family, ifname, key)
+    if target.parent.exists():  # no ipv6 directory when IPv6 is disabled at boot
+        target.write_text(value)
+
+
+def ensure_links(plan: NetworkPlan) -> None:
+    """Create or complete every bridge, namespace and veth of `plan`."""
+    try:
+        with IPRoute() as ipr:
+            bridges = {
+                bridge.name: _ensure_bridge(ipr, plan.names, bridge, index)
+                for index, bridge in enumerate(plan.bridges)
+            }
+            if plan.published is not None:
+                # DNAT of 127.0.0.1 out of this bridge: the kernel drops loopback
+                # sources on a non-loopback device unless route_localnet is set.
+                _set_device_sysctl("ipv4", plan.published.bridge, "route_localnet", "1")
+            for endpoint in plan.endpoints:
+                _ensure_endpoint(ipr, endpoint, bridges[endpoint.bridge])
+    except (NetlinkError, OSError) as exc:
+        raise DriverError(f"building links: {exc}") from None
+
+
+def _lookup(ipr: IPRoute, ifname: str) -> int | None:
+    found = ipr.link_lookup(ifname=ifname)
+    return found[0] if found else None
+
+
+def _kind(link) -> str | None:
+    info = link.get("IFLA_LINKINFO")
+    return info.get("IFLA_INFO_KIND") if info is not None else None
+
+
+def _ensure_bridge(ipr: IPRoute, names: Names, bridge: BridgePlan, index: int) -> int:
+    idx = _lookup(ipr, bridge.name)
+    if idx is not None:
+        link = ipr.get_links(idx)[0]
+        if not names.owns(link.get("IFLA_IFALIAS")) or _kind(link) != "bridge":
+            raise StateError(
+                f"interface {bridge.name} exists and is not ours; remove it or rename "
+                "the tier's bridge in the topology"
+            )
+    else:
+        # Created under a scratch name that carries our prefix, marked, then renamed,
+        # so it is claimable by teardown at every instant (see Names.scratch_link).
+        scratch = names.scratch_link(index)
+        if (stale := _lookup(ipr, scratch)) is not None:
+            ipr.link("del", index=stale)
+        ipr.link("add", ifname=scratch, kind="bridge")
+        idx = _lookup(ipr, scratch)
+        ipr.link("set", index=idx, ifalias=bridge.marker)
+        ipr.link("set", index=idx, ifname=bridge.name)
+        log.info("bridge created", extra={"bridge": bridge.name})
+    _set_device_sysctl("ipv6", bridge.name, "disable_ipv6", "1")
+    _ensure_address(ipr, idx, str(bridge.address.ip), bridge.address.network.prefixlen)
+    ipr.link("set", index=idx, state="up")
+    return idx
+
+
+def _ensure_address(ipr: IPRoute, idx: int, address: str, prefixlen: int) -> None:
+    try:
+        ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
+    except NetlinkError as exc:
+        if exc.code != errno.EEXIST:
+            raise
+
+
+def _ensure_endpoint(ipr: IPRoute, endpoint: Endpoint, bridge_idx: int) -> None:
+    namespaces.create(endpoint.namespace)
+    with IPRoute(netns=endpoint.namespace, flags=0) as nsr:
+        host = _lookup(ipr, endpoint.veth)
+        peer = _lookup(nsr, "eth0")
+        if host is None or peer is None:
+            # Half a pair (or a pair broken by a recreated namespace): start over.
+            if host is not None:
+                ipr.link("del", index=host)
+            if peer is not None:
+                nsr.link("del", index=peer)
+            ipr.link(
+                "add",
+                ifname=endpoint.veth,
+                kind="veth",
+                peer={"ifname": "eth0", "net_ns_fd": str(namespaces.path(endpoint.namespace))},
+            )
+            host = _lookup(ipr, endpoint.veth)
+            peer = _lookup(nsr, "eth0")
+            if host is None or peer is None:
+                raise DriverError(f"veth {endpoint.veth} for {endpoint.name} was not created")
+        # Before eth0 goes up, so it never gets a link-local IPv6 address.
+        namespaces.write_sysctls(
+            endpoint.namespace,
+            {"net.ipv6.conf.default.disable_ipv6": "1", "net.ipv6.conf.eth0.disable_ipv6": "1"},
+        )
+        ipr.link("set", index=host, ifalias=endpoint.marker)
+        _set_device_sysctl("ipv6", endpoint.veth, "disable_ipv6", "1")
+        ipr.link("set", index=host, master=bridge_idx, state="up")
+
+        lo = _lookup(nsr, "lo")
+        nsr.link("set", index=lo, state="up")
+        _ensure_address(nsr, peer, str(endpoint.address.ip), endpoint.address.network.prefixlen)
+        nsr.link("set", index=peer, state="up")
+        for route in endpoint.routes:
+            nsr.route(
+                "replace",
+                dst=str(route.destination),
+                gateway=str(route.gateway),
+            )
+
+
+def _owned(ipr: IPRoute, names: Names) -> list:
+    return [
+        link
+        for link in ipr.get_links()
+        if names.owns(link.get("IFLA_IFALIAS")) or names.is_scratch_link(link.get("IFLA_IFNAME"))
+    ]
+
+
+def owned_links(names: Names) -> list[str]:
+    """Host links that are ours: marked in IFLA_IFALIAS, or a bridge under its scratch name."""
+    with IPRoute() as ipr:
+        return sorted(link.get("IFLA_IFNAME") for link in _owned(ipr, names))
+
+
+def remove_links(names: Names) -> tuple[list[str], list[str]]:
+    """Delete every host link of ours (deleting a veth end deletes its peer). (removed, problems)"""
+    removed: list[str] = []
+    problems: list[str] = []
+    with IPRoute() as ipr:
+        # Ports before bridges, so no bridge is deleted with a port still attached.
+        for link in sorted(_owned(ipr, names), key=lambda link: _kind(link) == "bridge"):
+            ifname = link.get("IFLA_IFNAME")
+            try:
+                ipr.link("del", index=link["index"])
+                removed.append(f"link {ifname}")
+            except NetlinkError as exc:
+                if exc.code != errno.ENODEV:  # else gone with its peer meanwhile
+                    problems.append(f"link {ifname}: {exc}")
+    return removed, problems
+
+
+def remove_namespace_links(namespace: str) -> None:
+    """Delete the links inside one namespace: the veth's host end goes with its peer.
+
+    Catches a pair whose host end never got its marker (build killed between
+    the two requests); deleting the namespace alone would free it only once the
+    kernel's asynchronous namespace cleanup runs.
+    """
+    if not namespaces.exists(namespace):
+        return
+    with IPRoute(netns=namespace, flags=0) as nsr:
+        for link in nsr.get_links():
+            if _kind(link) == "veth":
+                try:
+                    nsr.link("del", index=link["index"])
+                except NetlinkError as exc:
+                    if exc.code != errno.ENODEV:
+                        raise

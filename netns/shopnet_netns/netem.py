@@ -1,0 +1,159 @@
+"""Delay and loss on a tier's links (tc netem, through pyroute2's tc support).
+
+netem shapes *egress* only: a qdisc on an interface delays what leaves it. For
+symmetric impairment we put netem on both ends of each of the tier's veth
+pairs — the host end (its egress is traffic *to* the instance) and `eth0` in
+the namespace (traffic *from* it) — like a Mininet TCLink. Both ends are ours
+(marked, or inside our namespace) and vanish with the testbed; the alternative,
+an ifb device with a mirred redirect on ingress, needs the ifb module and a
+shared device teardown would have to reason about.
+
+So with `delay D`, every packet into or out of an instance of the tier waits D:
+a request/response exchange with one of its instances gains 2·D of round-trip
+time (4·D between two instances of the same tier, which cross two links), and
+`loss L` drops L% in each direction.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from shopnet.errors import ConfigError, DriverError, PreflightError
+from shopnet_netns import namespaces
+from shopnet_netns.plan import NetworkPlan
+
+TC_H_ROOT = 0xFFFFFFFF
+HANDLE = 0x10000  # "1:"
+NO_NETEM = (
+    "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM is not set and no sch_netem "
+    "module is installed); use a kernel that has it to emulate delay and loss"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Impairment:
+    """What a tier's links do to packets."""
+
+    delay_ms: float = 0.0
+    loss_pct: float = 0.0
+    jitter_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.delay_ms <= 60_000:
+            raise ConfigError(f"delay {self.delay_ms} ms is out of range (0 to 60000)")
+        if not 0 <= self.jitter_ms <= self.delay_ms:
+            raise ConfigError("jitter must be between 0 and the delay")
+        if not 0 <= self.loss_pct <= 100:
+            raise ConfigError(f"loss {self.loss_pct}% is out of range (0 to 100)")
+
+    def describe(self) -> str:
+        jitter = f" ± {self.jitter_ms:g} ms" if self.jitter_ms else ""
+        return f"delay {self.delay_ms:g} ms{jitter}, loss {self.loss_pct:g}% per direction"
+
+
+def kernel_support() -> str | None:
+    """None if netem looks available, else why not (from the kernel config or modules)."""
+    if Path("/sys/module/sch_netem").exists():
+        return None
+    try:
+        config = gzip.decompress(Path("/proc/config.gz").read_bytes()).decode()
+    except OSError:
+        return None  # unknown: let the kernel answer
+    if "CONFIG_NET_SCH_NETEM=y" in config:
+        return None
+    if "CONFIG_NET_SCH_NETEM=m" in config:
+        release = Path("/proc/sys/kernel/osrelease").read_text().strip()
+        if list(Path("/lib/modules", release).glob("**/sch_netem.ko*")):
+            return None
+    return NO_NETEM
+
+
+def _links(plan: NetworkPlan, tier: str) -> list[tuple[str | None, str]]:
+    """(namespace or None for the host, ifname) of both ends of every veth of `tier`."""
+    plan.bridge(tier)  # unknown tier → ConfigError
+    ends: list[tuple[str | None, str]] = []
+    for endpoint in plan.endpoints:
+        if endpoint.instance.tier.name == tier:
+            ends += [(None, endpoint.veth), (endpoint.namespace, "eth0")]
+    return ends
+
+
+def _ipr(namespace: str | None) -> IPRoute:
+    if namespace is not None and not namespaces.exists(namespace):
+        raise DriverError(f"namespace {namespace} does not exist (is the network built?)")
+    # flags=0: never create a namespace that is not there (pyroute2's default would).
+    return IPRoute(netns=namespace, flags=0) if namespace else IPRoute()
+
+
+def _index(ipr: IPRoute, ifname: str, namespace: str | None) -> int:
+    found = ipr.link_lookup(ifname=ifname)
+    if not found:
+        where = namespace or "the host"
+        raise DriverError(f"{ifname} not found in {where} (is the network built?)")
+    return found[0]
+
+
+def apply(plan: NetworkPlan, tier: str, impairment: Impairment) -> str:
+    """Put `impairment` on every link of `tier` (replacing any previous one); returns a summary."""
+    ends = _links(plan, tier)
+    if not ends:
+        return f"tier {tier} has no instances; nothing to shape"
+    if reason := kernel_support():
+        raise PreflightError(reason)
+    for namespace, ifname in ends:
+        with _ipr(namespace) as ipr:
+            try:
+                ipr.tc(
+                    "replace",
+                    "netem",
+                    index=_index(ipr, ifname, namespace),
+                    handle=HANDLE,
+                    delay=round(impairment.delay_ms * 1000),  # microseconds
+                    jitter=round(impairment.jitter_ms * 1000),
+                    loss=impairment.loss_pct,
+                )
+            except NetlinkError as exc:
+                if exc.code == errno.ENOENT:  # qdisc kind unknown to the kernel
+                    clear(plan, tier)
+                    raise PreflightError(NO_NETEM) from None
+                raise DriverError(f"netem on {ifname}: {exc}") from None
+    return f"tier {tier}: {impairment.describe()} on {len(ends)} interfaces (both veth ends)"
+
+
+def clear(plan: NetworkPlan, tier: str) -> str:
+    """Remove our netem qdisc from every link of `tier` (idempotent); returns a summary."""
+    cleared = 0
+    for namespace, ifname in _links(plan, tier):
+        if namespace is not None and not namespaces.exists(namespace):
+            continue
+        with _ipr(namespace) as ipr:
+            found = ipr.link_lookup(ifname=ifname)
+            if not found:
+                continue
+            for qdisc in ipr.get_qdiscs(index=found[0]):
+                if qdisc.get("TCA_KIND") == "netem" and qdisc["parent"] == TC_H_ROOT:
+                    ipr.tc("del", index=found[0], handle=qdisc["handle"], parent=TC_H_ROOT)
+                    cleared += 1
+    return f"tier {tier}: netem removed from {cleared} interfaces"
+
+
+def show(plan: NetworkPlan, tier: str) -> dict[str, str]:
+    """`<where>/<ifname>` → root qdisc kind, for the tier's links."""
+    shown = {}
+    for namespace, ifname in _links(plan, tier):
+        if namespace is not None and not namespaces.exists(namespace):
+            continue
+        with _ipr(namespace) as ipr:
+            found = ipr.link_lookup(ifname=ifname)
+            if not found:
+                continue
+            qdiscs = ipr.get_qdiscs(index=found[0])
+            kinds = [q.get("TCA_KIND") for q in qdiscs if q["parent"] == TC_H_ROOT]
+            shown[f"{namespace or 'host'}/{ifname}"] = kinds[0] if kinds else "noqueue"
+    return shown

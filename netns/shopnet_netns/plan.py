@@ -1,0 +1,185 @@
+"""The network one topology needs, as data: bridges, endpoints, routes, published port.
+
+Pure and side-effect free (like the topology model it reads): `build`, the
+firewall renderer, the isolation matrix and the tests all derive what they do
+from one `NetworkPlan`, so they cannot disagree about an address or a route.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+
+from shopnet.errors import ConfigError
+from shopnet.topology.model import WORLD, Instance, Tier, Topology
+from shopnet_netns.names import Names, Role, check_ifname
+
+DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route inside an instance's namespace."""
+
+    destination: IPv4Network
+    """0.0.0.0/0 for the default route."""
+    gateway: IPv4Address
+    """The host's address on the instance's tier."""
+
+
+@dataclass(frozen=True, slots=True)
+class BridgePlan:
+    """One tier's bridge on the host."""
+
+    tier: Tier
+    name: str
+    """Bridge interface name (the topology's `bridge`)."""
+    address: IPv4Interface
+    """The host's address on the tier (`.1/24`): the instances' router."""
+    marker: str
+    """IFLA_IFALIAS that marks it as ours."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One instance's place in the network."""
+
+    instance: Instance
+    namespace: str
+    """Network namespace, e.g. `shopnet-product-2`."""
+    veth: str
+    """Host-side veth end, enslaved to `bridge`; its peer is `eth0` in the namespace."""
+    bridge: str
+    address: IPv4Interface
+    """Address of `eth0` in the namespace."""
+    routes: tuple[Route, ...]
+    marker: str
+
+    @property
+    def name(self) -> str:
+        return self.instance.name
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """The host port that reaches the world-facing service (DNAT)."""
+
+    port: int
+    """Host port (topology.published_port)."""
+    targets: tuple[IPv4Address, ...]
+    """Instances of the world-facing service; connections are spread over them."""
+    target_port: int
+    bridge: str
+    """Bridge the targets sit on (localhost traffic is masqueraded out of it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkPlan:
+    """Everything `build` creates for one topology at one scale."""
+
+    topology: Topology
+    names: Names
+    bridges: tuple[BridgePlan, ...]
+    endpoints: tuple[Endpoint, ...]
+    published: Published | None
+
+    @classmethod
+    def from_topology(
+        cls,
+        topology: Topology,
+        scale: dict[str, int] | None = None,
+        *,
+        veth_prefix: str = "sn-",
+    ) -> NetworkPlan:
+        names = Names(topology.prefix, veth_prefix)
+        _check_scale(topology, scale or {})
+        instances = topology.plan(scale)
+        bridges = tuple(
+            BridgePlan(
+                tier=tier,
+                name=check_ifname(tier.bridge),
+                address=IPv4Interface(f"{tier.host_address}/{tier.subnet.prefixlen}"),
+                marker=names.marker(Role.BRIDGE, tier.name),
+            )
+            for tier in topology.tiers
+        )
+        endpoints = tuple(
+            Endpoint(
+                instance=inst,
+                namespace=names.namespace(inst.name),
+                veth=names.veth(inst.name),
+                bridge=inst.tier.bridge,
+                address=IPv4Interface(f"{inst.address}/{inst.tier.subnet.prefixlen}"),
+                routes=routes_for(topology, inst.tier),
+                marker=names.marker(Role.VETH, inst.name),
+            )
+            for inst in instances
+        )
+        return cls(topology, names, bridges, endpoints, _published(topology, instances))
+
+    def endpoint(self, instance: str) -> Endpoint:
+        for endpoint in self.endpoints:
+            if endpoint.name == instance:
+                return endpoint
+        raise KeyError(instance)
+
+    def bridge(self, tier: str) -> BridgePlan:
+        for bridge in self.bridges:
+            if bridge.tier.name == tier:
+                return bridge
+        known = ", ".join(b.tier.name for b in self.bridges)
+        raise ConfigError(f"unknown tier {tier!r} (tiers: {known})")
+
+    def instances_of(self, service: str) -> tuple[Endpoint, ...]:
+        return tuple(e for e in self.endpoints if e.instance.service.name == service)
+
+
+def routes_for(topology: Topology, tier: Tier) -> tuple[Route, ...]:
+    """Routes of an instance on `tier` (besides its on-link subnet).
+
+    A tier with a way out gets a default route via the host. An internal tier gets
+    none: only routes to the tiers whose services it exchanges allowed flows with,
+    so "the database tier has no route out" holds at the routing level, before
+    the firewall is even consulted.
+    """
+    via = tier.host_address
+    if not tier.internal:
+        return (Route(DEFAULT_ROUTE, via),)
+    peers: list[Tier] = []
+    for flow in topology.flows:
+        if flow.source == WORLD:
+            continue
+        source, target = topology.service_tier(flow.source), topology.service_tier(flow.target)
+        for mine, other in ((target, source), (source, target)):
+            if mine.name == tier.name and other.name != tier.name and other not in peers:
+                peers.append(other)
+    return tuple(Route(peer.subnet, via) for peer in peers)
+
+
+def _published(topology: Topology, instances: tuple[Instance, ...]) -> Published | None:
+    world = {(f.target, f.port) for f in topology.flows if f.source == WORLD}
+    if not world:
+        return None
+    if len(world) > 1:
+        listed = ", ".join(f"{t}:{p}" for t, p in sorted(world))
+        raise ConfigError(
+            f"one published port cannot reach several world-facing services ({listed})"
+        )
+    service, port = next(iter(world))
+    targets = tuple(i.address for i in instances if i.service.name == service)
+    return Published(
+        port=topology.published_port,
+        targets=targets,
+        target_port=port,
+        bridge=topology.service_tier(service).bridge,
+    )
+
+
+def _check_scale(topology: Topology, scale: dict[str, int]) -> None:
+    for name, count in scale.items():
+        try:
+            service = topology.service(name)
+        except KeyError:
+            raise ConfigError(f"scale: unknown service {name!r}") from None
+        if not 1 <= count <= service.max_instances:
+            raise ConfigError(f"scale: {name} takes 1 to {service.max_instances} instances")
