@@ -189,3 +189,8 @@ async def test_watch_keeps_last_list_while_registry_is_down() -> None:
         assert seen == []  # never told "no instances" just because the registry is away
         assert not watch.synced.is_set()
         await watch.stop()
+
+
+async def test_a_trailing_newline_does_not_sneak_into_a_service_name(registry: TestClient) -> None:
+    resp = await registry.put("/v1/instances/p1", json=body(service="product\n"))
+    assert resp.status == 400

@@ -37,6 +37,10 @@ UNAVAILABLE_ERRORS = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # A pooled connection whose server was killed can fail its next statement with
+    # "cannot switch to state …" (the dying backend's last message) before asyncpg
+    # notices the socket closed: the server is gone, not the query wrong.
+    asyncpg.exceptions.InternalClientError,
 )
 
 

@@ -30,7 +30,7 @@ async def decode_body(request: web.Request, kind: type[T]) -> T:
         return msgspec.json.decode(body, type=kind, strict=True)
     except msgspec.ValidationError as exc:
         raise BadRequest(str(exc), code="validation_failed") from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # invalid UTF-8 in a string
         raise BadRequest(f"body is not valid JSON: {exc}", code="invalid_json") from None
 
 
@@ -57,7 +57,8 @@ def query_int(
 def path_int(request: web.Request, name: str, *, maximum: int = 2**63 - 1) -> int:
     """A positive integer path segment (ids); anything else is a 400."""
     raw = request.match_info[name]
-    if not raw.isdigit() or not 0 < int(raw) <= maximum:
+    # isascii: str.isdigit() accepts "²", which int() then rejects (a 500, not a 400).
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= maximum:
         raise BadRequest(f"{name} must be a positive integer", code="validation_failed")
     return int(raw)
 

@@ -17,7 +17,7 @@ from shopnet.registry.store import Registration, Store
 STORE = web.AppKey("store", Store)
 REGISTRY_CONFIG = web.AppKey("registry_config", RegistryConfig)
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")  # \Z: `$` would allow a trailing newline
 
 Name = Annotated[str, msgspec.Meta(pattern=_NAME.pattern)]
 

@@ -1,0 +1,1 @@
+"""The order service: prices orders with the product service and stores them in PostgreSQL."""

@@ -1,0 +1,90 @@
+"""What goes over the wire: the order request (validated while decoded), its fingerprint,
+the Idempotency-Key header, and an order's JSON."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
+import orjson
+
+from shopnet.common.http import BadRequest
+
+if TYPE_CHECKING:
+    from shopnet.order.db import StoredOrder
+
+MAX_LINES = 100
+MAX_QUANTITY = 1000
+MAX_KEY_LENGTH = 255
+# \Z, not $: Python's $ also matches before a final newline.
+CUSTOMER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z"
+
+CustomerId = Annotated[str, msgspec.Meta(pattern=CUSTOMER_PATTERN)]
+
+
+class LineIn(msgspec.Struct, forbid_unknown_fields=True):
+    product_id: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY)]
+
+
+class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
+    customer_id: CustomerId
+    items: Annotated[list[LineIn], msgspec.Meta(min_length=1, max_length=MAX_LINES)]
+
+    def check(self) -> None:
+        """One line per product: a repeated product is refused (merging would rewrite the
+        client's order behind its back)."""
+        counts = Counter(line.product_id for line in self.items)
+        repeated = sorted(pid for pid, n in counts.items() if n > 1)
+        if repeated:
+            raise BadRequest(
+                f"products appear on more than one line: {repeated}; send one line per product",
+                code="validation_failed",
+                details={"duplicate_product_ids": repeated},
+            )
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the request's meaning: same customer and same lines (in any order)."""
+        canonical = orjson.dumps(
+            [self.customer_id, sorted((line.product_id, line.quantity) for line in self.items)]
+        )
+        return hashlib.sha256(canonical).hexdigest()
+
+
+def idempotency_key(headers: Mapping[str, str]) -> str | None:
+    """The Idempotency-Key header: absent, or 1-255 printable ASCII characters."""
+    key = headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 0 < len(key) <= MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):
+        raise BadRequest(
+            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable ASCII characters",
+            code="validation_failed",
+        )
+    return key
+
+
+def order_dict(order: StoredOrder) -> dict[str, Any]:
+    return {
+        "id": str(order.id),
+        "customer_id": order.customer_id,
+        "items": [
+            {
+                "product_id": line.product_id,
+                "quantity": line.quantity,
+                "unit_price_cents": line.unit_price_cents,
+            }
+            for line in order.lines
+        ],
+        "total_cents": order.total_cents,
+        "currency": order.currency,
+        "created_at": order.created_at,
+    }
+
+
+def dumps(data: Any) -> bytes:
+    """JSON with UUIDs as strings and times in ISO 8601 UTC with a `Z`."""
+    return orjson.dumps(data, option=orjson.OPT_UTC_Z)

@@ -1,0 +1,1 @@
+"""The product service: the catalog in PostgreSQL, read through a Redis cache."""

@@ -1,0 +1,97 @@
+"""The product service app: routes, the PostgreSQL pool (migrations, seed) and the cache."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+from aiohttp import web
+
+from shopnet.common.app import create_base_app
+from shopnet.common.health import CheckResult
+from shopnet.common.metrics import METRICS
+from shopnet.common.pg import connect_pool, migrate, pool_readiness
+from shopnet.product import cache, handlers, seed
+from shopnet.product.config import ProductConfig
+from shopnet.product.db import ProductStore
+from shopnet.product.keys import CACHE, CACHE_METRICS, FLIGHTS, POOL, PRODUCT_CONFIG, STORE, Flights
+
+__all__ = ["ProductConfig", "create_app"]
+
+
+def create_app(cfg: ProductConfig) -> web.Application:
+    app = create_base_app(
+        cfg, readiness={"postgres": pool_readiness(POOL), "redis": _cache_readiness}
+    )
+    app[PRODUCT_CONFIG] = cfg
+    app[CACHE_METRICS] = cache.CacheMetrics(app[METRICS].registry)
+    app[FLIGHTS] = Flights()
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_cache)
+    r = app.router
+    r.add_get("/products", handlers.list_products)
+    r.add_post("/products", handlers.create_product)
+    r.add_get("/products/{id}", handlers.get_product)
+    r.add_put("/products/{id}", handlers.replace_product)
+    r.add_patch("/products/{id}", handlers.patch_product)
+    r.add_delete("/products/{id}", handlers.delete_product)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    cfg = app[PRODUCT_CONFIG]
+    pool = await connect_pool(
+        cfg.database_url,
+        min_size=cfg.db_pool_min,
+        max_size=cfg.db_pool_max,
+        wait_seconds=cfg.db_wait_seconds,
+        command_timeout=cfg.db_timeout_seconds,
+    )
+    try:
+        await migrate(pool, schema="products", package="shopnet.product")
+        await seed.load(pool, cfg.seed_products)
+    except BaseException:
+        pool.terminate()  # aiohttp runs no cleanup for a context whose start failed
+        raise
+    app[POOL] = pool
+    app[STORE] = ProductStore(pool, acquire_timeout=cfg.db_timeout_seconds)
+    yield
+    await close_pool(pool, timeout=cfg.drain_seconds)
+
+
+async def close_pool(pool: asyncpg.Pool, *, timeout: float) -> None:
+    """Close gracefully; a database that stopped answering must not hang shutdown."""
+    try:
+        async with asyncio.timeout(timeout):
+            await pool.close()
+    except TimeoutError:
+        pool.terminate()
+
+
+async def _cache(app: web.Application) -> AsyncIterator[None]:
+    cfg = app[PRODUCT_CONFIG]
+    client = cache.connect(
+        cfg.redis_url,
+        timeout=cfg.cache_timeout_seconds,
+        max_connections=cfg.cache_max_connections,
+    )
+    product_cache = cache.ProductCache(
+        client,
+        ttl=cfg.cache_ttl_seconds,
+        probe_interval=cfg.cache_probe_seconds,
+        metrics=app[CACHE_METRICS],
+    )
+    await product_cache.probe()  # Redis down at start: start anyway, degraded
+    app[CACHE] = product_cache
+    probe = asyncio.create_task(product_cache.run_probe(), name="product-cache-probe")
+    yield
+    probe.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await probe
+    await product_cache.close()
+
+
+async def _cache_readiness(app: web.Application) -> CheckResult:
+    return await app[CACHE].readiness()

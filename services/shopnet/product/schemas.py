@@ -1,0 +1,176 @@
+"""What goes over the wire: request bodies (validated while decoded), list queries, product JSON.
+
+A product's JSON is produced in exactly one place (`encode_product`), so the bytes
+the cache stores are the bytes a database read would have produced.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+import orjson
+
+from shopnet.common.http import BadRequest
+from shopnet.common.validation import Page, query_int
+
+MAX_PRICE_CENTS = 1_000_000_000
+MAX_STOCK = 1_000_000_000
+MAX_IDS = 100
+MAX_QUERY_LENGTH = 200
+_ID_MAX = 2**63 - 1
+
+# \Z, not $: Python's $ also matches before a final newline ("EUR\n" would pass here and
+# then break the database's CHECK, a 500 instead of a 400).
+Sku = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")]
+# PostgreSQL text cannot hold NUL: refuse it here (a 400) rather than in the driver (a 500).
+# A name also needs one non-blank character (the lookahead keeps the match linear).
+Name = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^(?=[^\x00]*\Z)[\s\S]*?\S")
+]
+Description = Annotated[str, msgspec.Meta(max_length=5000, pattern=r"^[^\x00]*\Z")]
+PriceCents = Annotated[int, msgspec.Meta(ge=0, le=MAX_PRICE_CENTS)]
+Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}\Z")]
+Stock = Annotated[int, msgspec.Meta(ge=0, le=MAX_STOCK)]
+
+# Column order of a product everywhere (SELECT lists, JSON keys).
+COLUMNS = ("id", "sku", "name", "description", "price_cents", "currency", "stock", "updated_at")
+WRITABLE = ("sku", "name", "description", "price_cents", "currency", "stock")
+
+
+class ProductIn(msgspec.Struct, forbid_unknown_fields=True):
+    """POST and PUT body: every writable field (PUT replaces them all)."""
+
+    sku: Sku
+    name: Name
+    price_cents: PriceCents
+    currency: Currency
+    stock: Stock
+    description: Description = ""
+
+
+class ProductPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """PATCH body: any subset of the writable fields."""
+
+    sku: Sku | msgspec.UnsetType = msgspec.UNSET
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType = msgspec.UNSET
+    price_cents: PriceCents | msgspec.UnsetType = msgspec.UNSET
+    currency: Currency | msgspec.UnsetType = msgspec.UNSET
+    stock: Stock | msgspec.UnsetType = msgspec.UNSET
+
+    def changes(self) -> dict[str, Any]:
+        return {f: v for f in WRITABLE if (v := getattr(self, f)) is not msgspec.UNSET}
+
+
+def encode_product(row: Mapping[str, Any]) -> bytes:
+    """A product as JSON; `updated_at` in ISO 8601 UTC with a `Z`."""
+    return orjson.dumps({c: row[c] for c in COLUMNS}, option=orjson.OPT_UTC_Z)
+
+
+def encode_page(rows: list[Mapping[str, Any]], page: Page, total: int) -> bytes:
+    return orjson.dumps(
+        {
+            "items": [{c: r[c] for c in COLUMNS} for r in rows],
+            "page": page.page,
+            "page_size": page.page_size,
+            "total": total,
+        },
+        option=orjson.OPT_UTC_Z,
+    )
+
+
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """A validated `GET /products` query: filters and a page."""
+
+    page: Page
+    q: str | None = None
+    min_price_cents: int | None = None
+    max_price_cents: int | None = None
+    currency: str | None = None
+    in_stock: bool | None = None
+    ids: tuple[int, ...] | None = None
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> ListQuery:
+        q = query.get("q") or None
+        if q is not None and len(q) > MAX_QUERY_LENGTH:
+            raise _invalid(f"q is longer than {MAX_QUERY_LENGTH} characters")
+        if q is not None and "\x00" in q:
+            raise _invalid("q must not contain NUL characters")
+        low = _optional_int(query, "min_price_cents")
+        high = _optional_int(query, "max_price_cents")
+        if low is not None and high is not None and low > high:
+            raise _invalid("min_price_cents is greater than max_price_cents")
+        currency = query.get("currency") or None
+        if currency is not None:
+            if not _CURRENCY.fullmatch(currency):
+                raise _invalid("currency must be three letters, e.g. EUR")
+            currency = currency.upper()
+        return cls(
+            page=Page.from_query(query),
+            q=q,
+            min_price_cents=low,
+            max_price_cents=high,
+            currency=currency,
+            in_stock=_optional_bool(query, "in_stock"),
+            ids=_ids(query.get("ids")),
+        )
+
+    def cache_key(self) -> str:
+        """A canonical text of the query: equal queries, equal keys (and no separators clash)."""
+        return orjson.dumps(
+            [
+                self.page.page,
+                self.page.page_size,
+                self.q,
+                self.min_price_cents,
+                self.max_price_cents,
+                self.currency,
+                self.in_stock,
+                self.ids,
+            ]
+        ).decode()
+
+
+def _invalid(message: str) -> BadRequest:
+    return BadRequest(message, code="validation_failed")
+
+
+def _optional_int(query: Mapping[str, str], name: str) -> int | None:
+    if not query.get(name):
+        return None
+    return query_int(query, name, default=0, minimum=0, maximum=MAX_PRICE_CENTS)
+
+
+def _optional_bool(query: Mapping[str, str], name: str) -> bool | None:
+    raw = query.get(name)
+    if not raw:
+        return None
+    value = {"true": True, "1": True, "false": False, "0": False}.get(raw.lower())
+    if value is None:
+        raise _invalid(f"{name} must be true or false")
+    return value
+
+
+def _ids(raw: str | None) -> tuple[int, ...] | None:
+    if raw is None:
+        return None
+    parts = raw.split(",")
+    if len(parts) > MAX_IDS:
+        raise _invalid(f"ids takes at most {MAX_IDS} ids")
+    ids = []
+    for part in parts:
+        part = part.strip()
+        if not (part.isascii() and part.isdigit()) or not 0 < int(part) <= _ID_MAX:
+            raise _invalid("ids must be a comma-separated list of positive integers")
+        ids.append(int(part))
+    # Sorted and unique: the same set of ids is the same query (and the same cache key).
+    return tuple(sorted(set(ids)))
