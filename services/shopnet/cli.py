@@ -141,6 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", type=Path, metavar="RESULTS_JSON", help="only re-render a report"
     )
 
+    images = sub.add_parser("images", help="docker: build the images (offline by default)")
+    images.add_argument("action", choices=["build"])
+    images.add_argument(
+        "--online", action="store_true", help="build on python:3.11-slim and pull official datastores"
+    )
+    images.add_argument("--refresh-base", action="store_true", help="make the Debian base again")
+
+    compose = sub.add_parser("compose", help="docker: print, write or check containers/compose.yaml")
+    compose_mode = compose.add_mutually_exclusive_group()
+    compose_mode.add_argument("--write", action="store_true", help="regenerate the checked-in file")
+    compose_mode.add_argument("--check", action="store_true", help="exit 1 when it is out of date")
+
     topo = sub.add_parser("topology", help="the topology: tiers, instances, allowed flows")
     topo.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
     return parser
@@ -209,6 +221,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "down":
         return _down(args, topology, root, progress)
+    if args.command in ("images", "compose"):
+        from shopnet_docker.__main__ import main as docker_main
+
+        if args.command == "images":
+            flags = ["--online"] * args.online + ["--refresh-base"] * args.refresh_base
+            return docker_main(["build", *flags])
+        flags = ["--write"] * args.write + ["--check"] * args.check
+        topology_flag = ["--topology", str(args.topology)] if args.topology else []
+        return docker_main(["compose", *flags, *topology_flag])
     if args.command == "bench":
         from shopnet.bench.command import bench
 

@@ -1,0 +1,60 @@
+"""`python -m shopnet_docker`: build the images, (re)generate or check containers/compose.yaml.
+
+python -m shopnet_docker build [--online] [--refresh-base]
+python -m shopnet_docker compose [--write | --check] [--topology FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from shopnet.errors import ShopnetError
+from shopnet.runtime.progress import Progress
+from shopnet.topology import load
+from shopnet_docker.compose import render
+from shopnet_docker.images import CONTAINERS, build_images
+
+COMPOSE_FILE = CONTAINERS / "compose.yaml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shopnet_docker", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help="build every image of the docker mode")
+    build.add_argument(
+        "--online", action="store_true", help="python:3.11-slim base, pull official datastores"
+    )
+    build.add_argument("--refresh-base", action="store_true", help="make the Debian base again")
+    compose = sub.add_parser("compose", help=f"print, write or check {COMPOSE_FILE}")
+    compose.add_argument("--topology", type=Path, default=None)
+    mode = compose.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help=f"write {COMPOSE_FILE}")
+    mode.add_argument("--check", action="store_true", help="exit 1 when it is out of date")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            report = build_images(
+                Progress(), offline=not args.online, refresh_base=args.refresh_base
+            )
+            print("\n".join(report.lines()))
+            return 0
+        text = render(load(args.topology))
+        if args.write:
+            COMPOSE_FILE.write_text(text)
+            print(f"wrote {COMPOSE_FILE}")
+        elif args.check:
+            if not COMPOSE_FILE.exists() or COMPOSE_FILE.read_text() != text:
+                print(f"{COMPOSE_FILE} is out of date: python -m shopnet_docker compose --write")
+                return 1
+        else:
+            sys.stdout.write(text)
+        return 0
+    except ShopnetError as exc:
+        print(f"shopnet_docker: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

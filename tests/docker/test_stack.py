@@ -1,0 +1,362 @@
+"""The whole stack in Docker, end to end through the published port, with three product instances.
+
+One stack for the module (starting one takes ~20 s); tests run in file order and
+the one that kills a container comes last. Teardown asserts `down --volumes`
+leaves no container, network or volume of ours.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import pytest
+
+from shopnet.errors import PreflightError, StateError
+from shopnet.runtime.progress import Progress
+from shopnet_docker import links
+from shopnet_docker.driver import DockerDriver
+from shopnet_docker.engine import Docker
+from shopnet_docker.images import BuildReport
+from shopnet_docker.stack import Container
+from shopnet_netns.netem import kernel_support
+from shopnet_netns.pcapsummary import summarize
+from tests.docker.conftest import leftovers
+from tests.docker.helpers import (
+    OUTSIDE_PORT,
+    TEST_PREFIX,
+    free_subnets,
+    http,
+    isolated_topology,
+    outside_world,
+    probe,
+    wait_until,
+)
+from tests.support.servers import free_port
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+PRODUCTS = 3
+
+
+@pytest.fixture(scope="module")
+def compat_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    docker: Docker, images: BuildReport, compat_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DockerDriver]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SHOPNET_COMPAT_PORT", str(compat_port))
+        driver = DockerDriver(
+            topology=isolated_topology(),
+            root=tmp_path_factory.mktemp("docker-state"),
+            progress=Progress(quiet=True),
+        )
+        try:
+            driver.up(scale={"product": PRODUCTS})
+            yield driver
+        finally:
+            result = driver.down(volumes=True)
+            assert result.problems == ()
+            assert leftovers(docker, TEST_PREFIX) == []
+            assert not driver.layout.state_file.exists()
+
+
+def containers(stack: DockerDriver) -> dict[str, Container]:
+    return {c.instance: c for c in stack.stack.containers()}
+
+
+def test_every_instance_is_ready_at_its_address(stack: DockerDriver) -> None:
+    rows = stack.status()
+    assert [r.instance for r in rows] == [
+        "postgres-1", "redis-1", "registry-1", "product-1", "product-2", "product-3",
+        "order-1", "gateway-1",
+    ]  # fmt: skip
+    assert {r.instance: r.health for r in rows} == {r.instance: "ready" for r in rows}
+    topology = stack.topology
+    by_instance = {r.instance: r for r in rows}
+    for instance in topology.plan({"product": PRODUCTS}):
+        row = by_instance[instance.name]
+        address, port = row.address.rsplit(":", 1)
+        assert int(port) == instance.port
+        if instance.service.scalable:  # Docker picks them, from the tier's upper half
+            assert IPv4Address(address) in instance.tier.dynamic_range
+        else:  # the model's static address
+            assert IPv4Address(address) == instance.address
+    assert all(r.cpu_percent is not None and r.memory_mb for r in rows)
+    assert all(r.where.startswith(f"{TEST_PREFIX}") for r in rows)
+
+
+def test_products_and_orders_through_the_published_port(stack: DockerDriver) -> None:
+    url = stack.gateway_url
+    assert url == f"http://127.0.0.1:{stack.topology.published_port}"
+    page = http("GET", f"{url}/api/products?page_size=5")
+    assert page.status == 200
+    assert [p["id"] for p in page.body["items"]] == [1, 2, 3, 4, 5]
+    assert http("GET", f"{url}/api/products/4").body["id"] == 4
+    customer = f"e2e-{uuid.uuid4().hex[:8]}"
+    created = http(
+        "POST",
+        f"{url}/api/orders",
+        {"customer_id": customer, "items": [{"product_id": 4, "quantity": 2}]},
+    )
+    assert created.status == 201, created.body
+    assert created.body["total_cents"] == 2 * page.body["items"][3]["price_cents"]
+    listed = http("GET", f"{url}/api/orders?customer_id={customer}")
+    assert [o["id"] for o in listed.body["items"]] == [created.body["id"]]
+    bad = http("POST", f"{url}/api/orders", {"customer_id": customer, "items": []})
+    assert bad.status == 400
+    assert bad.body["error"]["code"] == "validation_failed"
+
+
+def test_the_gateway_is_also_published_on_the_compat_port(
+    stack: DockerDriver, compat_port: int
+) -> None:
+    reply = http("GET", f"http://127.0.0.1:{compat_port}/api/products?page_size=1")
+    assert reply.status == 200
+    assert len(reply.body["items"]) == 1
+
+
+def test_three_products_registered_and_balanced_round_robin(stack: DockerDriver) -> None:
+    registry = containers(stack)["registry-1"]
+    catalog = http("GET", f"http://{registry.addresses['backend']}:8500/v1/services").body
+    assert catalog["services"]["product"]["passing"] == PRODUCTS
+    served = [
+        http("GET", f"{stack.gateway_url}/api/products/1").headers["X-Served-By"]
+        for _ in range(10 * PRODUCTS)
+    ]
+    counts = Counter(served)
+    assert len(counts) == PRODUCTS
+    assert set(counts.values()) == {10}  # strict round robin: each instance every third time
+    hostnames = {c.id[:12] for c in stack.stack.containers() if c.service == "product"}
+    assert {s.split("-")[1] for s in counts} == hostnames
+
+
+def test_isolation_matrix_from_the_model(stack: DockerDriver, docker: Docker) -> None:
+    """Run inside the containers: allowed flows connect; a tier a container is not on is
+    unreachable. Docker isolates networks, not flows: a pair sharing a network connects
+    even without a flow (the netns mode's firewall is what enforces flows)."""
+    topology = stack.topology
+    first = {c.service: c for c in stack.stack.containers() if c.number == 1}
+
+    def home_address(service: str) -> str:
+        return first[service].addresses[topology.service(service).tier]
+
+    wrong = []
+    for source in topology.services:
+        targets = [t for t in topology.services if t.name != source.name]
+        outcome = probe(
+            docker, first[source.name].name, [(home_address(t.name), t.port) for t in targets]
+        )
+        attached = set(topology.networks_of(source.name))
+        for target in targets:
+            got = outcome[f"{home_address(target.name)}:{target.port}"]
+            if topology.allows(source.name, target.name, target.port):
+                expected = {"open"}
+            elif target.tier in attached:
+                expected = {"open"}  # same network: Docker does not filter within it
+            else:
+                expected = {"timeout", "unreachable"}
+            if got not in expected:
+                wrong.append(f"{source.name} → {target.name}: {got}, expected {sorted(expected)}")
+    assert wrong == []
+    # Names follow the networks too: the gateway cannot even resolve the database.
+    resolve = "import socket, sys; socket.gethostbyname(sys.argv[1])"
+    for service, name, resolvable in (
+        ("gateway", "postgres", False),
+        ("product", "postgres", True),
+    ):
+        out = docker.run(
+            "exec", first[service].name, "python3", "-c", resolve, name, what="dns", check=False
+        )
+        assert (out.returncode == 0) is resolvable, (service, name, out.stderr)
+
+
+def test_database_tier_has_no_route_out(stack: DockerDriver, docker: Docker) -> None:
+    """A listener beyond the host answers the frontend tier but never the database tier.
+
+    (Docker 20.10 still gives containers of an internal network a default route; what
+    cuts them off is its DROP rule for anything leaving the network's subnet.)
+    """
+    by_service = {c.service: c for c in stack.stack.containers() if c.number == 1}
+    with outside_world(free_subnets(1)[0]) as outside:
+        target = f"{outside}:{OUTSIDE_PORT}"
+        assert probe(docker, by_service["gateway"].name, [(outside, OUTSIDE_PORT)]) == {
+            target: "open"
+        }
+        for service in ("postgres", "redis"):
+            got = probe(docker, by_service[service].name, [(outside, OUTSIDE_PORT)])[target]
+            assert got in {"timeout", "unreachable"}, (service, got)
+
+
+def _traffic(url: str, stop: threading.Event) -> None:
+    while not stop.is_set():
+        http("GET", url, timeout=5)
+        time.sleep(0.05)
+
+
+def test_published_traffic_enters_through_the_frontend_tier(
+    stack: DockerDriver, tmp_path: Path
+) -> None:
+    """Docker routes a multi-homed container through the network whose name sorts first;
+    the compose file names networks in tier order so clients reach the gateway on frontend."""
+    gateway = containers(stack)["gateway-1"]
+    frontend = stack.topology.tier("frontend")
+    stop = threading.Event()
+    sender = threading.Thread(
+        target=_traffic, args=(f"{stack.gateway_url}/api/products/2", stop), daemon=True
+    )
+    sender.start()
+    try:
+        text = stack.capture("frontend", count=None, seconds=1.5, output=tmp_path / "fe.pcap")
+    finally:
+        stop.set()
+        sender.join()
+    flows = summarize(tmp_path / "fe.pcap").flow_packets
+    into_gateway = {
+        (k.source, k.destination)
+        for k in flows
+        if k.destination_port == gateway_port(stack) and k.protocol == "tcp"
+    }
+    assert (str(frontend.host_address), gateway.addresses["frontend"]) in into_gateway
+    assert "(gateway-1)" in text and "(host)" in text
+    routes = stack.docker.run("exec", gateway.name, "cat", "/proc/net/route", what="routes")
+    default = [r.split()[0] for r in routes.stdout.splitlines()[1:] if r.split()[1] == "00000000"]
+    frontend_if = links.links([gateway], "frontend")[0].inside
+    assert default == [frontend_if]
+
+
+def gateway_port(stack: DockerDriver) -> int:
+    return stack.topology.service("gateway").port
+
+
+def test_capture_on_the_backend_shows_the_gateway_calling_products(
+    stack: DockerDriver, tmp_path: Path
+) -> None:
+    stop = threading.Event()
+    sender = threading.Thread(
+        target=_traffic, args=(f"{stack.gateway_url}/api/products/3", stop), daemon=True
+    )
+    sender.start()
+    try:
+        stack.capture("backend", count=None, seconds=1.5, output=tmp_path / "be.pcap")
+    finally:
+        stop.set()
+        sender.join()
+    gateway = containers(stack)["gateway-1"].addresses["backend"]
+    products = {c.addresses["backend"] for c in stack.stack.containers() if c.service == "product"}
+    called = {
+        k.destination
+        for k in summarize(tmp_path / "be.pcap").flow_packets
+        if k.source == gateway and k.destination_port == 3001
+    }
+    assert called and called <= products
+
+
+def test_veths_of_a_tier_are_ports_of_its_bridge(stack: DockerDriver) -> None:
+    backend = next(n for n in stack.stack.networks() if n.tier == "backend")
+    found = links.links(stack.stack.containers(), "backend")
+    assert sorted(link.container.instance for link in found) == [
+        "gateway-1", "order-1", "product-1", "product-2", "product-3", "registry-1"
+    ]  # fmt: skip
+    for link in found:
+        master = Path("/sys/class/net", link.host, "master").resolve().name
+        assert master == backend.bridge
+    assert backend.bridge == f"{TEST_PREFIX}d-backend"
+
+
+@pytest.mark.skipif(kernel_support() is None, reason="this kernel has netem")
+def test_netem_without_kernel_support_is_a_clear_error(stack: DockerDriver) -> None:
+    with pytest.raises(PreflightError, match="no netem qdisc"):
+        stack.netem("backend", delay_ms=20, loss_pct=0, clear=False)
+    kinds = links.root_qdiscs(links.links(stack.stack.containers(), "backend"))
+    assert "netem" not in kinds.values()
+    assert stack.netem("backend", delay_ms=0, loss_pct=0, clear=True).endswith("0 interfaces")
+
+
+@pytest.mark.skipif(kernel_support() is not None, reason="this kernel has no netem qdisc")
+def test_netem_shapes_both_ends_of_every_veth_and_clears(stack: DockerDriver) -> None:
+    found = links.links(stack.stack.containers(), "backend")
+    message = stack.netem("backend", delay_ms=30, loss_pct=0, clear=False)
+    try:
+        assert f"on {2 * len(found)} interfaces" in message
+        assert set(links.root_qdiscs(found).values()) == {"netem"}
+        registry = containers(stack)["registry-1"].addresses["backend"]
+        started = time.monotonic()
+        http("GET", f"http://{registry}:8500/health")  # host → registry: crosses one veth
+        assert time.monotonic() - started >= 0.06  # 30 ms each way, SYN and request
+    finally:
+        stack.netem("backend", delay_ms=0, loss_pct=0, clear=True)
+    assert "netem" not in links.root_qdiscs(found).values()
+
+
+def test_exec_and_logs(stack: DockerDriver, capfd: pytest.CaptureFixture[str]) -> None:
+    assert stack.exec("registry-1", ["true"]) == 0
+    assert stack.exec("registry-1", ["sh", "-c", "exit 7"]) == 7
+    with pytest.raises(StateError, match=r"instances: .*product-3"):
+        stack.exec("cart-1", ["true"])
+    capfd.readouterr()
+    assert stack.logs("registry-1", follow=False) == 0
+    assert '"service":"registry"' in capfd.readouterr().err
+
+
+def test_up_again_is_refused_while_the_stack_runs(stack: DockerDriver) -> None:
+    with pytest.raises(StateError, match="already running"):
+        stack.up(scale={})
+    assert len(stack.stack.containers()) == 5 + PRODUCTS
+
+
+def test_backup_then_restore_brings_back_every_order(stack: DockerDriver, tmp_path: Path) -> None:
+    url = stack.gateway_url
+    customer = f"backup-{uuid.uuid4().hex[:8]}"
+
+    def order(product: int) -> str:
+        reply = http(
+            "POST",
+            f"{url}/api/orders",
+            {"customer_id": customer, "items": [{"product_id": product, "quantity": 1}]},
+        )
+        assert reply.status == 201, reply.body
+        return reply.body["id"]
+
+    def orders() -> set[str]:
+        return {
+            o["id"] for o in http("GET", f"{url}/api/orders?customer_id={customer}").body["items"]
+        }
+
+    kept = {order(p) for p in (5, 6, 7)}
+    dump = tmp_path / "shop.sql"
+    assert "backed up schemas products, orders" in stack.backup(dump)
+    assert b"CREATE TABLE" in dump.read_bytes()
+    assert not dump.with_name("shop.sql.partial").exists()
+    later = order(8)
+    assert orders() == kept | {later}
+    assert stack.restore(dump).endswith("product cache flushed")
+    assert orders() == kept
+
+
+def test_gateway_keeps_answering_when_a_product_container_dies(
+    stack: DockerDriver, docker: Docker
+) -> None:
+    """Last: kills product-2. Retries move each request on; ejection stops the tries."""
+    victim = containers(stack)["product-2"]
+    docker.run("kill", victim.name, what="killing product-2")
+    wait_until(
+        lambda: not containers(stack)["product-2"].running, timeout=10, what="product-2 dead"
+    )
+    replies = [http("GET", f"{stack.gateway_url}/api/products/9") for _ in range(40)]
+    assert [r.status for r in replies] == [200] * 40
+    served = Counter(r.headers["X-Served-By"] for r in replies)
+    assert len(served) == PRODUCTS - 1
+    assert not any(victim.id[:12] in s for s in served)
+    health = {r.instance: r.health for r in stack.status()}
+    assert health["product-2"] == "down"
+    assert health["gateway-1"] in {"ready", "degraded"}
