@@ -14,6 +14,7 @@ SCALE ?=
 PKGS_STACK := redis-server postgresql postgresql-client iproute2 nftables iptables tcpdump procps python3-venv
 PKGS_DOCKER := docker.io docker-compose mmdebstrap
 PKGS_BENCH := wrk nginx-light
+PKGS_NIX := nix-bin
 
 .PHONY: help up up-local up-netns up-docker down status test test-fast lint images \
         bench bench-local bench-netns bench-docker deps deps-docker venv lock clean
@@ -46,6 +47,9 @@ deps:
 deps-docker: deps
 	$(call apt_install,$(PKGS_DOCKER))
 	@containers/ensure-dockerd
+
+deps-nix: deps
+	$(call apt_install,$(PKGS_NIX))
 
 deps-bench: deps
 	$(call apt_install,$(PKGS_BENCH))
@@ -82,7 +86,7 @@ images: venv deps-docker
 
 # -- quality -----------------------------------------------------------------
 
-test: venv deps-docker deps-bench
+test: venv deps-docker deps-bench deps-nix
 	$(BIN)/python -m pytest -ra
 
 test-fast: venv
