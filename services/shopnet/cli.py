@@ -144,11 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     images = sub.add_parser("images", help="docker: build the images (offline by default)")
     images.add_argument("action", choices=["build"])
     images.add_argument(
-        "--online", action="store_true", help="build on python:3.11-slim and pull official datastores"
+        "--online",
+        action="store_true",
+        help="build on python:3.11-slim and pull official datastores",
     )
     images.add_argument("--refresh-base", action="store_true", help="make the Debian base again")
 
-    compose = sub.add_parser("compose", help="docker: print, write or check containers/compose.yaml")
+    compose = sub.add_parser(
+        "compose", help="docker: print, write or check containers/compose.yaml"
+    )
     compose_mode = compose.add_mutually_exclusive_group()
     compose_mode.add_argument("--write", action="store_true", help="regenerate the checked-in file")
     compose_mode.add_argument("--check", action="store_true", help="exit 1 when it is out of date")
