@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from shopnet.errors import ConfigError
+from shopnet.runtime.datastores import redis_cache_args
 from shopnet.topology.model import WORLD, Kind, Service, Topology
 from shopnet.topology.wiring import DB_NAME, DB_USER, service_environment
 from shopnet_docker import names
@@ -310,19 +311,7 @@ def _redis(service: Service) -> dict[str, Any]:
     # container's memory (the rest is Redis's own overhead).
     return {
         "image": var(names.VAR_REDIS_IMAGE, names.OFFICIAL.redis),
-        "command": [
-            "redis-server",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "no",
-            "--maxmemory",
-            f"{service.memory_mb * 3 // 4}mb",
-            "--maxmemory-policy",
-            "allkeys-lru",
-        ],
+        "command": ["redis-server", *redis_cache_args(service.memory_mb * 3 // 4)],
         "healthcheck": {"test": ["CMD", "redis-cli", "ping"], **HEALTH_TIMING},
         "stop_signal": "SIGTERM",
         "stop_grace_period": "10s",

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -41,6 +40,7 @@ from shopnet.errors import (
     StateError,
 )
 from shopnet.runtime import backup as pg_backup
+from shopnet.runtime import ports
 from shopnet.runtime.base import DownResult, Driver, InstanceStatus, UpResult
 from shopnet.runtime.probe import get_json
 from shopnet.runtime.progress import Progress
@@ -255,16 +255,8 @@ class DockerDriver(Driver):
             (self.topology.published_port, "published port"),
             (self._compat_port(), f"second published port ({names.VAR_COMPAT_PORT})"),
         ):
-            if not port:
-                continue
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("0.0.0.0", port))
-                except OSError:
-                    raise PreflightError(
-                        f"port {port} on this host (the {gateway.name}'s {what}) is in use"
-                        f"{_holder(port)}; stop what uses it or run `shopnet down`"
-                    ) from None
+            if port:
+                ports.require_free(port, what=f"the {gateway.name}'s {what}")
 
     def _check_subnets(self) -> None:
         ours = {names.bridge(self.project, t.name) for t in self.topology.tiers}
@@ -689,19 +681,6 @@ def host_routes() -> list[tuple[str, IPv4Network]]:
         mask = IPv4Address(int(fields[7], 16).to_bytes(4, "little"))
         routes.append((fields[0], IPv4Network(f"{destination}/{mask}", strict=False)))
     return routes
-
-
-def _holder(port: int) -> str:
-    """` by <process>` when `ss` can tell who listens on `port`."""
-    try:
-        out = subprocess.run(
-            ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=2
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    if 'users:(("' in out:
-        return " by " + out.split('users:(("', 1)[1].split('"', 1)[0]
-    return ""
 
 
 def _percent(text: str) -> float | None:

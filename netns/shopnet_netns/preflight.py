@@ -24,6 +24,7 @@ from pathlib import Path
 from pyroute2 import IPRoute
 
 from shopnet.errors import PreflightError, StateError
+from shopnet.runtime import ports
 from shopnet_netns import tools
 from shopnet_netns.inventory import discover
 from shopnet_netns.plan import NetworkPlan
@@ -42,7 +43,7 @@ def check(plan: NetworkPlan, *, allow_ours: bool = False) -> None:
         )
     problems = [tools.missing_message(b) for b in tools.REQUIRED if shutil.which(b) is None]
     problems += conflicts(plan)
-    if plan.published is not None and port_in_use(plan.published.port):
+    if plan.published is not None and ports.listening(plan.published.port):
         problems.append(
             f"port {plan.published.port} is in use on this host (a listening socket): the "
             "published port would hide it; stop that program or change published_port"
@@ -115,20 +116,6 @@ def conflicts(plan: NetworkPlan) -> list[str]:
                     f"assigned to {ifname(addr['index'])}",
                 )
     return problems + list(found.values())
-
-
-def port_in_use(port: int) -> bool:
-    """Whether a TCP socket listens on `port` (any address) in the host's namespace."""
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
-                return True
-    return False
 
 
 def docker_binary() -> str | None:

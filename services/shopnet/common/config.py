@@ -126,3 +126,37 @@ class ServiceConfig:
                     default = cls.default_port
                 rows.append((field.metadata["env"], str(default), field.metadata["doc"]))
         return rows
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DatabaseConfig(ServiceConfig):
+    """What a service that owns a PostgreSQL schema reads besides the common settings."""
+
+    database_url: str = setting(
+        "DATABASE_URL",
+        "postgresql://shopnet@127.0.0.1:5432/shopnet",
+        "PostgreSQL DSN; the service keeps its data in its own schema (`products`, `orders`).",
+    )
+    db_pool_min: int = setting("SHOPNET_DB_POOL_MIN", 2, "PostgreSQL connections kept open.")
+    db_pool_max: int = setting("SHOPNET_DB_POOL_MAX", 10, "Most PostgreSQL connections at once.")
+    db_timeout_seconds: float = setting(
+        "SHOPNET_DB_TIMEOUT_SECONDS",
+        5.0,
+        "Bound on one statement and on waiting for a pooled connection (then 503).",
+    )
+    db_wait_seconds: float = setting(
+        "SHOPNET_DB_WAIT_SECONDS", 60.0, "How long start-up waits for PostgreSQL to accept us."
+    )
+
+    def __post_init__(self) -> None:
+        ServiceConfig.__post_init__(self)  # zero-argument super() fails in slotted dataclasses
+        if not 1 <= self.db_pool_min <= self.db_pool_max:
+            raise ConfigError("need 1 <= SHOPNET_DB_POOL_MIN <= SHOPNET_DB_POOL_MAX")
+        require_positive(SHOPNET_DB_TIMEOUT_SECONDS=self.db_timeout_seconds)
+
+
+def require_positive(**settings: float) -> None:
+    """ConfigError naming the first of `settings` (env name → value) that is not > 0."""
+    for env, value in settings.items():
+        if value <= 0:
+            raise ConfigError(f"{env} must be positive")

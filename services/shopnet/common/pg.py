@@ -16,12 +16,13 @@ import contextlib
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 
 import asyncpg
 from aiohttp import web
 
+from shopnet.common.config import DatabaseConfig
 from shopnet.common.health import CheckResult, CheckStatus, ReadinessCheck
 from shopnet.common.http import ServiceUnavailable
 
@@ -111,6 +112,40 @@ async def migrate(pool: asyncpg.Pool, *, schema: str, package: str) -> list[str]
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", lock_id)
     return applied
+
+
+async def open_database(
+    cfg: DatabaseConfig,
+    *,
+    schema: str,
+    package: str,
+    prepare: Callable[[asyncpg.Pool], Awaitable[object]] | None = None,
+) -> asyncpg.Pool:
+    """The service's pool, its schema migrated and (`prepare`) e.g. seeded; for a cleanup_ctx."""
+    pool = await connect_pool(
+        cfg.database_url,
+        min_size=cfg.db_pool_min,
+        max_size=cfg.db_pool_max,
+        wait_seconds=cfg.db_wait_seconds,
+        command_timeout=cfg.db_timeout_seconds,
+    )
+    try:
+        await migrate(pool, schema=schema, package=package)
+        if prepare is not None:
+            await prepare(pool)
+    except BaseException:
+        pool.terminate()  # aiohttp runs no cleanup for a context whose start failed
+        raise
+    return pool
+
+
+async def close_pool(pool: asyncpg.Pool, *, timeout: float) -> None:
+    """Close gracefully; a database that stopped answering must not hang shutdown."""
+    try:
+        async with asyncio.timeout(timeout):
+            await pool.close()
+    except TimeoutError:
+        pool.terminate()
 
 
 @contextlib.asynccontextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -10,7 +9,7 @@ from aiohttp import web
 
 from shopnet.common.app import create_base_app
 from shopnet.common.health import CheckResult
-from shopnet.common.pg import connect_pool, migrate, pool_readiness
+from shopnet.common.pg import close_pool, open_database, pool_readiness
 from shopnet.order import handlers
 from shopnet.order.catalog import ProductCatalog
 from shopnet.order.config import OrderConfig
@@ -36,26 +35,11 @@ def create_app(cfg: OrderConfig) -> web.Application:
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     cfg = app[ORDER_CONFIG]
-    pool = await connect_pool(
-        cfg.database_url,
-        min_size=cfg.db_pool_min,
-        max_size=cfg.db_pool_max,
-        wait_seconds=cfg.db_wait_seconds,
-        command_timeout=cfg.db_timeout_seconds,
-    )
-    try:
-        await migrate(pool, schema="orders", package="shopnet.order")
-    except BaseException:
-        pool.terminate()  # aiohttp runs no cleanup for a context whose start failed
-        raise
+    pool = await open_database(cfg, schema="orders", package="shopnet.order")
     app[POOL] = pool
     app[STORE] = OrderStore(pool, acquire_timeout=cfg.db_timeout_seconds)
     yield
-    try:
-        async with asyncio.timeout(cfg.drain_seconds):
-            await pool.close()
-    except TimeoutError:
-        pool.terminate()  # a database that stopped answering must not hang shutdown
+    await close_pool(pool, timeout=cfg.drain_seconds)
 
 
 async def _catalog(app: web.Application) -> AsyncIterator[None]:

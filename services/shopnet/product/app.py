@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-import asyncpg
 from aiohttp import web
 
 from shopnet.common.app import create_base_app
 from shopnet.common.health import CheckResult
 from shopnet.common.metrics import METRICS
-from shopnet.common.pg import connect_pool, migrate, pool_readiness
+from shopnet.common.pg import close_pool, open_database, pool_readiness
 from shopnet.product import cache, handlers, seed
 from shopnet.product.config import ProductConfig
 from shopnet.product.db import ProductStore
@@ -42,32 +41,16 @@ def create_app(cfg: ProductConfig) -> web.Application:
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     cfg = app[PRODUCT_CONFIG]
-    pool = await connect_pool(
-        cfg.database_url,
-        min_size=cfg.db_pool_min,
-        max_size=cfg.db_pool_max,
-        wait_seconds=cfg.db_wait_seconds,
-        command_timeout=cfg.db_timeout_seconds,
+    pool = await open_database(
+        cfg,
+        schema="products",
+        package="shopnet.product",
+        prepare=lambda pool: seed.load(pool, cfg.seed_products),
     )
-    try:
-        await migrate(pool, schema="products", package="shopnet.product")
-        await seed.load(pool, cfg.seed_products)
-    except BaseException:
-        pool.terminate()  # aiohttp runs no cleanup for a context whose start failed
-        raise
     app[POOL] = pool
     app[STORE] = ProductStore(pool, acquire_timeout=cfg.db_timeout_seconds)
     yield
     await close_pool(pool, timeout=cfg.drain_seconds)
-
-
-async def close_pool(pool: asyncpg.Pool, *, timeout: float) -> None:
-    """Close gracefully; a database that stopped answering must not hang shutdown."""
-    try:
-        async with asyncio.timeout(timeout):
-            await pool.close()
-    except TimeoutError:
-        pool.terminate()
 
 
 async def _cache(app: web.Application) -> AsyncIterator[None]:

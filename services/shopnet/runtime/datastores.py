@@ -67,6 +67,15 @@ def _pg_major(path: str) -> int:
 # -- Redis ---------------------------------------------------------------------
 
 
+def redis_cache_args(maxmemory_mb: int) -> tuple[str, ...]:
+    """redis-server options of a cache (every mode, compose included): nothing on disk,
+    least-recently-used eviction under a memory cap."""
+    return (
+        *("--save", "", "--appendonly", "no", "--protected-mode", "no"),
+        *("--maxmemory", f"{maxmemory_mb}mb", "--maxmemory-policy", "allkeys-lru"),
+    )
+
+
 def redis_spec(
     instance: str, *, bind: str, port: int, data_dir: Path, log_path: Path, maxmemory_mb: int = 200
 ) -> ProcessSpec:
@@ -79,24 +88,8 @@ def redis_spec(
         instance=instance,
         argv=(
             find_binary("redis-server"),
-            "--bind",
-            bind,
-            "--port",
-            str(port),
-            "--dir",
-            str(data_dir),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "no",
-            "--daemonize",
-            "no",
-            "--maxmemory",
-            f"{maxmemory_mb}mb",
-            "--maxmemory-policy",
-            "allkeys-lru",
+            *("--bind", bind, "--port", str(port), "--dir", str(data_dir), "--daemonize", "no"),
+            *redis_cache_args(maxmemory_mb),
         ),
         log_path=log_path,
         user=user,

@@ -99,38 +99,22 @@ class Launcher:
     def _start_datastore(self, placement: Placement) -> None:
         name = placement.instance.service.name
         data = self.layout.data / name
-        log = self.layout.log(placement.name)
         if name == "postgres":
             datastores.init_postgres(data, password=self._password)
-            spec = datastores.postgres_spec(
-                placement.name,
-                bind=placement.bind,
-                port=placement.port,
-                data_dir=data,
-                log_path=log,
-            )
-            pid = self._spawn(placement, spec)
-            self._await(
-                pid,
-                placement,
-                lambda: datastores.wait_for_postgres(placement.address, placement.port, timeout=2),
-            )
+            make_spec, wait_for = datastores.postgres_spec, datastores.wait_for_postgres
         elif name == "redis":
-            spec = datastores.redis_spec(
-                placement.name,
-                bind=placement.bind,
-                port=placement.port,
-                data_dir=data,
-                log_path=log,
-            )
-            pid = self._spawn(placement, spec)
-            self._await(
-                pid,
-                placement,
-                lambda: datastores.wait_for_redis(placement.address, placement.port, timeout=2),
-            )
+            make_spec, wait_for = datastores.redis_spec, datastores.wait_for_redis
         else:
             raise DriverError(f"no launcher for datastore {name!r}")
+        spec = make_spec(
+            placement.name,
+            bind=placement.bind,
+            port=placement.port,
+            data_dir=data,
+            log_path=self.layout.log(placement.name),
+        )
+        pid = self._spawn(placement, spec)
+        self._await(pid, placement, lambda: wait_for(placement.address, placement.port, timeout=2))
 
     # -- our services ---------------------------------------------------------
 

@@ -10,10 +10,9 @@ standard port does not get in the way.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 
-from shopnet.errors import PreflightError
+from shopnet.runtime import ports
 from shopnet.runtime.hosted import HostedDriver
 from shopnet.runtime.launch import Placement
 from shopnet.topology.model import Kind
@@ -45,31 +44,8 @@ class LocalDriver(HostedDriver):
 
     def preflight(self, placements: list[Placement]) -> None:
         for placement in placements:
-            with socket.socket() as probe:
-                # As the servers do: connections in TIME-WAIT from a previous stack must not
-                # count as "in use", only a listener does.
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    probe.bind((LOOPBACK, placement.port))
-                except OSError:
-                    raise PreflightError(
-                        f"port {placement.port} on {LOOPBACK} (for {placement.name}) is in use"
-                        f"{_holder(placement.port)}; stop it or run `shopnet down`"
-                    ) from None
+            ports.require_free(placement.port, what=f"for {placement.name}")
 
     def exec(self, instance: str, argv: list[str]) -> int:
         self._require_state().instance(instance)
         return subprocess.run(argv, check=False).returncode
-
-
-def _holder(port: int) -> str:
-    """`by <process>` when `ss` can tell who listens on `port`."""
-    try:
-        out = subprocess.run(
-            ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=2
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    if 'users:(("' in out:
-        return " by " + out.split('users:(("', 1)[1].split('"', 1)[0]
-    return ""
