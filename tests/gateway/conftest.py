@@ -148,6 +148,22 @@ async def wait_for_pool(client: TestClient, expect: dict[str, int]) -> None:
     await until(synced, timeout=5)
 
 
+async def metric(gateway: TestClient, name: str, **labels: str) -> float:
+    """The value of one sample from the gateway's /metrics (0 when absent)."""
+    text = await (await gateway.get("/metrics")).text()
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{wanted}}} ") or (not labels and line.startswith(name + " ")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def errors(gateway: TestClient, kind: str) -> float:
+    return await metric(
+        gateway, "shopnet_gateway_upstream_errors_total", kind=kind, service="product"
+    )
+
+
 @pytest.fixture
 async def stack(aiohttp_server, aiohttp_client) -> AsyncIterator[Stack]:
     registry = await aiohttp_server(create_registry_app(RegistryConfig.from_env({})))

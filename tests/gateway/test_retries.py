@@ -10,28 +10,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from shopnet.gateway.keys import DISCOVERY
-from tests.gateway.conftest import Stack, Upstream
+from tests.gateway.conftest import Stack, Upstream, errors, metric
 from tests.support.servers import free_port
 from tests.support.waiting import until
-
-
-async def metric(gateway: TestClient, name: str, **labels: str) -> float:
-    """The value of one sample from the gateway's /metrics (0 when absent)."""
-    text = await (await gateway.get("/metrics")).text()
-    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{{wanted}}} ") or (not labels and line.startswith(name + " ")):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
-async def errors(gateway: TestClient, kind: str) -> float:
-    return await metric(
-        gateway, "shopnet_gateway_upstream_errors_total", kind=kind, service="product"
-    )
 
 
 async def dead_instance(stack: Stack, instance_id: str) -> int:

@@ -23,7 +23,7 @@ from aiohttp import web
 from shopnet.common import logs
 from shopnet.common.config import ServiceConfig
 from shopnet.common.health import READINESS_CHECKS, ReadinessCheck, health, ready
-from shopnet.common.http import request_middleware
+from shopnet.common.http import make_request_middleware
 from shopnet.common.metrics import METRICS, ServiceMetrics, metrics_handler
 from shopnet.common.registry_client import (
     Registration,
@@ -41,7 +41,7 @@ def create_base_app(
 ) -> web.Application:
     metrics = ServiceMetrics(cfg.service)
     app = web.Application(
-        middlewares=[metrics.middleware(), request_middleware],
+        middlewares=[make_request_middleware(metrics.record)],
         client_max_size=cfg.max_body_bytes,
     )
     app[CONFIG] = cfg

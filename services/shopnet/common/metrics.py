@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from shopnet.common.http import Handler
+from shopnet.common.http import Handler, Middleware
 
 # Latency buckets in seconds, dense where a LAN service lives (sub-millisecond to 100 ms).
 LATENCY_BUCKETS = (
@@ -58,6 +58,7 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         # What /metrics renders: this registry, or the sum over all workers' files.
         self.exposition = self.registry
         multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -65,21 +66,35 @@ class ServiceMetrics:
             self.exposition = CollectorRegistry()
             MultiProcessCollector(self.exposition, path=multiprocess_dir)
 
-    def middleware(self) -> web.middleware:
-        requests, latency = self.requests, self.latency
+    def record(self, request: web.Request, response: web.StreamResponse, started: float) -> None:
+        """Count one answered request and observe its latency (`started`: perf_counter)."""
+        # The route template, not the raw path: ids must not become label values.
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        key = (route, request.method, response.status)
+        children = self._children.get(key)
+        if children is None:  # labels() costs more than the counting: look up once
+            children = (
+                self.requests.labels(route, request.method, str(response.status)),
+                self.latency.labels(route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)
+
+    def middleware(self) -> Middleware:
+        """A middleware that records (shopnet.common.http.make_request_middleware records
+        too, in the same layer as request ids and errors)."""
+        record = self.record
 
         @web.middleware
-        async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
+        async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             started = time.perf_counter()
             response = await handler(request)
-            # The route template, not the raw path: ids must not become label values.
-            resource = request.match_info.route.resource
-            route = resource.canonical if resource is not None else "unmatched"
-            requests.labels(route, request.method, str(response.status)).inc()
-            latency.labels(route).observe(time.perf_counter() - started)
+            record(request, response, started)
             return response
 
-        return record
+        return observe
 
 
 METRICS = web.AppKey("metrics", ServiceMetrics)

@@ -1,4 +1,4 @@
-"""The gateway app: the route table wired to forwarders, discovery, and the upstream session.
+"""The gateway app: the route table wired to forwarders, discovery, and the upstream client.
 
 `create_app(cfg)` builds one process's app; `run(cfg)` serves it, in `cfg.workers`
 processes when asked (see shopnet.gateway.workers).
@@ -6,10 +6,12 @@ processes when asked (see shopnet.gateway.workers).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import gc
 from collections.abc import AsyncIterator
 
-import aiohttp
 from aiohttp import web
 
 from shopnet.common.app import create_base_app, serve
@@ -17,7 +19,9 @@ from shopnet.common.health import READINESS_CHECKS
 from shopnet.common.http import NotFound
 from shopnet.common.metrics import METRICS
 from shopnet.gateway import openapi
+from shopnet.gateway.client import UpstreamClient
 from shopnet.gateway.config import GatewayConfig
+from shopnet.gateway.connection import MAX_ANSWER_BYTES
 from shopnet.gateway.discovery import Discovery
 from shopnet.gateway.keys import DISCOVERY, FORWARDERS, GATEWAY_CONFIG, GATEWAY_METRICS
 from shopnet.gateway.metrics import GatewayMetrics
@@ -27,7 +31,13 @@ from shopnet.gateway.routes import ROUTES, Route
 _GC_YOUNG_THRESHOLD = 10_000  # CPython's default is 700
 
 
-def create_app(cfg: GatewayConfig, *, routes: tuple[Route, ...] = ROUTES) -> web.Application:
+def create_app(
+    cfg: GatewayConfig,
+    *,
+    routes: tuple[Route, ...] = ROUTES,
+    max_answer_bytes: int = MAX_ANSWER_BYTES,
+) -> web.Application:
+    """The gateway for `routes`; upstream answers over `max_answer_bytes` become 502."""
     services = list(dict.fromkeys(route.service for route in routes))
     app = create_base_app(cfg)
     # Our collectors join the base app's registry, so one /metrics shows both.
@@ -45,7 +55,7 @@ def create_app(cfg: GatewayConfig, *, routes: tuple[Route, ...] = ROUTES) -> web
     }
     app[FORWARDERS] = forwarders
 
-    app.cleanup_ctx.append(_upstream_session)
+    app.cleanup_ctx.append(functools.partial(_upstream_client, max_answer_bytes=max_answer_bytes))
     app.cleanup_ctx.append(discovery.watching)
 
     openapi.install(app)
@@ -61,37 +71,30 @@ async def _no_route(request: web.Request) -> web.Response:
     raise NotFound(f"no API route for {request.path}")
 
 
-async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: the one client session (and connection pool) to every upstream."""
+async def _upstream_client(app: web.Application, *, max_answer_bytes: int) -> AsyncIterator[None]:
+    """cleanup_ctx: the one upstream client (keep-alive connections to every instance)."""
     cfg = app[GATEWAY_CONFIG]
-    connector = aiohttp.TCPConnector(
-        limit=cfg.upstream_connections,
-        limit_per_host=cfg.upstream_connections_per_instance,
-        keepalive_timeout=cfg.upstream_keepalive_seconds,
-        # Instances are addresses from the registry: no DNS on the hot path.
-        use_dns_cache=True,
-        ttl_dns_cache=None,
+    # It never retries on the forwarder's behalf (beyond resending a repeatable request
+    # once on a fresh connection when a pooled one turns out closed): retries are the
+    # forwarder's job (another instance, counted, bounded), and one layer is enough.
+    client = UpstreamClient(
+        max_connections=cfg.upstream_connections,
+        max_per_endpoint=cfg.upstream_connections_per_instance,
+        keepalive_seconds=cfg.upstream_keepalive_seconds,
+        max_answer_bytes=max_answer_bytes,
     )
-    session = aiohttp.ClientSession(
-        connector=connector,
-        cookie_jar=aiohttp.DummyCookieJar(),  # a proxy must not keep its callers' cookies
-        auto_decompress=False,  # pass encoded bodies through as they are
-        # Forward the caller's headers as sent: add no User-Agent/Accept/Accept-Encoding.
-        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
-        timeout=aiohttp.ClientTimeout(total=cfg.total_timeout_seconds),
-    )
-    # aiohttp silently resends GET/PUT/DELETE once, to the same instance, when a
-    # connection breaks; retries are the forwarder's job (another instance, counted,
-    # bounded), and one layer of retries is enough.
-    session._retry_connection = False
+    sweeper = asyncio.create_task(client.sweep_idle(), name="gateway-idle-connections")
     for forwarder in app[FORWARDERS].values():
-        forwarder.session = session
+        forwarder.client = client
     try:
         yield
     finally:
         for forwarder in app[FORWARDERS].values():
-            forwarder.session = None
-        await session.close()
+            forwarder.client = None
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        client.close()
 
 
 def run(cfg: GatewayConfig) -> int:

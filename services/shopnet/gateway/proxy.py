@@ -15,18 +15,18 @@ Retry rules (nginx `proxy_next_upstream`, Traefik, Envoy's retry policy):
 Every try reports to the pool (passive outlier ejection): connect errors, timeouts,
 broken connections and 5xx answers are failures, anything else a success.
 
-This module is the hot path: per request it copies two header maps, picks an instance
-and makes one client call; everything else is precomputed, and nothing is logged.
+This module is the hot path: per request it serialises the request head to bytes once
+(from the raw header fields, as received), picks an instance, makes one call through
+the gateway's own upstream client (shopnet.gateway.client) and builds one response;
+everything else is precomputed, and nothing is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
+from collections.abc import Iterable
 
-import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
 from yarl import URL
 
 from shopnet.common.http import (
@@ -39,7 +39,14 @@ from shopnet.common.http import (
 )
 from shopnet.common.logs import request_id_var
 from shopnet.common.upstreams import Endpoint, UpstreamPool
+from shopnet.gateway.client import UpstreamClient
 from shopnet.gateway.config import GatewayConfig
+from shopnet.gateway.connection import (
+    AnswerTooLarge,
+    ConnectError,
+    Disconnected,
+    UpstreamResponse,
+)
 from shopnet.gateway.metrics import Failure, GatewayMetrics
 from shopnet.gateway.routes import Route
 
@@ -60,33 +67,40 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-# The client session sets Host and Content-Length for the upstream request itself, and
-# the gateway has already answered any `Expect: 100-continue` by reading the body.
-_DROP_FROM_REQUEST = HOP_BY_HOP | {"host", "content-length", "expect"}
-# aiohttp computes Content-Length from the body it sends (kept for HEAD, which has none).
-_DROP_FROM_RESPONSE = HOP_BY_HOP | {"content-length"}
-_DROP_FROM_HEAD_RESPONSE = HOP_BY_HOP
+# Never forwarded upstream: hop-by-hop fields; Host and Content-Length, which the
+# client writes for the upstream; Expect, which the gateway answered by reading the
+# body; and the fields the gateway sets itself (a caller's value must not survive
+# next to ours).
+_DROP_FROM_REQUEST = frozenset(
+    name.encode()
+    for name in HOP_BY_HOP
+    | {
+        "host",
+        "content-length",
+        "expect",
+        "x-request-id",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+    }
+)
+# The gateway's response gets its Content-Length from the body it sends (the upstream's
+# is kept for HEAD, which has none).
+_DROP_FROM_RESPONSE = frozenset(name.encode() for name in HOP_BY_HOP | {"content-length"})
+_DROP_FROM_HEAD_RESPONSE = frozenset(name.encode() for name in HOP_BY_HOP)
 
 _REPEATABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _RETRYABLE_STATUSES = frozenset({502, 503, 504})
-
-# aiohttp writes larger bytes bodies in one go and warns about it; stream those instead.
-_LARGE_BODY = 1 << 20
-
-_CONNECT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+# Methods whose requests carry a body by definition: without one they say
+# `Content-Length: 0` rather than leave the upstream to guess (RFC 9110 §8.6).
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-def strip_hop_by_hop(headers: CIMultiDict[str], drop: frozenset[str]) -> None:
-    """Remove hop-by-hop fields in place, including those the Connection field names."""
-    connection = headers.get("Connection")
-    if connection is not None:
-        for token in connection.split(","):
-            token = token.strip()
-            if token and token in headers:
-                del headers[token]
-    for name in drop:
-        if name in headers:
-            del headers[name]
+def connection_options(values: Iterable[bytes]) -> frozenset[bytes]:
+    """The field names Connection headers list (hop-by-hop too), lower-cased."""
+    return frozenset(
+        token.strip().lower() for value in values for token in value.split(b",") if token.strip()
+    )
 
 
 class Forwarder:
@@ -101,14 +115,11 @@ class Forwarder:
     ) -> None:
         self.route = route
         self.pool = pool
-        self.session: aiohttp.ClientSession | None = None  # set while the app runs
+        self.client: UpstreamClient | None = None  # set while the app runs
         self._tries = 1 + cfg.retries
         self._total = cfg.total_timeout_seconds
         self._try_seconds = cfg.try_timeout_seconds
         self._connect_seconds = cfg.connect_timeout_seconds
-        self._try_timeout = aiohttp.ClientTimeout(
-            total=cfg.try_timeout_seconds, sock_connect=cfg.connect_timeout_seconds
-        )
         self._max_body = cfg.max_body_bytes
         self._errors = metrics.errors[route.service]
         self._retries = metrics.retries[route.service]
@@ -117,8 +128,8 @@ class Forwarder:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp handler for every path under the route's prefix."""
-        session = self.session
-        assert session is not None, "the gateway's client session is not started"
+        client = self.client
+        assert client is not None, "the gateway's upstream client is not started"
         method = request.method
 
         body = None
@@ -130,17 +141,10 @@ class Forwarder:
                 )
             body = await request.read()  # bounded by the app's client_max_size
 
-        target = self._target(request)
+        start = f"{method} {self._target(request)} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")
+        fields, repeatable = _request_fields(request, method, body)
+        head_only = method == "HEAD"
 
-        headers = CIMultiDict(request.headers)
-        strip_hop_by_hop(headers, _DROP_FROM_REQUEST)
-        headers[REQUEST_ID] = request_id_var.get() or ""
-        headers["X-Forwarded-For"] = _forwarded_for(request)
-        headers["X-Forwarded-Host"] = request.host
-        headers["X-Forwarded-Proto"] = request.scheme
-
-        repeatable = method in _REPEATABLE_METHODS or IDEMPOTENCY_KEY in headers
-        data: bytes | io.BytesIO | None = body
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._total
         pool = self.pool
@@ -157,42 +161,42 @@ class Forwarder:
             if remaining <= 0:
                 out_of_time = True
                 break
-            timeout = self._try_timeout
             clipped = remaining < self._try_seconds
-            if clipped:
-                timeout = aiohttp.ClientTimeout(
-                    total=remaining, sock_connect=min(self._connect_seconds, remaining)
-                )
             if attempt:
                 self._retries.inc()
             tried.append(endpoint)
-            if body is not None and len(body) > _LARGE_BODY:
-                data = io.BytesIO(body)  # a fresh stream for every try
             try:
-                async with session.request(
-                    method,
-                    URL(endpoint.base_url + target, encoded=True),  # exactly as received
-                    headers=headers,
-                    data=data,
-                    timeout=timeout,
-                    allow_redirects=False,
-                ) as upstream:
-                    payload = await upstream.read()
-            except _CONNECT_ERRORS:
+                upstream = await client.request(
+                    endpoint,
+                    start,
+                    fields,
+                    body,
+                    head_only=head_only,
+                    repeatable=repeatable,
+                    timeout=remaining if clipped else self._try_seconds,
+                    connect_timeout=self._connect_seconds,
+                )
+            except ConnectError:
                 failure = Failure.CONNECT
             except TimeoutError:
                 failure = Failure.TIMEOUT
                 out_of_time = clipped
-            except aiohttp.ClientError:
+            except AnswerTooLarge as exc:
+                pool.failed(endpoint)
+                self._errors[Failure.DISCONNECT].inc()
+                # Final: another instance would send the same oversized answer.
+                raise BadGateway(f"{self.route.service}: {exc}") from None
+            except Disconnected:
                 failure = Failure.DISCONNECT
             else:
-                if upstream.status < 500:
+                status = upstream.status
+                if status < 500:
                     pool.succeeded(endpoint)
-                    return _response(upstream, payload, endpoint, method)
+                    return _response(upstream, endpoint, head_only)
                 pool.failed(endpoint)
                 self._errors[Failure.STATUS_5XX].inc()
-                answer = _response(upstream, payload, endpoint, method)
-                if not (repeatable and upstream.status in _RETRYABLE_STATUSES):
+                answer = _response(upstream, endpoint, head_only)
+                if not (repeatable and status in _RETRYABLE_STATUSES):
                     return answer
                 continue
             pool.failed(endpoint)
@@ -237,19 +241,56 @@ def _has_dot_segment(path: str) -> bool:
     return "/." in path and any(part in (".", "..") for part in path.split("/"))
 
 
-def _forwarded_for(request: web.Request) -> str:
-    """The caller's X-Forwarded-For with the peer address appended."""
+def _request_fields(request: web.Request, method: str, body: bytes | None) -> tuple[bytes, bool]:
+    """The header lines for the upstream (after Host) with the blank line that ends the
+    head, and whether the retry rules let the request be sent twice.
+
+    The caller's fields pass as the raw bytes they arrived as, less hop-by-hop ones.
+    """
+    headers = request.headers
+    drop = _DROP_FROM_REQUEST
+    connection = headers.getall("Connection", None)
+    if connection:
+        drop = drop | connection_options(v.encode("utf-8", "surrogateescape") for v in connection)
+    lines = [
+        name + b": " + value + b"\r\n"
+        for name, value in request.raw_headers
+        if name.lower() not in drop
+    ]
     peer = request.remote or ""
-    given = request.headers.get("X-Forwarded-For")
-    return f"{given}, {peer}" if given else peer
+    given = headers.get("X-Forwarded-For")
+    own = (
+        f"{REQUEST_ID}: {request_id_var.get() or ''}\r\n"
+        f"X-Forwarded-For: {f'{given}, {peer}' if given else peer}\r\n"
+        f"X-Forwarded-Proto: {request.scheme}\r\n"
+    )
+    host = headers.get("Host")
+    if host:
+        own += f"X-Forwarded-Host: {host}\r\n"
+    if body is not None:
+        own += f"Content-Length: {len(body)}\r\n\r\n"
+    elif method in _BODY_METHODS:
+        own += "Content-Length: 0\r\n\r\n"
+    else:
+        own += "\r\n"
+    lines.append(own.encode("utf-8", "surrogateescape"))
+    repeatable = method in _REPEATABLE_METHODS or (
+        IDEMPOTENCY_KEY in headers and b"idempotency-key" not in drop
+    )
+    return b"".join(lines), repeatable
 
 
-def _response(
-    upstream: aiohttp.ClientResponse, payload: bytes, endpoint: Endpoint, method: str
-) -> web.Response:
-    # Response copies the headers once; the copy is then edited in place.
-    response = web.Response(body=payload, status=upstream.status, headers=upstream.headers)
-    headers = response.headers
-    strip_hop_by_hop(headers, _DROP_FROM_HEAD_RESPONSE if method == "HEAD" else _DROP_FROM_RESPONSE)
-    headers[SERVED_BY] = endpoint.id
-    return response
+def _response(upstream: UpstreamResponse, endpoint: Endpoint, head_only: bool) -> web.Response:
+    drop = _DROP_FROM_HEAD_RESPONSE if head_only else _DROP_FROM_RESPONSE
+    fields = upstream.headers
+    connection = [value for name, value in fields if name.lower() == b"connection"]
+    if connection:
+        drop = drop | connection_options(connection)
+    # Decoded as aiohttp's own client decodes them, so bytes pass through unchanged.
+    headers = [
+        (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+        for name, value in fields
+        if name.lower() not in drop
+    ]
+    headers.append((SERVED_BY, endpoint.id))
+    return web.Response(body=upstream.body, status=upstream.status, headers=headers)
