@@ -10,7 +10,10 @@ Row = tuple[str, str, str]
 
 def _table(rows: list[Row]) -> list[str]:
     lines = ["| Variable | Default | Meaning |\n", "|---|---|---|\n"]
-    lines += [f"| `{env}` | {f'`{default}`' if default else '–'} | {doc} |\n" for env, default, doc in rows]
+    lines += [
+        f"| `{env}` | {f'`{default}`' if default else '–'} | {doc} |\n"
+        for env, default, doc in rows
+    ]
     return lines
 
 
