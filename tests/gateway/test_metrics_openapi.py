@@ -114,3 +114,15 @@ async def test_openapi_document(stack: Stack) -> None:
         for method, operation in item.items():
             if method != "parameters":
                 assert operation["responses"], (path, method)
+
+
+async def test_made_up_methods_do_not_become_label_values(stack: Stack) -> None:
+    await stack.upstream("product-1")
+    gateway = await stack.gateway(expect={"product": 1})
+    # Methods HTTP parsers accept but nobody here serves (llhttp refuses made-up ones
+    # before any handler runs).
+    for verb in ("PROPFIND", "MKCOL", "PURGE"):
+        await gateway.request(verb, "/api/products/1")
+    text = await (await gateway.get("/metrics")).text()
+    assert 'method="OTHER"' in text
+    assert "PROPFIND" not in text and "PURGE" not in text

@@ -261,3 +261,17 @@ async def test_chunked_body_over_the_limit_is_413_json(stack: Stack) -> None:
     assert resp.status == 413
     assert (await resp.json())["error"]["code"] == "payload_too_large"
     assert product.hits == 0
+
+
+async def test_location_of_a_created_resource_is_rewritten_to_the_public_path(stack: Stack) -> None:
+    order = await stack.upstream("order-1", service="order", status=201)
+    order.response_headers = {"Location": "/orders/42"}
+    gateway = await stack.gateway(expect={"order": 1})
+    resp = await gateway.post("/api/orders", json={"customer_id": "c-1"})
+    assert resp.status == 201
+    assert resp.headers["Location"] == "/api/orders/42"
+    # Outside the upstream prefix, or absolute: left alone (nginx's default proxy_redirect).
+    for location in ("/elsewhere/1", "http://example.invalid/orders/1", "/ordersX/1"):
+        order.response_headers = {"Location": location}
+        resp = await gateway.post("/api/orders", json={"customer_id": "c-1"})
+        assert resp.headers["Location"] == location

@@ -39,6 +39,11 @@ LATENCY_BUCKETS = (
 )
 
 
+# Any token is a valid method; only these become label values, so a client cannot
+# create one time series per made-up method.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class ServiceMetrics:
     """The collectors every service has."""
 
@@ -71,11 +76,12 @@ class ServiceMetrics:
         # The route template, not the raw path: ids must not become label values.
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        key = (route, request.method, response.status)
+        method = request.method if request.method in KNOWN_METHODS else "OTHER"
+        key = (route, method, response.status)
         children = self._children.get(key)
         if children is None:  # labels() costs more than the counting: look up once
             children = (
-                self.requests.labels(route, request.method, str(response.status)),
+                self.requests.labels(route, method, str(response.status)),
                 self.latency.labels(route),
             )
             self._children[key] = children

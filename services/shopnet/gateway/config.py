@@ -61,12 +61,12 @@ class GatewayConfig(ServiceConfig):
     upstream_connections: int = setting(
         "SHOPNET_GATEWAY_UPSTREAM_CONNECTIONS",
         512,
-        "Most connections to all upstream instances together, per worker.",
+        "Most requests in flight to all upstream instances together (one connection each), per worker.",
     )
     upstream_connections_per_instance: int = setting(
         "SHOPNET_GATEWAY_UPSTREAM_CONNECTIONS_PER_INSTANCE",
         128,
-        "Most connections to one upstream instance, per worker.",
+        "Most requests in flight to one upstream instance (one connection each), per worker.",
     )
     upstream_keepalive_seconds: float = setting(
         "SHOPNET_GATEWAY_UPSTREAM_KEEPALIVE_SECONDS",

@@ -192,10 +192,10 @@ class Forwarder:
                 status = upstream.status
                 if status < 500:
                     pool.succeeded(endpoint)
-                    return _response(upstream, endpoint, head_only)
+                    return _response(upstream, endpoint, head_only, self.route)
                 pool.failed(endpoint)
                 self._errors[Failure.STATUS_5XX].inc()
-                answer = _response(upstream, endpoint, head_only)
+                answer = _response(upstream, endpoint, head_only, self.route)
                 if not (repeatable and status in _RETRYABLE_STATUSES):
                     return answer
                 continue
@@ -280,7 +280,14 @@ def _request_fields(request: web.Request, method: str, body: bytes | None) -> tu
     return b"".join(lines), repeatable
 
 
-def _response(upstream: UpstreamResponse, endpoint: Endpoint, head_only: bool) -> web.Response:
+_LOCATION_FIELDS = frozenset({"location", "content-location"})
+# Answers that carry a Location to follow: created (201) and redirects.
+_LOCATION_STATUSES = frozenset({201, 301, 302, 303, 307, 308})
+
+
+def _response(
+    upstream: UpstreamResponse, endpoint: Endpoint, head_only: bool, route: Route
+) -> web.Response:
     drop = _DROP_FROM_HEAD_RESPONSE if head_only else _DROP_FROM_RESPONSE
     fields = upstream.headers
     connection = [value for name, value in fields if name.lower() == b"connection"]
@@ -292,5 +299,10 @@ def _response(upstream: UpstreamResponse, endpoint: Endpoint, head_only: bool) -
         for name, value in fields
         if name.lower() not in drop
     ]
+    if upstream.status in _LOCATION_STATUSES:
+        headers = [
+            (name, route.public_location(value) if name.lower() in _LOCATION_FIELDS else value)
+            for name, value in headers
+        ]
     headers.append((SERVED_BY, endpoint.id))
     return web.Response(body=upstream.body, status=upstream.status, headers=headers)

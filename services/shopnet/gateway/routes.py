@@ -23,6 +23,17 @@ class Route:
         """`/api/products/7` → `/products/7` (`path` is already known to start with the prefix)."""
         return self.upstream_prefix + path[len(self.prefix) :]
 
+    def public_location(self, location: str) -> str:
+        """An upstream's `Location: /products/7` as the caller must follow it: `/api/products/7`.
+
+        nginx's default `proxy_redirect` does the same; absolute URLs and paths outside
+        the upstream prefix pass unchanged.
+        """
+        upstream = self.upstream_prefix
+        if location == upstream or location.startswith((upstream + "/", upstream + "?")):
+            return self.prefix + location[len(upstream) :]
+        return location
+
 
 ROUTES: tuple[Route, ...] = (
     Route("/api/products", "product", "/products"),
