@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from shopnet.common.registry_client import RegistryClient
+from shopnet.common.registry_client import InstanceInfo, RegistryClient
 from shopnet.gateway.app import create_app
 from shopnet.gateway.config import GatewayConfig
 from shopnet.gateway.keys import DISCOVERY
@@ -100,12 +100,7 @@ class Stack:
     async def register(self, instance_id: str, *, service: str = "product", port: int) -> None:
         """Register an instance (a port with nothing behind it makes a dead one)."""
         await self.client.register(
-            instance_id=instance_id,
-            service=service,
-            address="127.0.0.1",
-            port=port,
-            ttl=60.0,
-            deregister_after=60.0,
+            InstanceInfo(instance_id, service, "127.0.0.1", port, ttl=60.0, deregister_after=60.0)
         )
 
     async def deregister(self, instance_id: str) -> None:

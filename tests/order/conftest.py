@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from shopnet.common.registry_client import RegistryClient
+from shopnet.common.registry_client import InstanceInfo, RegistryClient
 from shopnet.order.app import create_app as create_order_app
 from shopnet.order.config import OrderConfig
 from shopnet.order.keys import CATALOG
@@ -42,12 +42,7 @@ class Stack:
     async def register(self, instance_id: str, port: int, service: str = "product") -> None:
         async with aiohttp.ClientSession() as session:
             await RegistryClient(session, self.registry_url).register(
-                instance_id=instance_id,
-                service=service,
-                address="127.0.0.1",
-                port=port,
-                ttl=60,
-                deregister_after=60,
+                InstanceInfo(instance_id, service, "127.0.0.1", port, ttl=60, deregister_after=60)
             )
 
     async def deregister(self, instance_id: str) -> None:

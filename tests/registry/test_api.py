@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from shopnet.common.registry_client import (
+    InstanceInfo,
     Registration,
     RegistryClient,
     ServiceInstance,
@@ -136,12 +137,7 @@ async def test_registration_heartbeats_and_reregisters(registry: TestClient) -> 
     client = RegistryClient(registry.session, str(registry.make_url("/")))
     registration = Registration(
         client,
-        instance_id="product-9",
-        service="product",
-        address="127.0.0.1",
-        port=3001,
-        ttl=0.3,
-        deregister_after=0.3,
+        InstanceInfo("product-9", "product", "127.0.0.1", 3001, ttl=0.3, deregister_after=0.3),
     )
     registration.start()
     await asyncio.wait_for(registration.registered.wait(), 2)

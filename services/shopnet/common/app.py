@@ -26,6 +26,7 @@ from shopnet.common.health import READINESS_CHECKS, ReadinessCheck, health, read
 from shopnet.common.http import make_request_middleware
 from shopnet.common.metrics import METRICS, ServiceMetrics, metrics_handler
 from shopnet.common.registry_client import (
+    InstanceInfo,
     Registration,
     RegistryClient,
     advertise_address_for,
@@ -91,12 +92,14 @@ async def _serve(app: web.Application, cfg: ServiceConfig, sock: socket.socket |
         address = cfg.advertise_address or advertise_address_for(cfg.registry_url)
         registration = Registration(
             RegistryClient(session, cfg.registry_url),
-            instance_id=cfg.instance_id,
-            service=cfg.service,
-            address=address,
-            port=cfg.port,
-            ttl=cfg.ttl_seconds,
-            deregister_after=cfg.deregister_after_seconds,
+            InstanceInfo(
+                id=cfg.instance_id,
+                service=cfg.service,
+                address=address,
+                port=cfg.port,
+                ttl=cfg.ttl_seconds,
+                deregister_after=cfg.deregister_after_seconds,
+            ),
         )
         registration.start()
 

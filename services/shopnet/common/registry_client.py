@@ -43,6 +43,21 @@ class ServiceInstance:
         return f"http://{self.address}:{self.port}"
 
 
+@dataclass(frozen=True, slots=True)
+class InstanceInfo:
+    """What an instance registers about itself."""
+
+    id: str
+    service: str
+    address: str
+    port: int
+    ttl: float
+    """Seconds without a heartbeat before the registry stops returning it."""
+    deregister_after: float
+    """Seconds critical before the registry forgets it."""
+    tags: tuple[str, ...] = ()
+
+
 class RegistryError(Exception):
     """The registry could not be reached or answered with an error."""
 
@@ -70,34 +85,24 @@ class RegistryClient:
         except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
             raise RegistryError(f"registry at {self._base} unreachable: {exc!r}") from exc
 
-    async def register(
-        self,
-        *,
-        instance_id: str,
-        service: str,
-        address: str,
-        port: int,
-        ttl: float,
-        deregister_after: float,
-        tags: tuple[str, ...] = (),
-    ) -> None:
+    async def register(self, instance: InstanceInfo) -> None:
         status, data, _ = await self._call(
             "PUT",
-            f"/v1/instances/{instance_id}",
+            f"/v1/instances/{instance.id}",
             data=orjson.dumps(
                 {
-                    "service": service,
-                    "address": address,
-                    "port": port,
-                    "tags": list(tags),
-                    "ttl_seconds": ttl,
-                    "deregister_after_seconds": deregister_after,
+                    "service": instance.service,
+                    "address": instance.address,
+                    "port": instance.port,
+                    "tags": list(instance.tags),
+                    "ttl_seconds": instance.ttl,
+                    "deregister_after_seconds": instance.deregister_after,
                 }
             ),
             headers={"Content-Type": "application/json"},
         )
         if status != 200:
-            raise RegistryError(f"register {instance_id} failed: {status} {data}")
+            raise RegistryError(f"register {instance.id} failed: {status} {data}")
 
     async def heartbeat(self, instance_id: str) -> bool:
         """Renew the TTL; False when the registry no longer knows the instance."""
@@ -147,35 +152,14 @@ def advertise_address_for(registry_url: str) -> str:
 class Registration:
     """Keep one instance registered: register, heartbeat at TTL/3, re-register on 404."""
 
-    def __init__(
-        self,
-        client: RegistryClient,
-        *,
-        instance_id: str,
-        service: str,
-        address: str,
-        port: int,
-        ttl: float,
-        deregister_after: float,
-        tags: tuple[str, ...] = (),
-    ) -> None:
+    def __init__(self, client: RegistryClient, instance: InstanceInfo) -> None:
         self._client = client
-        self.instance_id = instance_id
-        self._args = {
-            "instance_id": instance_id,
-            "service": service,
-            "address": address,
-            "port": port,
-            "ttl": ttl,
-            "deregister_after": deregister_after,
-            "tags": tags,
-        }
-        self._ttl = ttl
+        self.instance = instance
         self.registered = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"registration:{self.instance_id}")
+        self._task = asyncio.create_task(self._run(), name=f"registration:{self.instance.id}")
 
     async def _run(self) -> None:
         backoff = 0.1
@@ -183,20 +167,20 @@ class Registration:
         while True:
             try:
                 if not registered:
-                    await self._client.register(**self._args)
+                    await self._client.register(self.instance)
                     registered = True
                     self.registered.set()
-                    log.info("registered", extra={"address": self._args["address"]})
-                elif not await self._client.heartbeat(self.instance_id):
+                    log.info("registered", extra={"address": self.instance.address})
+                elif not await self._client.heartbeat(self.instance.id):
                     log.warning("registry forgot this instance; registering again")
                     registered = False
                     continue
                 backoff = 0.1
-                await asyncio.sleep(self._ttl / 3)
+                await asyncio.sleep(self.instance.ttl / 3)
             except RegistryError as exc:
                 log.warning("registry call failed; retrying in %.1fs: %s", backoff, exc)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._ttl / 3)
+                backoff = min(backoff * 2, self.instance.ttl / 3)
 
     async def stop(self) -> None:
         """Stop heartbeating and deregister (best effort: the TTL covers a failure)."""
@@ -205,7 +189,7 @@ class Registration:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         try:
-            await self._client.deregister(self.instance_id)
+            await self._client.deregister(self.instance.id)
             log.info("deregistered")
         except RegistryError as exc:
             log.warning("deregister failed; the TTL will expire instead: %s", exc)
