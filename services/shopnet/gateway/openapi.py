@@ -20,6 +20,20 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _page_of(schema: str) -> dict[str, Any]:
+    """A page of a list endpoint: {"items", "page", "page_size", "total"}."""
+    return {
+        "type": "object",
+        "required": ["items", "page", "page_size", "total"],
+        "properties": {
+            "items": {"type": "array", "items": _ref(schema)},
+            "page": {"type": "integer", "minimum": 1},
+            "page_size": {"type": "integer", "minimum": 1, "maximum": 100},
+            "total": {"type": "integer", "minimum": 0},
+        },
+    }
+
+
 def _json(schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": schema}}, **extra}
 
@@ -84,16 +98,7 @@ _SCHEMAS: dict[str, Any] = {
             "stock": {"type": "integer", "minimum": 0},
         },
     },
-    "ProductList": {
-        "type": "object",
-        "required": ["items", "page", "page_size", "total"],
-        "properties": {
-            "items": {"type": "array", "items": _ref("Product")},
-            "page": {"type": "integer", "minimum": 1},
-            "page_size": {"type": "integer", "minimum": 1, "maximum": 100},
-            "total": {"type": "integer", "minimum": 0},
-        },
-    },
+    "ProductList": _page_of("Product"),
     "OrderItemInput": {
         "type": "object",
         "required": ["product_id", "quantity"],
@@ -136,16 +141,7 @@ _SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "string", "format": "date-time"},
         },
     },
-    "OrderList": {
-        "type": "object",
-        "required": ["items", "page", "page_size", "total"],
-        "properties": {
-            "items": {"type": "array", "items": _ref("Order")},
-            "page": {"type": "integer", "minimum": 1},
-            "page_size": {"type": "integer", "minimum": 1, "maximum": 100},
-            "total": {"type": "integer", "minimum": 0},
-        },
-    },
+    "OrderList": _page_of("Order"),
     "Error": {
         "type": "object",
         "required": ["error"],
