@@ -25,14 +25,15 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shopnet.errors import ConfigError, DriverError, PreflightError
-from shopnet_netns import namespaces
+from shopnet_netns import lossfilter, namespaces
 from shopnet_netns.plan import NetworkPlan
 
 TC_H_ROOT = 0xFFFFFFFF
 HANDLE = 0x10000  # "1:"
 NO_NETEM = (
     "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM is not set and no sch_netem "
-    "module is installed); use a kernel that has it to emulate delay and loss"
+    "module is installed): use a kernel that has it to emulate delay (loss alone works "
+    "without it)"
 )
 
 
@@ -105,7 +106,9 @@ def apply(plan: NetworkPlan, tier: str, impairment: Impairment) -> str:
     if not ends:
         return f"tier {tier} has no instances; nothing to shape"
     if reason := kernel_support():
-        raise PreflightError(reason)
+        if impairment.delay_ms or impairment.jitter_ms:
+            raise PreflightError(reason)
+        return lossfilter.apply(plan, tier, impairment.loss_pct)  # loss needs no netem
     for namespace, ifname in ends:
         with _ipr(namespace) as ipr:
             try:
@@ -129,6 +132,7 @@ def apply(plan: NetworkPlan, tier: str, impairment: Impairment) -> str:
 def clear(plan: NetworkPlan, tier: str) -> str:
     """Remove our netem qdisc from every link of `tier` (idempotent); returns a summary."""
     cleared = 0
+    table = lossfilter.clear(plan, tier)
     for namespace, ifname in _links(plan, tier):
         if namespace is not None and not namespaces.exists(namespace):
             continue
@@ -140,7 +144,8 @@ def clear(plan: NetworkPlan, tier: str) -> str:
                 if qdisc.get("TCA_KIND") == "netem" and qdisc["parent"] == TC_H_ROOT:
                     ipr.tc("del", index=found[0], handle=qdisc["handle"], parent=TC_H_ROOT)
                     cleared += 1
-    return f"tier {tier}: netem removed from {cleared} interfaces"
+    extra = " and the loss table" if table else ""
+    return f"tier {tier}: netem removed from {cleared} interfaces{extra}"
 
 
 def show(plan: NetworkPlan, tier: str) -> dict[str, str]:

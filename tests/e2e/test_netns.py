@@ -181,6 +181,12 @@ def test_netem_shapes_a_tier_or_says_why_it_cannot(stack: Path) -> None:
     else:
         assert result.returncode == 3 and "netem" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+        # Loss needs no netem: nftables drops the share asked for.
+        lossy = shopnet(stack, "netem", "database", "--loss", "30")
+        assert "loss 30% per direction by nftables" in lossy.stdout
+        cleared = shopnet(stack, "netem", "database", "--clear")
+        assert "loss table" in cleared.stdout
+        assert request(f"{DNAT}/api/products/1").status == 200
 
 
 def test_up_twice_is_refused(stack: Path) -> None:

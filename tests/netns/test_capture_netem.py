@@ -89,3 +89,19 @@ def test_netem_on_a_kernel_without_it_says_so_and_changes_nothing(network: Netwo
     assert netem.show(network, "backend") == before
     assert "netem" not in before.values()
     assert netem.clear(network, "backend") == "tier backend: netem removed from 0 interfaces"
+
+
+@pytest.mark.skipif(netem.kernel_support() is None, reason="this kernel has netem")
+def test_loss_alone_works_without_netem_and_is_removed_by_clear_and_teardown(
+    network: NetworkPlan,
+) -> None:
+    with Listeners(network):
+        assert connect(network, "gateway-1", "registry-1") < 1.0
+        summary = netem.apply(network, "backend", Impairment(loss_pct=100))
+        assert "loss 100% per direction by nftables" in summary
+        with pytest.raises(OSError):  # every SYN to the backend tier is dropped
+            connect(network, "gateway-1", "registry-1")
+        assert netem.clear(network, "backend").endswith("and the loss table")
+        assert connect(network, "gateway-1", "registry-1") < 1.0
+        netem.apply(network, "backend", Impairment(loss_pct=100))
+    # left in place on purpose: the `clean` fixture's teardown must find and remove it
