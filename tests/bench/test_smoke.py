@@ -29,6 +29,11 @@ def test_quick_bench_writes_json_markdown_and_charts(tmp_path: Path) -> None:
     assert all(r["result"]["requests"] > 0 for r in data["runs"])
     assert data["meta"]["machine"]["cores"] and data["meta"]["finished"]
     assert any(r["rate"] > 0 and "corrected_latency_ms" in r["result"] for r in data["runs"])
+    profiled = [r for r in data["runs"] if "cpu_us_per_request" in r]
+    assert profiled, "the headline run says where its CPU went"
+    components = profiled[0]["cpu_us_per_request"]
+    assert components["gateway"] > 0 and components["product"] > 0 and components["wrk"] > 0
+    assert components["total"] >= components["gateway"] + components["product"]
     report = (out / "report.md").read_text()
     for workload in (
         "cache hit",
@@ -38,6 +43,7 @@ def test_quick_bench_writes_json_markdown_and_charts(tmp_path: Path) -> None:
         "Mix",
     ):
         assert workload in report
+    assert "Where the CPU goes" in report
     for png in ("throughput.png", "latency_vs_connections.png"):
         assert (out / "charts" / png).read_bytes()[:4] == b"\x89PNG"
     assert "[repeat 1/1] local" in result.stderr  # progress while it runs

@@ -31,6 +31,8 @@ class Summary:
     rate: float
     miss_ratio: float | None
     """Share of X-Cache: MISS answers, when the workload recorded them."""
+    cpu_us: dict[str, float]
+    """Median CPU µs per request by component, when the runs were profiled."""
 
 
 Key = tuple[str, str, str, int, bool]
@@ -41,6 +43,11 @@ def _median_latency(latencies: list[Latency]) -> Latency:
         return round(statistics.median(getattr(lat, attr) for lat in latencies), 3)
 
     return Latency(med("mean"), med("p50"), med("p90"), med("p99"), med("max"))
+
+
+def _median_components(profiles: list[dict[str, float]]) -> dict[str, float]:
+    names = dict.fromkeys(name for profile in profiles for name in profile)
+    return {name: round(statistics.median(p.get(name, 0.0) for p in profiles), 1) for name in names}
 
 
 def summarize(runs: Iterable[RunRecord]) -> list[Summary]:
@@ -69,6 +76,7 @@ def summarize(runs: Iterable[RunRecord]) -> list[Summary]:
                 requests=sum(r.requests for r in results),
                 rate=statistics.median(r.rate for r in group),
                 miss_ratio=round(misses / (hits + misses), 3) if hits + misses else None,
+                cpu_us=_median_components([r.cpu_us for r in group if r.cpu_us]),
             )
         )
     return summaries

@@ -93,6 +93,11 @@ def render(results: Results) -> str:
     for r in ratios(closed, conns):
         out.append(_ratio_row(r))
     out.append("")
+    profile = _cpu_table(closed, conns)
+    if profile:
+        out.append("### Where the CPU goes (µs of CPU per request, main path, cache hit)\n")
+        out += profile
+        out.append("")
     out.append("### Pros and cons, from these numbers\n")
     out += _pros_cons(closed, conns)
     out.append("")
@@ -138,6 +143,46 @@ def render(results: Results) -> str:
     return "\n".join(out) + "\n"
 
 
+def _cpu_table(closed: list[Summary], conns: int) -> list[str]:
+    cells = {
+        mode: s.cpu_us
+        for mode in MODE_ORDER
+        if (s := find(closed, mode=mode, connections=conns)) is not None and s.cpu_us
+    }
+    if not cells:
+        return []
+    components = list(dict.fromkeys(c for profile in cells.values() for c in profile))
+    # Idle services (order, postgres, registry on the hit path) would only add rows of zeros.
+    components = [
+        c for c in components if c != "total" and any(p.get(c, 0.0) >= 0.5 for p in cells.values())
+    ] + ["total"]
+    lines = [
+        "Each process tree's user+system time, the load generator's, the kernel's softirq "
+        "time (packet processing not charged to a process) and the rest of the machine's "
+        "busy time, divided by the requests served (medians over repeats):\n",
+        "| component | " + " | ".join(cells) + " |",
+        "|---|" + "---:|" * len(cells),
+    ]
+    for component in components:
+        values = " | ".join(f"{cells[m].get(component, 0.0):.1f}" for m in cells)
+        name = f"**{component}**" if component == "total" else component
+        lines.append(f"| {name} | {values} |")
+    return lines
+
+
+def _cpu_delta(a: Summary, b: Summary) -> str:
+    """The components whose CPU per request grew most from `b` to `a` (e.g. netns vs local)."""
+    if not (a.cpu_us and b.cpu_us):
+        return ""
+    grew = sorted(
+        ((a.cpu_us.get(c, 0.0) - b.cpu_us.get(c, 0.0), c) for c in a.cpu_us if c != "total"),
+        reverse=True,
+    )
+    parts = [f"{name} {delta:+.0f} µs" for delta, name in grew[:3] if delta > 0.5]
+    total = a.cpu_us.get("total", 0.0) - b.cpu_us.get("total", 0.0)
+    return f" CPU per request {total:+.0f} µs ({', '.join(parts)})." if parts else ""
+
+
 def _ratio_row(r: Ratio) -> str:
     value = f"{r.value:.2f}×" if r.value is not None else "not measured"
     if r.target is None:
@@ -171,7 +216,18 @@ def _targets(closed: list[Summary], conns: int) -> list[str]:
     for r in ratios(closed, conns):
         if r.target is not None and r.value is not None:
             verdict = "met" if r.met else f"missed by {(r.target - r.value) / r.target:.0%}"
-            lines.append(f"- {r.name}: {r.value:.2f}× (target ≥ {r.target:.2f}×) — {verdict}.")
+            why = ""
+            if not r.met:
+                num = find(closed, mode=r.numerator.split()[0], connections=conns)
+                den = find(closed, mode=r.denominator.split()[0], connections=conns)
+                if (
+                    num
+                    and den
+                    and r.numerator.endswith("gateway")
+                    and r.denominator.endswith("gateway")
+                ):
+                    why = _cpu_delta(num, den)
+            lines.append(f"- {r.name}: {r.value:.2f}× (target ≥ {r.target:.2f}×) — {verdict}.{why}")
     return lines or ["- (no runs to judge)"]
 
 
@@ -191,7 +247,8 @@ def _pros_cons(closed: list[Summary], conns: int) -> list[str]:
         verdict = "costs little" if netns.rps >= 0.95 * local.rps else "has a measurable cost"
         lines.append(
             f"- **netns** {verdict}: {netns.rps:,.0f} vs {local.rps:,.0f} req/s on loopback "
-            f"({_pct(netns.rps, local.rps)}), p50 {cost * 1000:+.0f} µs. Pro: the same kernel paths "
+            f"({_pct(netns.rps, local.rps)}), p50 {cost * 1000:+.0f} µs.{_cpu_delta(netns, local)} "
+            "Pro: the same kernel paths "
             "Docker uses (veth, bridge, routing, nftables), each visible and scriptable. Con: root, and "
             "every rule and interface is yours to manage and clean up."
         )

@@ -16,6 +16,8 @@ from typing import Any
 
 from shopnet.bench.wrk import Latency, WrkResult
 
+_KEYS = ("mode", "repeat", "path", "main", "workload", "connections", "rate")
+
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
@@ -28,13 +30,14 @@ class RunRecord:
     rate: float
     """0 for closed-loop runs; the requested rate for paced (open-loop) runs."""
     result: WrkResult
+    cpu_us: dict[str, float] = field(default_factory=dict)
+    """CPU microseconds per request by component (the profiled headline runs only)."""
 
     def to_json(self) -> dict[str, Any]:
-        data = {
-            k: getattr(self, k)
-            for k in ("mode", "repeat", "path", "main", "workload", "connections", "rate")
-        }
+        data = {k: getattr(self, k) for k in _KEYS}
         data["result"] = self.result.to_json()
+        if self.cpu_us:
+            data["cpu_us_per_request"] = self.cpu_us
         return data
 
     @classmethod
@@ -54,11 +57,9 @@ class RunRecord:
             corrected=lat(r["corrected_latency_ms"]) if "corrected_latency_ms" in r else None,
         )
         return cls(
-            **{
-                k: data[k]
-                for k in ("mode", "repeat", "path", "main", "workload", "connections", "rate")
-            },
+            **{k: data[k] for k in _KEYS},
             result=result,
+            cpu_us=data.get("cpu_us_per_request", {}),
         )
 
 

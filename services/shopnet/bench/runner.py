@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shopnet.bench import nginx
+from shopnet.bench import cpu, nginx
 from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
@@ -119,9 +119,23 @@ class Bench:
                     opts.sweep if target.main and workload == "product_hit" else (opts.connections,)
                 )
                 for connections in counts:
+                    # The headline run also says where its CPU went, component by component.
+                    profiled = (
+                        target.main
+                        and workload == "product_hit"
+                        and connections == opts.connections
+                    )
+                    before = cpu.snapshot(rows) if profiled else None
                     with self._flushing(redis if workload == "product_miss" else None):
                         result = self._wrk(target, workload, connections)
-                    self._record(mode, repeat, target, workload, connections, 0.0, result, label)
+                    usage = (
+                        cpu.per_request(before, cpu.snapshot(rows), result.requests)
+                        if before
+                        else {}
+                    )
+                    self._record(
+                        mode, repeat, target, workload, connections, 0.0, result, label, usage
+                    )
             if target.main and "product_hit" in opts.workloads:
                 closed = self.results.last(
                     mode, repeat, target.name, "product_hit", opts.connections
@@ -155,6 +169,7 @@ class Bench:
         rate: float,
         result: WrkResult,
         label: str,
+        cpu_us: dict[str, float] | None = None,
     ) -> None:
         self.results.add(
             RunRecord(
@@ -166,6 +181,7 @@ class Bench:
                 connections=connections,
                 rate=rate,
                 result=result,
+                cpu_us=cpu_us or {},
             )
         )
         paced = f" paced at {rate:.0f}/s" if rate else ""
