@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--report", type=Path, metavar="RESULTS_JSON", help="only re-render a report"
     )
+    bench.add_argument(
+        "--publish", type=Path, metavar="RESULTS_DIR", help="write docs/comparison.md from a run"
+    )
 
     images = sub.add_parser("images", help="docker: build the images (offline by default)")
     images.add_argument("action", choices=["build"])

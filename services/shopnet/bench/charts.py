@@ -58,6 +58,8 @@ def latency_vs_connections(summaries: list[Summary], path: Path) -> None:
         ax.plot(xs, [lat.p50 for _, lat in points], marker="o", label=f"{mode} p50")
         ax.plot(xs, [lat.p99 for _, lat in points], marker="s", linestyle="--", label=f"{mode} p99")
     ax.set_xscale("symlog", base=2, linthresh=1)
+    counts = sorted({s.connections for s in cells})
+    ax.set_xticks(counts, [str(c) for c in counts])
     ax.set_xlabel("connections")
     ax.set_ylabel("latency, ms (closed loop)")
     ax.set_title("Latency percentiles vs connections (gateway, cache hit)")

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from shopnet.bench import write_outputs
+from shopnet.bench import publish, write_outputs
 from shopnet.bench.results import Results
 from shopnet.bench.runner import Bench, BenchOptions
 from shopnet.errors import ConfigError
@@ -50,6 +50,9 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
     if args.report:
         paths = write_outputs(Results.load(args.report))
         print(paths["report"])
+        return 0
+    if args.publish:
+        print(publish(args.publish, Path("docs")))
         return 0
     options = options_from(args, topology)
     output = args.output or Path("bench-results") / time.strftime("%Y%m%d-%H%M%S")

@@ -264,6 +264,14 @@ def _pros_cons(closed: list[Summary], conns: int) -> list[str]:
             f"{netns.rps:,.0f} req/s ({_pct(docker.rps, netns.rps)}), p99 {docker.latency.p99:.1f} vs "
             f"{netns.latency.p99:.1f} ms. Pro: images, health-gated start-up, limits and scaling in one "
             "file. Con: the container runtime and its own rules sit in every path."
+            + (
+                " Docker is ahead here because it attaches a container to every network it "
+                "talks to (gateway to product, product to Redis cross one bridge), while netns "
+                "routes every tier crossing through the host, as the topology prescribes: one "
+                "more forwarding pass through routing, netfilter and conntrack per hop."
+                if docker.rps > netns.rps
+                else ""
+            )
         )
     if proxy and docker:
         lines.append(
