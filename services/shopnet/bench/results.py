@@ -114,6 +114,7 @@ class Results:
         self.save()
 
     def save(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(
             json.dumps({"meta": self.meta, "runs": [r.to_json() for r in self.runs]}, indent=1)
