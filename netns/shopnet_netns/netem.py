@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import gzip
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,21 +130,26 @@ def apply(plan: NetworkPlan, tier: str, impairment: Impairment) -> str:
     return f"tier {tier}: {impairment.describe()} on {len(ends)} interfaces (both veth ends)"
 
 
-def clear(plan: NetworkPlan, tier: str) -> str:
-    """Remove our netem qdisc from every link of `tier` (idempotent); returns a summary."""
-    cleared = 0
-    table = lossfilter.clear(plan, tier)
+def _existing_links(plan: NetworkPlan, tier: str) -> Iterator[tuple[IPRoute, int, str]]:
+    """(netlink socket, interface index, "<where>/<ifname>") of the tier's links that exist."""
     for namespace, ifname in _links(plan, tier):
         if namespace is not None and not namespaces.exists(namespace):
             continue
         with _ipr(namespace) as ipr:
             found = ipr.link_lookup(ifname=ifname)
-            if not found:
-                continue
-            for qdisc in ipr.get_qdiscs(index=found[0]):
-                if qdisc.get("TCA_KIND") == "netem" and qdisc["parent"] == TC_H_ROOT:
-                    ipr.tc("del", index=found[0], handle=qdisc["handle"], parent=TC_H_ROOT)
-                    cleared += 1
+            if found:
+                yield ipr, found[0], f"{namespace or 'host'}/{ifname}"
+
+
+def clear(plan: NetworkPlan, tier: str) -> str:
+    """Remove our netem qdisc from every link of `tier` (idempotent); returns a summary."""
+    cleared = 0
+    table = lossfilter.clear(plan, tier)
+    for ipr, index, _ in _existing_links(plan, tier):
+        for qdisc in ipr.get_qdiscs(index=index):
+            if qdisc.get("TCA_KIND") == "netem" and qdisc["parent"] == TC_H_ROOT:
+                ipr.tc("del", index=index, handle=qdisc["handle"], parent=TC_H_ROOT)
+                cleared += 1
     extra = " and the loss table" if table else ""
     return f"tier {tier}: netem removed from {cleared} interfaces{extra}"
 
@@ -151,14 +157,8 @@ def clear(plan: NetworkPlan, tier: str) -> str:
 def show(plan: NetworkPlan, tier: str) -> dict[str, str]:
     """`<where>/<ifname>` → root qdisc kind, for the tier's links."""
     shown = {}
-    for namespace, ifname in _links(plan, tier):
-        if namespace is not None and not namespaces.exists(namespace):
-            continue
-        with _ipr(namespace) as ipr:
-            found = ipr.link_lookup(ifname=ifname)
-            if not found:
-                continue
-            qdiscs = ipr.get_qdiscs(index=found[0])
-            kinds = [q.get("TCA_KIND") for q in qdiscs if q["parent"] == TC_H_ROOT]
-            shown[f"{namespace or 'host'}/{ifname}"] = kinds[0] if kinds else "noqueue"
+    for ipr, index, where in _existing_links(plan, tier):
+        qdiscs = ipr.get_qdiscs(index=index)
+        kinds = [q.get("TCA_KIND") for q in qdiscs if q["parent"] == TC_H_ROOT]
+        shown[where] = kinds[0] if kinds else "noqueue"
     return shown
