@@ -448,6 +448,7 @@ class DockerDriver(Driver):
         removed += [f"volume {v}" for v in before_volumes if v not in left_volumes]
         if compose_error and (left_containers or left_networks or left_volumes):
             problems.insert(0, compose_error)
+        removed += self._remove_loss_tables()
         if not (left_containers or left_networks or left_volumes):
             self.layout.state_file.unlink(missing_ok=True)
             self.compose_file.unlink(missing_ok=True)
@@ -455,6 +456,20 @@ class DockerDriver(Driver):
                 shutil.rmtree(self.layout.data)
                 removed.append(f"data in {self.layout.data}")
         return DownResult(removed=tuple(removed), problems=tuple(problems))
+
+    def _remove_loss_tables(self) -> list[str]:
+        """nftables loss tables `netem --loss` made on a kernel without netem."""
+        if shutil.which("nft") is None:
+            return []
+        from shopnet_netns import lossfilter
+        from shopnet_netns.names import Names
+
+        names = Names(self.project)
+        return [
+            f"nftables table inet {lossfilter.table(names, t.name)}"
+            for t in self.topology.tiers
+            if lossfilter.clear(names, t.name)
+        ]
 
     # -- status, exec, logs ---------------------------------------------------
 
@@ -534,16 +549,22 @@ class DockerDriver(Driver):
     def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
         self._network(tier)
         found = links.links(self.stack.containers(), tier)
-        if clear:
-            return f"tier {tier}: netem removed from {links.clear(found)} interfaces"
-        # Same checks and wording as the netns mode (imported only when shaping).
+        # Same checks, wording and loss fallback as the netns mode (imported only when used).
+        from shopnet_netns import lossfilter
+        from shopnet_netns.names import Names
         from shopnet_netns.netem import Impairment, kernel_support
 
+        if clear:
+            table = " and the loss table" if lossfilter.clear(Names(self.project), tier) else ""
+            return f"tier {tier}: netem removed from {links.clear(found)} interfaces{table}"
         impairment = Impairment(delay_ms=delay_ms, loss_pct=loss_pct)
         if not found:
             return f"tier {tier} has no running containers; nothing to shape"
         if reason := kernel_support():
-            raise PreflightError(reason)
+            if delay_ms:
+                raise PreflightError(reason)
+            subnet = self.topology.tier(tier).subnet
+            return lossfilter.apply(Names(self.project), tier, subnet, loss_pct)
         shaped = links.netem(found, delay_ms=delay_ms, loss_pct=loss_pct)
         return (
             f"tier {tier}: {impairment.describe()} on {shaped} interfaces "

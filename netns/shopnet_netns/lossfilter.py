@@ -6,14 +6,16 @@ drops each packet to or from the tier's subnet with the given probability
 (`numgen random`), at every hook such a packet passes (forward, input, output).
 Like netem on both veth ends, the loss applies in each direction; traffic between
 two instances of the tier passes the forward hook once. The table carries our
-prefix, so teardown removes it with the firewall's.
+prefix, so netns teardown removes it with the firewall's; the docker mode, whose
+tiers are the same subnets, uses it too and removes it in `down`.
 """
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network
+
 from shopnet_netns import tools
 from shopnet_netns.names import Names
-from shopnet_netns.plan import NetworkPlan
 
 RESOLUTION = 10_000  # loss in hundredths of a percent
 
@@ -22,13 +24,12 @@ def table(names: Names, tier: str) -> str:
     return f"{names.nft_table}_impair_{tier}"
 
 
-def render(plan: NetworkPlan, tier: str, loss_pct: float) -> str:
-    subnet = str(plan.bridge(tier).tier.subnet)
+def render(names: Names, tier: str, subnet: IPv4Network, loss_pct: float) -> str:
     threshold = round(loss_pct / 100 * RESOLUTION)
     # nft compares within the value's range (0 to RESOLUTION - 1): 100% is an unconditional drop.
     chance = f"numgen random mod {RESOLUTION} < {threshold} " if threshold < RESOLUTION else ""
     drop = f"{chance}counter drop"
-    lines = [f"table inet {table(plan.names, tier)} {{"]
+    lines = [f"table inet {table(names, tier)} {{"]
     for hook in ("forward", "input", "output"):
         lines += [
             f"  chain {hook} {{",
@@ -40,9 +41,9 @@ def render(plan: NetworkPlan, tier: str, loss_pct: float) -> str:
     return "\n".join([*lines, "}"]) + "\n"
 
 
-def apply(plan: NetworkPlan, tier: str, loss_pct: float) -> str:
-    name = table(plan.names, tier)
-    script = f"table inet {name}\ndelete table inet {name}\n{render(plan, tier, loss_pct)}"
+def apply(names: Names, tier: str, subnet: IPv4Network, loss_pct: float) -> str:
+    name = table(names, tier)
+    script = f"table inet {name}\ndelete table inet {name}\n{render(names, tier, subnet, loss_pct)}"
     tools.run(["nft", "-f", "-"], stdin=script, what=f"loading nftables table inet {name}")
     return (
         f"tier {tier}: loss {loss_pct:g}% per direction by nftables (table inet {name}); "
@@ -50,8 +51,8 @@ def apply(plan: NetworkPlan, tier: str, loss_pct: float) -> str:
     )
 
 
-def clear(plan: NetworkPlan, tier: str) -> bool:
+def clear(names: Names, tier: str) -> bool:
     """Remove the tier's loss table; True when there was one."""
-    name = table(plan.names, tier)
+    name = table(names, tier)
     out = tools.run(["nft", "delete", "table", "inet", name], what=f"deleting {name}", check=False)
     return out.returncode == 0

@@ -109,7 +109,8 @@ def apply(plan: NetworkPlan, tier: str, impairment: Impairment) -> str:
     if reason := kernel_support():
         if impairment.delay_ms or impairment.jitter_ms:
             raise PreflightError(reason)
-        return lossfilter.apply(plan, tier, impairment.loss_pct)  # loss needs no netem
+        subnet = plan.bridge(tier).tier.subnet
+        return lossfilter.apply(plan.names, tier, subnet, impairment.loss_pct)  # needs no netem
     for namespace, ifname in ends:
         with _ipr(namespace) as ipr:
             try:
@@ -144,7 +145,7 @@ def _existing_links(plan: NetworkPlan, tier: str) -> Iterator[tuple[IPRoute, int
 def clear(plan: NetworkPlan, tier: str) -> str:
     """Remove our netem qdisc from every link of `tier` (idempotent); returns a summary."""
     cleared = 0
-    table = lossfilter.clear(plan, tier)
+    table = lossfilter.clear(plan.names, tier)
     for ipr, index, _ in _existing_links(plan, tier):
         for qdisc in ipr.get_qdiscs(index=index):
             if qdisc.get("TCA_KIND") == "netem" and qdisc["parent"] == TC_H_ROOT:

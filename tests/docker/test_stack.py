@@ -7,6 +7,7 @@ leaves no container, network or volume of ours.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 import uuid
@@ -360,3 +361,18 @@ def test_gateway_keeps_answering_when_a_product_container_dies(
     health = {r.instance: r.health for r in stack.status()}
     assert health["product-2"] == "down"
     assert health["gateway-1"] in {"ready", "degraded"}
+
+
+@pytest.mark.skipif(kernel_support() is None, reason="this kernel has netem")
+def test_loss_without_netem_uses_nftables_and_down_removes_it(stack: DockerDriver) -> None:
+    table = f"{stack.project}_impair_backend"
+    message = stack.netem("backend", delay_ms=0, loss_pct=30, clear=False)
+    assert "loss 30% per direction by nftables" in message
+    assert table in subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    assert stack.netem("backend", delay_ms=0, loss_pct=0, clear=True).endswith("and the loss table")
+    stack.netem("database", delay_ms=0, loss_pct=5, clear=False)
+    assert stack._remove_loss_tables() == [f"nftables table inet {stack.project}_impair_database"]
+    assert (
+        "_impair_"
+        not in subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    )
