@@ -457,6 +457,12 @@ class DockerDriver(Driver):
                 removed.append(f"data in {self.layout.data}")
         return DownResult(removed=tuple(removed), problems=tuple(problems))
 
+    def isolation(self) -> tuple[str, bool]:
+        from shopnet_docker import isolation
+
+        cells = isolation.matrix(self.docker, self.topology, self._containers_or_fail())
+        return isolation.format_matrix(cells), all(c.ok for c in cells)
+
     def _remove_loss_tables(self) -> list[str]:
         """nftables loss tables `netem --loss` made on a kernel without netem."""
         if shutil.which("nft") is None:

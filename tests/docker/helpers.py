@@ -25,7 +25,6 @@ from typing import Any
 
 from shopnet.topology import Topology, default_topology
 from shopnet_docker.driver import host_routes
-from shopnet_docker.engine import Docker
 from tests.support.servers import free_port
 
 TEST_PREFIX = "snt"
@@ -107,33 +106,7 @@ def wait_until(condition: Any, *, timeout: float, what: str, interval: float = 0
         time.sleep(interval)
 
 
-# A bash probe: one line per target, "<address>:<port> open|refused|timeout|unreachable|error".
-_PROBE = r"""
-probe() {
-    out=$(timeout 1.5 bash -c "exec 3<>/dev/tcp/$1/$2" 2>&1); rc=$?
-    if [ $rc = 0 ]; then echo "$1:$2 open"
-    elif [ $rc = 124 ]; then echo "$1:$2 timeout"
-    else case "$out" in
-        *refused*) echo "$1:$2 refused" ;;
-        *unreachable*|*"No route"*) echo "$1:$2 unreachable" ;;
-        *) echo "$1:$2 error $out" ;;
-    esac; fi
-}
-"""
-
-
-def probe(docker: Docker, container: str, targets: list[tuple[str, int]]) -> dict[str, str]:
-    """Try TCP connections to `targets` from inside `container` (in parallel, bash /dev/tcp)."""
-    calls = " ".join(f"probe {address} {port} &" for address, port in targets)
-    out = docker.run(
-        "exec", container, "bash", "-c", f"{_PROBE}\n{calls} wait",
-        what=f"probing from {container}", timeout=30,
-    )  # fmt: skip
-    results = {}
-    for line in out.stdout.splitlines():
-        target, _, outcome = line.partition(" ")
-        results[target] = outcome.split()[0] if outcome else "?"
-    return results
+from shopnet_docker.isolation import probe  # noqa: E402,F401 - re-exported for the tests
 
 
 def shopnet(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> Any:
