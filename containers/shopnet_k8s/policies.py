@@ -22,6 +22,7 @@ our namespace cannot use that door, as none of them has egress to it.
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -75,7 +76,7 @@ def _allow_dns(topology: Topology, namespace: str, callers: list[Service]) -> di
         {
             "podSelector": {"matchExpressions": [pods]},
             "policyTypes": ["Egress"],
-            "egress": [{"to": [KUBE_DNS], "ports": DNS_PORTS}],
+            "egress": [{"to": [copy.deepcopy(KUBE_DNS)], "ports": copy.deepcopy(DNS_PORTS)}],
         },
     )
 
@@ -113,7 +114,7 @@ def _peers(topology: Topology, names: list[str]) -> list[dict[str, Any]]:
     peers: list[dict[str, Any]] = []
     for name in names:
         if name == WORLD:
-            peers += WORLD_PEERS
+            peers += copy.deepcopy(WORLD_PEERS)
         else:
             peers.append({"podSelector": {"matchLabels": objects.selector(topology.service(name))}})
     return peers

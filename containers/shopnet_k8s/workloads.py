@@ -20,6 +20,7 @@ What the compose file says, said for Kubernetes:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,7 +152,7 @@ def _pod(
         security["fsGroupChangePolicy"] = "OnRootMismatch"
     mounts = [{"name": name, "mountPath": path} for name, path in writable.items()]
     container["volumeMounts"] = [*mounts, *container.get("volumeMounts", [])]
-    container["securityContext"] = CONTAINER_SECURITY
+    container["securityContext"] = copy.deepcopy(CONTAINER_SECURITY)  # each document its own
     container["resources"] = resources(service)
     grace = (
         APP_STOP_GRACE_SECONDS

@@ -94,6 +94,8 @@ def _expand(rule: dict[str, Any], pods: list[Pod]) -> set[Flow]:
         for src in sources
         for dst in destinations
         for protocol, port in connections
+        # A pod's traffic to itself is no policy's business (Kubernetes never blocks it), and
+        # nca models one pod per workload: (x, x) says nothing about the manifests.
         if src != dst
     }
 
