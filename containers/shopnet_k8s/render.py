@@ -56,6 +56,8 @@ class Manifests:
 
 def render(topology: Topology, *, namespace: str, scale: dict[str, int]) -> Manifests:
     objects.dns_label(namespace, what="namespace")
+    for service in topology.services:  # they name Services, workloads, DNS entries
+        objects.dns_label(service.name, what="service name")
     return Manifests(
         namespace=namespace,
         files={

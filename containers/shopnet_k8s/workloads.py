@@ -71,7 +71,6 @@ def workloads(topology: Topology, *, namespace: str, scale: dict[str, int]) -> l
     """For each service in start order: its Deployment or StatefulSet, then its Service."""
     documents: list[dict[str, Any]] = []
     for service in topology.start_order():
-        objects.dns_label(service.name, what="service name")
         replicas = scale.get(service.name, 1)
         documents.append(_workload(topology, service, namespace=namespace, replicas=replicas))
         documents.append(_service(topology, service, namespace=namespace))

@@ -3,6 +3,7 @@ resources, images — and that the database password lives in the 0600 Secret fi
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import stat
 from collections.abc import Iterator
@@ -12,7 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+import shopnet_k8s
 from shopnet.cli import main
+from shopnet.errors import ConfigError
 from shopnet.topology import default_topology
 from shopnet.topology.model import Kind
 from shopnet_docker.names import OFFLINE
@@ -235,3 +238,18 @@ def test_an_unwritable_output_is_one_line(
     assert main(["k8s", "-o", str(blocker / "dir")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("shopnet: error: cannot write manifests") and err.count("\n") == 1
+
+
+def test_a_service_name_kubernetes_refuses_is_one_error() -> None:
+    """Topology names are identifiers; Kubernetes names are DNS labels (no '_', no capitals)."""
+    renamed = dataclasses.replace(TOPOLOGY.service("registry"), name="Registry_2")
+    topology = dataclasses.replace(
+        TOPOLOGY,
+        services=tuple(renamed if s.name == "registry" else s for s in TOPOLOGY.services),
+        flows=tuple(
+            dataclasses.replace(f, target=renamed.name) if f.target == "registry" else f
+            for f in TOPOLOGY.flows
+        ),
+    )
+    with pytest.raises(ConfigError, match="service name 'Registry_2' is not a Kubernetes name"):
+        shopnet_k8s.render(topology, namespace=NAMESPACE, scale={})
