@@ -6,6 +6,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The NetworkPolicy analyzer tests/k8s runs pins its own dependencies, so it gets its own venv.
+NCA_VENV ?= .venv-nca
+NCA_LOCK := tests/k8s/nca-requirements.lock
 ROOT := $(shell id -u)
 MODE ?= $(if $(filter 0,$(ROOT)),netns,local)
 SCALE ?=
@@ -17,7 +20,7 @@ PKGS_BENCH := wrk nginx-light
 PKGS_NIX := nix-bin
 
 .PHONY: help up up-local up-netns up-docker down status test test-fast lint images \
-        bench bench-local bench-netns bench-docker deps deps-docker venv lock clean
+        bench bench-local bench-netns bench-docker deps deps-docker venv nca lock clean
 
 help:
 	@echo "make up          start the stack ($(MODE) mode; MODE=local|netns|docker, SCALE=product=3)"
@@ -63,6 +66,14 @@ $(BIN)/shopnet: requirements.lock pyproject.toml
 
 venv: deps $(BIN)/shopnet
 
+# network-config-analyzer for tests/k8s, from its own hash-pinned lock.
+$(NCA_VENV)/bin/nca: $(NCA_LOCK)
+	$(PYTHON) -m venv $(NCA_VENV)
+	$(NCA_VENV)/bin/pip install -q --disable-pip-version-check --require-hashes -r $(NCA_LOCK)
+	@touch $@
+
+nca: deps $(NCA_VENV)/bin/nca
+
 # -- the stack ---------------------------------------------------------------
 
 up: venv $(if $(filter docker,$(MODE)),deps-docker)
@@ -86,10 +97,10 @@ images: venv deps-docker
 
 # -- quality -----------------------------------------------------------------
 
-test: venv deps-docker deps-bench deps-nix
+test: venv nca deps-docker deps-bench deps-nix
 	$(BIN)/python -m pytest -ra
 
-test-fast: venv
+test-fast: venv nca
 	$(BIN)/python -m pytest -ra -m "not docker and not slow"
 
 lint: venv
@@ -102,6 +113,8 @@ lock:
 	  pyproject.toml --extra bench --extra dev -o requirements.lock
 	uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \
 	  containers/requirements.in -o containers/requirements.lock
+	uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \
+	  tests/k8s/nca-requirements.in -o $(NCA_LOCK)
 
 # -- benchmarks (commands that print figures; see docs/comparison.md) ---------
 
@@ -115,4 +128,4 @@ bench-docker: venv deps-docker deps-bench
 	$(BIN)/shopnet bench --modes local,netns,docker
 
 clean: down
-	rm -rf $(VENV) bench-results
+	rm -rf $(VENV) $(NCA_VENV) bench-results

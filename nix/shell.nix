@@ -30,6 +30,7 @@ let
     python3Packages.pytest-aiohttp
     python3Packages.pytest-asyncio
     python3Packages.pytest-timeout
+    python3Packages.kubernetes-validate
   ];
   withBench = shopnet.override { withBench = true; };
   python = python3.withPackages (_: withBench.pythonDependencies ++ testTools);

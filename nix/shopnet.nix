@@ -57,6 +57,7 @@ python3Packages.buildPythonApplication {
     python3Packages.pytest-aiohttp
     python3Packages.pytest-asyncio
     python3Packages.pytest-timeout
+    python3Packages.kubernetes-validate
   ];
 
   # Pure unit tests: the topology model, scale parsing, process records and the

@@ -160,6 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
     compose_mode.add_argument("--write", action="store_true", help="regenerate the checked-in file")
     compose_mode.add_argument("--check", action="store_true", help="exit 1 when it is out of date")
 
+    k8s = sub.add_parser("k8s", help="render Kubernetes manifests from the topology")
+    k8s.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
+    k8s.add_argument("--namespace", default="shopnet", help="(default: shopnet)")
+    k8s.add_argument(
+        "-o", "--output", default="-", metavar="DIR|-",
+        help="a directory for the files (the Secret among them, mode 0600), or - for stdout "
+        "without the Secret (default: -)",
+    )  # fmt: skip
+
     topo = sub.add_parser("topology", help="the topology: tiers, instances, allowed flows")
     topo.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
     return parser
@@ -216,6 +225,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(describe(topology, parse_scale(args.scale, topology)), end="")
         return 0
+    if args.command == "k8s":
+        return _k8s(args, topology)
     if args.command == "up":
         scale = parse_scale(args.scale, topology)
         mode = args.mode or default_mode()
@@ -278,6 +289,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(driver.restore(args.file))
         return 0
     raise ConfigError(f"unknown command {args.command}")  # pragma: no cover - argparse prevents it
+
+
+def _k8s(args: argparse.Namespace, topology) -> int:
+    import shopnet_k8s
+    from shopnet_k8s.render import secret_note
+
+    manifests = shopnet_k8s.render(
+        topology, namespace=args.namespace, scale=parse_scale(args.scale, topology)
+    )
+    if args.output == "-":
+        print(manifests.stream(), end="")
+        print(f"shopnet: {secret_note(topology, manifests)}", file=sys.stderr)
+        return 0
+    for path in shopnet_k8s.write(topology, manifests, Path(args.output)):
+        print(path)
+    return 0
 
 
 def _drivers(topology, root: Path, progress: Progress) -> list[Driver]:

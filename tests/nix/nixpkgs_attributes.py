@@ -60,6 +60,7 @@ NIXPKGS_ATTRIBUTES = (
     "python3Packages.pytest-aiohttp",
     "python3Packages.pytest-asyncio",
     "python3Packages.pytest-timeout",
+    "python3Packages.kubernetes-validate",
     # What the modes run.
     "coreutils",
     "iproute2",
