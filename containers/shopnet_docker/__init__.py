@@ -11,6 +11,7 @@
     reproducible.py  two builds compared: differing layers and files
     sbom.py        Debian and Python packages of an image, from its own files
     listing.py     `list_images()`: ids, sizes, SBOMs (`shopnet images list`)
+    inventory.py   what Docker has of an image: id, labels, size
     compose.py     `render(topology)`: the compose file (containers/compose.yaml is its output)
     stack.py       what of a stack exists: containers, networks, volumes, by label
     links.py       host-side veths and bridges of a stack (capture, netem)

@@ -21,7 +21,6 @@ current one.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Iterable
@@ -35,6 +34,7 @@ from shopnet_docker import debian_base, names, wheelhouse
 from shopnet_docker import offline as offline_build
 from shopnet_docker.buildah import Buildah
 from shopnet_docker.engine import Docker
+from shopnet_docker.inventory import drop_superseded, image_id, image_labels, image_size
 from shopnet_docker.reproducible import Comparison
 
 CONTAINERS = Path(__file__).resolve().parents[1]
@@ -187,41 +187,6 @@ def _builds(images: names.Images, *, offline: bool) -> list[_Build]:
 # -- what is there -------------------------------------------------------------
 
 
-def image_labels(docker: Docker, tag: str) -> dict[str, str] | None:
-    """The image's labels, or None when there is no such image."""
-    out = docker.run(
-        "image", "inspect", "--format", "{{json .Config.Labels}}", tag,
-        what=f"inspect image {tag}", check=False,
-    )  # fmt: skip
-    if out.returncode != 0:
-        return None
-    return json.loads(out.stdout or "null") or {}
-
-
-def image_id(docker: Docker, tag: str) -> str | None:
-    out = docker.run(
-        "image", "inspect", "--format", "{{.Id}}", tag, what=f"inspect {tag}", check=False
-    )
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() or None
-
-
-def _drop_superseded(docker: Docker, old: str | None, tag: str) -> None:
-    """Remove the image `tag` named before a rebuild, so rebuilds leave no untagged images.
-
-    Only that one image, by id, and never by force: if a container still uses it,
-    it stays.
-    """
-    if old is not None and old != image_id(docker, tag):
-        docker.run("image", "rm", old, what=f"removing the previous {tag}", check=False)
-
-
-def image_size(docker: Docker, tag: str) -> int:
-    out = docker.run("image", "inspect", "--format", "{{.Size}}", tag, what=f"inspect {tag}")
-    return int(out.stdout.strip() or 0)
-
-
 def outdated(docker: Docker, *, offline: bool = True) -> list[str]:
     """Images `up` needs that are missing or were built from other sources than these.
 
@@ -313,7 +278,7 @@ def _build(docker: Docker, progress: Progress, build: _Build) -> BuiltImage:
             raise DriverError(
                 f"building {build.tag} failed:\n" + _last(out.stderr, 15, sep="\n    ")
             )
-    _drop_superseded(docker, previous, build.tag)
+    drop_superseded(docker, previous, build.tag)
     return BuiltImage(build.tag, image_size(docker, build.tag), time.monotonic() - started, "built")
 
 

@@ -28,6 +28,7 @@ from shopnet_docker.buildah import Buildah, local_name, source_date_epoch
 from shopnet_docker.debian_base import make_rootfs
 from shopnet_docker.engine import Docker
 from shopnet_docker.imagefiles import Exported, docker_load, normalised_config
+from shopnet_docker.inventory import drop_superseded, image_id
 from shopnet_docker.reproducible import Comparison, compare
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ def install(
     for item in made:
         tag = item.build.tag
         known = record.get(tag, {})
-        current = _docker_id(docker, tag)
+        current = image_id(docker, tag)
         if (
             known.get("buildah") == item.buildah_id
             and current == known.get("docker")
@@ -133,18 +134,11 @@ def install(
             sbom.write(root / "sbom", sbom.of_image(exported, image=tag, image_id=ident,
                                                     epoch=item.epoch))  # fmt: skip
             shutil.rmtree(exported.path)
-        if current and current != ident:
-            # The image this tag named before; never by force: a container may still use it.
-            docker.run("image", "rm", current, what=f"removing the previous {tag}", check=False)
+        drop_superseded(docker, current, tag)
         record[tag] = {"buildah": item.buildah_id, "docker": ident}
         record_file.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         loaded.append(Loaded(tag, ident, item.seconds + time.monotonic() - started, "loaded"))
     return loaded
-
-
-def _docker_id(docker: Docker, tag: str) -> str | None:
-    out = docker.run("image", "inspect", "--format", "{{.Id}}", tag, what="inspect", check=False)
-    return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
 def verify(

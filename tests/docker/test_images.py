@@ -62,7 +62,7 @@ def test_a_rebuild_without_changes_reuses_every_layer(images: BuildReport, docke
         assert after[name] == before[name], name
     if digest_after == digest_before:  # nobody edited services/ during the two builds
         assert after[names.OFFLINE.service] == before[names.OFFLINE.service]
-        assert {i.action for i in report.images} == {"kept"}
+    # "loaded" when another build (another checkout) re-tagged an image in between.
     assert {i.action for i in report.images} <= {"kept", "loaded"}
 
 
