@@ -144,14 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--publish", type=Path, metavar="RESULTS_DIR", help="write docs/comparison.md from a run"
     )
 
-    images = sub.add_parser("images", help="docker: build the images (offline by default)")
-    images.add_argument("action", choices=["build"])
+    images = sub.add_parser("images", help="docker: build (offline by default) or list the images")
+    images.add_argument("action", choices=["build", "list"])
     images.add_argument(
         "--online",
         action="store_true",
         help="build on python:3.11-slim and pull official datastores",
     )
     images.add_argument("--refresh-base", action="store_true", help="make the Debian base again")
+    images.add_argument("--verify", action="store_true", help="build: twice apart, compare ids")
+    images.add_argument("--packages", action="store_true", help="list: every package (SBOM)")
 
     compose = sub.add_parser(
         "compose", help="docker: print, write or check containers/compose.yaml"
@@ -242,9 +244,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("images", "compose"):
         from shopnet_docker.__main__ import main as docker_main
 
+        if args.command == "images" and args.action == "list":
+            return docker_main(["list", *["--packages"] * args.packages])
         if args.command == "images":
             flags = ["--online"] * args.online + ["--refresh-base"] * args.refresh_base
-            return docker_main(["build", *flags])
+            return docker_main(["build", *flags, *["--verify"] * args.verify])
         flags = ["--write"] * args.write + ["--check"] * args.check
         topology_flag = ["--topology", str(args.topology)] if args.topology else []
         return docker_main(["compose", *flags, *topology_flag])
