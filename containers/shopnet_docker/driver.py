@@ -467,14 +467,12 @@ class DockerDriver(Driver):
         """nftables loss tables `netem --loss` made on a kernel without netem."""
         if shutil.which("nft") is None:
             return []
-        from shopnet_netns import lossfilter
-        from shopnet_netns.names import Names
+        from shopnet.hostnet import lossfilter
 
-        names = Names(self.project)
         return [
-            f"nftables table inet {lossfilter.table(names, t.name)}"
+            f"nftables table inet {lossfilter.table(self.project, t.name)}"
             for t in self.topology.tiers
-            if lossfilter.clear(names, t.name)
+            if lossfilter.clear(self.project, t.name)
         ]
 
     # -- status, exec, logs ---------------------------------------------------
@@ -542,8 +540,7 @@ class DockerDriver(Driver):
 
     def capture(self, tier: str, *, count: int | None, seconds: float | None, output: Path) -> str:
         network = self._network(tier)
-        # The netns mode's tcpdump runner and pcap summary (imported only when capturing).
-        from shopnet_netns.capture import capture
+        from shopnet.hostnet.capture import capture
 
         summary = capture(network.bridge, output, count=count, seconds=seconds)
         labels = {
@@ -555,13 +552,12 @@ class DockerDriver(Driver):
     def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
         self._network(tier)
         found = links.links(self.stack.containers(), tier)
-        # Same checks, wording and loss fallback as the netns mode (imported only when used).
-        from shopnet_netns import lossfilter
-        from shopnet_netns.names import Names
-        from shopnet_netns.netem import Impairment, kernel_support
+        # Same checks, wording and loss fallback as the netns mode.
+        from shopnet.hostnet import lossfilter
+        from shopnet.hostnet.netem import Impairment, kernel_support
 
         if clear:
-            table = " and the loss table" if lossfilter.clear(Names(self.project), tier) else ""
+            table = " and the loss table" if lossfilter.clear(self.project, tier) else ""
             return f"tier {tier}: netem removed from {links.clear(found)} interfaces{table}"
         impairment = Impairment(delay_ms=delay_ms, loss_pct=loss_pct)
         if not found:
@@ -570,7 +566,7 @@ class DockerDriver(Driver):
             if delay_ms:
                 raise PreflightError(reason)
             subnet = self.topology.tier(tier).subnet
-            return lossfilter.apply(Names(self.project), tier, subnet, loss_pct)
+            return lossfilter.apply(self.project, tier, subnet, loss_pct)
         shaped = links.netem(found, delay_ms=delay_ms, loss_pct=loss_pct)
         return (
             f"tier {tier}: {impairment.describe()} on {shaped} interfaces "

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
+from shopnet.hostnet import tools
 from shopnet.runtime import datastores
 from shopnet.topology import default_topology
 from shopnet_docker import compose, names
 from shopnet_docker.driver import IMAGES_ENV
-from shopnet_netns import tools
 from tests.nix.nixcli import REPO, Nix
 from tests.nix.stubbed import evaluate
 
