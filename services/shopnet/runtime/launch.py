@@ -92,21 +92,18 @@ class Launcher:
                 )
             )
             self.state.save(self.layout)
-        self._wait_registered()
 
     # -- datastores -----------------------------------------------------------
 
     def _start_datastore(self, placement: Placement) -> None:
-        name = placement.instance.service.name
-        data = self.layout.data / name
-        if name == "postgres":
-            datastores.init_postgres(data, password=self._password)
-            make_spec, wait_for = datastores.postgres_spec, datastores.wait_for_postgres
-        elif name == "redis":
-            make_spec, wait_for = datastores.redis_spec, datastores.wait_for_redis
-        else:
-            raise DriverError(f"no launcher for datastore {name!r}")
-        spec = make_spec(
+        service = placement.instance.service
+        engine = service.engine()
+        if engine not in datastores.ENGINES:
+            raise DriverError(f"no launcher for datastore {service.name!r} ({engine})")
+        kit = datastores.ENGINES[engine]
+        data = self.layout.data / service.name
+        kit.init(data, self._password)
+        spec = kit.spec(
             placement.name,
             bind=placement.bind,
             port=placement.port,
@@ -114,7 +111,7 @@ class Launcher:
             log_path=self.layout.log(placement.name),
         )
         pid = self._spawn(placement, spec)
-        self._await(pid, placement, lambda: wait_for(placement.address, placement.port, timeout=2))
+        self._await(pid, placement, lambda: kit.wait(placement.address, placement.port, timeout=2))
 
     # -- our services ---------------------------------------------------------
 
@@ -162,7 +159,7 @@ class Launcher:
                         + _tail(self.layout.log(placement.name))
                     ) from None
 
-    def _wait_registered(self) -> None:
+    def wait_registered(self) -> None:
         """Until the registry lists every app instance as passing, so the gateway balances all."""
         expected: dict[str, int] = {}
         for placement in self.placements:

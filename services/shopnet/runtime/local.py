@@ -42,10 +42,10 @@ class LocalDriver(HostedDriver):
             placements.append(Placement(instance, bind=LOOPBACK, address=LOOPBACK, port=port))
         return placements
 
-    def preflight(self, placements: list[Placement]) -> None:
+    def check_placements(self, scale: dict[str, int], placements: list[Placement]) -> None:
         for placement in placements:
             ports.require_free(placement.port, what=f"for {placement.name}")
 
     def exec(self, instance: str, argv: list[str]) -> int:
-        self._require_state().instance(instance)
+        self.require_state().instance(instance)
         return subprocess.run(argv, check=False).returncode
