@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from shopnet.errors import ShopnetError, StateError
+from shopnet.runtime import ports
 from shopnet.runtime.base import DownResult, Driver, EntryPoint, InstanceStatus
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import StackState
@@ -229,18 +230,6 @@ class DockerDriver(Driver):
         """Docker's iptables DNAT (from the host's own address) and docker-proxy (loopback)."""
         port = self.topology.published_port
         return [
-            EntryPoint("gateway", f"http://{host_address()}:{port}", main=True),
+            EntryPoint("gateway", f"http://{ports.host_address()}:{port}", main=True),
             EntryPoint("docker-proxy", f"http://127.0.0.1:{port}"),
         ]
-
-
-def host_address() -> str:
-    """This host's own non-loopback IPv4 address (the source of its default route)."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: nothing is sent, only routed
-            return probe.getsockname()[0]
-        except OSError:
-            return "127.0.0.1"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from shopnet.errors import ConfigError
 from shopnet.hostnet import capture as captures
+from shopnet.runtime.base import EntryPoint, InstanceStatus
 from shopnet.runtime.hosted import HostedDriver
 from shopnet.runtime.launch import Placement
 from shopnet.runtime.state import InstanceRecord, StackState
@@ -26,6 +27,8 @@ from shopnet_netns.plan import NetworkPlan
 from shopnet_netns.spawning import enter_instance
 
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
+PEER_PORT = 3080
+"""The bench's nginx peer: in the gateway's namespace, beside its port."""
 
 
 class NetnsDriver(HostedDriver):
@@ -121,6 +124,17 @@ class NetnsDriver(HostedDriver):
             octets = [str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0)]
             found.append(f"{'.'.join(octets)}:{int(port, 16)}")
         return tuple(sorted(set(found)))
+
+    def entry_points(self, rows: list[InstanceStatus]) -> list[EntryPoint]:
+        """Through the DNAT on the published port, and straight to the gateway's namespace."""
+        points = super().entry_points(rows)
+        gateway = next((r for r in rows if r.instance == "gateway-1"), None)
+        if gateway is not None:
+            points.append(EntryPoint("gateway-direct", f"http://{gateway.address}"))
+        return points
+
+    def peer_port(self) -> int | None:
+        return PEER_PORT
 
     def isolation(self) -> tuple[str, bool]:
         # On a running stack only the services listen, so each target's own port is probed.

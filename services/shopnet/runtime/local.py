@@ -46,6 +46,10 @@ class LocalDriver(HostedDriver):
         for placement in placements:
             ports.require_free(placement.port, what=f"for {placement.name}")
 
+    def peer_port(self) -> int | None:
+        """The bench's nginx peer: on loopback, next to the gateway's port."""
+        return self.topology.published_port + 1
+
     def exec(self, instance: str, argv: list[str]) -> int:
         self.require_state().instance(instance)
         return subprocess.run(argv, check=False).returncode
