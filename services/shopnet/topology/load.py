@@ -179,7 +179,7 @@ def validate(topology: Topology, *, source: str = "topology") -> None:
 
 def _validate_uses(topology: Topology, fail: Callable[[str], None]) -> None:
     """Each use names a datastore the service may reach, with the part it owns."""
-    owned: dict[tuple[str, object], str] = {}
+    owned: dict[tuple[str, tuple[str, ...]], str] = {}
     for service in topology.services:
         engines = []
         for use in service.uses:
@@ -201,22 +201,30 @@ def _validate_uses(topology: Topology, fail: Callable[[str], None]) -> None:
             if engine is Engine.POSTGRES:
                 if not use.schema or not use.schema.isidentifier():
                     fail(f"{what}: a PostgreSQL use needs its schema (an identifier)")
-                part: object = use.schema
+                part = ("schema", str(use.schema))
             else:
                 if not 0 <= use.db < 16:
                     fail(f"{what}: Redis database {use.db} is not 0 to 15")
                 if store.datastore.durability is Durability.CACHE and not use.key_prefix:
                     fail(f"{what}: a cache use needs its key_prefix (a flush removes only those)")
-                part = (use.db, use.key_prefix)
+                part = ("keys", str(use.db), use.key_prefix or "")
             for (name, other), owner in owned.items():
                 if name == store.name and owner != service.name and _overlap(part, other):
-                    fail(f"services {owner} and {service.name} share {store.name}'s {part}")
+                    fail(
+                        f"services {owner} and {service.name} both own {_describe(store.name, part)}"
+                    )
             owned[(store.name, part)] = service.name
 
 
-def _overlap(a: object, b: object) -> bool:
-    """Two owned parts of one datastore collide: the same schema, or key prefixes of one
-    Redis database where one starts with the other."""
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return a[0] == b[0] and (str(a[1]).startswith(str(b[1])) or str(b[1]).startswith(str(a[1])))
+def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Two owned parts of one datastore collide: the same schema, or, in one Redis
+    database, key prefixes where one starts with the other."""
+    if a[0] == "keys" and b[0] == "keys":
+        return a[1] == b[1] and (a[2].startswith(b[2]) or b[2].startswith(a[2]))
     return a == b
+
+
+def _describe(store: str, part: tuple[str, ...]) -> str:
+    if part[0] == "schema":
+        return f"schema {part[1]} of {store}"
+    return f"the keys {part[2]!r}… of {store} database {part[1]}"
