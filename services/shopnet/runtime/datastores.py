@@ -274,17 +274,6 @@ def wait_for_postgres(host: str, port: int, *, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def redis_command(host: str, port: int, *args: str, timeout: float = 2.0) -> bytes:
-    """Send one command in RESP and return the first reply line (e.g. b"+OK")."""
-    request = f"*{len(args)}\r\n".encode()
-    for arg in args:
-        data = arg.encode()
-        request += b"$%d\r\n%s\r\n" % (len(data), data)
-    with socket.create_connection((host, port), timeout=timeout) as conn:
-        conn.sendall(request)
-        return conn.recv(4096).split(b"\r\n", 1)[0]
-
-
 # -- by engine -------------------------------------------------------------------
 
 
