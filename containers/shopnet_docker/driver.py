@@ -148,7 +148,7 @@ class DockerDriver(Driver):
         startup.start(self, self._expected(state))
 
     def wait_ready(self, state: StackState) -> None:
-        startup.wait_registered(self, self._expected(state))
+        startup.wait_registered(self, state.scale)
 
     def mark_up(self, state: StackState) -> None:
         containers = status.ordered(self.topology, self.stack.containers())

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shopnet.errors import DriverError, ReadinessTimeout
-from shopnet.runtime.probe import get_json
-from shopnet.topology.model import Kind
+from shopnet.runtime import probe
 from shopnet_docker.stack import Container
 
 if TYPE_CHECKING:
@@ -89,11 +88,10 @@ def _watch(
         time.sleep(POLL)
 
 
-def wait_registered(driver: DockerDriver, expected: dict[str, int]) -> None:
+def wait_registered(driver: DockerDriver, scale: dict[str, int]) -> None:
     """Until the registry lists every app instance as passing, so the gateway balances all."""
-    topology = driver.topology
     try:
-        registry = topology.service("registry")
+        registry = driver.topology.service("registry")
     except KeyError:
         return
     containers = driver.stack.containers()
@@ -102,22 +100,12 @@ def wait_registered(driver: DockerDriver, expected: dict[str, int]) -> None:
     )
     if address is None:
         raise DriverError("the registry container has no address on its tier")
-    wanted = {
-        s.name: expected[s.name]
-        for s in topology.services
-        if s.kind is Kind.APP and s.name != "registry"
-    }
-    url = f"http://{address}:{registry.port}/v1/services"
-    with driver.progress.step("waiting until every instance is registered"):
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            catalog = (get_json(url) or {}).get("services", {})
-            if all(catalog.get(s, {}).get("passing", 0) >= n for s, n in wanted.items()):
-                return
-            if time.monotonic() > deadline:
-                have = {s: catalog.get(s, {}).get("passing", 0) for s in wanted}
-                raise ReadinessTimeout(f"registered instances {have}, expected {wanted}")
-            time.sleep(0.2)
+    probe.wait_registered(
+        f"http://{address}:{registry.port}/v1/services",
+        probe.expected_registrations(driver.topology, scale),
+        progress=driver.progress,
+        timeout=READY_TIMEOUT,
+    )
 
 
 def failure(c: Container) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -80,6 +81,11 @@ async def schemas(postgres_server: PostgresServer) -> AsyncIterator[tuple[str, s
         await conn.close()
 
 
+def connection(server: PostgresServer, schemas: tuple[str, ...]) -> dict[str, Any]:
+    return {"host": server.host, "port": server.port, "password": server.password,
+            "schemas": schemas}  # fmt: skip
+
+
 async def values(server: PostgresServer, schema: str) -> list[str]:
     conn = await asyncpg.connect(server.dsn())
     try:
@@ -91,8 +97,7 @@ async def values(server: PostgresServer, schema: str) -> list[str]:
 async def test_backup_then_restore_brings_the_data_back(
     postgres_server: PostgresServer, schemas: tuple[str, str], tmp_path: Path
 ) -> None:
-    where = {"host": postgres_server.host, "port": postgres_server.port,
-             "password": postgres_server.password, "schemas": schemas}  # fmt: skip
+    where = connection(postgres_server, schemas)
     dump = tmp_path / "backup.sql"
     message = backup.backup(dump, **where)
     assert message.startswith(f"backed up schemas {schemas[0]}, {schemas[1]} to {dump}")
@@ -108,8 +113,7 @@ async def test_backup_then_restore_brings_the_data_back(
 async def test_a_broken_backup_leaves_the_database_unchanged(
     postgres_server: PostgresServer, schemas: tuple[str, str], tmp_path: Path
 ) -> None:
-    where = {"host": postgres_server.host, "port": postgres_server.port,
-             "password": postgres_server.password, "schemas": schemas}  # fmt: skip
+    where = connection(postgres_server, schemas)
     broken = tmp_path / "broken.sql"
     broken.write_text(f"DELETE FROM {schemas[0]}.t;\nTHIS IS NOT SQL;\n")
     with pytest.raises(DriverError, match="restore failed, database unchanged"):

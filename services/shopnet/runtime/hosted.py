@@ -80,7 +80,7 @@ class HostedDriver(Driver):
         self._launcher(state, placements).start_all()
 
     def wait_ready(self, state: StackState) -> None:
-        self._launcher(state, self.placements(state.scale)).wait_registered()
+        self._launcher(state, self.placements(state.scale)).wait_registered(state.scale)
 
     def _launcher(self, state: StackState, placements: list[Placement]) -> Launcher:
         return Launcher(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from shopnet.errors import DriverError, ReadinessTimeout
 from shopnet.runtime import datastores, process
-from shopnet.runtime.probe import get_json
+from shopnet.runtime.probe import expected_registrations, get_json, wait_registered
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import InstanceRecord, Layout, StackState
 from shopnet.topology.model import Instance, Kind, Topology
@@ -159,23 +159,14 @@ class Launcher:
                         + _tail(self.layout.log(placement.name))
                     ) from None
 
-    def wait_registered(self) -> None:
+    def wait_registered(self, scale: dict[str, int]) -> None:
         """Until the registry lists every app instance as passing, so the gateway balances all."""
-        expected: dict[str, int] = {}
-        for placement in self.placements:
-            service = placement.instance.service
-            if service.kind is Kind.APP and service.name != "registry":
-                expected[service.name] = expected.get(service.name, 0) + 1
-        url = f"http://{self.endpoint('registry')}/v1/services"
-        with self.progress.step("waiting until every instance is registered"):
-            deadline = time.monotonic() + READY_TIMEOUT
-            while True:
-                catalog = (get_json(url) or {}).get("services", {})
-                if all(catalog.get(s, {}).get("passing", 0) >= n for s, n in expected.items()):
-                    return
-                if time.monotonic() > deadline:
-                    raise ReadinessTimeout(f"instances missing from the registry: {catalog}")
-                time.sleep(0.1)
+        wait_registered(
+            f"http://{self.endpoint('registry')}/v1/services",
+            expected_registrations(self.topology, scale),
+            progress=self.progress,
+            timeout=READY_TIMEOUT,
+        )
 
 
 def _wait_http_ready(url: str, timeout: float = 2.0) -> None:
