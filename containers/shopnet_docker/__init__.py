@@ -13,9 +13,11 @@
     listing.py     `list_images()`: ids, sizes, SBOMs (`shopnet images list`)
     inventory.py   what Docker has of an image: id, labels, size
     compose.py     `render(topology)`: the compose file (containers/compose.yaml is its output)
+    composefile.py the checked-in compose.yaml: write it, or check it is up to date
     stack.py       what of a stack exists: containers, networks, volumes, by label
-    links.py       host-side veths and bridges of a stack (capture, netem)
-    driver.py      `DockerDriver`: up, down, status, exec, logs, capture, netem, backup, restore
+    links.py       a tier's veths, found through shopnet.hostnet.links (netem)
+    driver.py      `DockerDriver`: the hooks of runtime.base.Driver, one module per phase:
+                   settings, preflight, startup, teardown, status, tiers, backup
 
 Nothing here is imported by the services; `import shopnet_docker` is cheap.
 """

@@ -14,11 +14,10 @@ from pathlib import Path
 from shopnet.errors import ShopnetError
 from shopnet.runtime.progress import Progress
 from shopnet.topology import load
-from shopnet_docker.compose import render
-from shopnet_docker.images import CONTAINERS, build_images
+from shopnet_docker import composefile
+from shopnet_docker.composefile import COMPOSE_FILE
+from shopnet_docker.images import build_images
 from shopnet_docker.listing import list_images, listing_lines
-
-COMPOSE_FILE = CONTAINERS / "compose.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,17 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             print("\n".join(listing_lines(list_images(), packages=args.packages)))
             return 0
-        text = render(load(args.topology))
-        if args.write:
-            COMPOSE_FILE.write_text(text)
-            print(f"wrote {COMPOSE_FILE}")
-        elif args.check:
-            if not COMPOSE_FILE.exists() or COMPOSE_FILE.read_text() != text:
-                print(f"{COMPOSE_FILE} is out of date: python -m shopnet_docker compose --write")
-                return 1
-        else:
-            sys.stdout.write(text)
-        return 0
+        output, code = composefile.command(load(args.topology), write=args.write, check=args.check)
+        sys.stdout.write(output)
+        return code
     except ShopnetError as exc:
         print(f"shopnet_docker: error: {exc}", file=sys.stderr)
         return exc.exit_code

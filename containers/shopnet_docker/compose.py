@@ -33,7 +33,7 @@ import yaml
 
 from shopnet.errors import ConfigError
 from shopnet.runtime.datastores import redis_cache_args
-from shopnet.topology.model import WORLD, Kind, Service, Topology
+from shopnet.topology.model import WORLD, Engine, Kind, Service, Topology
 from shopnet.topology.wiring import DB_NAME, DB_USER, service_environment
 from shopnet_docker import names
 
@@ -84,7 +84,7 @@ def var(name: str, default: object) -> str:
 def render(topology: Topology, *, build_context: str = "..") -> str:
     """The compose file for `topology`; `build_context` is the repository root, seen from it."""
     project = names.project(topology.prefix)
-    gateway = _published_service(topology)
+    gateway = published_service(topology)
     header = HEADER.format(
         project=project,
         service_image=names.SERVICE_IMAGE,
@@ -150,13 +150,15 @@ def compose_model(topology: Topology, *, build_context: str = "..") -> dict[str,
         tier.name: _network(topology, tier.name, project, position)
         for position, tier in enumerate(topology.tiers, start=1)
     }
-    volumes = {
-        names.DB_VOLUME: {"labels": {names.LABEL_STACK: project, names.LABEL_SERVICE: "postgres"}}
-    }
+    # One named volume for the PostgreSQL datastore's data (a cache keeps nothing on disk).
+    volumes = {}
+    for store in topology.datastores(Engine.POSTGRES):
+        labels = {names.LABEL_STACK: project, names.LABEL_SERVICE: store.name}
+        volumes[names.DB_VOLUME] = {"labels": labels}
     return {"services": services, "networks": networks, "volumes": volumes}
 
 
-def _published_service(topology: Topology) -> Service:
+def published_service(topology: Topology) -> Service:
     targets = [f.target for f in topology.flows if f.source == WORLD]
     if len(targets) != 1:
         raise ConfigError(
@@ -211,14 +213,13 @@ def _network(topology: Topology, tier_name: str, project: str, position: int) ->
 def _service(
     topology: Topology, service: Service, *, project: str, build_context: str
 ) -> dict[str, Any]:
+    engine = service.engine()
     if service.kind is Kind.APP:
         spec = _app(topology, service, build_context=build_context)
-    elif service.name == "postgres":
-        spec = _postgres(service)
-    elif service.name == "redis":
-        spec = _redis(service)
+    elif engine in DATASTORES:
+        spec = DATASTORES[engine](service)
     else:
-        raise ConfigError(f"docker mode has no image for datastore {service.name!r}")
+        raise ConfigError(f"docker mode has no image for datastore {service.name!r} ({engine})")
     spec["init"] = True  # a real PID 1: forwards the stop signal, reaps orphans
     spec["networks"] = _attachments(topology, service)
     if service.depends_on:
@@ -266,7 +267,7 @@ def _app(topology: Topology, service: Service, *, build_context: str) -> dict[st
         "command": ["serve", service.name],
         "environment": env,
     }
-    if service.name == _published_service(topology).name:
+    if service.name == published_service(topology).name:
         spec["ports"] = [
             f"{var(names.VAR_PUBLISHED_PORT, topology.published_port)}:{service.port}",
             f"{var(names.VAR_COMPAT_PORT, service.port)}:{service.port}",
@@ -316,3 +317,7 @@ def _redis(service: Service) -> dict[str, Any]:
         "stop_signal": "SIGTERM",
         "stop_grace_period": "10s",
     }
+
+
+DATASTORES = {Engine.POSTGRES: _postgres, Engine.REDIS: _redis}
+"""Engine → its compose service (image, command, volume, health check)."""

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import logging
 
+from shopnet.hostnet import tools
 from shopnet.topology.model import WORLD
-from shopnet_netns import tools
 from shopnet_netns.names import Names
 from shopnet_netns.plan import NetworkPlan
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from shopnet import __version__
 from shopnet.errors import ConfigError, ShopnetError, StateError
-from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, make_driver
+from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, MissingExtra, make_driver
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.scale import parse_scale
 from shopnet.runtime.state import default_root
@@ -26,7 +26,9 @@ from shopnet.topology import load
 
 def default_mode() -> str:
     """netns for root (the testbed's point), local for everyone else."""
-    if os.geteuid() == 0 and importlib.util.find_spec("shopnet_netns") is not None:
+    if os.geteuid() == 0 and all(
+        importlib.util.find_spec(module) is not None for module in ("shopnet_netns", "pyroute2")
+    ):
         return "netns"
     return "local"
 
@@ -241,17 +243,33 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "down":
         return _down(args, topology, root, progress)
-    if args.command in ("images", "compose"):
-        from shopnet_docker.__main__ import main as docker_main
+    if args.command == "images":
+        from shopnet_docker.images import build_images
 
-        if args.command == "images" and args.action == "list":
-            return docker_main(["list", *["--packages"] * args.packages])
-        if args.command == "images":
-            flags = ["--online"] * args.online + ["--refresh-base"] * args.refresh_base
-            return docker_main(["build", *flags, *["--verify"] * args.verify])
-        flags = ["--write"] * args.write + ["--check"] * args.check
-        topology_flag = ["--topology", str(args.topology)] if args.topology else []
-        return docker_main(["compose", *flags, *topology_flag])
+        if args.action == "list":
+            from shopnet_docker.listing import list_images, listing_lines
+
+            print(
+                "\n".join(
+                    listing_lines(list_images(build_dir=root / "build"), packages=args.packages)
+                )
+            )
+            return 0
+        report = build_images(
+            progress,
+            offline=not args.online,
+            refresh_base=args.refresh_base,
+            verify=args.verify,
+            build_dir=root / "build",
+        )
+        print("\n".join(report.lines()))
+        return 0 if report.reproducible else 1
+    if args.command == "compose":
+        from shopnet_docker import composefile
+
+        output, code = composefile.command(topology, write=args.write, check=args.check)
+        print(output, end="")
+        return code
     if args.command == "bench":
         from shopnet.bench.command import bench
 
@@ -317,7 +335,7 @@ def _drivers(topology, root: Path, progress: Progress) -> list[Driver]:
     for mode in DRIVERS:
         try:
             drivers.append(make_driver(mode, topology=topology, root=root, progress=progress))
-        except ImportError:
+        except MissingExtra:
             continue
     return drivers
 
@@ -338,7 +356,11 @@ def _down(args: argparse.Namespace, topology, root: Path, progress: Progress) ->
     drivers = (
         [make_driver(args.mode, topology=topology, root=root, progress=progress)]
         if args.mode
-        else [d for d in _drivers(topology, root, progress) if d.present()]
+        else [
+            d
+            for d in _drivers(topology, root, progress)
+            if d.present() or (args.volumes and d.has_data())
+        ]
     )
     if not drivers:
         progress.info("nothing of ours is running")

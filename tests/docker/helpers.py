@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from shopnet.topology import Topology, default_topology
-from shopnet_docker.driver import host_routes
+from shopnet_docker.preflight import host_routes
 from tests.support.servers import free_port
 
 TEST_PREFIX = "snt"

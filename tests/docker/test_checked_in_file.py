@@ -16,9 +16,9 @@ import pytest
 
 from shopnet.topology import default_topology
 from shopnet_docker import names
-from shopnet_docker.driver import host_routes
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import CONTAINERS, BuildReport
+from shopnet_docker.preflight import host_routes
 from tests.docker.conftest import leftovers
 from tests.docker.helpers import http, wait_until
 from tests.support.servers import free_port

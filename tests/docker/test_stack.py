@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 
 from shopnet.errors import PreflightError, StateError
+from shopnet.hostnet.netem import kernel_support
+from shopnet.hostnet.pcapsummary import summarize
 from shopnet.runtime.progress import Progress
 from shopnet_docker import isolation, links
 from shopnet_docker.driver import DockerDriver
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import BuildReport
 from shopnet_docker.stack import Container
-from shopnet_netns.netem import kernel_support
-from shopnet_netns.pcapsummary import summarize
 from tests.docker.conftest import leftovers
 from tests.docker.helpers import (
     OUTSIDE_PORT,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shopnet.bench.targets import host_address
+from shopnet.runtime.ports import host_address
 from shopnet.topology import default_topology
 from shopnet_netns import NetworkPlan, discover, netem
 from tests.netns.helpers import iptables_save, without

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from shopnet.errors import ConfigError
+from shopnet.hostnet.pcapsummary import summarize
 from shopnet.topology import WORLD, Flow, default_topology
 from shopnet_netns import NetworkPlan, firewall, iptables, isolation, listeners
 from shopnet_netns.isolation import Expect
 from shopnet_netns.names import Names, Role
-from shopnet_netns.pcapsummary import summarize
 from shopnet_netns.plan import DEFAULT_ROUTE, Route
 from tests.netns.helpers import needs_root
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from shopnet.bench.aggregate import Ratio, Summary, find, ratios, summarize
 from shopnet.bench.results import Results
 from shopnet.bench.wrk import WORKLOADS
+from shopnet.runtime.base import DRIVERS
 
-MODE_ORDER = ("local", "netns", "docker")
+MODE_ORDER = tuple(DRIVERS)
 TARGET_RPS = 5400
 TARGET_P99_MS = 20.0
 

@@ -15,10 +15,13 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from shopnet.errors import PreflightError, ReadinessTimeout
 from shopnet.runtime.process import ProcessSpec, chown_to, unprivileged_user
+from shopnet.topology.model import Engine
 from shopnet.topology.wiring import DB_NAME, DB_USER
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
@@ -271,12 +274,26 @@ def wait_for_postgres(host: str, port: int, *, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def redis_command(host: str, port: int, *args: str, timeout: float = 2.0) -> bytes:
-    """Send one command in RESP and return the first reply line (e.g. b"+OK")."""
-    request = f"*{len(args)}\r\n".encode()
-    for arg in args:
-        data = arg.encode()
-        request += b"$%d\r\n%s\r\n" % (len(data), data)
-    with socket.create_connection((host, port), timeout=timeout) as conn:
-        conn.sendall(request)
-        return conn.recv(4096).split(b"\r\n", 1)[0]
+# -- by engine -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EngineKit:
+    """How to run one datastore engine as a process of ours."""
+
+    init: Callable[[Path, str], None]
+    """Prepare its data directory (idempotent), given the stack's database password."""
+    spec: Callable[..., ProcessSpec]
+    """(instance, *, bind, port, data_dir, log_path) → its process."""
+    wait: Callable[..., None]
+    """(host, port, *, timeout) → returns once it answers; ReadinessTimeout otherwise."""
+
+
+ENGINES = {
+    Engine.POSTGRES: EngineKit(
+        init=lambda data, password: init_postgres(data, password=password),
+        spec=postgres_spec,
+        wait=wait_for_postgres,
+    ),
+    Engine.REDIS: EngineKit(init=lambda data, password: None, spec=redis_spec, wait=wait_for_redis),
+}

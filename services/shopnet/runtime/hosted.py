@@ -12,12 +12,10 @@ import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from shopnet.errors import StateError
 from shopnet.runtime import backup as pg_backup
 from shopnet.runtime import datastores, process, procinfo
-from shopnet.runtime.base import DownResult, Driver, InstanceStatus, UpResult
+from shopnet.runtime.base import DownResult, Driver, InstanceStatus
 from shopnet.runtime.launch import Launcher, Placement
 from shopnet.runtime.probe import get_json
 from shopnet.runtime.state import InstanceRecord, StackState
@@ -34,16 +32,11 @@ class HostedDriver(Driver):
     has_network = False
     """Whether build_network/teardown_network do anything (netns: yes; local: no)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.notes: list[str] = []
-        """Things `up` wants the user to know (e.g. limits the kernel could not apply)."""
-
     @abc.abstractmethod
     def placements(self, scale: dict[str, int]) -> list[Placement]:
         """Where each instance of the plan runs, in start order."""
 
-    def preflight(self, placements: list[Placement]) -> None:
+    def check_placements(self, scale: dict[str, int], placements: list[Placement]) -> None:
         """Mode-specific checks before anything is created (raise PreflightError)."""
 
     def build_network(self, state: StackState, placements: list[Placement]) -> None:
@@ -61,49 +54,48 @@ class HostedDriver(Driver):
         """What a child runs before exec to be where `record` runs (netns: join its namespace)."""
         return None
 
-    @property
-    def gateway_url(self) -> str:
-        raise NotImplementedError
+    # -- the hooks of `up` ------------------------------------------------------
 
-    # -- the shared verbs -----------------------------------------------------
+    def running(self) -> bool:
+        return bool(self._pid_records())
 
-    def up(self, *, scale: dict[str, int], build: bool = False) -> UpResult:
-        self._refuse_existing()
+    def leftovers(self) -> list[str]:
+        return [f"process {r.instance} (pid {r.pid})" for r in self._pid_records()]
+
+    def leftovers_message(self, found: list[str]) -> str:
+        return f"leftovers of a crashed run in {self.layout.dir}; run `shopnet down` first"
+
+    def preflight(self, scale: dict[str, int], *, build: bool) -> None:
         placements = self.placements(scale)
         for binary in REQUIRED_BINARIES:
             datastores.find_binary(binary)
-        self.preflight(placements)
+        self.check_placements(scale, placements)
 
-        self.layout.prepare()
-        state = StackState(mode=self.mode, scale=scale, gateway_url=self.gateway_url)
-        state.save(self.layout)
-        try:
-            if self.has_network:
-                with self.progress.step("building the network"):
-                    self.build_network(state, placements)
-                    state.save(self.layout)
-            Launcher(
-                topology=self.topology,
-                layout=self.layout,
-                state=state,
-                progress=self.progress,
-                placements=placements,
-                enter_for=self.enter_placement,
-            ).start_all()
-            with self.progress.step(f"checking {self.gateway_url}/api/products end to end"):
-                self._smoke_test()
-        except BaseException:
-            # Nothing half-started may outlive a failed (or interrupted) `up`.
-            self.progress.warn("start-up failed; removing everything that was started")
-            self.down()
-            raise
-        state.phase = "up"
-        state.save(self.layout)
-        return UpResult(
-            gateway_url=self.gateway_url,
-            instances=tuple(p.name for p in placements),
-            notes=tuple(self.notes),
+    def start(self, state: StackState) -> None:
+        placements = self.placements(state.scale)
+        if self.has_network:
+            with self.progress.step("building the network"):
+                self.build_network(state, placements)
+                state.save(self.layout)
+        self._launcher(state, placements).start_all()
+
+    def wait_ready(self, state: StackState) -> None:
+        self._launcher(state, self.placements(state.scale)).wait_registered(state.scale)
+
+    def _launcher(self, state: StackState, placements: list[Placement]) -> Launcher:
+        return Launcher(
+            topology=self.topology,
+            layout=self.layout,
+            state=state,
+            progress=self.progress,
+            placements=placements,
+            enter_for=self.enter_placement,
         )
+
+    def _pid_records(self) -> list[process.Record]:
+        return process.records(self.layout.pids) if self.layout.pids.exists() else []
+
+    # -- the other verbs --------------------------------------------------------
 
     def down(self, *, volumes: bool = False) -> DownResult:
         state = self.state_or_none()
@@ -125,7 +117,7 @@ class HostedDriver(Driver):
         return DownResult(removed=tuple(removed), problems=tuple(problems))
 
     def status(self) -> list[InstanceStatus]:
-        state = self._require_state()
+        state = self.require_state()
         pids = {r.instance: r.pid for r in process.records(self.layout.pids)}
         usage = procinfo.usage(pids.values())
         rows = []
@@ -151,7 +143,7 @@ class HostedDriver(Driver):
         return ()
 
     def run_beside(self, instance: str, spec: process.ProcessSpec) -> int:
-        record = self._require_state().instance(instance)
+        record = self.require_state().instance(instance)
         return process.spawn(
             spec, owner=str(self.layout.dir), pid_dir=self.layout.pids, enter=self.enter_for(record)
         )
@@ -163,49 +155,34 @@ class HostedDriver(Driver):
         return self.layout.log(instance)
 
     def backup(self, path: Path) -> str:
-        record = self._require_state().instance("postgres-1")
+        store, schemas = pg_backup.database(self.topology)
+        record = self.require_state().instance(f"{store.name}-1")
         return pg_backup.backup(
-            path, host=record.address, port=record.port, password=self.layout.db_password()
+            path,
+            host=record.address,
+            port=record.port,
+            password=self.layout.db_password(),
+            schemas=schemas,
         )
 
     def restore(self, path: Path) -> str:
-        state = self._require_state()
-        record = state.instance("postgres-1")
+        state = self.require_state()
+        store, schemas = pg_backup.database(self.topology)
+        record = state.instance(f"{store.name}-1")
         message = pg_backup.restore(
-            path, host=record.address, port=record.port, password=self.layout.db_password()
+            path,
+            host=record.address,
+            port=record.port,
+            password=self.layout.db_password(),
+            schemas=schemas,
         )
-        redis = state.instance("redis-1")
-        datastores.redis_command(redis.address, redis.port, "FLUSHALL")
-        return message + "; product cache flushed"
+        flushes = pg_backup.flushes(self.topology)
+        for item in flushes:
+            cache = state.instance(f"{item.datastore}-1")
+            pg_backup.flush(cache.address, cache.port, item)
+        return message + pg_backup.flushed_message(flushes)
 
     # -- helpers --------------------------------------------------------------
-
-    def state_or_none(self) -> StackState | None:
-        try:
-            return self.state()
-        except StateError:
-            return None
-
-    def _require_state(self) -> StackState:
-        state = self.state()
-        if state is None:
-            raise StateError(
-                f"no {self.mode} stack is running (start one with `shopnet up --mode {self.mode}`)"
-            )
-        return state
-
-    def _refuse_existing(self) -> None:
-        state = self.state_or_none()
-        running = process.records(self.layout.pids) if self.layout.pids.exists() else []
-        if state is not None and state.phase == "up" and running:
-            raise StateError(
-                f"a {self.mode} stack is already running ({self.gateway_url}); "
-                "run `shopnet down` first"
-            )
-        if state is not None or running:
-            raise StateError(
-                f"leftovers of a crashed run in {self.layout.dir}; run `shopnet down` first"
-            )
 
     def _health(self, service: str, address: str, port: int, pid: int | None) -> str:
         if pid is None:
@@ -214,11 +191,6 @@ class HostedDriver(Driver):
             return "ready" if _port_open(address, port) else "unavailable"
         body = get_json(f"http://{address}:{port}/ready")
         return body.get("status", "unknown") if isinstance(body, dict) else "unavailable"
-
-    def _smoke_test(self) -> None:
-        body = get_json(f"{self.gateway_url}/api/products?page_size=1", timeout=5.0, ok_only=True)
-        if not isinstance(body, dict) or "items" not in body:
-            raise StateError(f"the gateway at {self.gateway_url} does not serve /api/products")
 
 
 def _port_open(address: str, port: int) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from shopnet.errors import DriverError, ReadinessTimeout
 from shopnet.runtime import datastores, process
-from shopnet.runtime.probe import get_json
+from shopnet.runtime.probe import expected_registrations, get_json, wait_registered
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import InstanceRecord, Layout, StackState
 from shopnet.topology.model import Instance, Kind, Topology
@@ -92,21 +92,18 @@ class Launcher:
                 )
             )
             self.state.save(self.layout)
-        self._wait_registered()
 
     # -- datastores -----------------------------------------------------------
 
     def _start_datastore(self, placement: Placement) -> None:
-        name = placement.instance.service.name
-        data = self.layout.data / name
-        if name == "postgres":
-            datastores.init_postgres(data, password=self._password)
-            make_spec, wait_for = datastores.postgres_spec, datastores.wait_for_postgres
-        elif name == "redis":
-            make_spec, wait_for = datastores.redis_spec, datastores.wait_for_redis
-        else:
-            raise DriverError(f"no launcher for datastore {name!r}")
-        spec = make_spec(
+        service = placement.instance.service
+        engine = service.engine()
+        if engine not in datastores.ENGINES:
+            raise DriverError(f"no launcher for datastore {service.name!r} ({engine})")
+        kit = datastores.ENGINES[engine]
+        data = self.layout.data / service.name
+        kit.init(data, self._password)
+        spec = kit.spec(
             placement.name,
             bind=placement.bind,
             port=placement.port,
@@ -114,7 +111,7 @@ class Launcher:
             log_path=self.layout.log(placement.name),
         )
         pid = self._spawn(placement, spec)
-        self._await(pid, placement, lambda: wait_for(placement.address, placement.port, timeout=2))
+        self._await(pid, placement, lambda: kit.wait(placement.address, placement.port, timeout=2))
 
     # -- our services ---------------------------------------------------------
 
@@ -162,23 +159,14 @@ class Launcher:
                         + _tail(self.layout.log(placement.name))
                     ) from None
 
-    def _wait_registered(self) -> None:
+    def wait_registered(self, scale: dict[str, int]) -> None:
         """Until the registry lists every app instance as passing, so the gateway balances all."""
-        expected: dict[str, int] = {}
-        for placement in self.placements:
-            service = placement.instance.service
-            if service.kind is Kind.APP and service.name != "registry":
-                expected[service.name] = expected.get(service.name, 0) + 1
-        url = f"http://{self.endpoint('registry')}/v1/services"
-        with self.progress.step("waiting until every instance is registered"):
-            deadline = time.monotonic() + READY_TIMEOUT
-            while True:
-                catalog = (get_json(url) or {}).get("services", {})
-                if all(catalog.get(s, {}).get("passing", 0) >= n for s, n in expected.items()):
-                    return
-                if time.monotonic() > deadline:
-                    raise ReadinessTimeout(f"instances missing from the registry: {catalog}")
-                time.sleep(0.1)
+        wait_registered(
+            f"http://{self.endpoint('registry')}/v1/services",
+            expected_registrations(self.topology, scale),
+            progress=self.progress,
+            timeout=READY_TIMEOUT,
+        )
 
 
 def _wait_http_ready(url: str, timeout: float = 2.0) -> None:

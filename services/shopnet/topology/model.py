@@ -19,7 +19,43 @@ class Kind(enum.StrEnum):
     APP = "app"
     """One of our aiohttp services; registers itself in the registry."""
     DATASTORE = "datastore"
-    """Redis or PostgreSQL: started first, never scaled."""
+    """Redis or PostgreSQL: started first, never scaled; described by a Datastore."""
+
+
+class Engine(enum.StrEnum):
+    """What runs a datastore; every mode knows how to start each."""
+
+    POSTGRES = "postgres"
+    REDIS = "redis"
+
+
+class Durability(enum.StrEnum):
+    DURABLE = "durable"
+    """Its data is the stack's: backed up, restored, kept across `down` (not `--volumes`)."""
+    CACHE = "cache"
+    """Disposable: nothing on disk, and flushed (its users' keys only) after a restore."""
+
+
+@dataclass(frozen=True, slots=True)
+class Datastore:
+    """What a datastore service is."""
+
+    engine: Engine
+    durability: Durability
+
+
+@dataclass(frozen=True, slots=True)
+class StoreUse:
+    """How one service uses one datastore: the part of it that service owns."""
+
+    datastore: str
+    """The datastore service's name, e.g. `postgres`."""
+    schema: str | None = None
+    """PostgreSQL: the schema the service owns (its migrations create it)."""
+    db: int = 0
+    """Redis: the database number."""
+    key_prefix: str | None = None
+    """Redis: the prefix of every key the service writes (a flush removes only these)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +106,17 @@ class Service:
     """Memory limit in MiB."""
     depends_on: tuple[str, ...] = ()
     """Services that must be ready before this one starts."""
+    datastore: Datastore | None = None
+    """What it is, for a datastore (kind DATASTORE); None for our services."""
+    uses: tuple[StoreUse, ...] = ()
+    """The datastores it uses, and which part of each it owns."""
 
     @property
     def scalable(self) -> bool:
         return self.max_instances > 1
+
+    def engine(self) -> Engine | None:
+        return self.datastore.engine if self.datastore else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +173,21 @@ class Topology:
 
     def service_tier(self, name: str) -> Tier:
         return self.tier(self.service(name).tier)
+
+    def datastores(self, engine: Engine | None = None) -> tuple[Service, ...]:
+        """The datastore services (of one engine), in file order."""
+        return tuple(
+            s
+            for s in self.services
+            if s.datastore is not None and (engine is None or s.datastore.engine is engine)
+        )
+
+    def users_of(self, datastore: str) -> tuple[tuple[Service, StoreUse], ...]:
+        """Every (service, how it uses it) of `datastore`."""
+        return tuple(
+            (service, use) for service in self.services for use in service.uses
+            if use.datastore == datastore
+        )  # fmt: skip
 
     def allows(self, source: str, target: str, port: int) -> bool:
         """Whether a connection from service `source` to `target:port` is allowed."""

@@ -1,16 +1,17 @@
-"""How instances find their dependencies: environment variables derived from the flows.
+"""How instances find their dependencies: environment variables derived from the model.
 
-A service gets `SERVICE_REGISTRY` if it may call the registry, `DATABASE_URL` if
-it may call postgres, `REDIS_URL` if it may call redis. Each runtime supplies
-`endpoint(service) -> "host:port"`: IP addresses in netns mode, DNS names in
-compose, loopback ports in local mode.
+A service gets `SERVICE_REGISTRY` if it may call the registry, and for each
+datastore it uses (`Service.uses`) the variable of that datastore's engine:
+`DATABASE_URL` for PostgreSQL, `REDIS_URL` (with its database number) for Redis.
+Each runtime supplies `endpoint(service) -> "host:port"`: IP addresses in netns
+mode, DNS names in compose, loopback ports in local mode.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from shopnet.topology.model import Kind, Service, Topology
+from shopnet.topology.model import Engine, Kind, Service, StoreUse, Topology
 
 DB_NAME = "shopnet"
 DB_USER = "shopnet"
@@ -18,6 +19,21 @@ DB_USER = "shopnet"
 
 def database_url(endpoint: str, password: str, database: str = DB_NAME) -> str:
     return f"postgresql://{DB_USER}:{password}@{endpoint}/{database}"
+
+
+def _postgres(use: StoreUse, endpoint: str, password: str) -> dict[str, str]:
+    return {"DATABASE_URL": database_url(endpoint, password)}
+
+
+def _redis(use: StoreUse, endpoint: str, password: str) -> dict[str, str]:
+    return {"REDIS_URL": f"redis://{endpoint}/{use.db}"}
+
+
+STORE_ENVIRONMENT: dict[Engine, Callable[[StoreUse, str, str], dict[str, str]]] = {
+    Engine.POSTGRES: _postgres,
+    Engine.REDIS: _redis,
+}
+"""Engine → the variables a service using such a datastore gets."""
 
 
 def service_environment(
@@ -31,11 +47,10 @@ def service_environment(
     if service.kind is not Kind.APP:
         return {}
     env: dict[str, str] = {}
-    targets = {f.target for f in topology.flows if f.source == service.name}
-    if "registry" in targets:
+    if any(f.source == service.name and f.target == "registry" for f in topology.flows):
         env["SERVICE_REGISTRY"] = f"http://{endpoint('registry')}"
-    if "postgres" in targets:
-        env["DATABASE_URL"] = database_url(endpoint("postgres"), db_password)
-    if "redis" in targets:
-        env["REDIS_URL"] = f"redis://{endpoint('redis')}/0"
+    for use in service.uses:
+        engine = topology.service(use.datastore).engine()
+        assert engine is not None  # load.validate: a use names a datastore
+        env.update(STORE_ENVIRONMENT[engine](use, endpoint(use.datastore), db_password))
     return env
