@@ -123,11 +123,18 @@ def test_dashboard_shows_the_live_stack(root: Path, tmp_path: Path) -> None:
         turned_red = time.monotonic() - killed
         assert turned_red < 2.0, f"{VICTIM} turned red after {turned_red:.1f}s"
         page.screenshot(path=str(tmp_path / "dashboard-instance-down.png"), full_page=True)
+        restarted = time.monotonic()
         restart(root, VICTIM)
         page.wait_for_selector(f"#node-{VICTIM}.health-ready", timeout=10_000)
+        back = time.monotonic() - restarted
 
         shot = tmp_path / "dashboard.png"
         page.screenshot(path=str(shot), full_page=True)
         save_artifact(shot)
         save_artifact(tmp_path / "dashboard-instance-down.png")
+        timings = tmp_path / "dashboard-timings.txt"
+        timings.write_text(
+            f"red after kill: {turned_red:.2f} s\ngreen after restart: {back:.2f} s\n"
+        )
+        save_artifact(timings)
         browser.close()

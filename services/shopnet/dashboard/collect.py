@@ -22,7 +22,7 @@ from shopnet.topology.model import Topology
 
 RED = frozenset({"down", "unavailable"})
 RECENT = 10.0
-"""Seconds a denied attempt stays marked as new."""
+"""Seconds a denied attempt counts as new (the page draws marks younger than 3 × this)."""
 
 
 @dataclass(slots=True)
@@ -131,7 +131,7 @@ class Collector:
         )
         counts = {s: len(n) for s, n in by_service.items()}
         return {
-            edge: {"rate": round(t.rate, 2), "latency_ms": _round(t.latency_ms)}
+            edge: {"rate": round(t.rate, 2), "latency_ms": _round(t.latency_ms, 3)}
             for edge, t in traffic.flows(self.topology, interval, counts).items()
         }
 
@@ -160,6 +160,7 @@ class Collector:
                     "port": d.port,
                     "packets": d.packets,
                     "recent": now - seen[1] < RECENT,
+                    "age": round(now - seen[1], 1),
                 }
             )
         return {
@@ -188,5 +189,5 @@ def _as_down(r: InstanceStatus) -> InstanceStatus:
     return InstanceStatus(r.service, r.instance, r.address, None, "unknown", r.where)
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)

@@ -3,7 +3,7 @@
 // every snapshot from /events restyles it by element id.
 "use strict";
 
-const SVG_NS = "http://www.w3.org/2000/svg";
+const MARK_SECONDS = 30;  // how long a refused attempt stays drawn on the picture
 const $ = (id) => document.getElementById(id);
 let layout = null;       // box positions, from /picture
 let pictureKey = null;   // which instances the picture shows
@@ -11,6 +11,11 @@ let loading = null;
 
 function fmt(value, digits = 1) {
   return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
+}
+
+function latency(ms) {
+  if (ms === null || ms === undefined) return "–";
+  return ms < 1 ? `${Math.round(ms * 1000)} µs` : `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
 }
 
 function edgeId(key) { return key.replace("->", "-"); }
@@ -72,14 +77,14 @@ function updateEdges(snapshot) {
     path.dataset.rate = rate === null ? "" : String(rate);
     label.textContent = rate === null ? port : `${port} · ${fmt(rate)}/s`;
     const parts = [];
-    if (flow && flow.latency_ms !== null) parts.push(`${fmt(flow.latency_ms, 2)} ms`);
+    if (flow && flow.latency_ms !== null) parts.push(latency(flow.latency_ms));
     if (fw && key in fw.connections) parts.push(`${fw.connections[key]} conns`);
     setText("elabel2-" + id, parts.join(" · "));
     const conns = fw && key in fw.connections
       ? `${fw.connections[key]} (${fmt(fw.connection_rates[key] ?? 0)}/s)` : "–";
     rows.push(`<tr data-flow="${key}"><td>${key.replace("->", " → ")}</td>` +
-      `<td class="num">${fmt(rate)}</td><td class="num">${flow && flow.latency_ms !== null ?
-        fmt(flow.latency_ms, 2) + " ms" : "–"}</td><td class="num">${conns}</td></tr>`);
+      `<td class="num">${fmt(rate)}</td><td class="num">${latency(flow ? flow.latency_ms : null)}</td>` +
+      `<td class="num">${conns}</td></tr>`);
   }
   $("flows").tBodies[0].innerHTML = rows.join("");
 }
@@ -101,12 +106,15 @@ function updateDenied(firewall) {
   for (const d of denied) {
     items.push(`<li class="${d.recent ? "new" : ""}" data-source="${d.source}" ` +
       `data-target="${d.target}">${d.source} → ${d.target}:${d.port} ×${d.packets}</li>`);
+    // The picture shows what was refused lately (the list keeps every pair):
+    // a burst of probes would otherwise cover it in red for good.
     const a = layout.boxes[d.source], b = layout.boxes[d.target];
-    if (!a || !b) continue;
+    if (!a || !b || d.age > MARK_SECONDS) continue;
+    const opacity = Math.max(0.25, 1 - d.age / MARK_SECONDS).toFixed(2);
     const [x1, y1] = anchor(a, b), [x2, y2] = anchor(b, a);
     const mx = (x1 + x2) / 2, my = (y1 + y2) / 2;
     marks.push(`<g class="denied-mark" data-source="${d.source}" data-target="${d.target}" ` +
-      `data-port="${d.port}" opacity="${d.recent ? 1 : 0.4}">` +
+      `data-port="${d.port}" opacity="${opacity}">` +
       `<line x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}"/>` +
       `<circle cx="${mx}" cy="${my}" r="9"/>` +
       `<path d="M${mx - 4},${my - 4} L${mx + 4},${my + 4} M${mx + 4},${my - 4} L${mx - 4},${my + 4}" ` +
