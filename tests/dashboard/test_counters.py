@@ -106,3 +106,12 @@ def test_flows_are_attributed_from_the_serving_side() -> None:
     assert flows["gateway->product"].latency_ms == pytest.approx(2.0)
     assert flows["product->registry"].rate == pytest.approx(2 / 3)  # heartbeats, shared by three
     assert flows["product->redis"].rate == 9.0
+
+
+def test_an_instance_without_a_baseline_adds_no_spike() -> None:
+    # Its previous scrape failed (timed out, or it was down): its lifetime count is not a rate.
+    after = {"gateway": [parse(exposition({("/api/products/{id}", "GET"): 5000}))]}
+    flows = traffic.flows(
+        default_topology(), traffic.Interval({"gateway": [None]}, after, 1.0), {"gateway": 1}
+    )
+    assert flows["world->gateway"].rate == 0.0

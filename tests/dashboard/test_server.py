@@ -47,7 +47,7 @@ async def test_picture_is_the_planned_stack_with_local_mode_segments(
     body = await (await client.get("/picture")).json()
     assert body["mode"] == "local"
     assert set(body["layout"]["boxes"]) >= {"gateway-1", "postgres-1", "world"}
-    assert "local mode: no network segment" in body["svg"]
+    assert "local mode: no segment" in body["svg"]
 
 
 async def test_stream_reports_the_missing_stack(aiohttp_client, tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -25,20 +24,22 @@ RECENT = 10.0
 """Seconds a denied attempt counts as new (the page draws marks younger than 3 × this)."""
 
 
-@dataclass(slots=True)
 class Collector:
-    driver: Driver
-    topology: Topology
-    interval: float = 1.0
-    seq: int = 0
-    rows: list[InstanceStatus] = field(default_factory=list)
-    error: str | None = None
-    picture_key: tuple[str, ...] = ()
-    _scrapes: dict[str, metrics.Scrape | None] = field(default_factory=dict)
-    _scraped_at: float = 0.0
-    _connections: tuple[float, dict[str, int]] | None = None
-    _denied_seen: dict[tuple[str, str, int], tuple[int, float]] = field(default_factory=dict)
-    _status: asyncio.Task[list[InstanceStatus]] | None = None
+    """Keeps what one tick needs from the last: status rows, scrapes, counters."""
+
+    def __init__(self, driver: Driver, topology: Topology, *, interval: float = 1.0) -> None:
+        self.driver = driver
+        self.topology = topology
+        self.interval = interval
+        self.seq = 0
+        self.rows: list[InstanceStatus] = []
+        self.error: str | None = None
+        self.picture_key: tuple[str, ...] = ()
+        self._scrapes: dict[str, metrics.Scrape | None] = {}
+        self._scraped_at = 0.0
+        self._connections: tuple[float, dict[str, int]] | None = None
+        self._denied_seen: dict[tuple[str, str, int], tuple[int, float]] = {}
+        self._status: asyncio.Future[list[InstanceStatus]] | None = None
 
     # -- the picture -------------------------------------------------------------
 
@@ -56,7 +57,7 @@ class Collector:
         """What each tier is in this mode: a bridge, a Docker network, or nothing (local)."""
         tiers = self.topology.tiers
         if self.driver.mode == "local":
-            return {t.name: "127.0.0.1 · local mode: no network segment" for t in tiers}
+            return {t.name: "127.0.0.1 · local mode: no segment" for t in tiers}
         if self.driver.mode == "docker":
             try:
                 networks = {n.tier: n for n in self.driver.stack.networks()}  # type: ignore[attr-defined]
@@ -78,7 +79,9 @@ class Collector:
             self._status = asyncio.ensure_future(asyncio.to_thread(self.driver.status))
         scrape_timeout = self.interval * 0.8
         addresses = {r.instance: r.address for r in self.rows if r.address and r.address != "-"}
-        apps = {r.instance for r in self.rows if self._is_app(r.service)}
+        apps = [
+            r.instance for r in self.rows if self._is_app(r.service) and r.instance in addresses
+        ]
         scrapes = await asyncio.gather(
             *(metrics.scrape(session, addresses[name], timeout=scrape_timeout) for name in apps)
         )
@@ -92,7 +95,7 @@ class Collector:
             try:
                 self.rows = self._status.result()
                 self.error = None
-            except ShopnetError as exc:
+            except (ShopnetError, OSError) as exc:  # the stack went away, or Docker did
                 self.error = str(exc)
                 self.rows = [_as_down(r) for r in self.rows]
         now = time.monotonic()

@@ -60,7 +60,7 @@ class Interval:
         for old, new in zip(
             self.before.get(service, []), self.after.get(service, []), strict=False
         ):
-            if new is None:
+            if old is None or new is None:  # no baseline (or no answer): no figure
                 continue
             grown = total(new, name, match) - total(old, name, match)
             # A restarted instance starts again from zero: count what it did since.
