@@ -109,7 +109,7 @@ lint: venv
 # Regenerate the hash-pinned lock files (needs `pip install uv`; not part of setup).
 lock:
 	uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \
-	  pyproject.toml --extra bench --extra dev -o requirements.lock
+	  pyproject.toml --extra bench --extra dev --extra browser -o requirements.lock
 	uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \
 	  containers/requirements.in -o containers/requirements.lock
 
