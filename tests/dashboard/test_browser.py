@@ -13,6 +13,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,54 +88,64 @@ def test_dashboard_shows_the_live_stack(root: Path, tmp_path: Path) -> None:
     with dashboard(root, "netns", port), light_load(GATEWAY), playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"http://127.0.0.1:{port}/")
+        try:
+            check_page(page, port=port, root=root, instances=instances, flows=flows, out=tmp_path)
+        finally:
+            # What the browser showed last, pass or fail (the first thing to look at on failure).
+            page.screenshot(path=str(tmp_path / "dashboard-last.png"), full_page=True)
+            save_artifact(tmp_path / "dashboard-last.png")
+            browser.close()
 
-        # Every instance and every allowed flow is drawn, and every instance turns green.
-        for name in instances:
-            page.wait_for_selector(f"#node-{name}.health-ready", timeout=10_000)
-        for flow in flows:
-            assert page.locator(f"#edge-{flow}").count() == 1, flow
-        assert page.locator(f"#node-{WORLD}").count() == 1
-        assert "br-database · 172.22.0.0/24" in page.locator("#tier-database").text_content()
 
-        # Rates become non-zero on the flows the load uses (metrics, and the firewall's counters).
-        for flow in ("world-gateway", "gateway-product", "product-redis"):
-            page.wait_for_function(
-                f"Number(document.getElementById('edge-{flow}').dataset.rate) > 0",
-                timeout=10_000,
-            )
-        conns = "document.querySelector(\"tr[data-flow='world->gateway'] td:nth-child(4)\")"
-        page.wait_for_function(f"{conns}.textContent.trim() !== '–'", timeout=5_000)
+def check_page(
+    page: Any, *, port: int, root: Path, instances: list[str], flows: list[str], out: Path
+) -> None:
+    page.goto(f"http://127.0.0.1:{port}/")
 
-        # A forbidden connection: gateway → postgres is dropped, and the pair gets a red mark.
-        tried = shopnet(root, "exec", "gateway-1", "--", "python3", "-c", CONNECT_TO_POSTGRES)
-        assert tried.stdout.strip() != "0", "the firewall let gateway-1 reach postgres"
-        page.wait_for_selector(
-            ".denied-mark[data-source='gateway-1'][data-target='postgres-1'][data-port='5432']",
-            timeout=5_000,
+    # Every instance and every allowed flow is drawn, and every instance turns green.
+    for name in instances:
+        page.wait_for_selector(f"#node-{name}.health-ready", timeout=10_000)
+    for flow in flows:
+        assert page.locator(f"#edge-{flow}").count() == 1, flow
+    assert page.locator(f"#node-{WORLD}").count() == 1
+    assert "br-database · 172.22.0.0/24" in page.locator("#tier-database").text_content()
+
+    # Rates become non-zero on the flows the load uses (metrics, and the firewall's counters).
+    for flow in ("world-gateway", "gateway-product", "product-redis"):
+        page.wait_for_function(
+            f"Number(document.getElementById('edge-{flow}').dataset.rate) > 0",
+            timeout=10_000,
         )
-        assert page.locator("#denied-list li[data-source='gateway-1']").count() == 1
+    # The firewall's counter of connections gateway → product let open (its pools' ones).
+    conns = "document.querySelector(\"tr[data-flow='gateway->product'] td:nth-child(4)\")"
+    page.wait_for_function(f"parseInt({conns}.textContent) > 0", timeout=5_000)
 
-        # A killed instance turns red within 2 s, and green again once it is back.
-        pid = next(r["pid"] for r in status(root, "netns") if r["instance"] == VICTIM)
-        os.kill(pid, signal.SIGKILL)
-        killed = time.monotonic()
-        page.wait_for_selector(f"#node-{VICTIM}.health-down", timeout=5_000)
-        turned_red = time.monotonic() - killed
-        assert turned_red < 2.0, f"{VICTIM} turned red after {turned_red:.1f}s"
-        page.screenshot(path=str(tmp_path / "dashboard-instance-down.png"), full_page=True)
-        restarted = time.monotonic()
-        restart(root, VICTIM)
-        page.wait_for_selector(f"#node-{VICTIM}.health-ready", timeout=10_000)
-        back = time.monotonic() - restarted
+    # A forbidden connection: gateway → postgres is dropped, and the pair gets a red mark.
+    tried = shopnet(root, "exec", "gateway-1", "--", "python3", "-c", CONNECT_TO_POSTGRES)
+    assert tried.stdout.strip() != "0", "the firewall let gateway-1 reach postgres"
+    page.wait_for_selector(
+        ".denied-mark[data-source='gateway-1'][data-target='postgres-1'][data-port='5432']",
+        timeout=5_000,
+    )
+    assert page.locator("#denied-list li[data-source='gateway-1']").count() == 1
 
-        shot = tmp_path / "dashboard.png"
-        page.screenshot(path=str(shot), full_page=True)
-        save_artifact(shot)
-        save_artifact(tmp_path / "dashboard-instance-down.png")
-        timings = tmp_path / "dashboard-timings.txt"
-        timings.write_text(
-            f"red after kill: {turned_red:.2f} s\ngreen after restart: {back:.2f} s\n"
-        )
-        save_artifact(timings)
-        browser.close()
+    # A killed instance turns red within 2 s, and green again once it is back.
+    pid = next(r["pid"] for r in status(root, "netns") if r["instance"] == VICTIM)
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    page.wait_for_selector(f"#node-{VICTIM}.health-down", timeout=5_000)
+    turned_red = time.monotonic() - killed
+    assert turned_red < 2.0, f"{VICTIM} turned red after {turned_red:.1f}s"
+    page.screenshot(path=str(out / "dashboard-instance-down.png"), full_page=True)
+    restarted = time.monotonic()
+    restart(root, VICTIM)
+    page.wait_for_selector(f"#node-{VICTIM}.health-ready", timeout=10_000)
+    back = time.monotonic() - restarted
+
+    shot = out / "dashboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+    save_artifact(shot)
+    save_artifact(out / "dashboard-instance-down.png")
+    timings = out / "dashboard-timings.txt"
+    timings.write_text(f"red after kill: {turned_red:.2f} s\ngreen after restart: {back:.2f} s\n")
+    save_artifact(timings)

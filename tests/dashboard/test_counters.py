@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 
+import aiohttp
 import pytest
 
 from shopnet.dashboard import nftcounters, traffic
-from shopnet.dashboard.metrics import parse
+from shopnet.dashboard.metrics import parse, scrape
 from shopnet.topology import default_topology
 from shopnet_netns import firewall
 from shopnet_netns.plan import NetworkPlan
@@ -115,3 +117,12 @@ def test_an_instance_without_a_baseline_adds_no_spike() -> None:
         default_topology(), traffic.Interval({"gateway": [None]}, after, 1.0), {"gateway": 1}
     )
     assert flows["world->gateway"].rate == 0.0
+
+
+async def test_a_scrape_tells_refused_from_slow() -> None:
+    with socket.socket() as s:  # a port nothing listens on any more
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    async with aiohttp.ClientSession() as session:
+        result = await scrape(session, f"127.0.0.1:{closed}", timeout=1.0)
+    assert result.samples is None and result.refused

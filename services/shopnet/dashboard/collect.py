@@ -99,7 +99,9 @@ class Collector:
                 self.error = str(exc)
                 self.rows = [_as_down(r) for r in self.rows]
         now = time.monotonic()
-        current = dict(zip(apps, scrapes, strict=True))
+        current = {name: result.samples for name, result in zip(apps, scrapes, strict=True)}
+        # A refused connection is news before the next status is: show it at once.
+        refused = {name for name, result in zip(apps, scrapes, strict=True) if result.refused}
         flows = self._traffic(current, now)
         self._scrapes, self._scraped_at = current, now
         self.seq += 1
@@ -112,7 +114,7 @@ class Collector:
             "mode": self.driver.mode,
             "picture": "|".join(self.picture_key),
             "error": self.error,
-            "instances": {r.instance: _instance(r) for r in self.rows},
+            "instances": {r.instance: _instance(r, r.instance in refused) for r in self.rows},
             "flows": flows,
             "firewall": self._firewall(firewall, now),
         }
@@ -173,12 +175,13 @@ class Collector:
         }
 
 
-def _instance(r: InstanceStatus) -> dict[str, Any]:
+def _instance(r: InstanceStatus, refused: bool) -> dict[str, Any]:
+    health = "down" if refused else r.health
     return {
         "service": r.service,
         "address": r.address,
-        "health": r.health,
-        "red": r.health in RED,
+        "health": health,
+        "red": health in RED,
         "pid": r.pid,
         "where": r.where,
         "cpu": _round(r.cpu_percent),

@@ -7,6 +7,7 @@ when they move to an admin listener, only it changes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -29,17 +30,26 @@ def parse(text: str) -> Scrape:
     return samples
 
 
-async def scrape(session: aiohttp.ClientSession, address: str, *, timeout: float) -> Scrape | None:
-    """The instance's samples, or None when it does not answer in time."""
+@dataclass(frozen=True, slots=True)
+class Scraped:
+    samples: Scrape | None
+    """None when the instance did not answer in time (or not with metrics)."""
+    refused: bool = False
+    """Nothing listens there: the instance is down, whatever the last status said."""
+
+
+async def scrape(session: aiohttp.ClientSession, address: str, *, timeout: float) -> Scraped:
     try:
         async with session.get(
             metrics_url(address), timeout=aiohttp.ClientTimeout(total=timeout)
         ) as resp:
             if resp.status != 200:
-                return None
-            return parse(await resp.text())
+                return Scraped(None)
+            return Scraped(parse(await resp.text()))
+    except aiohttp.ClientConnectorError as exc:
+        return Scraped(None, refused=isinstance(exc.os_error, ConnectionRefusedError))
     except (TimeoutError, aiohttp.ClientError, ValueError):
-        return None
+        return Scraped(None)
 
 
 def total(
