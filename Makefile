@@ -18,9 +18,10 @@ PKGS_STACK := redis-server postgresql postgresql-client iproute2 nftables iptabl
 PKGS_DOCKER := docker.io docker-compose mmdebstrap buildah
 PKGS_BENCH := wrk nginx-light
 PKGS_NIX := nix-bin
+PKGS_BROWSER := chromium
 
-.PHONY: help up up-local up-netns up-docker down status test test-fast lint images \
-        bench bench-local bench-netns bench-docker deps deps-docker venv nca lock clean
+.PHONY: help up up-local up-netns up-docker down status test test-fast lint images docs \
+        deps-browser bench bench-local bench-netns bench-docker deps deps-docker venv nca lock clean
 
 help:
 	@echo "make up          start the stack ($(MODE) mode; MODE=local|netns|docker, SCALE=product=3)"
@@ -28,6 +29,7 @@ help:
 	@echo "make test        run the whole test suite (installs what it needs)"
 	@echo "make bench       compare local, netns and docker (writes bench-results/)"
 	@echo "make images      build the Docker images offline (no registry needed)"
+	@echo "make docs        regenerate docs/topology.svg from the topology"
 
 # -- setup -------------------------------------------------------------------
 
@@ -56,6 +58,10 @@ deps-nix: deps
 
 deps-bench: deps
 	$(call apt_install,$(PKGS_BENCH))
+
+# The dashboard's browser test drives Debian's Chromium (Playwright cannot download one).
+deps-browser: deps
+	$(call apt_install,$(PKGS_BROWSER))
 
 # The venv is rebuilt when the lock file changes; the project is installed editable.
 $(BIN)/shopnet: requirements.lock pyproject.toml
@@ -97,11 +103,15 @@ images: venv deps-docker
 
 # -- quality -----------------------------------------------------------------
 
-test: venv nca deps-docker deps-bench deps-nix
+test: venv nca deps-docker deps-bench deps-nix deps-browser
 	$(BIN)/python -m pytest -ra
 
 test-fast: venv nca
 	$(BIN)/python -m pytest -ra -m "not docker and not slow"
+
+# The README's picture; tests/dashboard/test_picture.py fails when it is out of date.
+docs: venv
+	$(BIN)/shopnet topology --svg docs/topology.svg
 
 lint: venv
 	$(BIN)/ruff check services netns containers tests
@@ -110,7 +120,7 @@ lint: venv
 # Regenerate the hash-pinned lock files (needs `pip install uv`; not part of setup).
 lock:
 	uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \
-	  pyproject.toml --extra netns --extra bench --extra dev -o requirements.lock
+	  pyproject.toml --extra netns --extra bench --extra dev --extra browser -o requirements.lock
 	uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \
 	  containers/requirements.in -o containers/requirements.lock
 	uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \

@@ -5,6 +5,10 @@
               "source instance addresses → target instance addresses:port, new";
               the world (anything not arriving on our bridges) may open the
               published service's port; everything else is dropped.
+              Counters: each flow's accept rule counts the connections it
+              lets open; every refused TCP connection attempt is counted per
+              (source, destination, port) in the dynamic set `denied`, which
+              `shopnet dashboard` reads (`nft -j list table inet <prefix>`).
     input     from our bridges to the host itself: replies only (the host
               administers the instances; they may not open connections to it).
     nat       the published port on any local address → the world-facing
@@ -34,6 +38,9 @@ from shopnet_netns.plan import NetworkPlan
 
 log = logging.getLogger("shopnet.netns.firewall")
 
+DENIED_SET = "denied"
+"""Dynamic set of refused TCP attempts, one element with a counter per (source, destination, port)."""
+
 
 def _set(items: list[str]) -> str:
     return "{ " + ", ".join(items) + " }"
@@ -50,7 +57,7 @@ def render(plan: NetworkPlan) -> str:
         if not targets:
             continue
         what = f'comment "{flow.source} -> {flow.target}:{flow.port}"'
-        match = f"ip daddr {_set(targets)} tcp dport {flow.port} ct state new accept {what}"
+        match = f"ip daddr {_set(targets)} tcp dport {flow.port} ct state new counter accept {what}"
         if flow.source == WORLD:
             flows.append(f"iifname != @bridges {match}")
             continue
@@ -67,6 +74,9 @@ def render(plan: NetworkPlan) -> str:
         "  set bridges {",
         f"    type ifname; elements = {_set(bridges)}",
         "  }",
+        f"  set {DENIED_SET} {{",
+        "    type ipv4_addr . ipv4_addr . inet_service; flags dynamic; counter; size 4096",
+        "  }",
         "  chain forward {",
         "    type filter hook forward priority filter; policy accept;",
         "    ip saddr @subnets jump testbed",
@@ -75,6 +85,8 @@ def render(plan: NetworkPlan) -> str:
         "  chain testbed {",
         "    ct state established,related accept",
         *(f"    {rule}" for rule in flows),
+        # No verdict: only counts the pair (when the set is full the packet still drops below).
+        f"    ct state new update @{DENIED_SET} {{ ip saddr . ip daddr . tcp dport }}",
         '    counter drop comment "anything else from or to the testbed"',
         "  }",
         "  chain input {",

@@ -175,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     topo = sub.add_parser("topology", help="the topology: tiers, instances, allowed flows")
     topo.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
+    topo.add_argument("--svg", type=Path, metavar="FILE", help="write the picture as SVG to FILE")
+
+    dash = sub.add_parser("dashboard", help="the running stack, live, in a browser (127.0.0.1)")
+    with_mode(dash)
+    dash.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (8765)")
+    for kind in ("bench", "chaos"):
+        dash.add_argument(
+            f"--{kind}-results", type=Path, default=Path(f"{kind}-results"), metavar="DIR",
+            help=f"where the latest {kind} charts are looked for ({kind}-results)",
+        )  # fmt: skip
     return parser
 
 
@@ -227,6 +237,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "topology":
         from shopnet.topology.describe import describe
 
+        if args.svg is not None:
+            from shopnet.dashboard.svg import topology_svg
+
+            args.svg.write_text(topology_svg(topology, parse_scale(args.scale, topology)))
+            return 0
         print(describe(topology, parse_scale(args.scale, topology)), end="")
         return 0
     if args.command == "k8s":
@@ -276,6 +291,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return bench(args, topology=topology, root=root, progress=progress)
 
     driver = _running_driver(args.mode, topology, root, progress)
+    if args.command == "dashboard":
+        from shopnet.dashboard.command import dashboard
+
+        return dashboard(
+            driver=driver, topology=topology, port=args.port, progress=progress,
+            bench_results=args.bench_results, chaos_results=args.chaos_results,
+        )  # fmt: skip
     if args.command == "status":
         rows = driver.status()
         if args.json:

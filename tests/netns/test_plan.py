@@ -104,7 +104,7 @@ def test_ruleset_names_every_flow_by_instance_address(default_plan: NetworkPlan)
     rules = firewall.render(default_plan)
     assert (
         "ip saddr { 172.21.0.20, 172.21.0.21 } ip daddr { 172.22.0.10 } tcp dport 5432 "
-        "ct state new accept" in rules
+        "ct state new counter accept" in rules
     )
     assert "iifname != @bridges ip daddr { 172.20.0.10 } tcp dport 3000 ct state new" in rules
     assert "fib daddr type local tcp dport 8080 dnat ip to 172.20.0.10:3000" in rules
