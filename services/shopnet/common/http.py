@@ -6,6 +6,7 @@ page or a traceback:
 
     ApiError                       500 internal
     ├── BadRequest                 400 bad_request / invalid_json / validation_failed
+    ├── Unauthorized               401 unauthorized
     ├── NotFound                   404 not_found
     ├── Conflict                   409 conflict
     ├── PayloadTooLarge            413 payload_too_large
@@ -32,6 +33,10 @@ log = logging.getLogger("shopnet.http")
 
 JSON = "application/json"
 REQUEST_ID = "X-Request-ID"
+# The time left for the answer, in whole milliseconds, as the caller (the gateway) counts
+# it: relative, so no clocks need to agree (gRPC's grpc-timeout does the same).
+BUDGET = "X-Request-Budget-Ms"
+_MAX_BUDGET_DIGITS = 9
 _MAX_REQUEST_ID = 128
 
 
@@ -68,6 +73,10 @@ class ApiError(Exception):
 
 class BadRequest(ApiError):
     status, code = 400, "bad_request"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
 
 
 class NotFound(ApiError):
@@ -127,6 +136,16 @@ def error_response(
     if request_id:
         response.headers[REQUEST_ID] = request_id
     return response
+
+
+def request_budget(request: web.BaseRequest, longest: float) -> float:
+    """Seconds this request may take: the caller's budget when it sent a valid one and it
+    is shorter than `longest`, else `longest`."""
+    raw = request.headers.get(BUDGET, "")
+    # Length first: int() of thousands of digits is slow or raises.
+    if 0 < len(raw) <= _MAX_BUDGET_DIGITS and raw.isascii() and raw.isdigit():
+        return min(int(raw) / 1000, longest)
+    return longest
 
 
 def incoming_request_id(request: web.BaseRequest) -> str:

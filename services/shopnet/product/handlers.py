@@ -76,7 +76,7 @@ async def create_product(request: web.Request) -> web.Response:
     product = await decode_body(request, ProductIn)
     async with unavailable_on_db_errors():
         row = await request.app[STORE].create(product)
-    await _written(request.app, row["id"])
+    await invalidate_after_write(request.app, row["id"])
     return web.Response(
         body=encode_product(row),
         status=201,
@@ -103,7 +103,7 @@ async def _update(app: web.Application, product_id: int, changes: dict[str, Any]
     if row is None:
         raise NotFound(f"product {product_id} not found")
     if changes:
-        await _written(app, product_id)
+        await invalidate_after_write(app, product_id)
     return web.Response(body=encode_product(row), content_type=JSON)
 
 
@@ -113,11 +113,11 @@ async def delete_product(request: web.Request) -> web.Response:
         deleted = await request.app[STORE].delete(product_id)
     if not deleted:
         raise NotFound(f"product {product_id} not found")
-    await _written(request.app, product_id)
+    await invalidate_after_write(request.app, product_id)
     return web.Response(status=204)
 
 
-async def _written(app: web.Application, product_id: int) -> None:
+async def invalidate_after_write(app: web.Application, product_id: int) -> None:
     """After a commit: no later request may see the old product, cached or in flight."""
     flights = app[FLIGHTS]
     flights.products.forget(product_id)
