@@ -34,21 +34,33 @@ async def decode_body(request: web.Request, kind: type[T]) -> T:
         raise BadRequest(f"body is not valid JSON: {exc}", code="invalid_json") from None
 
 
+def bounded_int(raw: str, *, minimum: int, maximum: int) -> int | None:
+    """`raw` as an int when it is plain decimal digits (an optional leading `-`) within
+    [minimum, maximum]; otherwise None.
+
+    The length is checked before int() runs: int() of more than 4,300 digits raises
+    outside any validation (Python's int-digit limit), and "²", " 5", "+5" or "1_000"
+    are not what an API client means by an integer.
+    """
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    if len(digits) > len(str(max(abs(minimum), abs(maximum)))):
+        return None
+    value = int(raw)
+    return value if minimum <= value <= maximum else None
+
+
 def query_int(
     query: Mapping[str, str], name: str, *, default: int, minimum: int, maximum: int
 ) -> int:
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
+    value = bounded_int(raw, minimum=minimum, maximum=maximum)
+    if value is None:
         raise BadRequest(
-            f"query parameter {name!r} must be an integer", code="validation_failed"
-        ) from None
-    if not minimum <= value <= maximum:
-        raise BadRequest(
-            f"query parameter {name!r} must be between {minimum} and {maximum}",
+            f"query parameter {name!r} must be an integer between {minimum} and {maximum}",
             code="validation_failed",
         )
     return value
@@ -56,11 +68,12 @@ def query_int(
 
 def path_int(request: web.Request, name: str, *, maximum: int = 2**63 - 1) -> int:
     """A positive integer path segment (ids); anything else is a 400."""
-    raw = request.match_info[name]
-    # isascii: str.isdigit() accepts "²", which int() then rejects (a 500, not a 400).
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= maximum:
-        raise BadRequest(f"{name} must be a positive integer", code="validation_failed")
-    return int(raw)
+    value = bounded_int(request.match_info[name], minimum=1, maximum=maximum)
+    if value is None:
+        raise BadRequest(
+            f"{name} must be an integer between 1 and {maximum}", code="validation_failed"
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import msgspec
 import orjson
 
 from shopnet.common.http import BadRequest
-from shopnet.common.validation import Page, query_int
+from shopnet.common.validation import Page, bounded_int, query_int
 
 MAX_PRICE_CENTS = 1_000_000_000
 MAX_STOCK = 1_000_000_000
@@ -168,9 +168,9 @@ def _ids(raw: str | None) -> tuple[int, ...] | None:
         raise _invalid(f"ids takes at most {MAX_IDS} ids")
     ids = []
     for part in parts:
-        part = part.strip()
-        if not (part.isascii() and part.isdigit()) or not 0 < int(part) <= _ID_MAX:
-            raise _invalid("ids must be a comma-separated list of positive integers")
-        ids.append(int(part))
+        value = bounded_int(part, minimum=1, maximum=_ID_MAX)
+        if value is None:
+            raise _invalid(f"ids must be a comma-separated list of integers from 1 to {_ID_MAX}")
+        ids.append(value)
     # Sorted and unique: the same set of ids is the same query (and the same cache key).
     return tuple(sorted(set(ids)))
