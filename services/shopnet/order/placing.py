@@ -35,8 +35,10 @@ from shopnet.order.schemas import OrderIn, dumps, order_dict
 
 log = logging.getLogger("shopnet.order.placing")
 
-# Bound on giving stock back after a failure; past it, recovery does it.
+# Bounds on giving stock back at once (past them, recovery does it): after a cancel, and
+# at least, after a failed order whose caller is waiting.
 _RELEASE_SECONDS = 1.0
+_MIN_RELEASE_SECONDS = 0.05
 
 
 async def place(request: web.Request, order: OrderIn, key: str | None) -> web.Response:
@@ -98,27 +100,29 @@ async def place(request: web.Request, order: OrderIn, key: str | None) -> web.Re
                 new, outcome=lambda o: dumps(order_dict(o)), key=claim
             )
     except TimeoutError:
-        await _give_back(app, order_id)
+        await _give_back(app, order_id, until=deadline + cfg.budget_margin_seconds / 2)
         raise GatewayTimeout(
             f"the order could not be placed within {seconds:.3g}s", code="deadline_exceeded"
         ) from None
     except HoldExpired:
-        await _give_back(app, order_id)
+        await _give_back(app, order_id, until=deadline + cfg.budget_margin_seconds / 2)
         raise GatewayTimeout(
             f"the order could not be stored within {seconds:.3g}s", code="deadline_exceeded"
         ) from None
     except BaseException:
         if stored_order is None:
-            await _give_back(app, order_id)
+            await _give_back(app, order_id, until=deadline + cfg.budget_margin_seconds / 2)
         raise
     return _answer(201, dumps(order_dict(stored_order)), order_id, replayed=False)
 
 
-async def _give_back(app: web.Application, order_id: uuid.UUID) -> None:
+async def _give_back(app: web.Application, order_id: uuid.UUID, *, until: float) -> None:
     """Release the order's stock (if its hold is still there: it is gone once the order was
-    stored) and drop its hold and in-flight key; on failure leave them to recovery."""
+    stored) and drop its hold and in-flight key; if that cannot be done by `until` (the
+    caller is waiting for the answer), leave it to recovery."""
+    loop = asyncio.get_running_loop()
     try:
-        async with asyncio.timeout(_RELEASE_SECONDS):
+        async with asyncio.timeout_at(max(until, loop.time() + _MIN_RELEASE_SECONDS)):
             await app[STORE].release_held(app[CATALOG].release, order_id=order_id)
     except Exception as exc:
         log.warning(
@@ -132,7 +136,8 @@ async def cancel(request: web.Request, order_id: uuid.UUID) -> StoredOrder | Non
     async with unavailable_on_db_errors():
         order = await request.app[STORE].cancel(order_id)
     if order is not None:
-        await _give_back(request.app, order_id)
+        loop = asyncio.get_running_loop()
+        await _give_back(request.app, order_id, until=loop.time() + _RELEASE_SECONDS)
     return order
 
 
