@@ -27,11 +27,26 @@ async def decode_body(request: web.Request, kind: type[T]) -> T:
         raise BadRequest("a JSON body is required", code="invalid_json")
     body = await request.read()
     try:
-        return msgspec.json.decode(body, type=kind, strict=True)
-    except msgspec.ValidationError as exc:
-        raise BadRequest(str(exc), code="validation_failed") from None
+        data = msgspec.json.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # invalid UTF-8 in a string
         raise BadRequest(f"body is not valid JSON: {exc}", code="invalid_json") from None
+    try:
+        return msgspec.convert(_integral_floats_as_ints(data), type=kind, strict=True)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(str(exc), code="validation_failed") from None
+
+
+def _integral_floats_as_ints(value: object) -> object:
+    """`1.0` and `1e3` as the integers they are: JSON (and JSON Schema's "integer") does not
+    tell 1.0 from 1, so an API that declares integers must accept both. 1.5 stays a float
+    (and fails validation); so do infinities from huge literals."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral_floats_as_ints(v) for k, v in value.items()}
+    return value
 
 
 def bounded_int(raw: str, *, minimum: int, maximum: int) -> int | None:

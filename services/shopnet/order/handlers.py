@@ -12,9 +12,10 @@ from shopnet.common.pg import unavailable_on_db_errors
 from shopnet.common.validation import Page, decode_body
 from shopnet.order import idempotency, placing
 from shopnet.order.keys import STORE
-from shopnet.order.schemas import CUSTOMER_PATTERN, OrderIn, dumps, order_dict
+from shopnet.order.schemas import CUSTOMER_PATTERN, UUID_PATTERN, OrderIn, dumps, order_dict
 
 _CUSTOMER = re.compile(CUSTOMER_PATTERN)
+_UUID = re.compile(UUID_PATTERN)
 
 
 async def create_order(request: web.Request) -> web.Response:
@@ -33,12 +34,9 @@ async def cancel_order(request: web.Request) -> web.Response:
 
 def _order_id(request: web.Request) -> uuid.UUID:
     raw = request.match_info["id"]
-    if len(raw) != 36:  # only the hyphenated form the API hands out
+    if not _UUID.fullmatch(raw):  # only the hyphenated form the API hands out
         raise BadRequest("order id must be a UUID", code="validation_failed")
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise BadRequest("order id must be a UUID", code="validation_failed") from None
+    return uuid.UUID(raw)
 
 
 async def get_order(request: web.Request) -> web.Response:
