@@ -145,6 +145,8 @@ async def test_unknown_order_is_404(stack: Stack) -> None:
         "customer_id=" + "c" * 129,
         "customer_id=%20c",
         "customer_id=c-1%0A",
+        "customer_id=c-1&page=",
+        "customer_id=c-1&sort=desc",
     ],
 )
 async def test_bad_order_listings_are_400(stack: Stack, query: str) -> None:

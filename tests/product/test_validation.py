@@ -139,6 +139,8 @@ async def test_bad_ids_are_400(seeded: TestClient, method: str, path: str) -> No
         "ids=99999999999999999999",
         "ids=1234567890123456789",  # 19 digits: more than ?ids= takes
         "ids=007",
+        "nope=1",
+        "page=1&Page=2",
         "ids=1, 2",
         # Python's int() refuses more than 4,300 digits: checked before any conversion.
         "ids=" + "9" * 4301,

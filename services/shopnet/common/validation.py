@@ -17,6 +17,7 @@ from aiohttp import web
 from shopnet.common.http import BadRequest
 
 MAX_PAGE_SIZE = 100
+MAX_PAGE = 1_000_000
 
 T = TypeVar("T")
 
@@ -66,11 +67,20 @@ def bounded_int(raw: str, *, minimum: int, maximum: int) -> int | None:
     return value if minimum <= value <= maximum else None
 
 
+def known_params(request: web.Request, *allowed: str) -> None:
+    """400 when the query has a parameter not in `allowed`: the OpenAPI document lists each
+    operation's parameters, so an unknown one is as invalid as an unknown body field."""
+    unknown = sorted({name for name in request.query if name not in allowed})
+    if unknown:
+        shown = ", ".join(repr(name[:40]) for name in unknown[:5])
+        raise BadRequest(f"unknown query parameters: {shown}", code="validation_failed")
+
+
 def query_int(
     query: Mapping[str, str], name: str, *, default: int, minimum: int, maximum: int
 ) -> int:
     raw = query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     value = bounded_int(raw, minimum=minimum, maximum=maximum)
     if value is None:
@@ -105,7 +115,7 @@ class Page:
     @classmethod
     def from_query(cls, query: Mapping[str, str], *, default_size: int = 20) -> Page:
         return cls(
-            page=query_int(query, "page", default=1, minimum=1, maximum=1_000_000),
+            page=query_int(query, "page", default=1, minimum=1, maximum=MAX_PAGE),
             page_size=query_int(
                 query, "page_size", default=default_size, minimum=1, maximum=MAX_PAGE_SIZE
             ),

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from shopnet.common.http import JSON, BadRequest, NotFound
 from shopnet.common.pg import unavailable_on_db_errors
-from shopnet.common.validation import Page, decode_body
+from shopnet.common.validation import Page, decode_body, known_params
 from shopnet.order import idempotency, placing
 from shopnet.order.keys import STORE
 from shopnet.order.schemas import CUSTOMER_PATTERN, UUID_PATTERN, OrderIn, dumps, order_dict
@@ -19,6 +19,7 @@ _UUID = re.compile(UUID_PATTERN)
 
 
 async def create_order(request: web.Request) -> web.Response:
+    known_params(request)
     key = idempotency.parse_key(request.headers)
     order = await decode_body(request, OrderIn)
     order.check()
@@ -26,6 +27,7 @@ async def create_order(request: web.Request) -> web.Response:
 
 
 async def cancel_order(request: web.Request) -> web.Response:
+    known_params(request)
     order = await placing.cancel(request, _order_id(request))
     if order is None:
         raise NotFound(f"order {request.match_info['id']} not found")
@@ -40,6 +42,7 @@ def _order_id(request: web.Request) -> uuid.UUID:
 
 
 async def get_order(request: web.Request) -> web.Response:
+    known_params(request)
     order_id = _order_id(request)
     async with unavailable_on_db_errors():
         order = await request.app[STORE].get(order_id)
@@ -49,6 +52,7 @@ async def get_order(request: web.Request) -> web.Response:
 
 
 async def list_orders(request: web.Request) -> web.Response:
+    known_params(request, "customer_id", "page", "page_size")
     customer_id = request.query.get("customer_id")
     if not customer_id:
         raise BadRequest("query parameter 'customer_id' is required", code="validation_failed")

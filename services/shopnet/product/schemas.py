@@ -24,15 +24,17 @@ MAX_QUERY_LENGTH = 200
 
 # \Z, not $: Python's $ also matches before a final newline ("EUR\n" would pass here and
 # then break the database's CHECK, a 500 instead of a 400).
-Sku = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")]
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"
+NAME_PATTERN = r"^(?=[^\x00]*\Z)[\s\S]*?\S"
+DESCRIPTION_PATTERN = r"^[^\x00]*\Z"
+CURRENCY_PATTERN = r"^[A-Z]{3}\Z"
+Sku = Annotated[str, msgspec.Meta(pattern=SKU_PATTERN)]
 # PostgreSQL text cannot hold NUL: refuse it here (a 400) rather than in the driver (a 500).
 # A name also needs one non-blank character (the lookahead keeps the match linear).
-Name = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^(?=[^\x00]*\Z)[\s\S]*?\S")
-]
-Description = Annotated[str, msgspec.Meta(max_length=5000, pattern=r"^[^\x00]*\Z")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NAME_PATTERN)]
+Description = Annotated[str, msgspec.Meta(max_length=5000, pattern=DESCRIPTION_PATTERN)]
 PriceCents = Annotated[int, msgspec.Meta(ge=0, le=MAX_PRICE_CENTS)]
-Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}\Z")]
+Currency = Annotated[str, msgspec.Meta(pattern=CURRENCY_PATTERN)]
 Stock = Annotated[int, msgspec.Meta(ge=0, le=MAX_STOCK)]
 
 # Column order of a product everywhere (SELECT lists, JSON keys).
@@ -89,6 +91,18 @@ IDS_DIGITS = 18
 _ID_IN_LIST = rf"[1-9][0-9]{{0,{IDS_DIGITS - 1}}}"
 IDS_PATTERN = rf"^{_ID_IN_LIST}(,{_ID_IN_LIST}){{0,{MAX_IDS - 1}}}\Z"
 _IDS = re.compile(IDS_PATTERN)
+
+
+LIST_PARAMETERS = (
+    "page",
+    "page_size",
+    "q",
+    "min_price_cents",
+    "max_price_cents",
+    "currency",
+    "in_stock",
+    "ids",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +162,7 @@ def _invalid(message: str) -> BadRequest:
 
 
 def _optional_int(query: Mapping[str, str], name: str) -> int | None:
-    if not query.get(name):
+    if name not in query:
         return None
     return query_int(query, name, default=0, minimum=0, maximum=MAX_PRICE_CENTS)
 
