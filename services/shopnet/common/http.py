@@ -8,6 +8,7 @@ page or a traceback:
     ├── BadRequest                 400 bad_request / invalid_json / validation_failed
     ├── Unauthorized               401 unauthorized
     ├── NotFound                   404 not_found
+    ├── RequestTimeout             408 request_timeout (the connection is closed)
     ├── Conflict                   409 conflict
     ├── PayloadTooLarge            413 payload_too_large
     ├── Unprocessable              422 unprocessable
@@ -81,6 +82,14 @@ class Unauthorized(ApiError):
 
 class NotFound(ApiError):
     status, code = 404, "not_found"
+
+
+class RequestTimeout(ApiError):
+    status, code = 408, "request_timeout"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("Connection", "close")  # the rest of the body is unread
 
 
 class Conflict(ApiError):

@@ -7,6 +7,7 @@ precise 400 instead of a KeyError deep in a handler.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -14,7 +15,8 @@ from typing import TypeVar
 import msgspec
 from aiohttp import web
 
-from shopnet.common.http import BadRequest
+from shopnet.common.app import CONFIG
+from shopnet.common.http import BadRequest, RequestTimeout
 
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 1_000_000
@@ -26,7 +28,7 @@ async def decode_body(request: web.Request, kind: type[T]) -> T:
     """Read the request body (bounded by the app's size limit) as JSON of type `kind`."""
     if not request.body_exists:
         raise BadRequest("a JSON body is required", code="invalid_json")
-    body = await request.read()
+    body = await read_body(request)
     try:
         data = msgspec.json.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # invalid UTF-8 in a string
@@ -35,6 +37,17 @@ async def decode_body(request: web.Request, kind: type[T]) -> T:
         return msgspec.convert(_integral_floats_as_ints(data), type=kind, strict=True)
     except msgspec.ValidationError as exc:
         raise BadRequest(str(exc), code="validation_failed") from None
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole body (bounded by the app's size limit), within the service's body read
+    timeout: a client trickling its body gets a 408, not a worker slot for an hour."""
+    timeout = request.app[CONFIG].body_timeout_seconds
+    try:
+        async with asyncio.timeout(timeout):
+            return await request.read()
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {timeout:g}s") from None
 
 
 def _integral_floats_as_ints(value: object) -> object:

@@ -45,6 +45,7 @@ from shopnet.common.http import (
 )
 from shopnet.common.logs import request_id_var
 from shopnet.common.upstreams import Endpoint, UpstreamPool
+from shopnet.common.validation import read_body
 from shopnet.gateway.client import UpstreamClient
 from shopnet.gateway.config import GatewayConfig
 from shopnet.gateway.connection import (
@@ -149,7 +150,7 @@ class Forwarder:
                 raise PayloadTooLarge(
                     f"request body is {length} bytes; the limit is {self._max_body}"
                 )
-            body = await request.read()  # bounded by the app's client_max_size
+            body = await read_body(request)  # bounded by client_max_size and a timeout
 
         start = f"{method} {self._target(request)} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")
         fields, repeatable = _request_fields(request, method, body, self._key_honoured)
