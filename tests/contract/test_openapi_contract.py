@@ -13,12 +13,15 @@ stays within about three minutes on two cores.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -104,6 +107,55 @@ def gateway(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _call(method: str, url: str, body: object = None, headers: dict | None = None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with _OPENER.open(req, timeout=10) as resp:
+            return resp.status, dict(resp.headers), json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), json.loads(exc.read() or b"null")
+
+
+def test_the_last_units_through_the_gateway(gateway: str) -> None:
+    """Before the fuzzer runs: N concurrent orders for the last K units, through the
+    gateway, make K orders and N-K 409s; the product answers the new stock at once."""
+    k, n = 4, 16
+    status, _, _ = _call("PATCH", f"{gateway}/api/products/2", {"stock": k})
+    assert status == 200
+    assert _call("GET", f"{gateway}/api/products/2")[2]["stock"] == k  # now cached
+    order = {"customer_id": "c-rush", "items": [{"product_id": 2, "quantity": 1}]}
+    with ThreadPoolExecutor(n) as pool:
+        results = list(pool.map(lambda _: _call("POST", f"{gateway}/api/orders", order), range(n)))
+    assert sorted(r[0] for r in results) == [201] * k + [409] * (n - k)
+    assert {r[2]["error"]["code"] for r in results if r[0] == 409} == {"insufficient_stock"}
+    assert _call("GET", f"{gateway}/api/products/2")[2]["stock"] == 0
+    placed = next(r[2] for r in results if r[0] == 201)
+    cancelled = _call("POST", f"{gateway}/api/orders/{placed['id']}/cancel")
+    assert cancelled[0] == 200 and cancelled[2]["status"] == "cancelled"
+    assert _call("GET", f"{gateway}/api/products/2")[2]["stock"] == 1
+    # A replay through the gateway: the original 201 and body, marked.
+    key = {"Idempotency-Key": '"contract-replay-1"'}
+    first = _call("POST", f"{gateway}/api/orders", order, key)
+    again = _call("POST", f"{gateway}/api/orders", order, key)
+    assert (first[0], again[0]) == (201, 201) and first[2] == again[2]
+    assert again[1].get("Idempotent-Replayed") == "true"
+
+
+def test_a_4301_digit_id_is_a_400_and_ejects_nobody(gateway: str) -> None:
+    for _ in range(10):  # more than the gateway's ejection threshold
+        status, _, body = _call("GET", f"{gateway}/api/products/{'9' * 4301}")
+        assert status == 400 and body["error"]["code"] == "validation_failed"
+        status, _, body = _call("GET", f"{gateway}/api/products?ids=1,{'9' * 4301}")
+        assert status == 400
+    assert _call("GET", f"{gateway}/api/products/1")[0] == 200
 
 
 def test_the_api_matches_its_openapi_document(gateway: str, tmp_path: Path) -> None:
