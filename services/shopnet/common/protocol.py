@@ -71,12 +71,17 @@ _TOO_MANY = _raw_answer(
 
 
 class BoundedRequestHandler(RequestHandler):
-    """aiohttp's protocol with the bounds above (one instance per connection)."""
+    """aiohttp's protocol with the bounds above (one instance per connection).
+
+    The hot path pays two attribute checks per packet: a head's first byte stamps the
+    time, its end clears it, and one sweep per worker (`_BoundedServer`) every
+    `head_timeout / 4` answers 408 to heads older than `head_timeout` — no timer per
+    request.
+    """
 
     _limits: ClientLimits
-    _head_timer: asyncio.TimerHandle | None = None
-    _armed_count = 0
-    _partial = False
+    head_started: float | None = None
+    _heads_seen = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -86,45 +91,21 @@ class BoundedRequestHandler(RequestHandler):
             transport.write(_TOO_MANY)  # type: ignore[attr-defined]
             self.force_close()
             transport.close()
-            return
-        self._arm()
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        # Idle — between requests, or before the first — is when bytes start a head; while a
+        # handler runs (no waiter) they are its body, or a pipelined head (not timed).
+        waiter = self._waiter
+        idle = (waiter is not None and not waiter.done()) or self._request_count == 0
         super().data_received(data)
-        if self._head_timer is not None:
-            if self._request_count > self._armed_count:
-                self._disarm()  # the head is complete
-            elif data:
-                self._partial = True
+        if self._request_count != self._heads_seen:
+            self._heads_seen = self._request_count
+            self.head_started = None
+        elif idle and data and self.head_started is None:
+            self.head_started = self._loop.time()
 
-    async def _handle_request(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await super()._handle_request(*args, **kwargs)
-        finally:
-            self._arm()  # the next request's head is timed from here
-
-    def _arm(self) -> None:
-        self._disarm()
-        if self.transport is None or self._messages:
-            return  # closed, or the next head is already here (pipelined)
-        self._armed_count = self._request_count
-        self._partial = False
-        self._head_timer = self._loop.call_later(self._limits.head_timeout, self._head_due)
-
-    def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_due(self) -> None:
-        self._head_timer = None
-        if not self._partial:
-            self._arm()  # idle: the keep-alive timer decides; a head that starts is timed
-            return
+    def head_timed_out(self) -> None:
+        self.head_started = None
         transport = self.transport
         log.warning(
             "request head timed out after %gs; closing the connection",
@@ -172,11 +153,28 @@ def _peer(transport: asyncio.BaseTransport | None) -> str:
 
 class _BoundedServer(Server):
     _limits: ClientLimits
+    _sweep: asyncio.TimerHandle | None = None
 
     def __call__(self) -> RequestHandler:
         handler = BoundedRequestHandler(self, loop=self._loop, **self._kwargs)
         handler._limits = self._limits
+        if self._sweep is None:
+            self._schedule_sweep()
         return handler
+
+    def _schedule_sweep(self) -> None:
+        self._sweep = self._loop.call_later(self._limits.head_timeout / 4, self._sweep_heads)
+
+    def _sweep_heads(self) -> None:
+        """408 to every connection whose request head is older than the head timeout."""
+        self._sweep = None
+        oldest = self._loop.time() - self._limits.head_timeout
+        for handler in self.connections:
+            started = getattr(handler, "head_started", None)
+            if started is not None and started <= oldest:
+                handler.head_timed_out()
+        if self.connections:
+            self._schedule_sweep()
 
 
 class BoundedAppRunner(web.AppRunner):
