@@ -79,6 +79,12 @@ def gateway(
         "DATABASE_URL": postgres_server.dsn(name),
         "REDIS_URL": redis_server.url.rsplit("/", 1)[0] + "/7",
         "SHOPNET_SEED_PRODUCTS": "50",
+        # Generous time: on a loaded machine a slow answer must not read as a contract
+        # failure (a 504 is a 5xx, which schemathesis counts).
+        "SHOPNET_GATEWAY_TRY_TIMEOUT_SECONDS": "10",
+        "SHOPNET_GATEWAY_TOTAL_TIMEOUT_SECONDS": "20",
+        "SHOPNET_ORDER_BUDGET_SECONDS": "9",
+        "SHOPNET_PRODUCT_TIMEOUT_SECONDS": "4",
     }
     procs: list[subprocess.Popen] = []
     try:
