@@ -70,6 +70,7 @@ async def test_openapi_document(stack: Stack) -> None:
         ("/api/orders", "post"),
         ("/api/orders", "get"),
         ("/api/orders/{id}", "get"),
+        ("/api/orders/{id}/cancel", "post"),
     } <= operations
     for ref in refs(doc):  # every reference resolves
         resolve(doc, ref)
@@ -91,6 +92,7 @@ async def test_openapi_document(stack: Stack) -> None:
         "items",
         "total_cents",
         "currency",
+        "status",
         "created_at",
     }
     assert set(schemas["OrderItem"]["required"]) == {"product_id", "quantity", "unit_price_cents"}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -94,6 +95,15 @@ async def stack(database_url: str, redis_url: str, aiohttp_server, aiohttp_clien
     return result
 
 
+async def stock_of(stack: Stack, product_id: int) -> int:
+    """The product's stock as PostgreSQL has it (not through any cache)."""
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        return await conn.fetchval("SELECT stock FROM products.products WHERE id = $1", product_id)
+    finally:
+        await conn.close()
+
+
 def hanging_app() -> web.Application:
     """A product instance that accepts requests and answers none until it shuts down."""
     app = web.Application()
@@ -107,6 +117,7 @@ def hanging_app() -> web.Application:
         release.set()
 
     app.router.add_get("/products", hang)
+    app.router.add_route("*", "/internal/reservations/{id}", hang)
     app.on_shutdown.append(on_shutdown)
     return app
 
@@ -119,4 +130,5 @@ def garbage_app() -> web.Application:
         return web.json_response({"items": [{"id": "one", "price_cents": -5}]})
 
     app.router.add_get("/products", garbage)
+    app.router.add_put("/internal/reservations/{id}", garbage)
     return app

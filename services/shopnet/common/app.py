@@ -25,6 +25,7 @@ from shopnet.common.config import ServiceConfig
 from shopnet.common.health import READINESS_CHECKS, ReadinessCheck, health, ready
 from shopnet.common.http import make_request_middleware
 from shopnet.common.metrics import METRICS, ServiceMetrics, metrics_handler
+from shopnet.common.protocol import BoundedAppRunner, ClientLimits
 from shopnet.common.registry_client import (
     InstanceInfo,
     Registration,
@@ -72,8 +73,13 @@ async def _serve(app: web.Application, cfg: ServiceConfig, sock: socket.socket |
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
-    runner = web.AppRunner(
+    runner = BoundedAppRunner(
         app,
+        limits=ClientLimits(
+            head_timeout=cfg.head_timeout_seconds,
+            keepalive_timeout=cfg.keepalive_seconds,
+            max_connections=cfg.max_connections,
+        ),
         handle_signals=False,
         access_log_class=logs.JsonAccessLogger,
         access_log=logging.getLogger("shopnet.access") if cfg.access_log else None,

@@ -89,6 +89,31 @@ class ServiceConfig:
     drain_seconds: float = setting(
         "SHOPNET_DRAIN_SECONDS", 10.0, "On SIGTERM, how long in-flight requests may finish."
     )
+    head_timeout_seconds: float = setting(
+        "SHOPNET_HEAD_TIMEOUT_SECONDS",
+        10.0,
+        "Time for a request head to arrive once it started (then 408 and close).",
+    )
+    body_timeout_seconds: float = setting(
+        "SHOPNET_BODY_TIMEOUT_SECONDS",
+        10.0,
+        "Time for a request body to arrive once the handler reads it (then 408 and close).",
+    )
+    keepalive_seconds: float = setting(
+        "SHOPNET_KEEPALIVE_SECONDS", 75.0, "How long an idle client connection stays open."
+    )
+    max_connections: int = setting(
+        "SHOPNET_MAX_CONNECTIONS",
+        1024,
+        "Open client connections per worker process; more get a 503 and are closed.",
+    )
+    log_max_bytes: int = setting(
+        "SHOPNET_LOG_MAX_BYTES",
+        10 << 20,
+        "When the log file (stderr redirected to a file) passes this size it is rotated "
+        "(0: never).",
+    )
+    log_backups: int = setting("SHOPNET_LOG_BACKUPS", 3, "Rotated log files kept (<file>.1 … .N).")
 
     def __post_init__(self) -> None:
         if not self.port:

@@ -45,6 +45,12 @@ class GatewayConfig(ServiceConfig):
     max_ejection_seconds: float = setting(
         "SHOPNET_GATEWAY_MAX_EJECTION_SECONDS", 300.0, "Longest ejection."
     )
+    idempotent_services: str = setting(
+        "SHOPNET_GATEWAY_IDEMPOTENT_SERVICES",
+        "order",
+        "Comma-separated services that honour Idempotency-Key: only their writes carrying "
+        "one are retried after they were sent.",
+    )
     workers: int = setting(
         "SHOPNET_GATEWAY_WORKERS",
         1,
