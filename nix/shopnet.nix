@@ -60,6 +60,7 @@ python3Packages.buildPythonApplication {
     python3Packages.pytest-asyncio
     python3Packages.pytest-timeout
     python3Packages.kubernetes-validate
+    python3Packages.schemathesis
   ];
 
   # Pure unit tests: the topology model, scale parsing, process records and the
