@@ -32,6 +32,7 @@ from shopnet.runtime import ports
 from shopnet.runtime.base import DownResult, Driver, EntryPoint, InstanceStatus
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import StackState
+from shopnet.runtime.variant import Variant
 from shopnet.topology.model import Topology
 from shopnet_docker import backup, names, preflight, settings, startup, status, teardown, tiers
 from shopnet_docker import images as image_build
@@ -54,9 +55,10 @@ class DockerDriver(Driver):
         topology: Topology,
         root: Path,
         progress: Progress,
+        variant: Variant | None = None,
         engine: Docker | None = None,
     ) -> None:
-        super().__init__(topology=topology, root=root, progress=progress)
+        super().__init__(topology=topology, root=root, progress=progress, variant=variant)
         self.project = topology.prefix
         self.docker = engine or self.engine_class()
         self.stack = Stack(self.docker, self.project)
