@@ -151,12 +151,12 @@ class Driver(abc.ABC):
             self.start(state)
             self.wait_ready(state)
             self.smoke_test()
+            self.mark_up(state)
         except BaseException as error:
             # Nothing half-started may outlive a failed (or interrupted) `up`.
             self.roll_back(error)
             raise
         state.phase = "up"
-        self.mark_up(state)
         state.save(self.layout)
         return UpResult(
             gateway_url=self.gateway_url,
