@@ -172,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     compose_mode = compose.add_mutually_exclusive_group()
     compose_mode.add_argument("--write", action="store_true", help="regenerate the checked-in file")
     compose_mode.add_argument("--check", action="store_true", help="exit 1 when it is out of date")
+    compose.add_argument(
+        "--wiring", "--networks", dest="wiring", metavar="WIRING",
+        help="print another wiring's file: tiered (default, the checked-in file) or single",
+    )  # fmt: skip
+    compose.add_argument("--discovery", choices=["registry", "dns"], default=None)
 
     topo = sub.add_parser("topology", help="the topology: tiers, instances, allowed flows")
     topo.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
@@ -266,7 +271,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "compose":
         from shopnet_docker import composefile
 
-        output, code = composefile.command(topology, write=args.write, check=args.check)
+        variant = resolve(topology, "docker", args.wiring, args.discovery)
+        if (args.wiring or args.discovery) and (args.write or args.check):
+            raise ConfigError("--write and --check are for the checked-in (default) file only")
+        output, code = composefile.command(
+            topology, write=args.write, check=args.check, variant=variant
+        )
         print(output, end="")
         return code
     if args.command == "bench":

@@ -247,7 +247,7 @@ def _validate_wirings(topology: Topology, fail: Callable[[str], None]) -> None:
             fail(f"wirings: {mode} needs at least one wiring, each listed once")
         for wiring in wirings:
             if wiring not in known:
-                fail(f"wirings: {mode} cannot use {wiring!r} (it knows {', '.join(known)})")
+                fail(f"wirings: {mode} cannot use {wiring.value!r} (it knows {', '.join(known)})")
     single = topology.single_network
     if Wiring.SINGLE in topology.wirings_for("docker") and single is None:
         fail("wirings: docker lists `single` but there is no [single_network]")
