@@ -194,6 +194,16 @@ def compose_model(
     return {"services": services, "networks": networks_, "volumes": volumes}
 
 
+SINGLE_BRIDGE = "app"
+"""Bridge suffix of the single network (`snd-app`): its name would not fit IFNAMSIZ."""
+
+
+def bridge_name(project: str, network: Tier) -> str:
+    """Host bridge of a tier's network (`snd-backend`), or of the single network (`snd-app`)."""
+    single = network.bridge == ""  # the single network has no netns bridge of its own
+    return names.bridge(project, SINGLE_BRIDGE if single else network.name)
+
+
 def networks(topology: Topology, wiring: Wiring | None) -> tuple[Tier, ...]:
     """The networks a wiring creates: the tiers, or the single network."""
     if wiring is Wiring.SINGLE:
@@ -237,7 +247,7 @@ def _network(tier: Tier, name: str, project: str) -> dict[str, Any]:
     network: dict[str, Any] = {
         "name": name,
         "driver": "bridge",
-        "driver_opts": {"com.docker.network.bridge.name": names.bridge(project, tier.name)},
+        "driver_opts": {"com.docker.network.bridge.name": bridge_name(project, tier)},
         "ipam": {
             "config": [
                 {

@@ -16,8 +16,8 @@ from shopnet.runtime.state import Layout
 from shopnet.topology.model import Topology, Wiring
 from shopnet_docker import images as image_build
 from shopnet_docker import names, settings
+from shopnet_docker.compose import bridge_name, published_service
 from shopnet_docker.compose import networks as compose_networks
-from shopnet_docker.compose import published_service
 from shopnet_docker.engine import Docker
 from shopnet_docker.stack import Stack
 
@@ -34,7 +34,7 @@ def check_ports(topology: Topology) -> None:
 
 def check_subnets(topology: Topology, project: str, wiring: Wiring | None = None) -> None:
     created = compose_networks(topology, wiring)
-    ours = {names.bridge(project, t.name) for t in created}
+    ours = {bridge_name(project, t) for t in created}
     netns_bridges = {t.bridge for t in topology.tiers}
     for ifname, network in host_routes():
         if ifname in ours or network.prefixlen == 0:

@@ -18,7 +18,7 @@ def test_single_puts_every_service_on_app_network_without_static_addresses() -> 
     assert network["name"] == "shopnet_app-network"
     assert "internal" not in network  # the seed's layout: the datastores have a way out
     assert network["ipam"]["config"][0]["subnet"] == "172.23.0.0/24"
-    assert network["driver_opts"]["com.docker.network.bridge.name"] == "snd-app-network"
+    assert network["driver_opts"]["com.docker.network.bridge.name"] == "snd-app"
     for name, service in model["services"].items():
         assert service["networks"] == {"app-network": {}}, name
     assert "SHOPNET_GATEWAY_DISCOVERY" not in model["services"]["gateway"]["environment"]
