@@ -10,7 +10,6 @@ namespace with nsenter) reports for it. Every command runs as a user could type 
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,14 +49,7 @@ def binary(name: str) -> str:
 
 
 def _run(argv: list[str], *, what: str) -> str:
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-    except subprocess.TimeoutExpired:
-        raise DriverError(f"{what}: timed out") from None
-    if out.returncode != 0:
-        detail = (out.stderr or out.stdout).strip().splitlines()
-        raise DriverError(f"{what} failed: {detail[-1] if detail else out.returncode}")
-    return out.stdout
+    return tools.run(argv, what=what).stdout
 
 
 def _inside(pid: int, argv: list[str]) -> list[str]:
