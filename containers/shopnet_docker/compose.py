@@ -19,6 +19,14 @@ isolation tests cannot disagree:
 - `depends_on` from the model, gated on health; health checks, restart policy,
   CPU and memory limits on every service.
 
+That is the `tiered` wiring (the default, and containers/compose.yaml). The
+`single` wiring is the seed's layout: one network (the topology's
+`single_network`, `app-network`) for every service, no static addresses, no
+internal network (the datastores get a way out too), every service reaching
+every other on any port. With `dns` discovery the gateway balances over what
+each service's name resolves to in Docker's embedded DNS (one A record per
+container) instead of watching the registry.
+
 Only keys that docker-compose 1.29 and `docker compose` v2 both honour: no
 top-level `name` (1.29 rejects it; the project comes from `-p`), and `cpus` /
 `mem_limit` rather than `deploy.resources` (1.29 ignores `deploy` unless run with
@@ -33,7 +41,7 @@ import yaml
 
 from shopnet.errors import ConfigError
 from shopnet.runtime.datastores import redis_cache_args
-from shopnet.topology.model import WORLD, Engine, Kind, Service, Topology
+from shopnet.topology.model import WORLD, Discovery, Engine, Kind, Service, Tier, Topology, Wiring
 from shopnet.topology.wiring import DB_NAME, DB_USER, service_environment
 from shopnet_docker import names
 
@@ -81,7 +89,13 @@ def var(name: str, default: object) -> str:
     return f"${{{name}:-{default}}}"
 
 
-def render(topology: Topology, *, build_context: str = "..") -> str:
+def render(
+    topology: Topology,
+    *,
+    build_context: str = "..",
+    wiring: Wiring | None = None,
+    discovery: Discovery = Discovery.REGISTRY,
+) -> str:
     """The compose file for `topology`; `build_context` is the repository root, seen from it."""
     project = names.project(topology.prefix)
     gateway = published_service(topology)
@@ -98,8 +112,12 @@ def render(topology: Topology, *, build_context: str = "..") -> str:
         compat=gateway.port,
         health=DEFAULT_HEALTH_INTERVAL,
     )
+    if (wiring or Wiring.TIERED) is not Wiring.TIERED or discovery is not Discovery.REGISTRY:
+        header += (
+            f"#\n# Wiring: {wiring}, discovery: {discovery} (`shopnet compose --networks …`).\n"
+        )
     body = yaml.dump(
-        compose_model(topology, build_context=build_context),
+        compose_model(topology, build_context=build_context, wiring=wiring, discovery=discovery),
         Dumper=_Dumper,
         sort_keys=False,
         default_flow_style=False,
@@ -138,24 +156,61 @@ _KEY_ORDER = (
 )  # fmt: skip
 
 
-def compose_model(topology: Topology, *, build_context: str = "..") -> dict[str, Any]:
+def compose_model(
+    topology: Topology,
+    *,
+    build_context: str = "..",
+    wiring: Wiring | None = None,
+    discovery: Discovery = Discovery.REGISTRY,
+) -> dict[str, Any]:
     """The compose file as data (what `render` writes)."""
     project = names.project(topology.prefix)
+    wiring = topology.wiring("docker", wiring)
     services = {
-        service.name: _service(topology, service, project=project, build_context=build_context)
+        service.name: _service(
+            topology,
+            service,
+            project=project,
+            build_context=build_context,
+            wiring=wiring,
+            discovery=discovery,
+        )
         for service in topology.start_order()
     }
-    _check_gateway_networks(topology)
-    networks = {
-        tier.name: _network(topology, tier.name, project, position)
-        for position, tier in enumerate(topology.tiers, start=1)
-    }
+    if wiring is Wiring.SINGLE:
+        single = networks(topology, wiring)[0]
+        networks_ = {single.name: _network(single, f"{project}_{single.name}", project)}
+    else:
+        _check_gateway_networks(topology)
+        networks_ = {
+            tier.name: _network(tier, network_name(project, position, tier.name), project)
+            for position, tier in enumerate(topology.tiers, start=1)
+        }
     # One named volume for the PostgreSQL datastore's data (a cache keeps nothing on disk).
     volumes = {}
     for store in topology.datastores(Engine.POSTGRES):
         labels = {names.LABEL_STACK: project, names.LABEL_SERVICE: store.name}
         volumes[names.DB_VOLUME] = {"labels": labels}
-    return {"services": services, "networks": networks, "volumes": volumes}
+    return {"services": services, "networks": networks_, "volumes": volumes}
+
+
+SINGLE_BRIDGE = "app"
+"""Bridge suffix of the single network (`snd-app`): its name would not fit IFNAMSIZ."""
+
+
+def bridge_name(project: str, network: Tier) -> str:
+    """Host bridge of a tier's network (`snd-backend`), or of the single network (`snd-app`)."""
+    single = network.bridge == ""  # the single network has no netns bridge of its own
+    return names.bridge(project, SINGLE_BRIDGE if single else network.name)
+
+
+def networks(topology: Topology, wiring: Wiring | None) -> tuple[Tier, ...]:
+    """The networks a wiring creates: the tiers, or the single network."""
+    if wiring is Wiring.SINGLE:
+        if topology.single_network is None:
+            raise ConfigError("the topology has no [single_network] for the single wiring")
+        return (topology.single_network,)
+    return topology.tiers
 
 
 def published_service(topology: Topology) -> Service:
@@ -188,12 +243,11 @@ def _check_gateway_networks(topology: Topology) -> None:
             )
 
 
-def _network(topology: Topology, tier_name: str, project: str, position: int) -> dict[str, Any]:
-    tier = topology.tier(tier_name)
+def _network(tier: Tier, name: str, project: str) -> dict[str, Any]:
     network: dict[str, Any] = {
-        "name": network_name(project, position, tier.name),
+        "name": name,
         "driver": "bridge",
-        "driver_opts": {"com.docker.network.bridge.name": names.bridge(project, tier.name)},
+        "driver_opts": {"com.docker.network.bridge.name": bridge_name(project, tier)},
         "ipam": {
             "config": [
                 {
@@ -211,17 +265,23 @@ def _network(topology: Topology, tier_name: str, project: str, position: int) ->
 
 
 def _service(
-    topology: Topology, service: Service, *, project: str, build_context: str
+    topology: Topology,
+    service: Service,
+    *,
+    project: str,
+    build_context: str,
+    wiring: Wiring | None,
+    discovery: Discovery,
 ) -> dict[str, Any]:
     engine = service.engine()
     if service.kind is Kind.APP:
-        spec = _app(topology, service, build_context=build_context)
+        spec = _app(topology, service, build_context=build_context, discovery=discovery)
     elif engine in DATASTORES:
         spec = DATASTORES[engine](service)
     else:
         raise ConfigError(f"docker mode has no image for datastore {service.name!r} ({engine})")
     spec["init"] = True  # a real PID 1: forwards the stop signal, reaps orphans
-    spec["networks"] = _attachments(topology, service)
+    spec["networks"] = _attachments(topology, service, wiring)
     if service.depends_on:
         spec["depends_on"] = {dep: {"condition": "service_healthy"} for dep in service.depends_on}
     spec["restart"] = "unless-stopped"
@@ -236,8 +296,13 @@ def _service(
     return {key: spec[key] for key in sorted(spec, key=_KEY_ORDER.index)}
 
 
-def _attachments(topology: Topology, service: Service) -> dict[str, dict[str, str]]:
-    """Networks of a service; a fixed address in its home tier unless it scales."""
+def _attachments(
+    topology: Topology, service: Service, wiring: Wiring | None
+) -> dict[str, dict[str, str]]:
+    """Networks of a service; a fixed address in its home tier unless it scales (tiered);
+    on the single network, whatever address Docker gives (host numbers repeat across tiers)."""
+    if wiring is Wiring.SINGLE:
+        return {name: {} for name in topology.attachments(service.name, wiring)}
     attached: dict[str, dict[str, str]] = {}
     for tier_name in topology.networks_of(service.name):
         if tier_name == service.tier and not service.scalable:
@@ -249,7 +314,9 @@ def _attachments(topology: Topology, service: Service) -> dict[str, dict[str, st
     return attached
 
 
-def _app(topology: Topology, service: Service, *, build_context: str) -> dict[str, Any]:
+def _app(
+    topology: Topology, service: Service, *, build_context: str, discovery: Discovery
+) -> dict[str, Any]:
     env = service_environment(
         topology,
         service,
@@ -257,6 +324,15 @@ def _app(topology: Topology, service: Service, *, build_context: str) -> dict[st
         db_password=var(names.VAR_DB_PASSWORD, names.DEFAULT_DB_PASSWORD),
     )
     env["SHOPNET_PORT"] = str(service.port)
+    if discovery is Discovery.DNS and service.name == published_service(topology).name:
+        # Every service it calls, by its compose name: Docker's DNS answers with each replica.
+        called = [
+            f"{f.target}={f.target}:{f.port}"
+            for f in topology.flows
+            if f.source == service.name and topology.service(f.target).kind is Kind.APP
+        ]
+        env["SHOPNET_GATEWAY_DISCOVERY"] = "dns"
+        env["SHOPNET_GATEWAY_DNS_NAMES"] = ",".join(called)
     spec: dict[str, Any] = {
         "image": var(names.VAR_IMAGE, names.SERVICE_IMAGE),
         "build": {

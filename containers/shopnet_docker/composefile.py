@@ -5,6 +5,7 @@ Both `shopnet compose` and `python -m shopnet_docker compose` call these.
 
 from __future__ import annotations
 
+from shopnet.runtime.variant import Variant
 from shopnet.topology.model import Topology
 from shopnet_docker.compose import render
 from shopnet_docker.images import CONTAINERS
@@ -24,11 +25,15 @@ def check_file(topology: Topology) -> str | None:
     return f"{COMPOSE_FILE} is out of date: python -m shopnet_docker compose --write"
 
 
-def command(topology: Topology, *, write: bool, check: bool) -> tuple[str, int]:
+def command(
+    topology: Topology, *, write: bool, check: bool, variant: Variant | None = None
+) -> tuple[str, int]:
     """What `compose [--write | --check]` prints, and its exit status (1: stale)."""
     if write:
         return write_file(topology) + "\n", 0
     if check:
         stale = check_file(topology)
         return (stale + "\n", 1) if stale else ("", 0)
+    if variant is not None:
+        return render(topology, wiring=variant.wiring, discovery=variant.discovery), 0
     return render(topology), 0

@@ -32,7 +32,8 @@ from shopnet.runtime import ports
 from shopnet.runtime.base import DownResult, Driver, EntryPoint, InstanceStatus
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import StackState
-from shopnet.topology.model import Topology
+from shopnet.runtime.variant import Variant
+from shopnet.topology.model import Discovery, Topology
 from shopnet_docker import backup, names, preflight, settings, startup, status, teardown, tiers
 from shopnet_docker import images as image_build
 from shopnet_docker.compose import render
@@ -45,6 +46,7 @@ __all__ = ["IMAGES_ENV", "DockerDriver"]
 
 class DockerDriver(Driver):
     mode = "docker"
+    discoveries = (Discovery.REGISTRY, Discovery.DNS)
     engine_class: ClassVar[type[Docker]] = Docker
     """The container engine's client; a subclass for another engine names its own."""
 
@@ -54,9 +56,10 @@ class DockerDriver(Driver):
         topology: Topology,
         root: Path,
         progress: Progress,
+        variant: Variant | None = None,
         engine: Docker | None = None,
     ) -> None:
-        super().__init__(topology=topology, root=root, progress=progress)
+        super().__init__(topology=topology, root=root, progress=progress, variant=variant)
         self.project = topology.prefix
         self.docker = engine or self.engine_class()
         self.stack = Stack(self.docker, self.project)
@@ -96,7 +99,14 @@ class DockerDriver(Driver):
     def _write_compose_file(self) -> None:
         self.layout.dir.mkdir(parents=True, exist_ok=True)
         context = str(image_build.SOURCE_ROOT)
-        self.compose_file.write_text(render(self.topology, build_context=context))
+        self.compose_file.write_text(
+            render(
+                self.topology,
+                build_context=context,
+                wiring=self.wiring,
+                discovery=self.variant.discovery,
+            )
+        )
 
     def present(self) -> bool:
         if self.layout.state_file.exists():
@@ -131,7 +141,7 @@ class DockerDriver(Driver):
         settings.images()  # so does a bad SHOPNET_DOCKER_IMAGES
         self.docker.compose_command()
         preflight.check_ports(self.topology)
-        preflight.check_subnets(self.topology, self.project)
+        preflight.check_subnets(self.topology, self.project, self.wiring)
         preflight.check_volume(self.stack, self.layout)
         preflight.ensure_images(self.docker, self.progress, build=build)
 
@@ -181,7 +191,9 @@ class DockerDriver(Driver):
     def isolation(self) -> tuple[str, bool]:
         from shopnet_docker import isolation
 
-        cells = isolation.matrix(self.docker, self.topology, self._containers_or_fail())
+        cells = isolation.matrix(
+            self.docker, self.topology, self._containers_or_fail(), self.wiring
+        )
         return isolation.format_matrix(cells), all(c.ok for c in cells)
 
     def exec(self, instance: str, argv: list[str]) -> int:

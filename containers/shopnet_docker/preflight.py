@@ -13,10 +13,11 @@ from shopnet.errors import ConfigError, PreflightError
 from shopnet.runtime import ports
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import Layout
-from shopnet.topology.model import Topology
+from shopnet.topology.model import Topology, Wiring
 from shopnet_docker import images as image_build
 from shopnet_docker import names, settings
-from shopnet_docker.compose import published_service
+from shopnet_docker.compose import bridge_name, published_service
+from shopnet_docker.compose import networks as compose_networks
 from shopnet_docker.engine import Docker
 from shopnet_docker.stack import Stack
 
@@ -31,13 +32,14 @@ def check_ports(topology: Topology) -> None:
             ports.require_free(port, what=f"the {gateway.name}'s {what}")
 
 
-def check_subnets(topology: Topology, project: str) -> None:
-    ours = {names.bridge(project, t.name) for t in topology.tiers}
+def check_subnets(topology: Topology, project: str, wiring: Wiring | None = None) -> None:
+    created = compose_networks(topology, wiring)
+    ours = {bridge_name(project, t) for t in created}
     netns_bridges = {t.bridge for t in topology.tiers}
     for ifname, network in host_routes():
         if ifname in ours or network.prefixlen == 0:
             continue
-        for tier in topology.tiers:
+        for tier in created:
             if tier.subnet.overlaps(network):
                 hint = (
                     " (the netns stack's bridge: `shopnet down --mode netns`)"

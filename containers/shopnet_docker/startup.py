@@ -96,7 +96,8 @@ def wait_registered(driver: DockerDriver, scale: dict[str, int]) -> None:
         return
     containers = driver.stack.containers()
     address = next(
-        (c.addresses.get(registry.tier) for c in containers if c.service == "registry"), None
+        (c.address_on(registry.tier) or None for c in containers if c.service == "registry"),
+        None,
     )
     if address is None:
         raise DriverError("the registry container has no address on its tier")

@@ -44,7 +44,7 @@ def record_of(topology: Topology, c: Container) -> InstanceRecord:
         service = topology.service(c.service)
     except KeyError:
         return InstanceRecord(c.instance, c.service, "", 0, container=c.name)
-    address = c.addresses.get(service.tier, "")
+    address = c.address_on(service.tier)
     return InstanceRecord(c.instance, c.service, address, service.port, container=c.name)
 
 
@@ -56,7 +56,7 @@ def health(topology: Topology, c: Container) -> str:
     except KeyError:
         return "unknown"
     if service.kind is Kind.APP:
-        address = c.addresses.get(service.tier)
+        address = c.address_on(service.tier)
         body = get_json(f"http://{address}:{service.port}/ready") if address else None
         if isinstance(body, dict) and isinstance(body.get("status"), str):
             return body["status"]

@@ -16,6 +16,7 @@ from shopnet.hostnet import lossfilter
 from shopnet.hostnet.capture import capture as tcpdump
 from shopnet.hostnet.netem import Impairment, kernel_support
 from shopnet_docker import links
+from shopnet_docker.compose import networks as compose_networks
 from shopnet_docker.stack import Network
 
 if TYPE_CHECKING:
@@ -23,16 +24,19 @@ if TYPE_CHECKING:
 
 
 def network(driver: DockerDriver, tier: str) -> Network:
-    try:
-        driver.topology.tier(tier)
-    except KeyError:
-        known = ", ".join(t.name for t in driver.topology.tiers)
-        raise ConfigError(f"unknown tier {tier!r}; tiers: {known}") from None
+    created = compose_networks(driver.topology, driver.wiring)
+    if tier not in {t.name for t in created}:
+        known = ", ".join(t.name for t in created)
+        raise ConfigError(f"unknown tier {tier!r}; this stack's networks: {known}")
     driver.docker.ping()
     for found in driver.stack.networks():
         if found.tier == tier:
             return found
     raise StateError(f"the docker stack has no {tier} network (is it up?)")
+
+
+def created_networks(driver: DockerDriver):
+    return compose_networks(driver.topology, driver.wiring)
 
 
 def capture(
@@ -43,7 +47,7 @@ def capture(
     labels = {
         address: c.instance for c in driver.stack.containers() for address in c.addresses.values()
     }
-    labels[str(driver.topology.tier(tier).host_address)] = "host"
+    labels[str(next(t for t in created_networks(driver) if t.name == tier).host_address)] = "host"
     return f"{tier} ({bridge}) → {output}\n" + summary.format(labels=labels)
 
 
@@ -59,7 +63,7 @@ def netem(driver: DockerDriver, tier: str, *, delay_ms: float, loss_pct: float, 
     if reason := kernel_support():
         if delay_ms:
             raise PreflightError(reason)
-        subnet = driver.topology.tier(tier).subnet
+        subnet = next(t.subnet for t in created_networks(driver) if t.name == tier)
         return lossfilter.apply(driver.project, tier, subnet, loss_pct)
     shaped = links.netem(found, delay_ms=delay_ms, loss_pct=loss_pct)
     return (

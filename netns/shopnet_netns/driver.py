@@ -44,7 +44,7 @@ class NetnsDriver(HostedDriver):
         return f"http://127.0.0.1:{self.topology.published_port}"
 
     def plan(self, scale: dict[str, int]) -> NetworkPlan:
-        return NetworkPlan.from_topology(self.topology, scale)
+        return NetworkPlan.from_topology(self.topology, scale, wiring=self.wiring)
 
     def _state_plan(self) -> NetworkPlan:
         return self.plan(self.require_state().scale)
@@ -146,7 +146,7 @@ class NetnsDriver(HostedDriver):
         bridge = plan.bridge(tier).name
         self.progress.info(f"capturing on {bridge} into {output} …")
         summary = captures.capture(bridge, output, count=count, seconds=seconds)
-        labels = {str(e.address.ip): e.name for e in plan.endpoints}
+        labels = {str(a): e.name for e in plan.endpoints for a in e.addresses}
         return summary.format(labels=labels)
 
     def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:

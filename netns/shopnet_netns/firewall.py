@@ -20,7 +20,15 @@
 Rules match addresses, not interfaces, so they hold for routed traffic between
 tiers *and* for traffic between two instances on one bridge: with
 br_netfilter (`bridge-nf-call-iptables=1`, which Docker sets too) bridged IPv4
-passes the IP forward hook. Rules are written as text and loaded with
+passes the IP forward hook.
+
+The attached wiring (plan.py) keeps this one table rather than adding a
+`bridge`-family one or per-leg rules: every connection is then bridged, so it
+passes the same forward hook through br_netfilter, and a flow's sources simply
+list every address of the source instances (home and legs) while its targets
+stay the home addresses the services are reached at. The same rules, counters
+and isolation matrix hold for both wirings; a connection to a leg address
+matches no flow and is dropped. Rules are written as text and loaded with
 `nft -f -` (no nftables bindings on PyPI) in one transaction that replaces the
 whole table, so the firewall is either the old one or the new one. Other
 tables (Docker's iptables-nft `ip filter`/`ip nat`) keep running beside ours: a
@@ -61,7 +69,8 @@ def render(plan: NetworkPlan) -> str:
         if flow.source == WORLD:
             flows.append(f"iifname != @bridges {match}")
             continue
-        sources = [str(e.address.ip) for e in plan.instances_of(flow.source)]
+        # Every address of the sources: attached instances connect from their legs.
+        sources = [str(a) for e in plan.instances_of(flow.source) for a in e.addresses]
         if sources:
             flows.append(f"ip saddr {_set(sources)} {match}")
 

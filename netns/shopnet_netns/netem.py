@@ -41,6 +41,12 @@ def _links(plan: NetworkPlan, tier: str) -> list[tuple[str | None, str]]:
     for endpoint in plan.endpoints:
         if endpoint.instance.tier.name == tier:
             ends += [(None, endpoint.veth), (endpoint.namespace, "eth0")]
+        ends += [
+            end
+            for leg in endpoint.legs
+            if leg.tier.name == tier
+            for end in ((None, leg.veth), (endpoint.namespace, leg.ifname))
+        ]
     return ends
 
 

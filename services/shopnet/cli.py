@@ -21,6 +21,7 @@ from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, MissingExtra, 
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.scale import parse_scale
 from shopnet.runtime.state import default_root
+from shopnet.runtime.variant import resolve
 from shopnet.topology import load
 
 
@@ -67,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="run N instances of a service, e.g. product=3 (repeatable)",
     )  # fmt: skip
     up.add_argument("--build", action="store_true", help="docker: rebuild the images first")
+    up.add_argument(
+        "--wiring", "--networks", dest="wiring", metavar="WIRING",
+        help="netns: routed (default) or attached; docker: tiered (default) or single "
+        "(`--networks single`: every service on one app-network)",
+    )  # fmt: skip
+    up.add_argument(
+        "--discovery", choices=["registry", "dns"], default=None,
+        help="how the gateway finds instances: registry (default) or dns (docker: the "
+        "addresses the service name resolves to)",
+    )  # fmt: skip
 
     down = sub.add_parser("down", help="stop and remove everything of ours (idempotent)")
     with_mode(down)
@@ -163,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     compose_mode = compose.add_mutually_exclusive_group()
     compose_mode.add_argument("--write", action="store_true", help="regenerate the checked-in file")
     compose_mode.add_argument("--check", action="store_true", help="exit 1 when it is out of date")
+    compose.add_argument(
+        "--wiring", "--networks", dest="wiring", metavar="WIRING",
+        help="print another wiring's file: tiered (default, the checked-in file) or single",
+    )  # fmt: skip
+    compose.add_argument("--discovery", choices=["registry", "dns"], default=None)
 
     k8s = sub.add_parser("k8s", help="render Kubernetes manifests from the topology")
     k8s.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
@@ -175,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     topo = sub.add_parser("topology", help="the topology: tiers, instances, allowed flows")
     topo.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
+    topo.add_argument(
+        "--mode", choices=sorted(DRIVERS), default=None,
+        help="also show how this mode wires it (default: the running stack's, if any)",
+    )  # fmt: skip
+    topo.add_argument("--wiring", "--networks", dest="wiring", metavar="WIRING")
     topo.add_argument("--svg", type=Path, metavar="FILE", help="write the picture as SVG to FILE")
 
     dash = sub.add_parser("dashboard", help="the running stack, live, in a browser (127.0.0.1)")
@@ -242,16 +263,27 @@ def _dispatch(args: argparse.Namespace) -> int:
 
             args.svg.write_text(topology_svg(topology, parse_scale(args.scale, topology)))
             return 0
-        print(describe(topology, parse_scale(args.scale, topology)), end="")
+        mode, wiring = args.mode, None
+        if mode is None and args.wiring is None:
+            running = [d for d in _drivers(topology, root, progress) if d.present()]
+            if len(running) == 1:
+                mode, wiring = running[0].mode, running[0].wiring
+        elif mode is None:
+            raise ConfigError("topology --wiring needs --mode")
+        else:
+            wiring = resolve(topology, mode, args.wiring, None).wiring
+        scale = parse_scale(args.scale, topology)
+        print(describe(topology, scale, mode=mode, wiring=wiring), end="")
         return 0
     if args.command == "k8s":
         return _k8s(args, topology)
     if args.command == "up":
         scale = parse_scale(args.scale, topology)
         mode = args.mode or default_mode()
-        driver = make_driver(mode, topology=topology, root=root, progress=progress)
+        variant = resolve(topology, mode, args.wiring, args.discovery)
+        driver = make_driver(mode, topology=topology, root=root, progress=progress, variant=variant)
         result = driver.up(scale=scale, build=args.build)
-        progress.info(f"{mode} stack is up: {len(result.instances)} instances")
+        progress.info(f"{driver.describe_variant()} is up: {len(result.instances)} instances")
         for note in result.notes:
             progress.info(note)
         print(f"{result.gateway_url}/api/products")
@@ -282,7 +314,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "compose":
         from shopnet_docker import composefile
 
-        output, code = composefile.command(topology, write=args.write, check=args.check)
+        variant = resolve(topology, "docker", args.wiring, args.discovery)
+        if (args.wiring or args.discovery) and (args.write or args.check):
+            raise ConfigError("--write and --check are for the checked-in (default) file only")
+        output, code = composefile.command(
+            topology, write=args.write, check=args.check, variant=variant
+        )
         print(output, end="")
         return code
     if args.command == "bench":
@@ -303,10 +340,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps([asdict(r) for r in rows], indent=2))
         else:
+            print(f"# {driver.describe_variant()}")
             print(format_status(rows), end="")
         return 0 if all(r.health in {"ready", "degraded"} for r in rows) else 1
     if args.command == "isolation":
         text, ok = driver.isolation()
+        print(f"# {driver.describe_variant()}")
         print(text)
         return 0 if ok else 1
     if args.command == "exec":

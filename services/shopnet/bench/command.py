@@ -10,17 +10,30 @@ from shopnet.bench import publish, write_outputs
 from shopnet.bench.results import Results
 from shopnet.bench.runner import Bench, BenchOptions
 from shopnet.errors import ConfigError
+from shopnet.runtime import variant
 from shopnet.runtime.base import DRIVERS
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.scale import parse_scale
 from shopnet.topology.model import Topology
 
 
+def record_name(chosen: variant.ModeVariant, topology: Topology) -> str:
+    """How results name a variant: the bare mode for its default (so earlier results and
+    the mode ratios still match), else `mode:wiring[:discovery]`."""
+    default = variant.resolve(topology, chosen.mode, None, None)
+    return chosen.mode if chosen.variant == default else chosen.label
+
+
 def options_from(args: argparse.Namespace, topology: Topology) -> BenchOptions:
-    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
-    unknown = [m for m in modes if m not in DRIVERS]
-    if unknown or not modes:
-        raise ConfigError(f"--modes {args.modes!r}: choose from {', '.join(DRIVERS)}")
+    entries = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in entries if m.partition(":")[0] not in DRIVERS]
+    if unknown or not entries:
+        raise ConfigError(
+            f"--modes {args.modes!r}: choose from {', '.join(DRIVERS)}, each optionally "
+            "with :wiring[:discovery] (e.g. netns:attached,docker:single:dns)"
+        )
+    # Checked against the topology now, not when the bench reaches that mode.
+    modes = tuple(record_name(variant.parse(m, topology), topology) for m in entries)
     overrides: dict[str, object] = {"modes": modes, "peer": not args.no_peer}
     if args.scale:
         overrides["scale"] = parse_scale(args.scale, topology)

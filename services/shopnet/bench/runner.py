@@ -4,6 +4,10 @@ Repeats are interleaved (local netns docker local netns docker …) so slow drif
 of the machine (thermal, page cache, other load) hits every mode alike; the
 report uses the median over repeats. Every run is recorded as it finishes, so
 an interrupted bench still leaves its figures in results.json.
+
+A mode may name its variant, `netns:attached` or `docker:single:dns`
+(shopnet.runtime.variant): each is one more entry of the interleaved loop, and
+a mode's default variant is recorded under the bare mode name.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
 from shopnet.errors import ShopnetError
+from shopnet.runtime import variant
 from shopnet.runtime.backup import flush, flushes
 from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, make_driver
 from shopnet.runtime.progress import Progress
@@ -84,8 +89,13 @@ class Bench:
         for repeat in range(1, opts.repeats + 1):
             for mode in opts.modes:
                 label = f"[repeat {repeat}/{opts.repeats}] {mode}"
+                chosen = variant.parse(mode, self.topology)  # `netns:attached` → netns, attached
                 driver = make_driver(
-                    mode, topology=self.topology, root=self.root, progress=self.progress
+                    chosen.mode,
+                    topology=self.topology,
+                    root=self.root,
+                    progress=self.progress,
+                    variant=chosen.variant,
                 )
                 if driver.present():
                     raise ShopnetError(

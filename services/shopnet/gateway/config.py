@@ -8,6 +8,8 @@ from typing import ClassVar
 from shopnet.common.config import ServiceConfig, setting
 from shopnet.errors import ConfigError
 
+DISCOVERIES = ("registry", "dns")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatewayConfig(ServiceConfig):
@@ -64,6 +66,23 @@ class GatewayConfig(ServiceConfig):
         5.0,
         "At start, how long to wait for the registry's first answer before listening anyway.",
     )
+    discovery: str = setting(
+        "SHOPNET_GATEWAY_DISCOVERY",
+        "registry",
+        "Where upstream instances come from: `registry` (a long-poll watch) or `dns` (the "
+        "addresses each service's name resolves to, e.g. Docker's embedded DNS, re-resolved).",
+    )
+    dns_names: str = setting(
+        "SHOPNET_GATEWAY_DNS_NAMES",
+        "",
+        "With dns discovery: `service=name:port` for every routed service, comma-separated "
+        "(e.g. `product=product:3001,order=order:3002`).",
+    )
+    dns_interval_seconds: float = setting(
+        "SHOPNET_GATEWAY_DNS_INTERVAL_SECONDS",
+        1.0,
+        "With dns discovery: how often each name is resolved again.",
+    )
     upstream_connections: int = setting(
         "SHOPNET_GATEWAY_UPSTREAM_CONNECTIONS",
         512,
@@ -91,6 +110,7 @@ class GatewayConfig(ServiceConfig):
             "watch_wait_seconds",
             "startup_sync_seconds",
             "upstream_keepalive_seconds",
+            "dns_interval_seconds",
         ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive")
@@ -101,3 +121,19 @@ class GatewayConfig(ServiceConfig):
             raise ConfigError("SHOPNET_GATEWAY_RETRIES must be between 0 and 10")
         if self.upstream_connections_per_instance < 0:
             raise ConfigError("SHOPNET_GATEWAY_UPSTREAM_CONNECTIONS_PER_INSTANCE must be ≥ 0")
+        if self.discovery not in DISCOVERIES:
+            raise ConfigError(
+                f"SHOPNET_GATEWAY_DISCOVERY={self.discovery!r}: expected {' or '.join(DISCOVERIES)}"
+            )
+        self.dns_targets()  # a malformed SHOPNET_GATEWAY_DNS_NAMES fails at start
+
+    def dns_targets(self) -> dict[str, tuple[str, int]]:
+        """SHOPNET_GATEWAY_DNS_NAMES as service → (name, port)."""
+        targets: dict[str, tuple[str, int]] = {}
+        for item in filter(None, (part.strip() for part in self.dns_names.split(","))):
+            service, _, target = item.partition("=")
+            name, _, port = target.rpartition(":")
+            if not (service and name and port.isdigit() and 0 < int(port) < 65536):
+                raise ConfigError(f"SHOPNET_GATEWAY_DNS_NAMES: {item!r} is not service=name:port")
+            targets[service.strip()] = (name.strip(), int(port))
+        return targets

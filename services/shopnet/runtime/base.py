@@ -19,7 +19,8 @@ from shopnet.runtime.probe import get_json
 from shopnet.runtime.process import ProcessSpec
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import Layout, StackState
-from shopnet.topology.model import Topology
+from shopnet.runtime.variant import Variant, resolve
+from shopnet.topology.model import Discovery, Topology, Wiring
 
 DRIVERS = {
     "local": "shopnet.runtime.local:LocalDriver",
@@ -93,20 +94,57 @@ class Driver(abc.ABC):
     smoke_timeout: ClassVar[float] = 60.0
     """How long the gateway gets to serve /api/products once every instance is ready."""
 
-    def __init__(self, *, topology: Topology, root: Path, progress: Progress) -> None:
+    discoveries: ClassVar[tuple[Discovery, ...]] = (Discovery.REGISTRY,)
+    """How this mode's gateway may discover instances (`--discovery`)."""
+
+    def __init__(
+        self,
+        *,
+        topology: Topology,
+        root: Path,
+        progress: Progress,
+        variant: Variant | None = None,
+    ) -> None:
         self.topology = topology
         self.layout = Layout(root / self.mode)
         self.progress = progress
         self.notes: list[str] = []
         """Things `up` wants the user to know (e.g. limits the kernel could not apply)."""
+        self._variant = variant
+
+    @property
+    def variant(self) -> Variant:
+        """The variant asked for, else the running stack's (its state), else the default."""
+        if self._variant is None:
+            state = self.state_or_none()
+            extra = state.extra if state is not None else {}
+            self._variant = resolve(
+                self.topology, self.mode, extra.get("wiring"), extra.get("discovery")
+            )
+        return self._variant
+
+    @property
+    def wiring(self) -> Wiring | None:
+        return self.variant.wiring
+
+    def describe_variant(self) -> str:
+        """`netns stack, wiring attached, discovery registry`: what status and isolation say."""
+        wiring = self.wiring.value if self.wiring is not None else "none (loopback)"
+        return f"{self.mode} stack, wiring {wiring}, discovery {self.variant.discovery}"
 
     # -- the lifecycle ----------------------------------------------------------
 
     def up(self, *, scale: dict[str, int], build: bool = False) -> UpResult:
         """Start the stack and wait until every instance is ready (`build`: rebuild images)."""
+        if self.variant.discovery not in self.discoveries:
+            offered = ", ".join(self.discoveries)
+            raise ConfigError(
+                f"{self.mode} mode cannot discover by {self.variant.discovery} (it offers {offered})"
+            )
         self.refuse_leftovers()
         self.preflight(scale, build=build)
         state = StackState(mode=self.mode, scale=dict(scale), gateway_url=self.gateway_url)
+        state.extra.update(wiring=self.wiring, discovery=self.variant.discovery)
         self.layout.prepare()
         state.save(self.layout)
         try:
@@ -307,5 +345,13 @@ def driver_class(mode: str) -> type[Driver]:
         ) from None
 
 
-def make_driver(mode: str, *, topology: Topology, root: Path, progress: Progress) -> Driver:
-    return driver_class(mode)(topology=topology, root=root, progress=progress)
+def make_driver(
+    mode: str,
+    *,
+    topology: Topology,
+    root: Path,
+    progress: Progress,
+    variant: Variant | None = None,
+) -> Driver:
+    """`variant` None: the running stack's (status, down …), else the mode's default."""
+    return driver_class(mode)(topology=topology, root=root, progress=progress, variant=variant)

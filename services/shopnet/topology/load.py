@@ -17,6 +17,7 @@ from typing import Any
 
 from shopnet.errors import ConfigError
 from shopnet.topology.model import (
+    MODE_WIRINGS,
     WORLD,
     Datastore,
     Durability,
@@ -27,6 +28,7 @@ from shopnet.topology.model import (
     StoreUse,
     Tier,
     Topology,
+    Wiring,
 )
 
 IFNAMSIZ = 15  # Linux interface names: 15 characters plus the terminating NUL
@@ -99,11 +101,26 @@ def parse(data: dict[str, Any], *, source: str) -> Topology:
             tiers=tiers,
             services=services,
             flows=flows,
+            **_wirings(data),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: malformed topology ({type(exc).__name__}: {exc})") from None
     validate(topology, source=source)
     return topology
+
+
+def _wirings(data: dict[str, Any]) -> dict[str, Any]:
+    """`[wirings]` (mode → list, default first) and `[single_network]`; absent: the defaults."""
+    found: dict[str, Any] = {}
+    if "wirings" in data:
+        found["wirings"] = tuple(
+            (mode, tuple(Wiring(w) for w in listed)) for mode, listed in data["wirings"].items()
+        )
+    if (single := data.get("single_network")) is not None:
+        found["single_network"] = Tier(
+            name=single["name"], bridge="", subnet=IPv4Network(single["subnet"])
+        )
+    return found
 
 
 def _datastore(spec: dict[str, Any]) -> Datastore | None:
@@ -166,6 +183,7 @@ def validate(topology: Topology, *, source: str = "topology") -> None:
             taken[address] = service.name
 
     _validate_uses(topology, fail)
+    _validate_wirings(topology, fail)
     for flow in topology.flows:
         if flow.source != WORLD and flow.source not in services:
             fail(f"flow from unknown service {flow.source!r}")
@@ -214,6 +232,31 @@ def _validate_uses(topology: Topology, fail: Callable[[str], None]) -> None:
                         f"services {owner} and {service.name} both own {_describe(store.name, part)}"
                     )
             owned[(store.name, part)] = service.name
+
+
+def _validate_wirings(topology: Topology, fail: Callable[[str], None]) -> None:
+    """Each mode's wirings are ones it can build; `single` has its network, apart from the tiers."""
+    for mode, wirings in topology.wirings:
+        known = MODE_WIRINGS.get(mode)
+        if known is None:
+            fail(
+                f"wirings: mode {mode!r} has no wirings (modes with a choice: {', '.join(MODE_WIRINGS)})"
+            )
+            continue
+        if not wirings or len(set(wirings)) != len(wirings):
+            fail(f"wirings: {mode} needs at least one wiring, each listed once")
+        for wiring in wirings:
+            if wiring not in known:
+                fail(f"wirings: {mode} cannot use {wiring.value!r} (it knows {', '.join(known)})")
+    single = topology.single_network
+    if Wiring.SINGLE in topology.wirings_for("docker") and single is None:
+        fail("wirings: docker lists `single` but there is no [single_network]")
+    if single is not None:
+        if single.subnet.prefixlen > 24:
+            fail(f"single_network: subnet {single.subnet} is smaller than a /24")
+        for tier in topology.tiers:
+            if tier.subnet.overlaps(single.subnet):
+                fail(f"single_network {single.subnet} overlaps tier {tier.name} ({tier.subnet})")
 
 
 def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:

@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
+from shopnet.errors import ConfigError
+
 WORLD = "world"
 """Flow source meaning "outside the testbed" (the host's users through the published port)."""
 
@@ -27,6 +29,36 @@ class Engine(enum.StrEnum):
 
     POSTGRES = "postgres"
     REDIS = "redis"
+
+
+class Wiring(enum.StrEnum):
+    """How a runtime attaches instances to the network (`--wiring`); a topology lists the
+    ones it supports per mode, the first being that mode's default."""
+
+    ROUTED = "routed"
+    """netns: one leg per instance, on its home tier's bridge; the host routes between tiers."""
+    ATTACHED = "attached"
+    """netns: a leg on every tier the instance talks to (like Docker); nothing is routed."""
+    TIERED = "tiered"
+    """docker: one network per tier; a service joins the networks of the tiers it talks to."""
+    SINGLE = "single"
+    """docker: every service on one network (`single_network`, the seed's `app-network`)."""
+
+
+class Discovery(enum.StrEnum):
+    """Where the gateway learns the instances it balances over."""
+
+    REGISTRY = "registry"
+    """A long-poll watch on the registry (every mode)."""
+    DNS = "dns"
+    """The addresses the service name resolves to (Docker's embedded DNS), re-resolved."""
+
+
+MODE_WIRINGS: dict[str, tuple[Wiring, ...]] = {
+    "netns": (Wiring.ROUTED, Wiring.ATTACHED),
+    "docker": (Wiring.TIERED, Wiring.SINGLE),
+}
+"""The wirings each runtime can build; a mode absent here (local) has no wiring to choose."""
 
 
 class Durability(enum.StrEnum):
@@ -158,6 +190,29 @@ class Topology:
     tiers: tuple[Tier, ...]
     services: tuple[Service, ...]
     flows: tuple[Flow, ...]
+    wirings: tuple[tuple[str, tuple[Wiring, ...]], ...] = (
+        ("netns", (Wiring.ROUTED,)),
+        ("docker", (Wiring.TIERED,)),
+    )
+    """Mode → the wirings this topology supports, its default first (file: `[wirings]`)."""
+    single_network: Tier | None = None
+    """The one network of docker's `single` wiring (`bridge` unused); None: not supported."""
+
+    def wirings_for(self, mode: str) -> tuple[Wiring, ...]:
+        """The wirings `mode` may use with this topology (empty: the mode has no choice)."""
+        return dict(self.wirings).get(mode, ())
+
+    def wiring(self, mode: str, wanted: str | None = None) -> Wiring | None:
+        """`wanted` checked against what the topology supports, or `mode`'s default."""
+        supported = self.wirings_for(mode)
+        if wanted is None:
+            return supported[0] if supported else None
+        if wanted not in supported:
+            offered = ", ".join(supported) or "none: it has no wiring to choose"
+            raise ConfigError(
+                f"{mode} mode cannot use wiring {wanted!r} (this topology supports: {offered})"
+            )
+        return Wiring(wanted)
 
     def tier(self, name: str) -> Tier:
         for tier in self.tiers:
@@ -205,6 +260,18 @@ class Topology:
                 if tier not in names:
                     names.append(tier)
         return tuple(sorted(names, key=[t.name for t in self.tiers].index))
+
+    def attachments(self, service: str, wiring: Wiring | None) -> tuple[str, ...]:
+        """The networks (tier names) a service's instances are attached to under `wiring`.
+
+        routed (and no wiring: local): the home tier only, the host routes the rest;
+        attached and tiered: every tier it talks to (`networks_of`); single: the one network.
+        """
+        if wiring in (Wiring.ATTACHED, Wiring.TIERED):
+            return self.networks_of(service)
+        if wiring is Wiring.SINGLE and self.single_network is not None:
+            return (self.single_network.name,)
+        return (self.service(service).tier,)
 
     def start_order(self) -> tuple[Service, ...]:
         """Services ordered so each comes after what it depends on (datastores first)."""
