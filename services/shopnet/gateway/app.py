@@ -27,6 +27,7 @@ from shopnet.gateway.keys import DISCOVERY, FORWARDERS, GATEWAY_CONFIG, GATEWAY_
 from shopnet.gateway.metrics import GatewayMetrics
 from shopnet.gateway.proxy import Forwarder
 from shopnet.gateway.routes import ROUTES, Route
+from shopnet.gateway.workers import supervise
 
 _GC_YOUNG_THRESHOLD = 10_000  # CPython's default is 700
 
@@ -103,8 +104,6 @@ def run(cfg: GatewayConfig) -> int:
     Returns the exit status (non-zero when a worker died on its own).
     """
     if cfg.workers > 1:
-        from shopnet.gateway.workers import supervise
-
         return supervise(cfg)
     app = create_app(cfg)
     tune_gc()
