@@ -25,6 +25,7 @@ from shopnet.gateway.config import GatewayConfig
 from shopnet.gateway.keys import DISCOVERY
 from shopnet.registry.app import create_app as create_registry_app
 from shopnet.registry.config import RegistryConfig
+from tests.support.registry import TOKEN
 from tests.support.servers import free_port
 from tests.support.waiting import until
 
@@ -87,6 +88,7 @@ class Stack:
     client: RegistryClient
     start_server: Callable[..., Awaitable[TestServer]]
     start_client: Callable[..., Awaitable[TestClient]]
+    token_file: str
 
     async def upstream(
         self, instance_id: str, *, service: str = "product", port: int | None = None, **kw: Any
@@ -160,8 +162,11 @@ async def errors(gateway: TestClient, kind: str) -> float:
 
 
 @pytest.fixture
-async def stack(aiohttp_server, aiohttp_client) -> AsyncIterator[Stack]:
-    registry = await aiohttp_server(create_registry_app(RegistryConfig.from_env({})))
+async def stack(aiohttp_server, aiohttp_client, registry_token_file: str) -> AsyncIterator[Stack]:
+    registry = await aiohttp_server(
+        create_registry_app(RegistryConfig.from_env({}, registry_token_file=registry_token_file))
+    )
     async with aiohttp.ClientSession() as session:
         url = str(registry.make_url("/"))
-        yield Stack(registry, url, RegistryClient(session, url), aiohttp_server, aiohttp_client)
+        client = RegistryClient(session, url, token=TOKEN)
+        yield Stack(registry, url, client, aiohttp_server, aiohttp_client, registry_token_file)

@@ -36,6 +36,7 @@ class Supervisor:
         env = {
             **os.environ,
             "SERVICE_REGISTRY": stack.registry_url,
+            "SHOPNET_REGISTRY_TOKEN_FILE": stack.token_file,
             "SHOPNET_PORT": str(self.port),
             "SHOPNET_BIND": "127.0.0.1",
             "SHOPNET_INSTANCE_ID": "gateway-test",

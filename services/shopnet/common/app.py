@@ -30,6 +30,7 @@ from shopnet.common.registry_client import (
     Registration,
     RegistryClient,
     advertise_address_for,
+    read_token_file,
 )
 
 log = logging.getLogger("shopnet.app")
@@ -67,6 +68,8 @@ def listening_socket(bind: str, port: int, *, reuse_port: bool = False) -> socke
 
 
 async def _serve(app: web.Application, cfg: ServiceConfig, sock: socket.socket | None) -> None:
+    # Before anything starts: a missing token file is a configuration error, not a retry.
+    token = read_token_file(cfg.registry_token_file) if cfg.register else None
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -91,7 +94,7 @@ async def _serve(app: web.Application, cfg: ServiceConfig, sock: socket.socket |
         session = aiohttp.ClientSession()
         address = cfg.advertise_address or advertise_address_for(cfg.registry_url)
         registration = Registration(
-            RegistryClient(session, cfg.registry_url),
+            RegistryClient(session, cfg.registry_url, token=token),
             InstanceInfo(
                 id=cfg.instance_id,
                 service=cfg.service,

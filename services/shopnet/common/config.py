@@ -66,6 +66,11 @@ class ServiceConfig:
         "SERVICE_REGISTRY", "http://127.0.0.1:8500", "Base URL of the service registry."
     )
     register: bool = setting("SHOPNET_REGISTER", True, "Register in the registry and heartbeat.")
+    registry_token_file: str = setting(
+        "SHOPNET_REGISTRY_TOKEN_FILE",
+        "",
+        "File holding the stack's registry token (0600); needed to register, and by the registry.",
+    )
     ttl_seconds: float = setting(
         "SHOPNET_TTL_SECONDS", 10.0, "Registration TTL; the heartbeat runs every TTL/3."
     )
