@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from shopnet.common.admin import ADMIN_APP
 from shopnet.common.registry_client import InstanceInfo, RegistryClient
 from shopnet.gateway.app import create_app
 from shopnet.gateway.config import GatewayConfig
@@ -125,9 +126,23 @@ class Stack:
         self, *, expect: dict[str, int] | None = None, **overrides: Any
     ) -> TestClient:
         """A gateway client, once its pools hold `expect` instances (default: 0 product)."""
-        client = await self.start_client(create_app(self.config(**overrides)))
+        client = await self.serve(create_app(self.config(**overrides)))
         await wait_for_pool(client, expect or {"product": 0})
         return client
+
+    async def serve(self, app: web.Application) -> TestClient:
+        """A client of the gateway `app`, whose admin listener is served too (see `admin`)."""
+        client = await self.start_client(app)
+        _ADMINS[id(client.app)] = await self.start_client(app[ADMIN_APP])
+        return client
+
+
+_ADMINS: dict[int, TestClient] = {}
+
+
+def admin(gateway: TestClient) -> TestClient:
+    """The admin listener of a gateway served by `Stack.serve` (/ready, /metrics, /registry)."""
+    return _ADMINS[id(gateway.app)]
 
 
 async def wait_for_pool(client: TestClient, expect: dict[str, int]) -> None:
@@ -147,7 +162,7 @@ async def wait_for_pool(client: TestClient, expect: dict[str, int]) -> None:
 
 async def metric(gateway: TestClient, name: str, **labels: str) -> float:
     """The value of one sample from the gateway's /metrics (0 when absent)."""
-    text = await (await gateway.get("/metrics")).text()
+    text = await (await admin(gateway).get("/metrics")).text()
     wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     for line in text.splitlines():
         if line.startswith(f"{name}{{{wanted}}} ") or (not labels and line.startswith(name + " ")):

@@ -16,6 +16,7 @@ from shopnet.common import logs
 from shopnet.common.app import listening_socket, serve
 from shopnet.gateway.app import create_app, tune_gc
 from shopnet.gateway.config import GatewayConfig
+from shopnet.gateway.edge import parser_limits
 from shopnet.gateway.workers import INDEX_ENV, PARENT_ENV, SIGNALS
 
 _PR_SET_PDEATHSIG = 1
@@ -45,9 +46,12 @@ def worker_main() -> None:
 
     logging.getLogger().handlers[0].addFilter(tag)
     sock = listening_socket(cfg.bind, cfg.port, reuse_port=True)
+    admin_sock = None
+    if cfg.admin_port:
+        admin_sock = listening_socket(cfg.admin_bind, cfg.admin_port, reuse_port=True)
     app = create_app(cfg)
     tune_gc()
-    serve(app, cfg, sock)
+    serve(app, cfg, sock, admin_sock=admin_sock, runner_options=parser_limits(cfg.max_header_bytes))
 
 
 if __name__ == "__main__":
