@@ -13,8 +13,11 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from shopnet.registry.admission import parse_subnets
 from shopnet.registry.app import create_app
 from shopnet.registry.config import RegistryConfig
+from shopnet.topology.load import default_topology
+from shopnet.topology.wiring import registry_environment
 from tests.support.registry import AUTH, TOKEN
 
 REAL = {"service": "product", "address": "127.0.0.1", "port": 3001}
@@ -235,3 +238,15 @@ async def test_instances_and_watched_names_are_bounded(
         assert [i for i, _, _ in await routed(caller)] == ["p1", "p2"]
     finally:
         await caller.close()
+
+
+def test_the_topology_gives_each_service_its_tier_subnets() -> None:
+    """What the runtimes hand the registry parses, and says what the model says."""
+    topology = default_topology()
+    allowed = parse_subnets(registry_environment(topology)["SHOPNET_REGISTRY_ALLOWED_SUBNETS"])
+    frontend, backend = (topology.tier(t).subnet for t in ("frontend", "backend"))
+    assert allowed == {
+        "gateway": (frontend, backend),  # docker: it reaches the registry on the backend
+        "product": (backend,),
+        "order": (backend,),
+    }

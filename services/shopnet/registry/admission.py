@@ -78,11 +78,6 @@ def parse_subnets(text: str) -> dict[str, tuple[IPv4Network, ...]]:
     return allowed
 
 
-def format_subnets(allowed: Mapping[str, tuple[IPv4Network, ...]]) -> str:
-    """The inverse of parse_subnets (what the runtimes put in the environment)."""
-    return ";".join(f"{s}={','.join(map(str, nets))}" for s, nets in sorted(allowed.items()))
-
-
 @dataclass(frozen=True, slots=True)
 class Admission:
     """The registry's write checks (see the module docstring)."""

@@ -70,6 +70,9 @@ class Service:
     """Memory limit in MiB."""
     depends_on: tuple[str, ...] = ()
     """Services that must be ready before this one starts."""
+    admin_port: int = 0
+    """Port of its admin listener (/ready, /metrics), reachable from the host only; 0: none,
+    they are on `port`."""
 
     @property
     def scalable(self) -> bool:
@@ -147,6 +150,17 @@ class Topology:
                 if tier not in names:
                     names.append(tier)
         return tuple(sorted(names, key=[t.name for t in self.tiers].index))
+
+    def registration_subnets(self, service: str) -> tuple[IPv4Network, ...]:
+        """Where instances of `service` may say they are, registering: their home tier, and
+        the registry's tier when they reach the registry there (Docker attaches them to it)."""
+        subnets = [self.service_tier(service).subnet]
+        registry = next((s for s in self.services if s.name == "registry"), None)
+        if registry is not None and self.allows(service, "registry", registry.port):
+            registry_tier = self.service_tier("registry").subnet
+            if registry_tier not in subnets:
+                subnets.append(registry_tier)
+        return tuple(subnets)
 
     def start_order(self) -> tuple[Service, ...]:
         """Services ordered so each comes after what it depends on (datastores first)."""
