@@ -45,6 +45,8 @@ class LocalDriver(HostedDriver):
     def preflight(self, placements: list[Placement]) -> None:
         for placement in placements:
             ports.require_free(placement.port, what=f"for {placement.name}")
+            if admin := placement.instance.service.admin_port:
+                ports.require_free(admin, what=f"for {placement.name}'s admin listener")
 
     def exec(self, instance: str, argv: list[str]) -> int:
         self._require_state().instance(instance)
