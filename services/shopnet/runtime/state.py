@@ -68,9 +68,13 @@ class Layout:
         path.write_text(password + "\n")
         return password
 
+    @property
+    def registry_token_path(self) -> Path:
+        return self.data / "registry-token"
+
     def registry_token_file(self) -> Path:
         """The stack's registry token (0600), made once; services get the path, not the token."""
-        path = self.data / "registry-token"
+        path = self.registry_token_path
         if not path.exists():
             self.data.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
