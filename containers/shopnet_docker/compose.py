@@ -15,7 +15,11 @@ isolation tests cannot disagree:
   static address in its home tier unless it scales;
 - environment from shopnet.topology.wiring, with compose DNS names as endpoints
   (SERVICE_REGISTRY=http://registry:8500 …); SHOPNET_ADVERTISE_ADDRESS is left
-  to auto-detection: the source address towards the registry (backend network);
+  to auto-detection: the source address towards the registry (backend network),
+  which is also what the registry sees (no NAT between containers of a network);
+- the stack's registry token as a compose secret (a file mounted at
+  /run/secrets/registry_token, never an environment value); the gateway's admin
+  port (/ready, /metrics) is not published;
 - `depends_on` from the model, gated on health; health checks, restart policy,
   CPU and memory limits on every service.
 
@@ -34,7 +38,12 @@ import yaml
 from shopnet.errors import ConfigError
 from shopnet.runtime.datastores import redis_cache_args
 from shopnet.topology.model import WORLD, Kind, Service, Topology
-from shopnet.topology.wiring import DB_NAME, DB_USER, service_environment
+from shopnet.topology.wiring import (
+    DB_NAME,
+    DB_USER,
+    registry_environment,
+    service_environment,
+)
 from shopnet_docker import names
 
 DEFAULT_HEALTH_INTERVAL = "5s"
@@ -53,6 +62,10 @@ APP_STOP_GRACE = "15s"
 POSTGRES_MAX_CONNECTIONS = 200
 """As in the other modes: every scaled instance's pool must fit."""
 LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
+VAR_REGISTRY_TOKEN_SOURCE = "SHOPNET_REGISTRY_TOKEN_SOURCE"
+DEFAULT_TOKEN_FILE = "./registry-token"
+"""Relative to the compose file; absent by default, so a stack never runs with a known token."""
+TOKEN_SECRET = "registry_token"
 
 HEADER = """\
 # GENERATED from the topology model (services/shopnet/topology/default.toml) by
@@ -70,6 +83,8 @@ HEADER = """\
 #   SHOPNET_REDIS_IMAGE     [{redis}] (offline: {offline_redis})
 #   SHOPNET_POSTGRES_IMAGE  [{postgres}] (offline: {offline_postgres})
 #   SHOPNET_DB_PASSWORD     [{db_password}] used when the database volume is first created
+#   SHOPNET_REGISTRY_TOKEN_SOURCE [{token_file}] the registry token: one random line, 0600,
+#                           owned by uid 10001 (the services' user); `shopnet up` makes one
 #   SHOPNET_PUBLISHED_PORT  [{published}] host port of the gateway
 #   SHOPNET_COMPAT_PORT     [{compat}] second host port of the gateway (what the original setup used)
 #   SHOPNET_HEALTH_INTERVAL [{health}] between health checks (each is a `docker exec`: 30s for benchmarks)
@@ -94,6 +109,7 @@ def render(topology: Topology, *, build_context: str = "..") -> str:
         offline_redis=names.OFFLINE.redis,
         offline_postgres=names.OFFLINE.postgres,
         db_password=names.DEFAULT_DB_PASSWORD,
+        token_file=DEFAULT_TOKEN_FILE,
         published=topology.published_port,
         compat=gateway.port,
         health=DEFAULT_HEALTH_INTERVAL,
@@ -132,7 +148,8 @@ _Dumper.add_representer(list, _represent_list)
 
 # Keys of a service in the order a reader looks for them.
 _KEY_ORDER = (
-    "image", "build", "command", "environment", "ports", "volumes", "networks", "depends_on",
+    "image", "build", "command", "environment", "secrets", "ports", "volumes", "networks",
+    "depends_on",
     "healthcheck", "restart", "init", "read_only", "tmpfs", "cap_drop", "security_opt",
     "stop_signal", "stop_grace_period", "cpus", "mem_limit", "labels", "logging",
 )  # fmt: skip
@@ -153,7 +170,8 @@ def compose_model(topology: Topology, *, build_context: str = "..") -> dict[str,
     volumes = {
         names.DB_VOLUME: {"labels": {names.LABEL_STACK: project, names.LABEL_SERVICE: "postgres"}}
     }
-    return {"services": services, "networks": networks, "volumes": volumes}
+    secrets = {TOKEN_SECRET: {"file": var(VAR_REGISTRY_TOKEN_SOURCE, DEFAULT_TOKEN_FILE)}}
+    return {"services": services, "networks": networks, "volumes": volumes, "secrets": secrets}
 
 
 def _published_service(topology: Topology) -> Service:
@@ -256,6 +274,9 @@ def _app(topology: Topology, service: Service, *, build_context: str) -> dict[st
         db_password=var(names.VAR_DB_PASSWORD, names.DEFAULT_DB_PASSWORD),
     )
     env["SHOPNET_PORT"] = str(service.port)
+    env["SHOPNET_REGISTRY_TOKEN_FILE"] = f"/run/secrets/{TOKEN_SECRET}"
+    if service.name == "registry":
+        env.update(registry_environment(topology))
     spec: dict[str, Any] = {
         "image": var(names.VAR_IMAGE, names.SERVICE_IMAGE),
         "build": {
@@ -265,6 +286,7 @@ def _app(topology: Topology, service: Service, *, build_context: str) -> dict[st
         },
         "command": ["serve", service.name],
         "environment": env,
+        "secrets": [TOKEN_SECRET],
     }
     if service.name == _published_service(topology).name:
         spec["ports"] = [
