@@ -48,7 +48,7 @@ from shopnet.runtime.state import InstanceRecord, StackState
 from shopnet.topology.model import WORLD, Kind, Service, Topology
 from shopnet_docker import images as image_build
 from shopnet_docker import links, names
-from shopnet_docker.compose import render
+from shopnet_docker.compose import VAR_REGISTRY_TOKEN_SOURCE, render
 from shopnet_docker.engine import Docker
 from shopnet_docker.stack import Container, Network, Stack
 
@@ -59,6 +59,8 @@ UP_TIMEOUT = 240.0
 READY_TIMEOUT = 60.0
 """Then until every instance is registered and the gateway answers."""
 POLL = 0.5
+SERVICE_UID = 10001
+"""The user our service image runs as (containers/Dockerfile)."""
 
 
 class DockerDriver(Driver):
@@ -129,9 +131,21 @@ class DockerDriver(Driver):
                 names.VAR_COMPAT_PORT: str(self._compat_port()),
             }
         )
+        # A path, never the token: compose mounts the file as a secret (see compose.py).
+        env[VAR_REGISTRY_TOKEN_SOURCE] = str(self.layout.registry_token_path)
         if password:
             env[names.VAR_DB_PASSWORD] = self.layout.db_password()
+            env[VAR_REGISTRY_TOKEN_SOURCE] = str(self._registry_token_file())
         return env
+
+    def _registry_token_file(self) -> Path:
+        """The stack's token file, readable inside the containers: compose bind-mounts it with
+        the host's owner and mode (1.29 ignores a secret's uid/mode), so it belongs to the
+        services' user, still 0600. Without root it stays ours (rootless engines map it)."""
+        path = self.layout.registry_token_file()
+        if os.geteuid() == 0:
+            os.chown(path, SERVICE_UID, SERVICE_UID)
+        return path
 
     def _compose(
         self, *args: str, what: str, password: bool = False, check: bool = True
@@ -652,7 +666,8 @@ class DockerDriver(Driver):
             return "unknown"
         if service.kind is Kind.APP:
             address = c.addresses.get(service.tier)
-            body = get_json(f"http://{address}:{service.port}/ready") if address else None
+            port = service.admin_port or service.port  # the gateway's /ready is on its admin port
+            body = get_json(f"http://{address}:{port}/ready") if address else None
             if isinstance(body, dict) and isinstance(body.get("status"), str):
                 return body["status"]
             return "unavailable"
