@@ -156,7 +156,7 @@ def test_down_leaves_nothing_behind(stack: Path) -> None:
     result = shopnet(stack, "down", "--mode", "local")
     assert "removed" in result.stderr
     assert leftovers(stack, "local") == CLEAN
-    for port in (8080, 3001, 3011, 3021, 3002, 8500, 15432, 16379):
+    for port in (8080, 9080, 3001, 3011, 3021, 3002, 8500, 15432, 16379):
         with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", port))  # no listener left
