@@ -59,7 +59,9 @@ def config_environment(cfg: GatewayConfig) -> dict[str, str]:
 
 def supervise(cfg: GatewayConfig) -> int:
     """Run `cfg.workers` workers until SIGTERM/SIGINT; returns the exit status."""
-    _check_port_free(cfg)
+    _check_port_free(cfg.bind, cfg.port)
+    if cfg.admin_port:
+        _check_port_free(cfg.admin_bind, cfg.admin_port)
     _remove_stale_metrics_dirs()
     metrics_dir = tempfile.mkdtemp(prefix=f"{_METRICS_DIR_PREFIX}{os.getpid()}-")
     base_env = {
@@ -146,17 +148,17 @@ def _remove_stale_metrics_dirs() -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _check_port_free(cfg: GatewayConfig) -> None:
+def _check_port_free(bind: str, port: int) -> None:
     """Fail clearly when the port is taken: with SO_REUSEPORT a stale gateway of ours
     could otherwise silently share it."""
     probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((cfg.bind, cfg.port))
+        probe.bind((bind, port))
     except OSError as exc:
         from shopnet.errors import PreflightError
 
         reason = "in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-        raise PreflightError(f"cannot listen on {cfg.bind}:{cfg.port}: {reason}") from None
+        raise PreflightError(f"cannot listen on {bind}:{port}: {reason}") from None
     finally:
         probe.close()
