@@ -15,7 +15,11 @@ isolation tests cannot disagree:
   static address in its home tier unless it scales;
 - environment from shopnet.topology.wiring, with compose DNS names as endpoints
   (SERVICE_REGISTRY=http://registry:8500 …); SHOPNET_ADVERTISE_ADDRESS is left
-  to auto-detection: the source address towards the registry (backend network);
+  to auto-detection: the source address towards the registry (backend network),
+  which is also what the registry sees (no NAT between containers of a network);
+- the stack's registry token as a compose secret (a file mounted at
+  /run/secrets/registry_token, never an environment value); the gateway's admin
+  port (/ready, /metrics) is not published;
 - `depends_on` from the model, gated on health; health checks, restart policy,
   CPU and memory limits on every service.
 
@@ -42,7 +46,7 @@ import yaml
 from shopnet.errors import ConfigError
 from shopnet.runtime.datastores import redis_cache_args
 from shopnet.topology.model import WORLD, Discovery, Engine, Kind, Service, Tier, Topology, Wiring
-from shopnet.topology.wiring import DB_NAME, DB_USER, service_environment
+from shopnet.topology.wiring import DB_NAME, DB_USER, registry_environment, service_environment
 from shopnet_docker import names
 
 DEFAULT_HEALTH_INTERVAL = "5s"
@@ -61,6 +65,10 @@ APP_STOP_GRACE = "15s"
 POSTGRES_MAX_CONNECTIONS = 200
 """As in the other modes: every scaled instance's pool must fit."""
 LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
+VAR_REGISTRY_TOKEN_SOURCE = "SHOPNET_REGISTRY_TOKEN_SOURCE"
+DEFAULT_TOKEN_FILE = "./registry-token"
+"""Relative to the compose file; absent by default, so a stack never runs with a known token."""
+TOKEN_SECRET = "registry_token"
 
 HEADER = """\
 # GENERATED from the topology model (services/shopnet/topology/default.toml) by
@@ -78,6 +86,8 @@ HEADER = """\
 #   SHOPNET_REDIS_IMAGE     [{redis}] (offline: {offline_redis})
 #   SHOPNET_POSTGRES_IMAGE  [{postgres}] (offline: {offline_postgres})
 #   SHOPNET_DB_PASSWORD     [{db_password}] used when the database volume is first created
+#   SHOPNET_REGISTRY_TOKEN_SOURCE [{token_file}] the registry token: one random line, 0600,
+#                           owned by uid 10001 (the services' user); `shopnet up` makes one
 #   SHOPNET_PUBLISHED_PORT  [{published}] host port of the gateway
 #   SHOPNET_COMPAT_PORT     [{compat}] second host port of the gateway (what the original setup used)
 #   SHOPNET_HEALTH_INTERVAL [{health}] between health checks (each is a `docker exec`: 30s for benchmarks)
@@ -108,6 +118,7 @@ def render(
         offline_redis=names.OFFLINE.redis,
         offline_postgres=names.OFFLINE.postgres,
         db_password=names.DEFAULT_DB_PASSWORD,
+        token_file=DEFAULT_TOKEN_FILE,
         published=topology.published_port,
         compat=gateway.port,
         health=DEFAULT_HEALTH_INTERVAL,
@@ -150,7 +161,8 @@ _Dumper.add_representer(list, _represent_list)
 
 # Keys of a service in the order a reader looks for them.
 _KEY_ORDER = (
-    "image", "build", "command", "environment", "ports", "volumes", "networks", "depends_on",
+    "image", "build", "command", "environment", "secrets", "ports", "volumes", "networks",
+    "depends_on",
     "healthcheck", "restart", "init", "read_only", "tmpfs", "cap_drop", "security_opt",
     "stop_signal", "stop_grace_period", "cpus", "mem_limit", "labels", "logging",
 )  # fmt: skip
@@ -191,7 +203,8 @@ def compose_model(
     for store in topology.datastores(Engine.POSTGRES):
         labels = {names.LABEL_STACK: project, names.LABEL_SERVICE: store.name}
         volumes[names.DB_VOLUME] = {"labels": labels}
-    return {"services": services, "networks": networks_, "volumes": volumes}
+    secrets = {TOKEN_SECRET: {"file": var(VAR_REGISTRY_TOKEN_SOURCE, DEFAULT_TOKEN_FILE)}}
+    return {"services": services, "networks": networks_, "volumes": volumes, "secrets": secrets}
 
 
 SINGLE_BRIDGE = "app"
@@ -275,7 +288,9 @@ def _service(
 ) -> dict[str, Any]:
     engine = service.engine()
     if service.kind is Kind.APP:
-        spec = _app(topology, service, build_context=build_context, discovery=discovery)
+        spec = _app(
+            topology, service, build_context=build_context, wiring=wiring, discovery=discovery
+        )
     elif engine in DATASTORES:
         spec = DATASTORES[engine](service)
     else:
@@ -315,7 +330,12 @@ def _attachments(
 
 
 def _app(
-    topology: Topology, service: Service, *, build_context: str, discovery: Discovery
+    topology: Topology,
+    service: Service,
+    *,
+    build_context: str,
+    wiring: Wiring | None,
+    discovery: Discovery,
 ) -> dict[str, Any]:
     env = service_environment(
         topology,
@@ -333,6 +353,9 @@ def _app(
         ]
         env["SHOPNET_GATEWAY_DISCOVERY"] = "dns"
         env["SHOPNET_GATEWAY_DNS_NAMES"] = ",".join(called)
+    env["SHOPNET_REGISTRY_TOKEN_FILE"] = f"/run/secrets/{TOKEN_SECRET}"
+    if service.name == "registry":
+        env.update(registry_environment(topology, wiring))
     spec: dict[str, Any] = {
         "image": var(names.VAR_IMAGE, names.SERVICE_IMAGE),
         "build": {
@@ -342,6 +365,7 @@ def _app(
         },
         "command": ["serve", service.name],
         "environment": env,
+        "secrets": [TOKEN_SECRET],
     }
     if service.name == published_service(topology).name:
         spec["ports"] = [

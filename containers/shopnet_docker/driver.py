@@ -22,6 +22,7 @@ output (compose.log) and the database password, which is kept with the data (the
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,7 @@ from shopnet.runtime.variant import Variant
 from shopnet.topology.model import Discovery, Topology
 from shopnet_docker import backup, names, preflight, settings, startup, status, teardown, tiers
 from shopnet_docker import images as image_build
-from shopnet_docker.compose import render
+from shopnet_docker.compose import VAR_REGISTRY_TOKEN_SOURCE, render
 from shopnet_docker.engine import Docker
 from shopnet_docker.settings import IMAGES_ENV
 from shopnet_docker.stack import Container, Stack
@@ -80,7 +81,21 @@ class DockerDriver(Driver):
 
     def _compose_env(self, *, password: bool) -> dict[str, str]:
         secret = self.layout.db_password() if password else None
-        return settings.compose_env(self.topology, password=secret)
+        env = settings.compose_env(self.topology, password=secret)
+        # A path, never the token: compose mounts the file as a secret (see compose.py).
+        env[VAR_REGISTRY_TOKEN_SOURCE] = str(self.layout.registry_token_path)
+        if password:
+            env[VAR_REGISTRY_TOKEN_SOURCE] = str(self._registry_token_file())
+        return env
+
+    def _registry_token_file(self) -> Path:
+        """The stack's token file, readable inside the containers: compose bind-mounts it with
+        the host's owner and mode (1.29 ignores a secret's uid/mode), so it belongs to the
+        services' user, still 0600. Without root it stays ours (rootless engines map it)."""
+        path = self.layout.registry_token_file()
+        if os.geteuid() == 0:
+            os.chown(path, settings.SERVICE_UID, settings.SERVICE_UID)
+        return path
 
     def _compose(
         self, *args: str, what: str, password: bool = False, check: bool = True

@@ -53,6 +53,10 @@ def compat_port(topology: Topology) -> int:
     return int(raw)
 
 
+SERVICE_UID = 10001
+"""The user our service image runs as (containers/Dockerfile)."""
+
+
 def compose_env(topology: Topology, *, password: str | None) -> dict[str, str]:
     """The environment compose runs with: our variables over the caller's."""
     env = dict(os.environ)

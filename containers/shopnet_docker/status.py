@@ -57,7 +57,8 @@ def health(topology: Topology, c: Container) -> str:
         return "unknown"
     if service.kind is Kind.APP:
         address = c.address_on(service.tier)
-        body = get_json(f"http://{address}:{service.port}/ready") if address else None
+        port = service.admin_port or service.port  # the gateway's /ready is on its admin port
+        body = get_json(f"http://{address}:{port}/ready") if address else None
         if isinstance(body, dict) and isinstance(body.get("status"), str):
             return body["status"]
         return "unavailable"

@@ -24,8 +24,11 @@ LIMITS = ClientLimits(head_timeout=0.4, keepalive_timeout=1.5, max_connections=3
 
 
 @pytest.fixture
-async def port() -> AsyncIterator[int]:
-    app = create_base_app(RegistryConfig.from_env({}, body_timeout_seconds=0.4))
+async def port(registry_token_file: str) -> AsyncIterator[int]:
+    cfg = RegistryConfig.from_env(
+        {}, body_timeout_seconds=0.4, registry_token_file=registry_token_file
+    )
+    app = create_base_app(cfg)
 
     async def echo(request: web.Request) -> web.Response:
         return web.Response(body=await read_body(request))

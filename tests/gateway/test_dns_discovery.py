@@ -19,7 +19,7 @@ from shopnet.errors import ConfigError
 from shopnet.gateway.app import create_app
 from shopnet.gateway.config import GatewayConfig
 from shopnet.gateway.keys import DISCOVERY
-from tests.gateway.conftest import Stack, Upstream, wait_for_pool
+from tests.gateway.conftest import Stack, Upstream, admin, wait_for_pool
 from tests.support.servers import free_port
 
 ADDRESSES = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
@@ -49,7 +49,7 @@ async def dns_gateway(stack: Stack, table: Table | None, port: int, **overrides)
     app = create_app(cfg)
     if table is not None:
         app[DISCOVERY].resolve = table.resolve
-    return await stack.start_client(app)
+    return await stack.serve(app)
 
 
 async def upstreams(stack: Stack, port: int) -> list[Upstream]:
@@ -116,13 +116,11 @@ async def test_the_system_resolver(stack: Stack) -> None:
     upstream = Upstream("product-1")
     upstream.server = await stack.start_server(upstream.app(), host="127.0.0.1", port=port)
     cfg_names = f"product=localhost:{port},order=localhost:{port}"
-    gateway = await stack.start_client(
-        create_app(stack.config(discovery="dns", dns_names=cfg_names))
-    )
+    gateway = await stack.serve(create_app(stack.config(discovery="dns", dns_names=cfg_names)))
     await wait_for_pool(gateway, {"product": 1})
     assert (await gateway.get("/api/products/1")).status == 200
     assert upstream.hits == 1
-    ready = await (await gateway.get("/ready")).json()
+    ready = await (await admin(gateway).get("/ready")).json()
     assert ready["checks"]["upstream:product"]["status"] == "ok"
 
 

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from shopnet.common.config import ServiceConfig, setting
 from shopnet.errors import ConfigError
+from shopnet.gateway.edge import parse_networks
 
 DISCOVERIES = ("registry", "dns")
 
@@ -15,6 +16,8 @@ DISCOVERIES = ("registry", "dns")
 class GatewayConfig(ServiceConfig):
     service: ClassVar[str] = "gateway"
     default_port: ClassVar[int] = 3000
+    default_admin_port: ClassVar[int] = 9080
+    """The public edge keeps /ready and /metrics off its public port."""
 
     try_timeout_seconds: float = setting(
         "SHOPNET_GATEWAY_TRY_TIMEOUT_SECONDS",
@@ -99,8 +102,27 @@ class GatewayConfig(ServiceConfig):
         "How long an idle upstream connection is kept (below the upstreams' own 75 s).",
     )
 
+    trusted_proxies: str = setting(
+        "SHOPNET_GATEWAY_TRUSTED_PROXIES",
+        "",
+        "Comma-separated networks of proxies whose X-Forwarded-For/Forwarded are kept; "
+        "anyone else's are replaced by the peer address.",
+    )
+    max_header_bytes: int = setting(
+        "SHOPNET_GATEWAY_MAX_HEADER_BYTES",
+        8190,
+        "Longest request target and header name or value forwarded (414/431 above); "
+        "aiohttp upstreams accept 8190.",
+    )
+    max_head_bytes: int = setting(
+        "SHOPNET_GATEWAY_MAX_HEAD_BYTES",
+        32768,
+        "Most bytes of request headers in total (431 above).",
+    )
+
     def __post_init__(self) -> None:
         ServiceConfig.__post_init__(self)
+        parse_networks(self.trusted_proxies)  # ConfigError at start, not per request
         for name in (
             "try_timeout_seconds",
             "connect_timeout_seconds",
@@ -114,7 +136,13 @@ class GatewayConfig(ServiceConfig):
         ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive")
-        for name in ("eject_after", "workers", "upstream_connections"):
+        for name in (
+            "eject_after",
+            "workers",
+            "upstream_connections",
+            "max_header_bytes",
+            "max_head_bytes",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if not 0 <= self.retries <= 10:

@@ -20,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 import aiohttp
 from aiohttp import web
 
 from shopnet.common.health import CheckResult, CheckStatus, ReadinessCheck
+from shopnet.common.http import json_response
 from shopnet.common.registry_client import RegistryClient, ServiceInstance, ServiceWatch
 from shopnet.common.upstreams import Endpoint, UpstreamPool
 from shopnet.errors import ConfigError
@@ -198,6 +200,29 @@ class Discovery:
         except TimeoutError:
             pending = [s for s, w in self.watches.items() if not w.synced.is_set()]
             log.warning("%s not answering; serving before discovery of %s", self.source, pending)
+
+    async def view(self, request: web.Request) -> web.Response:
+        """Admin: every routed service's instances as the balancer sees them."""
+        now = time.monotonic()
+        return json_response(
+            {
+                service: {
+                    "synced": service in self.watches and self.watches[service].synced.is_set(),
+                    "instances": [
+                        {
+                            "id": e.id,
+                            "address": e.instance.address,
+                            "port": e.instance.port,
+                            "consecutive_failures": e.consecutive_failures,
+                            "ejections": e.ejections,
+                            "ejected_for_seconds": round(max(0.0, e.ejected_until - now), 3),
+                        }
+                        for e in pool.endpoints
+                    ],
+                }
+                for service, pool in self.pools.items()
+            }
+        )
 
     def readiness(self, service: str) -> ReadinessCheck:
         """Down until the service's list came from the registry; degraded while it is empty."""

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from ipaddress import IPv4Network
 
 from aiohttp import web
 from yarl import URL
@@ -54,6 +55,7 @@ from shopnet.gateway.connection import (
     Disconnected,
     UpstreamResponse,
 )
+from shopnet.gateway.edge import check_head, forwarded_fields, parse_networks
 from shopnet.gateway.metrics import Failure, GatewayMetrics
 from shopnet.gateway.routes import Route
 
@@ -90,12 +92,14 @@ _DROP_FROM_REQUEST = frozenset(
         "x-forwarded-for",
         "x-forwarded-host",
         "x-forwarded-proto",
+        "forwarded",
     }
 )
 # The gateway's response gets its Content-Length from the body it sends (the upstream's
 # is kept for HEAD, which has none).
-_DROP_FROM_RESPONSE = frozenset(name.encode() for name in HOP_BY_HOP | {"content-length"})
-_DROP_FROM_HEAD_RESPONSE = frozenset(name.encode() for name in HOP_BY_HOP)
+# An upstream's Server header is not ours to announce (the gateway sets its own).
+_DROP_FROM_RESPONSE = frozenset(name.encode() for name in HOP_BY_HOP | {"content-length", "server"})
+_DROP_FROM_HEAD_RESPONSE = frozenset(name.encode() for name in HOP_BY_HOP | {"server"})
 
 _REPEATABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _RETRYABLE_STATUSES = frozenset({502, 503, 504})
@@ -136,12 +140,16 @@ class Forwarder:
         self._key_honoured = route.service in {
             name.strip() for name in cfg.idempotent_services.split(",")
         }
+        self._trusted = parse_networks(cfg.trusted_proxies)
+        self._max_field = cfg.max_header_bytes
+        self._max_head = cfg.max_head_bytes
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp handler for every path under the route's prefix."""
         client = self.client
         assert client is not None, "the gateway's upstream client is not started"
         method = request.method
+        check_head(request, self._max_field, self._max_head)
 
         body = None
         if request.body_exists:
@@ -153,7 +161,9 @@ class Forwarder:
             body = await read_body(request)  # bounded by client_max_size and a timeout
 
         start = f"{method} {self._target(request)} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")
-        fields, repeatable = _request_fields(request, method, body, self._key_honoured)
+        fields, repeatable = _request_fields(
+            request, method, body, self._key_honoured, self._trusted
+        )
         head_only = method == "HEAD"
 
         loop = asyncio.get_running_loop()
@@ -253,7 +263,11 @@ def _has_dot_segment(path: str) -> bool:
 
 
 def _request_fields(
-    request: web.Request, method: str, body: bytes | None, key_honoured: bool
+    request: web.Request,
+    method: str,
+    body: bytes | None,
+    key_honoured: bool,
+    trusted: tuple[IPv4Network, ...],
 ) -> tuple[bytes, bool]:
     """The header lines for the upstream (after Host) with the blank line that ends the
     head, and whether the retry rules let the request be sent twice.
@@ -270,11 +284,9 @@ def _request_fields(
         for name, value in request.raw_headers
         if name.lower() not in drop
     ]
-    peer = request.remote or ""
-    given = headers.get("X-Forwarded-For")
     own = (
         f"{REQUEST_ID}: {request_id_var.get() or ''}\r\n"
-        f"X-Forwarded-For: {f'{given}, {peer}' if given else peer}\r\n"
+        f"{forwarded_fields(request, trusted)}"
         f"X-Forwarded-Proto: {request.scheme}\r\n"
     )
     host = headers.get("Host")

@@ -189,6 +189,7 @@ class HostedDriver(Driver):
             return "down"
         if self.topology.service(service).kind is Kind.DATASTORE:
             return "ready" if _port_open(address, port) else "unavailable"
+        port = self.topology.service(service).admin_port or port  # the gateway's is separate
         body = get_json(f"http://{address}:{port}/ready")
         return body.get("status", "unknown") if isinstance(body, dict) else "unavailable"
 

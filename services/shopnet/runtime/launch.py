@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from ipaddress import ip_address
 from pathlib import Path
 
 from shopnet.errors import DriverError, ReadinessTimeout
@@ -19,7 +20,7 @@ from shopnet.runtime.probe import expected_registrations, get_json, wait_registe
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import InstanceRecord, Layout, StackState
 from shopnet.topology.model import Instance, Kind, Topology
-from shopnet.topology.wiring import service_environment
+from shopnet.topology.wiring import registry_environment, service_environment
 
 READY_TIMEOUT = 90.0
 
@@ -66,6 +67,7 @@ class Launcher:
         self._enter_for = enter_for or (lambda placement: placement.enter)
         self._owner = str(layout.dir)
         self._password = layout.db_password()
+        self._registry_token = layout.registry_token_file()
 
     def endpoint(self, service: str) -> str:
         """host:port of the first instance of `service` (datastores and the registry)."""
@@ -125,7 +127,12 @@ class Launcher:
             SHOPNET_PORT=str(placement.port),
             SHOPNET_INSTANCE_ID=placement.name,
             SHOPNET_ADVERTISE_ADDRESS=placement.address,
+            SHOPNET_REGISTRY_TOKEN_FILE=str(self._registry_token),
         )
+        if service.name == "registry" and not ip_address(placement.address).is_loopback:
+            # Tier addresses (netns): each service may register only from its subnets.
+            # Local mode leaves the registry's default, loopback.
+            env.update(registry_environment(self.topology))
         spec = process.ProcessSpec(
             instance=placement.name,
             argv=(sys.executable, "-m", "shopnet", "serve", service.name),
@@ -133,7 +140,8 @@ class Launcher:
             env=env,
         )
         pid = self._spawn(placement, spec)
-        url = f"http://{placement.endpoint}/ready"
+        # /ready is on the admin listener where the service has one (the gateway).
+        url = f"http://{placement.address}:{service.admin_port or placement.port}/ready"
         self._await(pid, placement, lambda: _wait_http_ready(url))
 
     def _spawn(self, placement: Placement, spec: process.ProcessSpec) -> int:

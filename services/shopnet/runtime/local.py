@@ -45,6 +45,8 @@ class LocalDriver(HostedDriver):
     def check_placements(self, scale: dict[str, int], placements: list[Placement]) -> None:
         for placement in placements:
             ports.require_free(placement.port, what=f"for {placement.name}")
+            if admin := placement.instance.service.admin_port:
+                ports.require_free(admin, what=f"for {placement.name}'s admin listener")
 
     def peer_port(self) -> int | None:
         """The bench's nginx peer: on loopback, next to the gateway's port."""

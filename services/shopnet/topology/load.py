@@ -84,6 +84,7 @@ def parse(data: dict[str, Any], *, source: str) -> Topology:
                     )
                     for u in s.get("uses", ())
                 ),
+                admin_port=int(s.get("admin_port", 0)),
             )
             for name, s in data["services"].items()
         )
@@ -162,6 +163,8 @@ def validate(topology: Topology, *, source: str = "topology") -> None:
             )
         if not 0 < service.port < 65536:
             fail(f"service {service.name}: port {service.port} is not a TCP port")
+        if not 0 <= service.admin_port < 65536 or service.admin_port == service.port:
+            fail(f"service {service.name}: admin_port {service.admin_port} is not another port")
         if service.max_instances < 1:
             fail(f"service {service.name}: max_instances must be at least 1")
         if service.kind == Kind.DATASTORE and service.max_instances != 1:

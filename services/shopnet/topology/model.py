@@ -142,6 +142,9 @@ class Service:
     """What it is, for a datastore (kind DATASTORE); None for our services."""
     uses: tuple[StoreUse, ...] = ()
     """The datastores it uses, and which part of each it owns."""
+    admin_port: int = 0
+    """Port of its admin listener (/ready, /metrics), reachable from the host only; 0: none,
+    they are on `port`."""
 
     @property
     def scalable(self) -> bool:
@@ -272,6 +275,22 @@ class Topology:
         if wiring is Wiring.SINGLE and self.single_network is not None:
             return (self.single_network.name,)
         return (self.service(service).tier,)
+
+    def registration_subnets(
+        self, service: str, wiring: Wiring | None = None
+    ) -> tuple[IPv4Network, ...]:
+        """Where instances of `service` may say they are, registering: their home tier, and
+        the registry's tier when they reach the registry there (Docker attaches them to it,
+        netns attached gives them a leg on it); under the single wiring, the one network."""
+        if wiring is Wiring.SINGLE and self.single_network is not None:
+            return (self.single_network.subnet,)
+        subnets = [self.service_tier(service).subnet]
+        registry = next((s for s in self.services if s.name == "registry"), None)
+        if registry is not None and self.allows(service, "registry", registry.port):
+            registry_tier = self.service_tier("registry").subnet
+            if registry_tier not in subnets:
+                subnets.append(registry_tier)
+        return tuple(subnets)
 
     def start_order(self) -> tuple[Service, ...]:
         """Services ordered so each comes after what it depends on (datastores first)."""
