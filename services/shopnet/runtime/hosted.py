@@ -108,10 +108,17 @@ class HostedDriver(Driver):
     def down(self, *, volumes: bool = False) -> DownResult:
         state = self.state_or_none()
         removed: list[str] = []
-        records = {r.pid: r.instance for r in process.records(self.layout.pids)}
-        hard = process.stop_all(self.layout.pids, owner=str(self.layout.dir))
-        removed += [f"process {name} (pid {pid})" for pid, name in sorted(records.items())]
-        problems = [f"{name} ignored its stop signal and was killed" for name in hard]
+        stopped = process.stop_all_timed(self.layout.pids, owner=str(self.layout.dir))
+        removed += [
+            f"process {s.record.instance} (pid {s.record.pid}), stopped in {s.seconds:.1f} s"
+            for s in stopped
+            if s.seconds is not None
+        ]
+        problems = [
+            f"{s.record.instance} ignored its stop signal and was killed"
+            for s in stopped
+            if s.seconds is None
+        ]
         net_removed, net_problems = self.teardown_network(state)
         removed += net_removed
         problems += net_problems

@@ -192,39 +192,68 @@ def alive(pid: int) -> bool:
 
 def stop(targets: Iterable[tuple[int, int]], *, timeout: float = 15.0) -> list[int]:
     """Send each (pid, signal), wait up to `timeout`, SIGKILL the rest; returns pids killed hard."""
+    return stop_timed(targets, timeout=timeout)[1]
+
+
+def stop_timed(
+    targets: Iterable[tuple[int, int]], *, timeout: float = 15.0
+) -> tuple[dict[int, float], list[int]]:
+    """Like `stop`; also returns how long each pid that obeyed took to exit, in seconds."""
+    started = time.monotonic()
     pending = [pid for pid, sig in targets if _signal(pid, sig)]
-    deadline = time.monotonic() + timeout
+    took: dict[int, float] = {}
+    deadline = started + timeout
     while pending and time.monotonic() < deadline:
-        pending = [pid for pid in pending if alive(pid)]
+        still = [pid for pid in pending if alive(pid)]
+        took.update((pid, time.monotonic() - started) for pid in pending if pid not in still)
+        pending = still
         if pending:
-            time.sleep(0.05)
+            time.sleep(0.02)
     for pid in pending:
         _signal(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5.0
     while any(alive(pid) for pid in pending) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return pending
+    return took, pending
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """What `stop_all_timed` did to one process."""
+
+    record: Record
+    seconds: float | None
+    """From its stop signal to its exit; None when it had to be killed."""
 
 
 def stop_all(pid_dir: Path, *, owner: str, timeout: float = 15.0) -> list[str]:
     """Stop every process of a stack, services before datastores; returns what needed SIGKILL."""
-    killed: list[str] = []
+    stopped = stop_all_timed(pid_dir, owner=owner, timeout=timeout)
+    return [s.record.instance for s in stopped if s.seconds is None]
+
+
+def stop_all_timed(pid_dir: Path, *, owner: str, timeout: float = 15.0) -> list[Stopped]:
+    """Stop every process of a stack in stop_phase order (the supervisor, the services,
+    then what they call on their way out); how long each took, None if it was killed."""
+    stopped: list[Stopped] = []
     by_phase: dict[int, list[Record]] = {}
     for record in records(pid_dir):
         by_phase.setdefault(record.stop_phase, []).append(record)
     for phase in sorted(by_phase):
         group = by_phase[phase]
-        names = {r.pid: r.instance for r in group}
-        hard = stop(((r.pid, r.stop_signal) for r in group), timeout=timeout)
-        killed += [names[pid] for pid in hard]
+        took, _ = stop_timed(((r.pid, r.stop_signal) for r in group), timeout=timeout)
+        stopped += [Stopped(r, took.get(r.pid)) for r in group]
     # Whatever still carries our tag (workers orphaned by a SIGKILLed parent).
     leftovers = tagged_processes(owner)
     if leftovers:
-        hard = stop(((pid, signal.SIGTERM) for pid in leftovers), timeout=5.0)
-        killed += [leftovers[pid] for pid in hard]
+        took, _ = stop_timed(((pid, signal.SIGTERM) for pid in leftovers), timeout=5.0)
+        stopped += [
+            Stopped(Record(name, pid, 0, signal.SIGTERM, 0), took.get(pid))
+            for pid, name in leftovers.items()
+        ]
     for pidfile in pid_dir.glob("*.pid"):
         pidfile.unlink(missing_ok=True)
-    return killed
+    return stopped
 
 
 def _signal(pid: int, sig: int) -> bool:
