@@ -16,7 +16,7 @@ from typing import Any
 
 from shopnet.errors import StateError
 from shopnet.runtime import backup as pg_backup
-from shopnet.runtime import datastores, process, procinfo
+from shopnet.runtime import datastores, process, procinfo, supervisor
 from shopnet.runtime.base import DownResult, Driver, InstanceStatus, UpResult
 from shopnet.runtime.launch import Launcher, Placement
 from shopnet.runtime.probe import get_json
@@ -61,6 +61,10 @@ class HostedDriver(Driver):
         """What a child runs before exec to be where `record` runs (netns: join its namespace)."""
         return None
 
+    def enter_for_restart(self, record: InstanceRecord) -> Callable[[], None] | None:
+        """Like enter_for, for the instance's own process started again (netns: its cgroups too)."""
+        return self.enter_for(record)
+
     @property
     def gateway_url(self) -> str:
         raise NotImplementedError
@@ -99,6 +103,7 @@ class HostedDriver(Driver):
             raise
         state.phase = "up"
         state.save(self.layout)
+        supervisor.start(self, state.topology)
         return UpResult(
             gateway_url=self.gateway_url,
             instances=tuple(p.name for p in placements),
@@ -123,6 +128,7 @@ class HostedDriver(Driver):
         removed += net_removed
         problems += net_problems
         self.layout.state_file.unlink(missing_ok=True)
+        supervisor.forget(self.layout)
         if volumes and self.layout.data.exists():
             try:
                 shutil.rmtree(self.layout.data)
@@ -135,6 +141,7 @@ class HostedDriver(Driver):
         state = self._require_state()
         pids = {r.instance: r.pid for r in process.records(self.layout.pids)}
         usage = procinfo.usage(pids.values())
+        supervised = supervisor.read_status(self.layout)
         rows = []
         for record in state.instances:
             pid = pids.get(record.name)
@@ -150,6 +157,7 @@ class HostedDriver(Driver):
                     listening=self.listening(record.name, pid),
                     cpu_percent=cpu,
                     memory_mb=mem,
+                    **_supervision(supervised.get(record.name)),
                 )
             )
         return rows
@@ -205,6 +213,12 @@ class HostedDriver(Driver):
         state = self.state_or_none()
         running = process.records(self.layout.pids) if self.layout.pids.exists() else []
         if state is not None and state.phase == "up" and running:
+            if not supervisor.running(self.layout):  # killed: adopt the stack again
+                supervisor.start(self, state.topology)
+                raise StateError(
+                    f"a {self.mode} stack is already running ({self.gateway_url}); its supervisor "
+                    "was not running and has been started again"
+                )
             raise StateError(
                 f"a {self.mode} stack is already running ({self.gateway_url}); "
                 "run `shopnet down` first"
@@ -226,6 +240,12 @@ class HostedDriver(Driver):
         body = get_json(f"{self.gateway_url}/api/products?page_size=1", timeout=5.0, ok_only=True)
         if not isinstance(body, dict) or "items" not in body:
             raise StateError(f"the gateway at {self.gateway_url} does not serve /api/products")
+
+
+def _supervision(seen: supervisor.Supervised | None) -> dict[str, Any]:
+    if seen is None:
+        return {}
+    return {"restarts": seen.restarts, "last_exit": seen.last_exit, "supervision": seen.state}
 
 
 def _port_open(address: str, port: int) -> bool:
