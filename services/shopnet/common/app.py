@@ -78,8 +78,10 @@ async def _serve(app: web.Application, cfg: ServiceConfig, sock: socket.socket |
         handle_signals=False,
         access_log_class=logs.JsonAccessLogger,
         access_log=logging.getLogger("shopnet.access") if cfg.access_log else None,
-        # In-flight requests get half the drain budget; pools and deregistering the rest.
-        shutdown_timeout=cfg.drain_seconds / 2,
+        # aiohttp waits this long for an in-flight handler, then as long again after asking
+        # it to stop (its "cancel" only fails the request body: a handler that does not
+        # read it runs on). So in-flight requests take up to half the drain budget.
+        shutdown_timeout=cfg.drain_seconds / 4,
     )
     await runner.setup()  # startup: pools connect, migrations run; only then listen
     if sock is None:
