@@ -29,6 +29,11 @@ def rows(docker: Docker, topology: Topology, containers: list[Container]) -> lis
                 where=c.name,
                 cpu_percent=cpu,
                 memory_mb=mem,
+                restarts=c.restarts,
+                # Docker's State.ExitCode: 137 is SIGKILL; "" for a first run still running.
+                last_exit=""
+                if c.running and not c.restarts
+                else f"exit {c.exit_code}" + (" (OOM killed)" if c.oom_killed else ""),
             )
         )
     return found

@@ -99,6 +99,12 @@ class NetnsDriver(HostedDriver):
             raise ConfigError(f"{record.name} has no namespace")
         return enter_instance(record.namespace)
 
+    def enter_for_restart(self, record: InstanceRecord) -> Callable[[], None] | None:
+        if record.namespace is None:
+            raise ConfigError(f"{record.name} has no namespace")
+        limits = cgroups.apply(self.names, record.name, self.topology.service(record.service))
+        return enter_instance(record.namespace, limits)
+
     def exec(self, instance: str, argv: list[str]) -> int:
         record = self.require_state().instance(instance)
         enter = self.enter_for(record)

@@ -448,6 +448,8 @@ def format_status(rows: list[InstanceStatus]) -> str:
         "HEALTH",
         "CPU%",
         "MEM MiB",
+        "RESTARTS",
+        "LAST EXIT",
         "LISTENING",
     )
     table = [headers]
@@ -462,6 +464,8 @@ def format_status(rows: list[InstanceStatus]) -> str:
                 r.health,
                 f"{r.cpu_percent:.1f}" if r.cpu_percent is not None else "-",
                 f"{r.memory_mb:.0f}" if r.memory_mb is not None else "-",
+                str(r.restarts) + (f" ({r.supervision})" if r.supervision == "gave up" else ""),
+                r.last_exit or "-",
                 ",".join(r.listening) or "-",
             )
         )

@@ -143,7 +143,7 @@ def test_up_status_and_down(driver: ProbeDriver) -> None:
         "registry-1": "ready",
     }
     pids = running_pids(driver)
-    assert len(pids) == 2
+    assert len(pids) == 3  # the two instances and the stack's supervisor
     with pytest.raises(StateError, match="already running"):
         driver.up(scale={})
 
@@ -152,6 +152,7 @@ def test_up_status_and_down(driver: ProbeDriver) -> None:
     assert sorted(r.split(" (")[0] for r in down.removed) == [
         "process redis-1",
         "process registry-1",
+        "process supervisor",
     ]
     assert not any(process.alive(pid) for pid in pids)
     assert not driver.layout.state_file.exists()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 from shopnet.bench import publish, write_outputs
 from shopnet.bench.results import Results
 from shopnet.bench.runner import Bench, BenchOptions
-from shopnet.errors import ConfigError
+from shopnet.errors import ConfigError, PreflightError
 from shopnet.runtime import variant
 from shopnet.runtime.base import DRIVERS
 from shopnet.runtime.progress import Progress
@@ -60,6 +63,13 @@ def options_from(args: argparse.Namespace, topology: Topology) -> BenchOptions:
 
 
 def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress: Progress) -> int:
+    """`root` (the person's state directory) is deliberately unused: the bench runs its
+    stacks in a state directory of its own, with a fresh data set every run."""
+    if importlib.util.find_spec("matplotlib") is None:  # before any work, not at the charts
+        raise PreflightError(
+            "shopnet bench draws charts with matplotlib: install the `bench` extra "
+            "(pip install 'shopnet[bench]')"
+        )
     if args.report:
         paths = write_outputs(Results.load(args.report))
         print(paths["report"])
@@ -70,10 +80,13 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
     options = options_from(args, topology)
     output = args.output or Path("bench-results") / time.strftime("%Y%m%d-%H%M%S")
     progress.info(f"bench: modes {', '.join(options.modes)}; results in {output}")
-    runner = Bench(options, topology=topology, root=root, progress=progress, output=output)
+    own_root = Path(tempfile.mkdtemp(prefix="shopnet-bench-"))
+    own_root.chmod(0o755)  # the datastores run as their own users
+    runner = Bench(options, topology=topology, root=own_root, progress=progress, output=output)
     try:
         results = runner.run()
     finally:
+        shutil.rmtree(own_root, ignore_errors=True)
         # Whatever was measured before a failure or ^C still gets its report.
         if runner.results.runs:
             paths = write_outputs(runner.results)

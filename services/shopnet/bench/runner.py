@@ -107,7 +107,7 @@ class Bench:
                     self._measure(driver, mode, repeat, label)
                 finally:
                     with self.progress.step(f"{label}: removing the stack"):
-                        driver.down()
+                        driver.down(volumes=True)  # the next repeat seeds a fresh data set
         self.results.finish()
         return self.results
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 
@@ -111,7 +112,10 @@ async def _serve(
         handle_signals=False,
         access_log_class=logs.JsonAccessLogger,
         access_log=logging.getLogger("shopnet.access") if cfg.access_log else None,
-        shutdown_timeout=cfg.drain_seconds,
+        # aiohttp waits this long for an in-flight handler, then as long again after asking
+        # it to stop (its "cancel" only fails the request body: a handler that does not
+        # read it runs on). So in-flight requests take up to half the drain budget.
+        shutdown_timeout=cfg.drain_seconds / 4,
         **runner_options,
     )
     await runner.setup()  # startup: pools connect, migrations run; only then listen
@@ -147,17 +151,62 @@ async def _serve(
         registration.start()
 
     await stop.wait()
+    await _drain(cfg, runner, admin_runner, registration, session)
+
+
+async def _drain(
+    cfg: ServiceConfig,
+    runner: web.AppRunner,
+    admin_runner: web.AppRunner | None,
+    registration: Registration | None,
+    session: aiohttp.ClientSession | None,
+) -> None:
+    """Deregister, let watchers move away, stop accepting, drain, close pools — in one budget.
+
+    Every step is bounded and the whole drain is bounded by `drain_seconds`, which
+    stays well inside the stop timeout of whoever stops us (15 s), so a stuck step
+    shows up in the log by name instead of as a SIGKILL from outside.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    steps: dict[str, float] = {}
+    step = "deregister"
     log.info("stopping: deregistering, then draining in-flight requests")
-    if registration is not None:
-        await registration.stop()
-        await asyncio.sleep(cfg.deregister_grace_seconds)
-    if session is not None:
-        await session.close()
-    # Stops accepting, runs on_shutdown, waits up to drain_seconds, then cleanup contexts.
-    await runner.cleanup()
-    if admin_runner is not None:
-        await admin_runner.cleanup()
-    log.info("stopped")
+    try:
+        async with asyncio.timeout(cfg.drain_seconds):
+            if registration is not None:
+                await registration.stop()
+                steps[step] = loop.time() - started
+                step = "grace"
+                await asyncio.sleep(cfg.deregister_grace_seconds)
+                steps[step] = loop.time() - started
+            if session is not None:
+                await session.close()
+            step = "drain and close pools"
+            # Stops accepting, runs on_shutdown, waits for in-flight requests, then cleanup contexts.
+            await runner.cleanup()
+            if admin_runner is not None:
+                await admin_runner.cleanup()
+            steps[step] = loop.time() - started
+    except TimeoutError:
+        stuck = [
+            _describe(task) for task in asyncio.all_tasks() if task is not asyncio.current_task()
+        ]
+        log.error(
+            "drain over its %.1f s budget, stuck in %r; exiting anyway",
+            cfg.drain_seconds,
+            step,
+            extra={"steps_s": steps, "pending_tasks": stuck},
+        )
+        logging.shutdown()
+        os._exit(1)  # cancelling tasks that hang could hang too
+    log.info("stopped", extra={"drain_s": round(loop.time() - started, 3), "steps_s": steps})
+
+
+def _describe(task: asyncio.Task[object]) -> str:
+    frames = task.get_stack(limit=3)
+    where = " < ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in frames)
+    return f"{task.get_name()} at {where}"
 
 
 def serve(

@@ -44,7 +44,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[POOL] = pool
     app[STORE] = OrderStore(pool, acquire_timeout=cfg.db_timeout_seconds)
     yield
-    await close_pool(pool, timeout=cfg.drain_seconds)
+    await close_pool(pool, timeout=cfg.drain_seconds / 4)  # inside the drain budget
 
 
 async def _catalog(app: web.Application) -> AsyncIterator[None]:

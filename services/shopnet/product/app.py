@@ -65,7 +65,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = ProductStore(pool, acquire_timeout=cfg.db_timeout_seconds)
     app[RESERVATIONS] = ReservationStore(pool, acquire_timeout=cfg.db_timeout_seconds)
     yield
-    await close_pool(pool, timeout=cfg.drain_seconds)
+    await close_pool(pool, timeout=cfg.drain_seconds / 4)  # inside the drain budget
 
 
 async def _cache(app: web.Application) -> AsyncIterator[None]:

@@ -51,6 +51,12 @@ class InstanceStatus:
     listening: tuple[str, ...] = ()
     cpu_percent: float | None = None
     memory_mb: float | None = None
+    restarts: int = 0
+    """How often it was started again after exiting (supervisor, or Docker's RestartCount)."""
+    last_exit: str = ""
+    """How its last process ended, e.g. `exit 1`, `signal SIGKILL`; empty if none did."""
+    supervision: str = ""
+    """running / restarting / gave up / stopped; empty when nothing supervises it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,11 @@ import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from shopnet.errors import StateError
 from shopnet.runtime import backup as pg_backup
-from shopnet.runtime import datastores, process, procinfo
+from shopnet.runtime import datastores, process, procinfo, supervisor
 from shopnet.runtime.base import DownResult, Driver, InstanceStatus
 from shopnet.runtime.launch import Launcher, Placement
 from shopnet.runtime.probe import get_json
@@ -54,6 +56,10 @@ class HostedDriver(Driver):
         """What a child runs before exec to be where `record` runs (netns: join its namespace)."""
         return None
 
+    def enter_for_restart(self, record: InstanceRecord) -> Callable[[], None] | None:
+        """Like enter_for, for the instance's own process started again (netns: its cgroups too)."""
+        return self.enter_for(record)
+
     # -- the hooks of `up` ------------------------------------------------------
 
     def running(self) -> bool:
@@ -61,6 +67,25 @@ class HostedDriver(Driver):
 
     def leftovers(self) -> list[str]:
         return [f"process {r.instance} (pid {r.pid})" for r in self._pid_records()]
+
+    def refuse_leftovers(self) -> None:
+        state = self.state_or_none()
+        if (
+            state is not None
+            and state.phase == "up"
+            and self.running()
+            and not supervisor.running(self.layout)
+        ):
+            supervisor.start(self, state.topology)  # it was killed: adopt the stack again
+            raise StateError(
+                f"a {self.mode} stack is already running ({self.gateway_url}); its supervisor "
+                "was not running and has been started again"
+            )
+        super().refuse_leftovers()
+
+    def mark_up(self, state: StackState) -> None:
+        # From now on a crashed instance comes back, as Docker's `unless-stopped` does.
+        supervisor.start(self, state.topology)
 
     def leftovers_message(self, found: list[str]) -> str:
         return f"leftovers of a crashed run in {self.layout.dir}; run `shopnet down` first"
@@ -100,14 +125,22 @@ class HostedDriver(Driver):
     def down(self, *, volumes: bool = False) -> DownResult:
         state = self.state_or_none()
         removed: list[str] = []
-        records = {r.pid: r.instance for r in process.records(self.layout.pids)}
-        hard = process.stop_all(self.layout.pids, owner=str(self.layout.dir))
-        removed += [f"process {name} (pid {pid})" for pid, name in sorted(records.items())]
-        problems = [f"{name} ignored its stop signal and was killed" for name in hard]
+        stopped = process.stop_all_timed(self.layout.pids, owner=str(self.layout.dir))
+        removed += [
+            f"process {s.record.instance} (pid {s.record.pid}), stopped in {s.seconds:.1f} s"
+            for s in stopped
+            if s.seconds is not None
+        ]
+        problems = [
+            f"{s.record.instance} ignored its stop signal and was killed"
+            for s in stopped
+            if s.seconds is None
+        ]
         net_removed, net_problems = self.teardown_network(state)
         removed += net_removed
         problems += net_problems
         self.layout.state_file.unlink(missing_ok=True)
+        supervisor.forget(self.layout)
         if volumes and self.layout.data.exists():
             try:
                 shutil.rmtree(self.layout.data)
@@ -120,6 +153,7 @@ class HostedDriver(Driver):
         state = self.require_state()
         pids = {r.instance: r.pid for r in process.records(self.layout.pids)}
         usage = procinfo.usage(pids.values())
+        supervised = supervisor.read_status(self.layout)
         rows = []
         for record in state.instances:
             pid = pids.get(record.name)
@@ -135,6 +169,7 @@ class HostedDriver(Driver):
                     listening=self.listening(record.name, pid),
                     cpu_percent=cpu,
                     memory_mb=mem,
+                    **_supervision(supervised.get(record.name)),
                 )
             )
         return rows
@@ -192,6 +227,12 @@ class HostedDriver(Driver):
         port = self.topology.service(service).admin_port or port  # the gateway's is separate
         body = get_json(f"http://{address}:{port}/ready")
         return body.get("status", "unknown") if isinstance(body, dict) else "unavailable"
+
+
+def _supervision(seen: supervisor.Supervised | None) -> dict[str, Any]:
+    if seen is None:
+        return {}
+    return {"restarts": seen.restarts, "last_exit": seen.last_exit, "supervision": seen.state}
 
 
 def _port_open(address: str, port: int) -> bool:

@@ -138,6 +138,8 @@ class Launcher:
             argv=(sys.executable, "-m", "shopnet", "serve", service.name),
             log_path=self.layout.log(placement.name),
             env=env,
+            # Services deregister on their way out: the registry stops after them.
+            stop_phase=1 if service.name == "registry" else 0,
         )
         pid = self._spawn(placement, spec)
         # /ready is on the admin listener where the service has one (the gateway).
