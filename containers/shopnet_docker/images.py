@@ -32,7 +32,6 @@ from shopnet.errors import ConfigError, DriverError, PreflightError
 from shopnet.runtime.progress import Progress
 from shopnet_docker import debian_base, names, wheelhouse
 from shopnet_docker import offline as offline_build
-from shopnet_docker.buildah import Buildah
 from shopnet_docker.engine import Docker
 from shopnet_docker.inventory import drop_superseded, image_id, image_labels, image_size
 from shopnet_docker.reproducible import Comparison
@@ -246,8 +245,9 @@ def build_images(
     docker.ping()
     built: list[BuiltImage] = []
     if offline:
-        store = Buildah.at(root / "buildah")
-        made = offline_build.make(progress, store, _builds(images, offline=True), root,
+        builds = _builds(images, offline=True)
+        store = offline_build.main_store(root, builds, source_root=SOURCE_ROOT)
+        made = offline_build.make(progress, store, builds, root,
                                   source_root=SOURCE_ROOT, refresh_base=refresh_base)  # fmt: skip
         for item in offline_build.install(progress, docker, store, root, made):
             built.append(BuiltImage(item.tag, image_size(docker, item.tag), item.seconds,

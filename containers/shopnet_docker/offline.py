@@ -54,6 +54,37 @@ class Made:
     seconds: float
 
 
+CURRENT_STORE = "buildah-current"
+"""A file in the build directory naming the storage of the newest build."""
+
+
+def main_store(root: Path, builds: Sequence[_Build], *, source_root: Path) -> Buildah:
+    """The build storage for the dates these builds carry; storages of other dates go.
+
+    buildah's layer cache does not key on --timestamp: a step whose inputs did not
+    change comes back from the cache with the file and history dates of an older
+    build, and the image differs from a clean build of the same commit. One storage
+    per newest date (any image re-dated makes its date the newest) keeps the cache
+    honest: a new date costs one cold build, a repeat build stays quick.
+    """
+    newest = max(source_date_epoch(source_root, b.dated_by) for b in builds)
+    name = f"buildah-{newest}"
+    for old in root.glob("buildah*"):
+        if old.is_dir() and old.name != name:
+            Buildah.at(old).remove_storage()
+    (root / CURRENT_STORE).write_text(name + "\n")
+    return Buildah.at(root / name)
+
+
+def current_store(root: Path) -> Buildah:
+    """The storage `main_store` chose last (the one Docker's images came from)."""
+    try:
+        name = (root / CURRENT_STORE).read_text().strip()
+    except OSError:
+        name = "buildah"
+    return Buildah.at(root / name)
+
+
 def make(
     progress: Progress,
     store: Buildah,
@@ -162,7 +193,7 @@ def verify(
     stores = [Buildah.at(work / name) for name in ("first", "second")]
     try:
         if reuse:
-            main = Buildah.at(root / "buildah")
+            main = current_store(root)
             for tag in reuse:
                 seed = main.export(tag, work / "seed" / safe(tag))
                 for store in stores:

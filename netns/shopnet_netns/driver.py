@@ -52,6 +52,7 @@ class NetnsDriver(HostedDriver):
     # -- up -------------------------------------------------------------------
 
     def placements(self, scale: dict[str, int]) -> list[Placement]:
+        registry_tier = self.topology.service_tier("registry").name
         return [
             Placement(
                 endpoint.instance,
@@ -59,6 +60,8 @@ class NetnsDriver(HostedDriver):
                 address=str(endpoint.address.ip),
                 port=endpoint.instance.port,
                 namespace=endpoint.namespace,
+                # Attached: it reaches the registry from its leg there, so it registers so.
+                advertise=str(endpoint.address_on(registry_tier)),
             )
             for endpoint in self.plan(scale).endpoints
         ]

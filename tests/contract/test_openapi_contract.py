@@ -27,6 +27,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.support.registry import write_token_file
 from tests.support.servers import PostgresServer, RedisServer, free_port
 
 pytestmark = pytest.mark.slow
@@ -70,12 +71,14 @@ def gateway(
     asyncio.run(_create_database(postgres_server, name))
     logs = tmp_path_factory.mktemp("contract-logs")
     ports = {service: free_port() for service in ("registry", "product", "order", "gateway")}
+    token_file = write_token_file(tmp_path_factory.mktemp("contract-token"))
     registry = f"http://127.0.0.1:{ports['registry']}"
     common = {
         "PATH": os.environ["PATH"],
         "SERVICE_REGISTRY": registry,
         "SHOPNET_BIND": "127.0.0.1",
         "SHOPNET_ADVERTISE_ADDRESS": "127.0.0.1",
+        "SHOPNET_REGISTRY_TOKEN_FILE": token_file,
         "DATABASE_URL": postgres_server.dsn(name),
         "REDIS_URL": redis_server.url.rsplit("/", 1)[0] + "/7",
         "SHOPNET_SEED_PRODUCTS": "50",
@@ -93,7 +96,12 @@ def gateway(
                 procs.append(
                     subprocess.Popen(
                         [sys.executable, "-m", "shopnet", "serve", service],
-                        env={**common, "SHOPNET_PORT": str(ports[service])},
+                        # The gateway's admin listener on a free port too, never a stack's.
+                        env={
+                            **common,
+                            "SHOPNET_PORT": str(ports[service]),
+                            "SHOPNET_ADMIN_PORT": str(free_port() if service == "gateway" else 0),
+                        },
                         stdout=log,
                         stderr=subprocess.STDOUT,
                     )

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from shopnet.topology import default_topology
 from shopnet_docker import names
+from shopnet_docker.compose import VAR_REGISTRY_TOKEN_SOURCE
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import CONTAINERS, BuildReport
 from shopnet_docker.preflight import host_routes
+from shopnet_docker.settings import SERVICE_UID
 from tests.docker.conftest import leftovers
 from tests.docker.helpers import http, wait_until
+from tests.support.registry import write_token_file
 from tests.support.servers import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -32,7 +36,7 @@ COMPOSE_FILE = CONTAINERS / "compose.yaml"
 
 
 @pytest.fixture
-def compose_env(docker: Docker, images: BuildReport) -> Iterator[dict[str, str]]:
+def compose_env(docker: Docker, images: BuildReport, tmp_path: Path) -> Iterator[dict[str, str]]:
     theirs = leftovers(docker, "shopnet")
     if running := [found for found in theirs if not found.startswith("volume")]:
         # Its networks carry the file's fixed names and subnets: say so before touching anything.
@@ -51,7 +55,10 @@ def compose_env(docker: Docker, images: BuildReport) -> Iterator[dict[str, str]]
         names.VAR_POSTGRES_IMAGE: names.OFFLINE.postgres,
         names.VAR_PUBLISHED_PORT: str(free_port()),
         names.VAR_COMPAT_PORT: str(free_port()),
+        # The file's registry secret: a token of this test's, readable by the services' user.
+        VAR_REGISTRY_TOKEN_SOURCE: write_token_file(tmp_path),
     }
+    os.chown(env[VAR_REGISTRY_TOKEN_SOURCE], SERVICE_UID, SERVICE_UID)
     try:
         yield env
     finally:

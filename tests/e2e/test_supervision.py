@@ -125,6 +125,12 @@ def test_postgres_killed_under_order_load_recovers_and_loses_no_order(
                     first_failure.append(time.monotonic())
                 time.sleep(0.05)
 
+    # Orders reserve stock: enough of it that no order fails for want of stock.
+    for n in range(4):
+        stocked = request(
+            f"{GATEWAY}/api/products/{1 + n}", method="PATCH", body={"stock": 1_000_000}
+        )
+        assert stocked.status == 200, stocked.body
     threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
     for thread in threads:
         thread.start()

@@ -82,8 +82,14 @@ class Collector:
         apps = [
             r.instance for r in self.rows if self._is_app(r.service) and r.instance in addresses
         ]
+        admin_ports = {r.instance: self.topology.service(r.service).admin_port for r in self.rows}
         scrapes = await asyncio.gather(
-            *(metrics.scrape(session, addresses[name], timeout=scrape_timeout) for name in apps)
+            *(
+                metrics.scrape(
+                    session, addresses[name], timeout=scrape_timeout, admin_port=admin_ports[name]
+                )
+                for name in apps
+            )
         )
         firewall = None
         if self.driver.mode == "netns":

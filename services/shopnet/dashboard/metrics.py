@@ -1,7 +1,7 @@
 """Scraping the services' Prometheus /metrics, and the samples as plain numbers.
 
 `metrics_url` is the one place that knows where an instance serves its metrics:
-when they move to an admin listener, only it changes.
+on its admin listener when the service has one (the gateway's), else on its port.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ Scrape = dict[tuple[str, Labels], float]
 """(sample name, sorted labels) → value, e.g. ("shopnet_http_requests_total", (("method", "GET"), …))."""
 
 
-def metrics_url(address: str) -> str:
+def metrics_url(address: str, admin_port: int = 0) -> str:
     """Where the instance at `address` ("host:port") serves its Prometheus metrics."""
+    if admin_port:
+        address = f"{address.rsplit(':', 1)[0]}:{admin_port}"
     return f"http://{address}/metrics"
 
 
@@ -38,10 +40,12 @@ class Scraped:
     """Nothing listens there: the instance is down, whatever the last status said."""
 
 
-async def scrape(session: aiohttp.ClientSession, address: str, *, timeout: float) -> Scraped:
+async def scrape(
+    session: aiohttp.ClientSession, address: str, *, timeout: float, admin_port: int = 0
+) -> Scraped:
     try:
         async with session.get(
-            metrics_url(address), timeout=aiohttp.ClientTimeout(total=timeout)
+            metrics_url(address, admin_port), timeout=aiohttp.ClientTimeout(total=timeout)
         ) as resp:
             if resp.status != 200:
                 return Scraped(None)

@@ -36,6 +36,9 @@ class Placement:
     """Address others (and the host) use to reach it."""
     port: int
     namespace: str | None = None
+    advertise: str | None = None
+    """The address it registers with, when not `address`: the registry admits only the
+    caller's source address, which is a leg's under the netns attached wiring."""
     enter: Callable[[], None] | None = None
     """Runs in the child before exec (e.g. joins the namespace); see Launcher's enter_for."""
 
@@ -126,7 +129,7 @@ class Launcher:
             SHOPNET_BIND=placement.bind,
             SHOPNET_PORT=str(placement.port),
             SHOPNET_INSTANCE_ID=placement.name,
-            SHOPNET_ADVERTISE_ADDRESS=placement.address,
+            SHOPNET_ADVERTISE_ADDRESS=placement.advertise or placement.address,
             SHOPNET_REGISTRY_TOKEN_FILE=str(self._registry_token),
         )
         if service.name == "registry" and not ip_address(placement.address).is_loopback:
