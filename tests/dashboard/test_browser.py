@@ -17,9 +17,6 @@ from typing import Any
 
 import pytest
 
-from shopnet.runtime.base import make_driver
-from shopnet.runtime.launch import Launcher
-from shopnet.runtime.progress import Progress
 from shopnet.topology import default_topology
 from shopnet.topology.model import WORLD
 from tests.dashboard.support import (
@@ -58,25 +55,6 @@ def root() -> Iterator[Path]:
         yield path
     finally:
         shopnet(path, "down", "--mode", "netns", "--volumes", "-q", check=False)
-
-
-def restart(root: Path, name: str) -> None:
-    """Start a killed instance again where `up` placed it."""
-    driver = make_driver(
-        "netns", topology=default_topology(), root=root, progress=Progress(quiet=True)
-    )
-    state = driver.state()
-    assert state is not None
-    placements = driver.placements(state.scale)
-    launcher = Launcher(
-        topology=driver.topology,
-        layout=driver.layout,
-        state=state,
-        progress=Progress(quiet=True),
-        placements=placements,
-        enter_for=driver.enter_placement,
-    )
-    launcher._start_app(next(p for p in placements if p.name == name))
 
 
 def test_dashboard_shows_the_live_stack(root: Path, tmp_path: Path) -> None:
@@ -129,7 +107,9 @@ def check_page(
     )
     assert page.locator("#denied-list li[data-source='gateway-1']").count() == 1
 
-    # A killed instance turns red within 2 s, and green again once it is back.
+    # A killed instance turns red within 2 s, and green again once the stack's supervisor
+    # has brought it back (it may be back before a status read saw it down: its grown
+    # restart count shows it red all the same).
     pid = next(r["pid"] for r in status(root, "netns") if r["instance"] == VICTIM)
     os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
@@ -137,15 +117,13 @@ def check_page(
     turned_red = time.monotonic() - killed
     assert turned_red < 2.0, f"{VICTIM} turned red after {turned_red:.1f}s"
     page.screenshot(path=str(out / "dashboard-instance-down.png"), full_page=True)
-    restarted = time.monotonic()
-    restart(root, VICTIM)
-    page.wait_for_selector(f"#node-{VICTIM}.health-ready", timeout=10_000)
-    back = time.monotonic() - restarted
+    page.wait_for_selector(f"#node-{VICTIM}.health-ready", timeout=15_000)
+    back = time.monotonic() - killed
 
     shot = out / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
     save_artifact(shot)
     save_artifact(out / "dashboard-instance-down.png")
     timings = out / "dashboard-timings.txt"
-    timings.write_text(f"red after kill: {turned_red:.2f} s\ngreen after restart: {back:.2f} s\n")
+    timings.write_text(f"red after kill: {turned_red:.2f} s\ngreen after the kill: {back:.2f} s\n")
     save_artifact(timings)

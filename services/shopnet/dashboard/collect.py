@@ -22,6 +22,8 @@ from shopnet.topology.model import Topology
 RED = frozenset({"down", "unavailable"})
 RECENT = 10.0
 """Seconds a denied attempt counts as new (the page draws marks younger than 3 × this)."""
+CRASH_SHOWN_SECONDS = 1.5
+"""How long an instance restarted between two status reads shows red."""
 
 
 class Collector:
@@ -39,6 +41,9 @@ class Collector:
         self._scraped_at = 0.0
         self._connections: tuple[float, dict[str, int]] | None = None
         self._denied_seen: dict[tuple[str, str, int], tuple[int, float]] = {}
+        self._restarts: dict[str, int] = {}
+        self._crashed_until: dict[str, float] = {}
+        """Instances restarted since the last status: red a moment, though already back."""
         self._status: asyncio.Future[list[InstanceStatus]] | None = None
 
     # -- the picture -------------------------------------------------------------
@@ -108,6 +113,14 @@ class Collector:
         current = {name: result.samples for name, result in zip(apps, scrapes, strict=True)}
         # A refused connection is news before the next status is: show it at once.
         refused = {name for name, result in zip(apps, scrapes, strict=True) if result.refused}
+        # A supervisor may bring a crashed instance back before any tick saw it down: a
+        # grown restart count says it crashed, so it shows red for a moment all the same.
+        for r in self.rows:
+            before = self._restarts.get(r.instance)
+            if before is not None and r.restarts > before:
+                self._crashed_until[r.instance] = now + CRASH_SHOWN_SECONDS
+            self._restarts[r.instance] = r.restarts
+        refused |= {name for name, until in self._crashed_until.items() if now < until}
         flows = self._traffic(current, now)
         self._scrapes, self._scraped_at = current, now
         self.seq += 1
