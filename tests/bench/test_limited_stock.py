@@ -16,7 +16,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def _limited() -> RunRecord:
     result = parse((FIXTURES / "wrk_order_limited.txt").read_text())
     stock = StockCheck(
-        stock_each=50, products=4, stock_left=0, created=result.created, conflicts=result.conflicts
+        stock_each=50,
+        products=4,
+        stock_left=0,
+        created=result.created or 0,
+        conflicts=result.conflicts or 0,
+        placed=200,
     )
     return RunRecord("local", 1, "gateway", True, "order_limited", 16, 0.0, result, stock=stock)
 
@@ -31,11 +36,16 @@ def test_parse_reports_created_and_conflicts() -> None:
 
 
 def test_stock_check_verdicts() -> None:
-    assert StockCheck(50, 4, stock_left=0, created=200, conflicts=9).holds
-    assert StockCheck(50, 4, stock_left=13, created=187, conflicts=0).holds
-    lost = StockCheck(50, 4, stock_left=0, created=199, conflicts=9)  # a unit went nowhere
+    assert StockCheck(50, 4, stock_left=0, created=200, conflicts=9, placed=200).holds
+    # wrk cut 7 orders off mid-flight: placed on the server, never seen as 201s.
+    assert StockCheck(50, 4, stock_left=1, created=192, conflicts=30, placed=199).holds
+    lost = StockCheck(50, 4, stock_left=0, created=199, conflicts=9, placed=199)  # a unit vanished
     assert not lost.holds and not lost.oversold
-    oversold = StockCheck(50, 4, stock_left=-1, created=201, conflicts=9)
+    phantom = StockCheck(
+        50, 4, stock_left=0, created=201, conflicts=9, placed=200
+    )  # a 201, no order
+    assert not phantom.holds
+    oversold = StockCheck(50, 4, stock_left=-1, created=201, conflicts=9, placed=201)
     assert oversold.oversold and not oversold.holds
 
 
@@ -44,7 +54,7 @@ def test_report_rows_and_json_round_trip(tmp_path: Path) -> None:
     results.runs.append(_limited())
     rows = stock_rows(results)
     assert rows[0].startswith("## Orders against limited stock")
-    assert "| local | 1 | 16 | 754 | 200 | 200 | 1309 | 0 | 0 | ✓ | ✓ |" in rows
+    assert "| local | 1 | 16 | 754 | 200 | 200 | 200 | 1309 | 0 | 0 | ✓ | ✓ |" in rows
     assert results.broken_stock() == []
     results.save()
     again = Results.load(results.path)
@@ -58,10 +68,12 @@ def test_a_broken_invariant_is_loud(tmp_path: Path) -> None:
     good = _limited()
     bad = RunRecord(
         "netns", 1, "gateway", True, "order_limited", 16, 0.0, good.result,
-        stock=StockCheck(50, 4, stock_left=-2, created=202, conflicts=1307),
+        stock=StockCheck(50, 4, stock_left=-2, created=202, conflicts=1307, placed=202),
     )  # fmt: skip
     results = Results(tmp_path, {"options": {"connections": 16}}, [good, bad])
     assert results.broken_stock() == [bad]
     report = render(results)
     assert "STOCK INVARIANT BROKEN** in netns (repeat 1)" in report
-    assert "| netns | 1 | 16 | 754 | 200 | 202 | 1307 | 2 | -2 | ✓ | **✗ OVERSOLD** |" in report
+    assert (
+        "| netns | 1 | 16 | 754 | 200 | 202 | 202 | 1307 | 2 | -2 | ✓ | **✗ OVERSOLD** |" in report
+    )

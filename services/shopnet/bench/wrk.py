@@ -135,11 +135,16 @@ class WrkRun:
     id_range: tuple[int, int] = (1, 1000)
     run_id: str = "bench"
 
+    @property
+    def thread_count(self) -> int:
+        """wrk's threads: no more than connections."""
+        return max(1, min(self.threads, self.connections))
+
     def argv(self) -> list[str]:
         wrk = shutil.which("wrk")
         if wrk is None:
             raise PreflightError("wrk not found: install it with `apt-get install wrk`")
-        threads = max(1, min(self.threads, self.connections))
+        threads = self.thread_count
         per_thread_rate = self.rate / threads if self.rate else 0
         return [
             wrk,
