@@ -51,7 +51,7 @@ class BenchOptions:
     main_only: bool = False
     """Only the main path (the quick smoke run)."""
     limited_stock: bool = True
-    """Order against limited stock on the main path and check it is never oversold (~4 s)."""
+    """Order against limited stock on the main path and check it is never oversold (~3 s: a 2 s run and 1 s to settle)."""
 
     @classmethod
     def quick(cls, **overrides: object) -> BenchOptions:
