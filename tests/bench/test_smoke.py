@@ -25,7 +25,9 @@ def test_quick_bench_writes_json_markdown_and_charts(tmp_path: Path) -> None:
         shopnet(root, "down", "--volumes", check=False)
     assert result.stdout.strip().endswith("report.md")
     data = json.loads((out / "results.json").read_text())
-    assert {r["workload"] for r in data["runs"]} == set(WORKLOADS)
+    assert {r["workload"] for r in data["runs"]} == {*WORKLOADS, "order_limited"}
+    (limited,) = [r for r in data["runs"] if r["workload"] == "order_limited"]
+    assert limited["stock"]["holds"] and limited["stock"]["placed"] > 0
     assert all(r["result"]["requests"] > 0 for r in data["runs"])
     assert data["meta"]["machine"]["cores"] and data["meta"]["finished"]
     assert any(r["rate"] > 0 and "corrected_latency_ms" in r["result"] for r in data["runs"])

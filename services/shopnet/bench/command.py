@@ -12,7 +12,7 @@ from pathlib import Path
 from shopnet.bench import publish, write_outputs
 from shopnet.bench.results import Results
 from shopnet.bench.runner import Bench, BenchOptions
-from shopnet.errors import ConfigError, PreflightError
+from shopnet.errors import ConfigError, DriverError, PreflightError
 from shopnet.runtime import variant
 from shopnet.runtime.base import DRIVERS
 from shopnet.runtime.progress import Progress
@@ -92,4 +92,10 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
             paths = write_outputs(runner.results)
             progress.info(f"report: {paths['report']}")
     print(results.directory / "report.md")
+    if broken := results.broken_stock():
+        raise DriverError(
+            "the limited-stock orders do not add up to the stock given in "
+            + ", ".join(f"{r.mode} (repeat {r.repeat})" for r in broken)
+            + "; see the report"
+        )
     return 0

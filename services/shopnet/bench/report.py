@@ -6,6 +6,7 @@ measured medians, so re-running the bench rewrites the conclusions too.
 
 from __future__ import annotations
 
+from shopnet.bench import orders
 from shopnet.bench.aggregate import Ratio, Summary, find, ratios, summarize
 from shopnet.bench.results import Results
 from shopnet.bench.wrk import WORKLOADS
@@ -89,6 +90,14 @@ def render(results: Results) -> str:
         "measured from the request's scheduled time.\n"
     )
 
+    broken = results.broken_stock()
+    if broken:
+        where = ", ".join(f"{r.mode} (repeat {r.repeat})" for r in broken)
+        out.append(
+            f"> **⚠ STOCK INVARIANT BROKEN** in {where}: the orders placed and the stock left do "
+            "not add up to the stock given — see *Orders against limited stock* below.\n"
+        )
+
     out.append("## Comparison analysis\n")
     out.append(
         f"The main path — through the gateway from the host's port, cache hit, {conns} connections:\n"
@@ -136,6 +145,8 @@ def render(results: Results) -> str:
         out += [_row(s) for s in _sorted(sweep)]
         out.append("")
 
+    out += stock_rows(results)
+
     paced = [s for s in summaries if s.paced]
     if paced:
         out.append("## Open-loop latency (coordinated omission corrected)\n")
@@ -155,6 +166,44 @@ def render(results: Results) -> str:
     out.append("![Throughput per mode and path](charts/throughput.png)\n")
     out.append("![Latency percentiles vs connections](charts/latency_vs_connections.png)\n")
     return "\n".join(out) + "\n"
+
+
+def stock_rows(results: Results) -> list[str]:
+    """One row per limited-stock run: what was given, sold, refused and left, and the verdict."""
+    runs = [r for r in results.runs if r.stock is not None]
+    if not runs:
+        return []
+    first = runs[0].stock
+    assert first is not None
+    lines = [
+        f"## {orders.TITLE}\n",
+        f"Products {orders.PRODUCT_IDS[0]}–{orders.PRODUCT_IDS[1]} get {first.stock_each} units "
+        "each through the gateway; wrk then orders one unit at a time until the run ends, and "
+        "the stock and the run's stored orders are read back. Every unit sold must be a placed "
+        "order (placed = given − left), and the stock must never go below zero. *created* "
+        "counts the 201s wrk saw; orders it cut off mid-flight at the end are placed but "
+        "not seen.\n",
+        "| mode | repeat | conns | requests/s | given | placed | created | conflicts (409) "
+        "| other failures | stock left | placed = given − left | never oversold |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|:-:|",
+    ]
+    for run in sorted(runs, key=lambda r: (_mode_rank(r.mode), r.mode, r.repeat)):
+        stock, result = run.stock, run.result
+        assert stock is not None
+        adds_up = stock.placed == stock.given - stock.stock_left and stock.created <= stock.placed
+        lines.append(
+            f"| {run.mode} | {run.repeat} | {run.connections} | {result.rps:,.0f} | {stock.given} "
+            f"| {stock.placed} | {stock.created} | {stock.conflicts} | {result.failed - stock.conflicts} "
+            f"| {stock.stock_left} | {'✓' if adds_up else '**✗ BROKEN**'} "
+            f"| {'**✗ OVERSOLD**' if stock.oversold else '✓'} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _mode_rank(mode: str) -> int:
+    base = mode.partition(":")[0]
+    return MODE_ORDER.index(base) if base in MODE_ORDER else 9
 
 
 def _cpu_table(closed: list[Summary], conns: int) -> list[str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shopnet.bench.orders import StockCheck
 from shopnet.bench.wrk import Latency, WrkResult
 
 _KEYS = ("mode", "repeat", "path", "main", "workload", "connections", "rate")
@@ -32,12 +33,16 @@ class RunRecord:
     result: WrkResult
     cpu_us: dict[str, float] = field(default_factory=dict)
     """CPU microseconds per request by component (the profiled headline runs only)."""
+    stock: StockCheck | None = None
+    """The stock check of an orders-against-limited-stock run."""
 
     def to_json(self) -> dict[str, Any]:
         data = {k: getattr(self, k) for k in _KEYS}
         data["result"] = self.result.to_json()
         if self.cpu_us:
             data["cpu_us_per_request"] = self.cpu_us
+        if self.stock is not None:
+            data["stock"] = self.stock.to_json()
         return data
 
     @classmethod
@@ -55,11 +60,14 @@ class RunRecord:
             statuses=r.get("statuses", {}),
             cache=r.get("cache", {}),
             corrected=lat(r["corrected_latency_ms"]) if "corrected_latency_ms" in r else None,
+            created=r.get("created"),
+            conflicts=r.get("conflicts"),
         )
         return cls(
             **{k: data[k] for k in _KEYS},
             result=result,
             cpu_us=data.get("cpu_us_per_request", {}),
+            stock=StockCheck.from_json(data["stock"]) if "stock" in data else None,
         )
 
 
@@ -108,6 +116,10 @@ class Results:
             ):  # fmt: skip
                 return run.result
         return None
+
+    def broken_stock(self) -> list[RunRecord]:
+        """Limited-stock runs whose stock check failed (oversold, or units unaccounted for)."""
+        return [r for r in self.runs if r.stock is not None and not r.stock.holds]
 
     def finish(self) -> None:
         self.meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

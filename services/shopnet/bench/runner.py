@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shopnet.bench import cpu, nginx
+from shopnet.bench import cpu, nginx, orders
 from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
@@ -50,6 +50,8 @@ class BenchOptions:
     """Open-loop run at this fraction of the measured closed-loop maximum."""
     main_only: bool = False
     """Only the main path (the quick smoke run)."""
+    limited_stock: bool = True
+    """Order against limited stock on the main path and check it is never oversold (~3 s: a 2 s run and 1 s to settle)."""
 
     @classmethod
     def quick(cls, **overrides: object) -> BenchOptions:
@@ -156,6 +158,48 @@ class Bench:
                     self._record(
                         mode, repeat, target, "product_hit", opts.connections, rate, result, label
                     )
+        main = next((t for t in targets if t.main), None)
+        if opts.limited_stock and main is not None:
+            self._limited_orders(main, mode, repeat, label)
+
+    def _limited_orders(self, target: Target, mode: str, repeat: int, label: str) -> None:
+        opts = self.options
+        orders.give_stock(target.url)
+        run_id = f"bench-limited-{int(time.time() * 1000)}"
+        run = WrkRun(
+            url=target.url,
+            workload=orders.WORKLOAD,
+            prefix=target.prefix,
+            connections=opts.connections,
+            threads=opts.threads,
+            duration_s=orders.DURATION_S,
+            id_range=orders.PRODUCT_IDS,
+            run_id=run_id,
+        )
+        result = run.run()
+        orders.settle()
+        stock = orders.StockCheck(
+            stock_each=orders.STOCK_EACH,
+            products=len(orders.product_ids()),
+            stock_left=orders.stock_left(target.url),
+            created=result.created or 0,
+            conflicts=result.conflicts or 0,
+            placed=orders.orders_placed(
+                target.url, [f"{run_id}-{t}" for t in range(1, run.thread_count + 1)]
+            ),
+        )
+        self.results.add(
+            RunRecord(
+                mode=mode, repeat=repeat, path=target.name, main=True, workload=orders.WORKLOAD,
+                connections=opts.connections, rate=0.0, result=result, stock=stock,
+            )
+        )  # fmt: skip
+        verdict = "holds" if stock.holds else "BROKEN: the stock does not add up"
+        self.progress.info(
+            f"{label}: {target.name:<14} {orders.WORKLOAD:<13} c={opts.connections:<3} "
+            f"placed {stock.placed}/{stock.given} (wrk saw {stock.created}), conflicts {stock.conflicts}, "
+            f"stock left {stock.stock_left}: {verdict}"
+        )
 
     def _wrk(self, target: Target, workload: str, connections: int, rate: float = 0.0) -> WrkResult:
         return WrkRun(

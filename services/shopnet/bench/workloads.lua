@@ -119,8 +119,10 @@ end
 
 -- One unit of one of the limited products, each order with its own quoted key (an RFC 8941
 -- sf-string, as draft-ietf-httpapi-idempotency-key-header writes it).
+-- The customer is the run's own (RUN_ID-THREAD), so the runner can count the orders
+-- stored, including those wrk cut off mid-flight when the run ended.
 local function order_limited()
-  local body = '{"customer_id":"bench-' .. thread_id .. '","items":[{"product_id":'
+  local body = '{"customer_id":"' .. run_id .. "-" .. thread_id .. '","items":[{"product_id":'
   .. random_id() .. ',"quantity":1}]}'
   local headers = {
   ["Content-Type"] = "application/json",

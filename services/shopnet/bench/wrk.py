@@ -50,6 +50,10 @@ class WrkResult:
     """X-Cache HIT/MISS counts, when recorded."""
     corrected: Latency | None = None
     """Open-loop latency measured from each request's scheduled time (paced runs)."""
+    created: int | None = None
+    """Orders placed (201), when the script reports them."""
+    conflicts: int | None = None
+    """Orders refused for want of stock (409), when the script reports them."""
 
     @property
     def rps(self) -> float:
@@ -75,6 +79,10 @@ class WrkResult:
             data["cache"] = self.cache
         if self.corrected:
             data["corrected_latency_ms"] = _latency_dict(self.corrected)
+        if self.created is not None:
+            data["created"] = self.created
+        if self.conflicts is not None:
+            data["conflicts"] = self.conflicts
         return data
 
 
@@ -101,6 +109,8 @@ def parse(output: str) -> WrkResult:
         corrected=Latency.from_us(data["corrected_latency_us"])
         if "corrected_latency_us" in data
         else None,
+        created=int(data["created"]) if "created" in data else None,
+        conflicts=int(data["conflicts"]) if "conflicts" in data else None,
     )
 
 
@@ -125,11 +135,16 @@ class WrkRun:
     id_range: tuple[int, int] = (1, 1000)
     run_id: str = "bench"
 
+    @property
+    def thread_count(self) -> int:
+        """wrk's threads: no more than connections."""
+        return max(1, min(self.threads, self.connections))
+
     def argv(self) -> list[str]:
         wrk = shutil.which("wrk")
         if wrk is None:
             raise PreflightError("wrk not found: install it with `apt-get install wrk`")
-        threads = max(1, min(self.threads, self.connections))
+        threads = self.thread_count
         per_thread_rate = self.rate / threads if self.rate else 0
         return [
             wrk,
