@@ -53,6 +53,8 @@ class Sandbox:
     """Who it runs as."""
     writable: tuple[Path, ...] = ()
     """Its own directories: the only host paths it may write to."""
+    readable: tuple[Path, ...] = ()
+    """Host paths it must read that may be covered (e.g. its secrets under a /tmp state dir)."""
     private_pids: bool = True
     """Own PID, IPC and UTS namespaces (netns mode); False: a mount namespace only."""
     hostname: str | None = None
@@ -117,7 +119,11 @@ def setup_script(sandbox: Sandbox, *, pidfile: Path, stop_signal: int, stop_phas
         ]
     shims = hidden_ancestors(sandbox.user, needed_paths())
     kept = sorted(
-        {*(c for children in shims.values() for c in children), *sandbox.writable},
+        {
+            *(c for children in shims.values() for c in children),
+            *sandbox.writable,
+            *sandbox.readable,
+        },
         key=lambda p: len(p.parts),
     )
     stage = q(str(stage_for((*kept, *shims, Path("/tmp"), Path("/dev/shm")))))
