@@ -7,6 +7,7 @@ listens, how others reach it, and how its process enters its namespace.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from shopnet.errors import DriverError, ReadinessTimeout
 from shopnet.runtime import datastores, process
+from shopnet.runtime.confine import Confinement, redis_auth
 from shopnet.runtime.probe import get_json
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import InstanceRecord, Layout, StackState
@@ -66,6 +68,7 @@ class Launcher:
         self._enter_for = enter_for or (lambda placement: placement.enter)
         self._owner = str(layout.dir)
         self._password = layout.db_password()
+        self._confinement = Confinement(layout)
 
     def endpoint(self, service: str) -> str:
         """host:port of the first instance of `service` (datastores and the registry)."""
@@ -103,7 +106,11 @@ class Launcher:
             datastores.init_postgres(data, password=self._password)
             make_spec, wait_for = datastores.postgres_spec, datastores.wait_for_postgres
         elif name == "redis":
-            make_spec, wait_for = datastores.redis_spec, datastores.wait_for_redis
+            aclfile = self._confinement.redis_aclfile(
+                placement.instance.service, self.topology.service("product")
+            )
+            make_spec = functools.partial(datastores.redis_spec, aclfile=aclfile)
+            wait_for = functools.partial(datastores.wait_for_redis, auth=redis_auth(self.layout))
         else:
             raise DriverError(f"no launcher for datastore {name!r}")
         spec = make_spec(
@@ -115,6 +122,10 @@ class Launcher:
         )
         pid = self._spawn(placement, spec)
         self._await(pid, placement, lambda: wait_for(placement.address, placement.port, timeout=2))
+        if name == "postgres":
+            self._confinement.grant_postgres(
+                host=placement.address, port=placement.port, services=self.topology.services
+            )
 
     # -- our services ---------------------------------------------------------
 
@@ -123,6 +134,7 @@ class Launcher:
         env = service_environment(
             self.topology, service, endpoint=self.endpoint, db_password=self._password
         )
+        env = self._confinement.app_environment(service, env)
         env.update(
             SHOPNET_BIND=placement.bind,
             SHOPNET_PORT=str(placement.port),
@@ -141,6 +153,10 @@ class Launcher:
 
     def _spawn(self, placement: Placement, spec: process.ProcessSpec) -> int:
         enter = self._enter_for(placement)
+        service = placement.instance.service
+        spec = self._confinement.confine(
+            spec, service, private_pids=placement.namespace is not None
+        )
         return process.spawn(spec, owner=self._owner, pid_dir=self.layout.pids, enter=enter)
 
     def _await(self, pid: int, placement: Placement, wait: Callable[[], None]) -> None:
