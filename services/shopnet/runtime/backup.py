@@ -49,7 +49,8 @@ def restore_args(host: str, port: int) -> list[str]:
 
 def backup(path: Path, *, host: str, port: int, password: str) -> str:
     tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as out:
+    # Private from the first byte: a backup holds every order.
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
         result = subprocess.run(
             [find_binary("pg_dump"), *dump_args(host, port)],
             stdout=out,
@@ -60,6 +61,7 @@ def backup(path: Path, *, host: str, port: int, password: str) -> str:
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise DriverError(f"pg_dump failed: {_one_line(result.stderr)}")
+    tmp.chmod(0o600)  # also when an older .partial was there
     tmp.replace(path)  # never leave a half-written backup under the real name
     return f"backed up schemas {', '.join(SCHEMAS)} to {path} ({path.stat().st_size} bytes)"
 

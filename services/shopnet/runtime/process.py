@@ -127,7 +127,9 @@ def spawn(
             os.setuid(user.pw_uid)
 
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(spec.log_path, "ab") as log:
+    # Logs are private (0600, root's): the process writes through the inherited descriptor.
+    with open(os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
+        os.fchmod(log.fileno(), 0o600)
         proc = subprocess.Popen(
             spec.argv,
             env=env,
