@@ -22,6 +22,7 @@ from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
 from shopnet.errors import ShopnetError
 from shopnet.runtime.base import Driver, InstanceStatus, make_driver
+from shopnet.runtime.confine import redis_auth
 from shopnet.runtime.datastores import redis_command
 from shopnet.runtime.progress import Progress
 from shopnet.topology.model import Topology
@@ -126,7 +127,9 @@ class Bench:
                         and connections == opts.connections
                     )
                     before = cpu.snapshot(rows) if profiled else None
-                    with self._flushing(redis if workload == "product_miss" else None):
+                    with self._flushing(
+                        redis if workload == "product_miss" else None, redis_auth(driver.layout)
+                    ):
                         result = self._wrk(target, workload, connections)
                     usage = (
                         cpu.per_request(before, cpu.snapshot(rows), result.requests)
@@ -221,7 +224,9 @@ class Bench:
         return Target("nginx", f"http://{host}:{port}")
 
     @contextlib.contextmanager
-    def _flushing(self, redis: InstanceStatus | None) -> Iterator[None]:
+    def _flushing(
+        self, redis: InstanceStatus | None, auth: tuple[str, str] | None
+    ) -> Iterator[None]:
         """Keep flushing Redis during a cache-miss run, so reads keep going to PostgreSQL.
 
         The run still records X-Cache HIT/MISS counts, so the report states the real
@@ -236,11 +241,11 @@ class Bench:
         def flush() -> None:
             while not stop.wait(0.1):
                 with contextlib.suppress(OSError):
-                    redis_command(host, int(port), "FLUSHALL", timeout=0.5)
+                    redis_command(host, int(port), "FLUSHALL", timeout=0.5, auth=auth)
 
         thread = threading.Thread(target=flush, name="redis-flusher", daemon=True)
         with contextlib.suppress(OSError):
-            redis_command(host, int(port), "FLUSHALL", timeout=0.5)
+            redis_command(host, int(port), "FLUSHALL", timeout=0.5, auth=auth)
         thread.start()
         try:
             yield

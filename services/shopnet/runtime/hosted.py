@@ -18,6 +18,7 @@ from shopnet.errors import StateError
 from shopnet.runtime import backup as pg_backup
 from shopnet.runtime import datastores, process, procinfo
 from shopnet.runtime.base import DownResult, Driver, InstanceStatus, UpResult
+from shopnet.runtime.confine import Confinement, redis_auth
 from shopnet.runtime.launch import Launcher, Placement
 from shopnet.runtime.probe import get_json
 from shopnet.runtime.state import InstanceRecord, StackState
@@ -174,8 +175,14 @@ class HostedDriver(Driver):
         message = pg_backup.restore(
             path, host=record.address, port=record.port, password=self.layout.db_password()
         )
+        # pg_dump's SQL recreates the tables as the superuser: hand them back to their owners.
+        Confinement(self.layout).grant_postgres(
+            host=record.address, port=record.port, services=list(self.topology.services)
+        )
         redis = state.instance("redis-1")
-        datastores.redis_command(redis.address, redis.port, "FLUSHALL")
+        datastores.redis_command(
+            redis.address, redis.port, "FLUSHALL", auth=redis_auth(self.layout)
+        )
         return message + "; product cache flushed"
 
     # -- helpers --------------------------------------------------------------
