@@ -117,7 +117,7 @@ class Confinement:
         ]
         done = subprocess.run(
             argv,
-            input=datastore_auth.roles_sql(passwords),
+            input="\\set ON_ERROR_STOP on\n" + datastore_auth.roles_sql(passwords),
             env=env,
             capture_output=True,
             text=True,

@@ -82,12 +82,11 @@ def scram_verifier(password: str, *, salt: bytes | None = None) -> str:
     )
 
 
-def roles_sql(passwords: Mapping[str, str]) -> str:
-    """Idempotent SQL (for psql, as the superuser) giving each service in `passwords` its roles."""
+def roles_sql(passwords: Mapping[str, str], *, database: str = DB_NAME) -> str:
+    """Idempotent SQL (run as the superuser) giving each service in `passwords` its roles."""
     lines = [
-        r"\set ON_ERROR_STOP on",
         "SET client_min_messages = warning;",
-        f"REVOKE ALL ON DATABASE {DB_NAME} FROM PUBLIC;",
+        f"REVOKE ALL ON DATABASE {database} FROM PUBLIC;",
         "REVOKE ALL ON SCHEMA public FROM PUBLIC;",
     ]
     for service, password in sorted(passwords.items()):
@@ -104,7 +103,7 @@ def roles_sql(passwords: Mapping[str, str]) -> str:
             f" NOREPLICATION NOBYPASSRLS PASSWORD '{verifier}';",
             f"ALTER ROLE {login} SET search_path = {schema};",
             f"GRANT {owner} TO {login};",
-            f"GRANT CONNECT ON DATABASE {DB_NAME} TO {login};",
+            f"GRANT CONNECT ON DATABASE {database} TO {login};",
             f"CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {owner};",
             f"ALTER SCHEMA {schema} OWNER TO {owner};",
             # Tables made before these roles existed (an older stack's data) change hands;
