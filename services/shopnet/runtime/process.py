@@ -118,9 +118,10 @@ def spawn(
     def in_child() -> None:
         if enter is not None:
             enter()
-        pidfile.write_text(
-            f"{os.getpid()} {start_time('self')} {int(spec.stop_signal)} {spec.stop_phase}\n"
-        )
+        record = f"{os.getpid()} {start_time('self')} {int(spec.stop_signal)} {spec.stop_phase}\n"
+        fd = os.open(pidfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, record.encode())
+        os.close(fd)
         if user is not None:
             os.setgroups([])
             os.setgid(user.pw_gid)

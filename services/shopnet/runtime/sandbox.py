@@ -114,7 +114,7 @@ def setup_script(sandbox: Sandbox, *, pidfile: Path, stop_signal: int, stop_phas
         lines += [
             f'record() {{ printf \'%s %s {int(stop_signal)} {int(stop_phase)}\\n\' "$1" "${{22}}"; }}',
             "read -r stat </proc/self/stat",
-            f"record $stat >{tmp}",
+            f"(umask 077 && record $stat >{tmp})",
             f"mv -f {tmp} {q(str(pidfile))}",
         ]
     shims = hidden_ancestors(sandbox.user, needed_paths())
