@@ -36,6 +36,7 @@ from shopnet.runtime.datastores import redis_cache_args
 from shopnet.topology.model import WORLD, Kind, Service, Topology
 from shopnet.topology.wiring import DB_NAME, DB_USER, service_environment
 from shopnet_docker import names
+from shopnet_docker.hardening import harden
 
 DEFAULT_HEALTH_INTERVAL = "5s"
 """Docker 20.10 runs the first check one interval after start (no `start_interval` yet), so
@@ -132,7 +133,7 @@ _Dumper.add_representer(list, _represent_list)
 
 # Keys of a service in the order a reader looks for them.
 _KEY_ORDER = (
-    "image", "build", "command", "environment", "ports", "volumes", "networks", "depends_on",
+    "image", "build", "user", "command", "environment", "ports", "volumes", "networks", "depends_on",
     "healthcheck", "restart", "init", "read_only", "tmpfs", "cap_drop", "security_opt",
     "stop_signal", "stop_grace_period", "cpus", "mem_limit", "labels", "logging",
 )  # fmt: skip
@@ -232,6 +233,7 @@ def _service(
         names.LABEL_TIER: service.tier,
     }
     spec["logging"] = LOGGING
+    harden(service, spec)
     return {key: spec[key] for key in sorted(spec, key=_KEY_ORDER.index)}
 
 
@@ -288,7 +290,11 @@ def _app(topology: Topology, service: Service, *, build_context: str) -> dict[st
 def _postgres(service: Service) -> dict[str, Any]:
     return {
         "image": var(names.VAR_POSTGRES_IMAGE, names.OFFICIAL.postgres),
-        "command": ["postgres", "-c", f"max_connections={POSTGRES_MAX_CONNECTIONS}"],
+        "command": [
+            *("postgres", "-c", f"max_connections={POSTGRES_MAX_CONNECTIONS}"),
+            # The root fs is read-only (hardening.py): the socket goes to the /tmp tmpfs.
+            *("-c", "unix_socket_directories=/tmp"),
+        ],
         "environment": {
             "POSTGRES_USER": DB_USER,
             "POSTGRES_DB": DB_NAME,
