@@ -596,7 +596,8 @@ class DockerDriver(Driver):
         argv = [self.docker.binary, "exec", "-e", "PGPASSWORD", postgres.name, "pg_dump"]
         argv += pg_backup.dump_args("127.0.0.1", port)
         tmp = path.with_name(path.name + ".partial")
-        with open(tmp, "wb") as out:
+        # Private from the first byte: a backup holds every order.
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
             result = subprocess.run(
                 argv, stdout=out, stderr=subprocess.PIPE, env=self._pg_env(), check=False
             )
