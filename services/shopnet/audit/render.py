@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from shopnet.audit.collect import InstanceAudit
-from shopnet.audit.score import label
 
 HEADERS = (
     "instance",
@@ -25,23 +25,24 @@ HEADERS = (
 SECCOMP = {0: "off", 1: "strict", 2: "filter"}
 
 
-def row(audit: InstanceAudit) -> tuple[str, ...]:
-    f = audit.facts
-    shared = [ns for ns, same in audit.shared.items() if same]
+def row(audit: InstanceAudit | Mapping[str, Any]) -> tuple[str, ...]:
+    """One table row, from an audit or its `as_dict()` form (as a bench run stores it)."""
+    a = audit.as_dict() if isinstance(audit, InstanceAudit) else audit
+    memory, cpus, pids = a["memory_limit_bytes"], a["cpu_limit"], a["pids_limit"]
     return (
-        audit.instance,
-        f"{f.uid}:{f.gid}",
-        f"{f.cap_eff:x}",
-        f"{f.cap_bnd:x}",
-        "yes" if f.no_new_privs else "no",
-        SECCOMP.get(f.seccomp, str(f.seccomp)),
-        ",".join(shared) or "none",
-        "rw" if f.root_writable else "ro",
-        "visible" if audit.shared.get("pid", True) else f"hidden ({f.visible_processes} seen)",
-        f"{f.memory_limit // 2**20} MiB" if f.memory_limit else "-",
-        f"{f.cpu_limit:g}" if f.cpu_limit else "-",
-        str(f.pids_limit) if f.pids_limit else "-",
-        f"{audit.score:.1f} {label(audit.score)}",
+        str(a["instance"]),
+        f"{a['uid']}:{a['gid']}",
+        f"{int(str(a['cap_eff']), 16):x}",
+        f"{int(str(a['cap_bnd']), 16):x}",
+        "yes" if a["no_new_privs"] else "no",
+        SECCOMP.get(a["seccomp"], str(a["seccomp"])),
+        ",".join(a["shared_namespaces"]) or "none",
+        "rw" if a["root_fs_writable"] else "ro",
+        "visible" if a["host_processes_visible"] else f"hidden ({a['visible_processes']} seen)",
+        f"{memory // 2**20} MiB" if memory else "-",
+        f"{cpus:g}" if cpus else "-",
+        str(pids) if pids else "-",
+        f"{a['exposure']:.1f} {a['exposure_label']}",
     )
 
 
@@ -54,13 +55,13 @@ def format_table(audits: Sequence[InstanceAudit]) -> str:
     return "\n".join(lines)
 
 
-def markdown(audits: Sequence[InstanceAudit]) -> str:
+def markdown(audits: Sequence[InstanceAudit | Mapping[str, Any]]) -> str:
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(row(a)) + " |" for a in audits]
     return "\n".join(lines)
 
 
-def side_by_side(by_mode: Mapping[str, Sequence[InstanceAudit]]) -> str:
+def side_by_side(by_mode: Mapping[str, Sequence[InstanceAudit | Mapping[str, Any]]]) -> str:
     """An "Isolation, measured" section: one table per mode plus a per-instance score line."""
     out = ["## Isolation, measured", ""]
     out.append(
@@ -68,16 +69,20 @@ def side_by_side(by_mode: Mapping[str, Sequence[InstanceAudit]]) -> str:
         "for how the exposure score is weighted: 0 safe … 10 exposed)."
     )
     modes = list(by_mode)
-    names = sorted({a.instance for audits in by_mode.values() for a in audits}, key=_order)
+    rows = {
+        m: [a.as_dict() if isinstance(a, InstanceAudit) else a for a in v]
+        for m, v in by_mode.items()
+    }
+    names = sorted({str(a["instance"]) for audits in rows.values() for a in audits}, key=_order)
     out += ["", "| instance | " + " | ".join(f"{m} exposure" for m in modes) + " |"]
     out.append("|---|" + "---:|" * len(modes))
     for name in names:
         cells = []
         for mode in modes:
-            match = [a for a in by_mode[mode] if a.instance == name]
-            cells.append(f"{match[0].score:.1f}" if match else "–")
+            match = [a for a in rows[mode] if a["instance"] == name]
+            cells.append(f"{match[0]['exposure']:.1f}" if match else "–")
         out.append(f"| {name} | " + " | ".join(cells) + " |")
-    for mode, audits in by_mode.items():
+    for mode, audits in rows.items():
         out += ["", f"### {mode}", "", markdown(audits)]
     return "\n".join(out) + "\n"
 
