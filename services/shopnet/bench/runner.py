@@ -96,11 +96,25 @@ class Bench:
                     driver.up(scale=opts.scale)
                 try:
                     self._measure(driver, mode, repeat, label)
+                    if repeat == 1:
+                        self._audit(driver, mode)
                 finally:
                     with self.progress.step(f"{label}: removing the stack"):
                         driver.down()
         self.results.finish()
         return self.results
+
+    def _audit(self, driver: Driver, mode: str) -> None:
+        """The report's "Isolation, measured" rows: `shopnet audit` of the running stack."""
+        from shopnet.audit import audit
+
+        try:
+            rows = [a.as_dict() for a in audit(driver)]
+        except ShopnetError as exc:
+            self.progress.warn(f"{mode}: audit failed: {exc}")
+            return
+        self.results.meta.setdefault("isolation", {})[mode] = rows
+        self.results.save()
 
     # -- one mode, one repeat -------------------------------------------------
 
