@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -75,7 +76,10 @@ class Confinement:
             stop_signal=spec.stop_signal,
             stop_phase=spec.stop_phase,
         )
-        return dataclasses.replace(spec, argv=argv, user=None)
+        # Until the sandbox rewrites it, the pidfile names unshare, which ignores SIGTERM and
+        # SIGINT: a `down` then (after a killed `up`) kills it, and --kill-child the rest.
+        first = signal.SIGKILL if private_pids else spec.stop_signal
+        return dataclasses.replace(spec, argv=argv, user=None, stop_signal=first)
 
     def app_environment(self, service: Service, env: Mapping[str, str]) -> dict[str, str]:
         """`env` with the service's own datastore credentials, as files only it can read."""
