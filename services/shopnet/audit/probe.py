@@ -4,7 +4,8 @@ It runs where the instance runs — in netns/local mode in every namespace of th
 instance's main process (`nsenter --all`), in docker mode through `docker exec` —
 so mounts, /proc and cgroups are seen as the instance sees them. It needs only
 sh, cat and readlink, which every image we run has. Its first argument is the
-main process's pid *as seen inside* (1 in a PID namespace of its own).
+main process's pid *as seen inside* (1 in a PID namespace of its own); when that
+is an init with one child, the child — the service — is what gets described.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ NAMESPACES = ("net", "mnt", "pid", "ipc", "uts", "user", "cgroup")
 
 SCRIPT = r"""
 s=$1
+# Past an init (docker's, or the netns sandbox's forwarding sh) to the service it runs.
+case "$(cat /proc/$s/comm 2>/dev/null)" in
+  sh|docker-init|tini)
+    set -- $(cat /proc/$s/task/$s/children 2>/dev/null)
+    [ $# -eq 1 ] && s=$1 ;;
+esac
 echo "== status"; cat /proc/$s/status
 echo "== ns"
 for n in net mnt pid ipc uts user cgroup; do

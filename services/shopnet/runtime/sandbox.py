@@ -8,18 +8,19 @@ netns mode runs every instance (datastores included) as
         exec setpriv --reuid U --regid G --clear-groups --inh-caps=-all
                      --bounding-set=-all --no-new-privs -- COMMAND
 
-so the service ends up as PID 1 of its own PID namespace: an unprivileged user with
+so the service runs in its own PID namespace (under a forwarding init): an unprivileged user with
 no capabilities (effective, permitted, inheritable, ambient or bounding) and
 no_new_privs. Local mode started as root gets the same file-system view and
 credentials without the PID/IPC/UTS namespaces; as an ordinary user, no_new_privs.
 
 Stopping: unshare blocks SIGTERM/SIGINT and forwards nothing, so the pidfile must
-name the service itself. The setup script rewrites the pidfile (written with
+name a process inside. The setup script rewrites the pidfile (written with
 unshare's pid by `process.spawn`) with its own *host* pid — /proc is still the
-host's when it runs — before it execs into the service, which keeps that pid. The
-service, as PID 1 of its namespace, receives the signals it has handlers for
-(our services' SIGTERM drain, Redis's SIGTERM, PostgreSQL's SIGINT fast shutdown);
-when it exits the kernel kills the rest of its namespace and unshare exits too.
+host's when it runs — before it execs (setpriv, then the init), which keeps that pid. PID 1
+of the namespace is a small forwarding init (see FORWARDING_INIT) that passes the
+stop signal on (our services' SIGTERM drain, Redis's SIGTERM, PostgreSQL's SIGINT
+fast shutdown) and exits with the service; then the kernel kills the rest of the
+namespace and unshare exits too.
 Killing unshare kills the service (--kill-child) — the SIGKILL fallback stays sound.
 
 Traps handled here (see field notes §5): `remount,ro` is only ever done with `bind`
@@ -42,6 +43,21 @@ from shopnet.errors import PreflightError
 from shopnet.runtime.users import User
 
 TMPFS_SIZE = "64m"
+
+FORWARDING_INIT = """\
+"$@" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' TERM
+trap 'kill -INT "$child" 2>/dev/null' INT
+status=0
+while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
+exit "$status"
+"""
+"""PID 1 of the namespace (unprivileged, like the service): the kernel drops a signal sent
+to a namespace's init that has no handler for it, so a service still importing its
+modules would ignore `down`'s SIGTERM. This init has handlers and passes TERM and INT
+on to the service, which, not being PID 1, gets the default action until it has its own.
+(An asynchronous command of a script ignores SIGINT: PostgreSQL sets its own handler.)"""
 STAGE_CANDIDATES = ("/mnt", "/srv", "/media", "/opt", "/var/tmp")
 
 
@@ -150,7 +166,10 @@ def setup_script(sandbox: Sandbox, *, pidfile: Path, stop_signal: int, stop_phas
         lines.append("mount -t proc -o nosuid,nodev,noexec proc /proc")
         if sandbox.hostname:
             lines.append(f"hostname {q(sandbox.hostname)}")
-    lines.append(f'exec {" ".join(unprivileged(sandbox.user))} "$@"')
+        init = ("sh", "-c", FORWARDING_INIT, "shopnet-init")
+        lines.append(f'exec {" ".join(unprivileged(sandbox.user))} {" ".join(map(q, init))} "$@"')
+    else:
+        lines.append(f'exec {" ".join(unprivileged(sandbox.user))} "$@"')
     return "\n".join(lines) + "\n"
 
 
