@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from shopnet.runtime import process, sandbox, users
-from tests.support.servers import scratch_dir
+from shopnet.runtime import datastores, process, sandbox, users
+from shopnet.runtime.confine import Confinement
+from shopnet.runtime.state import Layout
+from shopnet.topology import default_topology
+from tests.support.servers import free_port, scratch_dir
 
 pytestmark = [
     pytest.mark.root,
@@ -106,3 +109,22 @@ def test_a_service_still_starting_stops_on_sigterm(place: Path) -> None:
     time.sleep(0.5)
     assert process.stop_all(place / "pids", owner=str(place), timeout=5) == []
     assert not process.alive(outer)
+
+
+def test_postgres_in_its_sandbox_takes_the_fast_shutdown(place: Path) -> None:
+    """SIGINT reaches the postmaster through the init (a script's `&` would ignore it)."""
+    layout = Layout(place / "stack")
+    layout.prepare()
+    data = layout.data / "postgres"
+    datastores.init_postgres(data, password="unused")
+    port = free_port()
+    spec = datastores.postgres_spec(
+        "postgres-1", bind="127.0.0.1", port=port, data_dir=data, log_path=layout.log("postgres-1")
+    )
+    spec = Confinement(layout).confine(
+        spec, default_topology().service("postgres"), private_pids=True
+    )
+    process.spawn(spec, owner=str(layout.dir), pid_dir=layout.pids)
+    datastores.wait_for_postgres("127.0.0.1", port)
+    assert process.stop_all(layout.pids, owner=str(layout.dir), timeout=10) == []
+    assert "fast shutdown request" in layout.log("postgres-1").read_text()

@@ -45,7 +45,7 @@ from shopnet.runtime.users import User
 TMPFS_SIZE = "64m"
 
 FORWARDING_INIT = """\
-"$@" &
+env --default-signal=INT -- "$@" &
 child=$!
 trap 'kill -TERM "$child" 2>/dev/null' TERM
 trap 'kill -INT "$child" 2>/dev/null' INT
@@ -57,7 +57,8 @@ exit "$status"
 to a namespace's init that has no handler for it, so a service still importing its
 modules would ignore `down`'s SIGTERM. This init has handlers and passes TERM and INT
 on to the service, which, not being PID 1, gets the default action until it has its own.
-(An asynchronous command of a script ignores SIGINT: PostgreSQL sets its own handler.)"""
+(A script's asynchronous command starts with SIGINT ignored, for good — `trap` cannot
+undo it — so `env --default-signal` restores it: PostgreSQL's fast shutdown is SIGINT.)"""
 STAGE_CANDIDATES = ("/mnt", "/srv", "/media", "/opt", "/var/tmp")
 
 
