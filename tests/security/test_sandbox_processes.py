@@ -124,7 +124,12 @@ def test_postgres_in_its_sandbox_takes_the_fast_shutdown(place: Path) -> None:
     spec = Confinement(layout).confine(
         spec, default_topology().service("postgres"), private_pids=True
     )
-    process.spawn(spec, owner=str(layout.dir), pid_dir=layout.pids)
+    # Started as from a script's `&`: SIGINT ignored, which the sandbox must not pass on.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        process.spawn(spec, owner=str(layout.dir), pid_dir=layout.pids)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     datastores.wait_for_postgres("127.0.0.1", port)
     assert process.stop_all(layout.pids, owner=str(layout.dir), timeout=10) == []
     assert "fast shutdown request" in layout.log("postgres-1").read_text()

@@ -111,6 +111,10 @@ def wrap(
         "--propagation",
         "private",
         "--",
+        # A `shopnet up` started with SIGINT ignored (say from a script's `&`) would pass
+        # that on, and an ignored signal can never be trapped again: start afresh.
+        "env",
+        "--default-signal=INT,TERM",
         "sh",
         "-ec",
         script,
