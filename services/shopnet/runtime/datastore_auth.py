@@ -3,7 +3,7 @@
 Redis (an `--aclfile`, field notes §6): the default user is off; `product` may run
 reads, writes, scripts and connection commands on the product service's keys only
 (`shopnet:product:*`, `shopnet:product-token:*`, `shopnet:products:*`), nothing
-dangerous; `shopnet-admin` (the runtime: health checks, FLUSHALL on restore and in
+dangerous, plus TIME (a new list generation starts from Redis' clock); `shopnet-admin` (the runtime: health checks, FLUSHALL on restore and in
 the bench) may ping and flush but read no key. Passwords are stored as SHA-256 in
 the ACL file.
 
@@ -47,7 +47,7 @@ def redis_acl(*, product_password: str, admin_password: str) -> str:
     return (
         "user default off resetkeys resetchannels -@all\n"
         f"user {REDIS_PRODUCT_USER} on #{_sha256(product_password)} resetkeys {keys} "
-        "resetchannels -@all +@read +@write +@scripting +@connection -@dangerous\n"
+        "resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +time\n"
         f"user {REDIS_ADMIN_USER} on #{_sha256(admin_password)} resetkeys resetchannels "
         "-@all +@connection +flushall +info\n"
     )
