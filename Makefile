@@ -6,18 +6,22 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The NetworkPolicy analyzer tests/k8s runs pins its own dependencies, so it gets its own venv.
+NCA_VENV ?= .venv-nca
+NCA_LOCK := tests/k8s/nca-requirements.lock
 ROOT := $(shell id -u)
 MODE ?= $(if $(filter 0,$(ROOT)),netns,local)
 SCALE ?=
 
 # Debian packages: what runs the stack, what the tests and benchmarks use.
 PKGS_STACK := redis-server postgresql postgresql-client iproute2 nftables iptables tcpdump procps python3-venv
-PKGS_DOCKER := docker.io docker-compose mmdebstrap
+PKGS_DOCKER := docker.io docker-compose mmdebstrap buildah
 PKGS_BENCH := wrk nginx-light
 PKGS_NIX := nix-bin
+PKGS_BROWSER := chromium
 
-.PHONY: help up up-local up-netns up-docker down status test test-fast lint images \
-        bench bench-local bench-netns bench-docker deps deps-docker venv lock clean
+.PHONY: help up up-local up-netns up-docker down status test test-fast lint images docs \
+        deps-browser bench bench-local bench-netns bench-docker deps deps-docker venv nca lock clean
 
 help:
 	@echo "make up          start the stack ($(MODE) mode; MODE=local|netns|docker, SCALE=product=3)"
@@ -25,6 +29,7 @@ help:
 	@echo "make test        run the whole test suite (installs what it needs)"
 	@echo "make bench       compare local, netns and docker (writes bench-results/)"
 	@echo "make images      build the Docker images offline (no registry needed)"
+	@echo "make docs        regenerate docs/topology.svg from the topology"
 
 # -- setup -------------------------------------------------------------------
 
@@ -54,6 +59,10 @@ deps-nix: deps
 deps-bench: deps
 	$(call apt_install,$(PKGS_BENCH))
 
+# The dashboard's browser test drives Debian's Chromium (Playwright cannot download one).
+deps-browser: deps
+	$(call apt_install,$(PKGS_BROWSER))
+
 # The venv is rebuilt when the lock file changes; the project is installed editable.
 $(BIN)/shopnet: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +71,14 @@ $(BIN)/shopnet: requirements.lock pyproject.toml
 	@touch $@
 
 venv: deps $(BIN)/shopnet
+
+# network-config-analyzer for tests/k8s, from its own hash-pinned lock.
+$(NCA_VENV)/bin/nca: $(NCA_LOCK)
+	$(PYTHON) -m venv $(NCA_VENV)
+	$(NCA_VENV)/bin/pip install -q --disable-pip-version-check --require-hashes -r $(NCA_LOCK)
+	@touch $@
+
+nca: deps $(NCA_VENV)/bin/nca
 
 # -- the stack ---------------------------------------------------------------
 
@@ -86,11 +103,15 @@ images: venv deps-docker
 
 # -- quality -----------------------------------------------------------------
 
-test: venv deps-docker deps-bench deps-nix
+test: venv nca deps-docker deps-bench deps-nix deps-browser
 	$(BIN)/python -m pytest -ra
 
-test-fast: venv
+test-fast: venv nca
 	$(BIN)/python -m pytest -ra -m "not docker and not slow"
+
+# The README's picture; tests/dashboard/test_picture.py fails when it is out of date.
+docs: venv
+	$(BIN)/shopnet topology --svg docs/topology.svg
 
 lint: venv
 	$(BIN)/ruff check services netns containers tests
@@ -99,9 +120,11 @@ lint: venv
 # Regenerate the hash-pinned lock files (needs `pip install uv`; not part of setup).
 lock:
 	uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \
-	  pyproject.toml --extra bench --extra dev -o requirements.lock
+	  pyproject.toml --extra netns --extra bench --extra dev --extra browser -o requirements.lock
 	uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \
 	  containers/requirements.in -o containers/requirements.lock
+	uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \
+	  tests/k8s/nca-requirements.in -o $(NCA_LOCK)
 
 # -- benchmarks (commands that print figures; see docs/comparison.md) ---------
 
@@ -115,4 +138,4 @@ bench-docker: venv deps-docker deps-bench
 	$(BIN)/shopnet bench --modes local,netns,docker
 
 clean: down
-	rm -rf $(VENV) bench-results
+	rm -rf $(VENV) $(NCA_VENV) bench-results

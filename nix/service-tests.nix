@@ -19,8 +19,13 @@ shopnet.overridePythonAttrs (old: {
   pname = "shopnet-service-tests";
   nativeCheckInputs = old.nativeCheckInputs ++ tools;
   enabledTestPaths = [ "tests" ];
-  # The flake's own checks need nix and the flake's files, which the source leaves out.
-  disabledTestPaths = [ "tests/nix" ];
+  # The flake's own checks need nix and the flake's files, which the source leaves out;
+  # the NetworkPolicy analysis needs network-config-analyzer, which nixpkgs lacks (its
+  # test fails rather than skips without it; `make test` runs it).
+  disabledTestPaths = [
+    "tests/nix"
+    "tests/k8s/test_policies.py"
+  ];
   pytestFlags = [
     "-m"
     "not root and not docker and not slow"

@@ -30,6 +30,8 @@ let
     python3Packages.pytest-aiohttp
     python3Packages.pytest-asyncio
     python3Packages.pytest-timeout
+    python3Packages.kubernetes-validate
+    python3Packages.schemathesis
   ];
   withBench = shopnet.override { withBench = true; };
   python = python3.withPackages (_: withBench.pythonDependencies ++ testTools);

@@ -1,7 +1,8 @@
 # The `shopnet` command and services, built from pyproject.toml with nixpkgs' Python
 # packages. Its check phase runs the unit tests that need no root, no Docker and no
 # datastores; checks.service-tests runs the rest that the sandbox allows.
-# `withBench` adds the `bench` extra (matplotlib, for the charts of `shopnet bench`).
+# `withBench` adds the `bench` extra (matplotlib, for the charts of `shopnet bench`);
+# the `netns` extra (pyroute2) is always in: the launchers run netns mode.
 {
   lib,
   python3Packages,
@@ -10,6 +11,7 @@
 let
   pyproject = lib.importTOML ../pyproject.toml;
   optional-dependencies.bench = [ python3Packages.matplotlib ];
+  optional-dependencies.netns = [ python3Packages.pyroute2 ];
   required = [
     python3Packages.aiohttp
     python3Packages.asyncpg
@@ -17,12 +19,12 @@ let
     python3Packages.msgspec
     python3Packages.orjson
     python3Packages.prometheus-client
-    python3Packages.pyroute2
     python3Packages.pyyaml
     python3Packages.redis
     python3Packages.uvloop
   ];
-  dependencies = required ++ lib.optionals withBench optional-dependencies.bench;
+  dependencies =
+    required ++ optional-dependencies.netns ++ lib.optionals withBench optional-dependencies.bench;
   dependencyPythonPath = python3Packages.makePythonPath dependencies;
 in
 python3Packages.buildPythonApplication {
@@ -57,6 +59,8 @@ python3Packages.buildPythonApplication {
     python3Packages.pytest-aiohttp
     python3Packages.pytest-asyncio
     python3Packages.pytest-timeout
+    python3Packages.kubernetes-validate
+    python3Packages.schemathesis
   ];
 
   # Pure unit tests: the topology model, scale parsing, process records and the

@@ -53,3 +53,11 @@ async def redis_url(redis_server: RedisServer) -> AsyncIterator[str]:
     await client.flushall()
     await client.aclose()
     yield redis_server.url
+
+
+@pytest.fixture
+def registry_token_file(tmp_path) -> str:
+    """Path of a registry token file (tests.support.registry.TOKEN) for registries and clients."""
+    from tests.support.registry import write_token_file
+
+    return write_token_file(tmp_path)

@@ -1,6 +1,7 @@
 """`python -m shopnet_docker`: build the images, (re)generate or check containers/compose.yaml.
 
-python -m shopnet_docker build [--online] [--refresh-base]
+python -m shopnet_docker build [--online] [--refresh-base] [--verify]
+python -m shopnet_docker list [--packages]
 python -m shopnet_docker compose [--write | --check] [--topology FILE]
 """
 
@@ -13,10 +14,10 @@ from pathlib import Path
 from shopnet.errors import ShopnetError
 from shopnet.runtime.progress import Progress
 from shopnet.topology import load
-from shopnet_docker.compose import render
-from shopnet_docker.images import CONTAINERS, build_images
-
-COMPOSE_FILE = CONTAINERS / "compose.yaml"
+from shopnet_docker import composefile
+from shopnet_docker.composefile import COMPOSE_FILE
+from shopnet_docker.images import build_images
+from shopnet_docker.listing import list_images, listing_lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         "--online", action="store_true", help="python:3.11-slim base, pull official datastores"
     )
     build.add_argument("--refresh-base", action="store_true", help="make the Debian base again")
+    build.add_argument(
+        "--verify", action="store_true", help="build twice apart, compare digests (slow)"
+    )
+    listing = sub.add_parser("list", help="the images, their ids and SBOMs")
+    listing.add_argument("--packages", action="store_true", help="every package of each SBOM")
     compose = sub.add_parser("compose", help=f"print, write or check {COMPOSE_FILE}")
     compose.add_argument("--topology", type=Path, default=None)
     mode = compose.add_mutually_exclusive_group()
@@ -36,21 +42,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "build":
             report = build_images(
-                Progress(), offline=not args.online, refresh_base=args.refresh_base
+                Progress(),
+                offline=not args.online,
+                refresh_base=args.refresh_base,
+                verify=args.verify,
             )
             print("\n".join(report.lines()))
+            return 0 if report.reproducible else 1
+        if args.command == "list":
+            print("\n".join(listing_lines(list_images(), packages=args.packages)))
             return 0
-        text = render(load(args.topology))
-        if args.write:
-            COMPOSE_FILE.write_text(text)
-            print(f"wrote {COMPOSE_FILE}")
-        elif args.check:
-            if not COMPOSE_FILE.exists() or COMPOSE_FILE.read_text() != text:
-                print(f"{COMPOSE_FILE} is out of date: python -m shopnet_docker compose --write")
-                return 1
-        else:
-            sys.stdout.write(text)
-        return 0
+        output, code = composefile.command(load(args.topology), write=args.write, check=args.check)
+        sys.stdout.write(output)
+        return code
     except ShopnetError as exc:
         print(f"shopnet_docker: error: {exc}", file=sys.stderr)
         return exc.exit_code

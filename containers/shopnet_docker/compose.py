@@ -15,9 +15,21 @@ isolation tests cannot disagree:
   static address in its home tier unless it scales;
 - environment from shopnet.topology.wiring, with compose DNS names as endpoints
   (SERVICE_REGISTRY=http://registry:8500 …); SHOPNET_ADVERTISE_ADDRESS is left
-  to auto-detection: the source address towards the registry (backend network);
+  to auto-detection: the source address towards the registry (backend network),
+  which is also what the registry sees (no NAT between containers of a network);
+- the stack's registry token as a compose secret (a file mounted at
+  /run/secrets/registry_token, never an environment value); the gateway's admin
+  port (/ready, /metrics) is not published;
 - `depends_on` from the model, gated on health; health checks, restart policy,
   CPU and memory limits on every service.
+
+That is the `tiered` wiring (the default, and containers/compose.yaml). The
+`single` wiring is the seed's layout: one network (the topology's
+`single_network`, `app-network`) for every service, no static addresses, no
+internal network (the datastores get a way out too), every service reaching
+every other on any port. With `dns` discovery the gateway balances over what
+each service's name resolves to in Docker's embedded DNS (one A record per
+container) instead of watching the registry.
 
 Only keys that docker-compose 1.29 and `docker compose` v2 both honour: no
 top-level `name` (1.29 rejects it; the project comes from `-p`), and `cpus` /
@@ -33,8 +45,8 @@ import yaml
 
 from shopnet.errors import ConfigError
 from shopnet.runtime.datastores import redis_cache_args
-from shopnet.topology.model import WORLD, Kind, Service, Topology
-from shopnet.topology.wiring import DB_NAME, DB_USER, service_environment
+from shopnet.topology.model import WORLD, Discovery, Engine, Kind, Service, Tier, Topology, Wiring
+from shopnet.topology.wiring import DB_NAME, DB_USER, registry_environment, service_environment
 from shopnet_docker import names
 from shopnet_docker.hardening import harden
 
@@ -54,6 +66,10 @@ APP_STOP_GRACE = "15s"
 POSTGRES_MAX_CONNECTIONS = 200
 """As in the other modes: every scaled instance's pool must fit."""
 LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
+VAR_REGISTRY_TOKEN_SOURCE = "SHOPNET_REGISTRY_TOKEN_SOURCE"
+DEFAULT_TOKEN_FILE = "./registry-token"
+"""Relative to the compose file; absent by default, so a stack never runs with a known token."""
+TOKEN_SECRET = "registry_token"
 
 HEADER = """\
 # GENERATED from the topology model (services/shopnet/topology/default.toml) by
@@ -71,6 +87,8 @@ HEADER = """\
 #   SHOPNET_REDIS_IMAGE     [{redis}] (offline: {offline_redis})
 #   SHOPNET_POSTGRES_IMAGE  [{postgres}] (offline: {offline_postgres})
 #   SHOPNET_DB_PASSWORD     [{db_password}] used when the database volume is first created
+#   SHOPNET_REGISTRY_TOKEN_SOURCE [{token_file}] the registry token: one random line, 0600,
+#                           owned by uid 10001 (the services' user); `shopnet up` makes one
 #   SHOPNET_PUBLISHED_PORT  [{published}] host port of the gateway
 #   SHOPNET_COMPAT_PORT     [{compat}] second host port of the gateway (what the original setup used)
 #   SHOPNET_HEALTH_INTERVAL [{health}] between health checks (each is a `docker exec`: 30s for benchmarks)
@@ -82,10 +100,16 @@ def var(name: str, default: object) -> str:
     return f"${{{name}:-{default}}}"
 
 
-def render(topology: Topology, *, build_context: str = "..") -> str:
+def render(
+    topology: Topology,
+    *,
+    build_context: str = "..",
+    wiring: Wiring | None = None,
+    discovery: Discovery = Discovery.REGISTRY,
+) -> str:
     """The compose file for `topology`; `build_context` is the repository root, seen from it."""
     project = names.project(topology.prefix)
-    gateway = _published_service(topology)
+    gateway = published_service(topology)
     header = HEADER.format(
         project=project,
         service_image=names.SERVICE_IMAGE,
@@ -95,12 +119,17 @@ def render(topology: Topology, *, build_context: str = "..") -> str:
         offline_redis=names.OFFLINE.redis,
         offline_postgres=names.OFFLINE.postgres,
         db_password=names.DEFAULT_DB_PASSWORD,
+        token_file=DEFAULT_TOKEN_FILE,
         published=topology.published_port,
         compat=gateway.port,
         health=DEFAULT_HEALTH_INTERVAL,
     )
+    if (wiring or Wiring.TIERED) is not Wiring.TIERED or discovery is not Discovery.REGISTRY:
+        header += (
+            f"#\n# Wiring: {wiring}, discovery: {discovery} (`shopnet compose --networks …`).\n"
+        )
     body = yaml.dump(
-        compose_model(topology, build_context=build_context),
+        compose_model(topology, build_context=build_context, wiring=wiring, discovery=discovery),
         Dumper=_Dumper,
         sort_keys=False,
         default_flow_style=False,
@@ -133,31 +162,72 @@ _Dumper.add_representer(list, _represent_list)
 
 # Keys of a service in the order a reader looks for them.
 _KEY_ORDER = (
-    "image", "build", "user", "command", "environment", "ports", "volumes", "networks", "depends_on",
+    "image", "build", "user", "command", "environment", "secrets", "ports", "volumes", "networks",
+    "depends_on",
     "healthcheck", "restart", "init", "read_only", "tmpfs", "cap_drop", "security_opt",
     "stop_signal", "stop_grace_period", "cpus", "mem_limit", "labels", "logging",
 )  # fmt: skip
 
 
-def compose_model(topology: Topology, *, build_context: str = "..") -> dict[str, Any]:
+def compose_model(
+    topology: Topology,
+    *,
+    build_context: str = "..",
+    wiring: Wiring | None = None,
+    discovery: Discovery = Discovery.REGISTRY,
+) -> dict[str, Any]:
     """The compose file as data (what `render` writes)."""
     project = names.project(topology.prefix)
+    wiring = topology.wiring("docker", wiring)
     services = {
-        service.name: _service(topology, service, project=project, build_context=build_context)
+        service.name: _service(
+            topology,
+            service,
+            project=project,
+            build_context=build_context,
+            wiring=wiring,
+            discovery=discovery,
+        )
         for service in topology.start_order()
     }
-    _check_gateway_networks(topology)
-    networks = {
-        tier.name: _network(topology, tier.name, project, position)
-        for position, tier in enumerate(topology.tiers, start=1)
-    }
-    volumes = {
-        names.DB_VOLUME: {"labels": {names.LABEL_STACK: project, names.LABEL_SERVICE: "postgres"}}
-    }
-    return {"services": services, "networks": networks, "volumes": volumes}
+    if wiring is Wiring.SINGLE:
+        single = networks(topology, wiring)[0]
+        networks_ = {single.name: _network(single, f"{project}_{single.name}", project)}
+    else:
+        _check_gateway_networks(topology)
+        networks_ = {
+            tier.name: _network(tier, network_name(project, position, tier.name), project)
+            for position, tier in enumerate(topology.tiers, start=1)
+        }
+    # One named volume for the PostgreSQL datastore's data (a cache keeps nothing on disk).
+    volumes = {}
+    for store in topology.datastores(Engine.POSTGRES):
+        labels = {names.LABEL_STACK: project, names.LABEL_SERVICE: store.name}
+        volumes[names.DB_VOLUME] = {"labels": labels}
+    secrets = {TOKEN_SECRET: {"file": var(VAR_REGISTRY_TOKEN_SOURCE, DEFAULT_TOKEN_FILE)}}
+    return {"services": services, "networks": networks_, "volumes": volumes, "secrets": secrets}
 
 
-def _published_service(topology: Topology) -> Service:
+SINGLE_BRIDGE = "app"
+"""Bridge suffix of the single network (`snd-app`): its name would not fit IFNAMSIZ."""
+
+
+def bridge_name(project: str, network: Tier) -> str:
+    """Host bridge of a tier's network (`snd-backend`), or of the single network (`snd-app`)."""
+    single = network.bridge == ""  # the single network has no netns bridge of its own
+    return names.bridge(project, SINGLE_BRIDGE if single else network.name)
+
+
+def networks(topology: Topology, wiring: Wiring | None) -> tuple[Tier, ...]:
+    """The networks a wiring creates: the tiers, or the single network."""
+    if wiring is Wiring.SINGLE:
+        if topology.single_network is None:
+            raise ConfigError("the topology has no [single_network] for the single wiring")
+        return (topology.single_network,)
+    return topology.tiers
+
+
+def published_service(topology: Topology) -> Service:
     targets = [f.target for f in topology.flows if f.source == WORLD]
     if len(targets) != 1:
         raise ConfigError(
@@ -187,12 +257,11 @@ def _check_gateway_networks(topology: Topology) -> None:
             )
 
 
-def _network(topology: Topology, tier_name: str, project: str, position: int) -> dict[str, Any]:
-    tier = topology.tier(tier_name)
+def _network(tier: Tier, name: str, project: str) -> dict[str, Any]:
     network: dict[str, Any] = {
-        "name": network_name(project, position, tier.name),
+        "name": name,
         "driver": "bridge",
-        "driver_opts": {"com.docker.network.bridge.name": names.bridge(project, tier.name)},
+        "driver_opts": {"com.docker.network.bridge.name": bridge_name(project, tier)},
         "ipam": {
             "config": [
                 {
@@ -210,18 +279,25 @@ def _network(topology: Topology, tier_name: str, project: str, position: int) ->
 
 
 def _service(
-    topology: Topology, service: Service, *, project: str, build_context: str
+    topology: Topology,
+    service: Service,
+    *,
+    project: str,
+    build_context: str,
+    wiring: Wiring | None,
+    discovery: Discovery,
 ) -> dict[str, Any]:
+    engine = service.engine()
     if service.kind is Kind.APP:
-        spec = _app(topology, service, build_context=build_context)
-    elif service.name == "postgres":
-        spec = _postgres(service)
-    elif service.name == "redis":
-        spec = _redis(service)
+        spec = _app(
+            topology, service, build_context=build_context, wiring=wiring, discovery=discovery
+        )
+    elif engine in DATASTORES:
+        spec = DATASTORES[engine](service)
     else:
-        raise ConfigError(f"docker mode has no image for datastore {service.name!r}")
+        raise ConfigError(f"docker mode has no image for datastore {service.name!r} ({engine})")
     spec["init"] = True  # a real PID 1: forwards the stop signal, reaps orphans
-    spec["networks"] = _attachments(topology, service)
+    spec["networks"] = _attachments(topology, service, wiring)
     if service.depends_on:
         spec["depends_on"] = {dep: {"condition": "service_healthy"} for dep in service.depends_on}
     spec["restart"] = "unless-stopped"
@@ -237,8 +313,13 @@ def _service(
     return {key: spec[key] for key in sorted(spec, key=_KEY_ORDER.index)}
 
 
-def _attachments(topology: Topology, service: Service) -> dict[str, dict[str, str]]:
-    """Networks of a service; a fixed address in its home tier unless it scales."""
+def _attachments(
+    topology: Topology, service: Service, wiring: Wiring | None
+) -> dict[str, dict[str, str]]:
+    """Networks of a service; a fixed address in its home tier unless it scales (tiered);
+    on the single network, whatever address Docker gives (host numbers repeat across tiers)."""
+    if wiring is Wiring.SINGLE:
+        return {name: {} for name in topology.attachments(service.name, wiring)}
     attached: dict[str, dict[str, str]] = {}
     for tier_name in topology.networks_of(service.name):
         if tier_name == service.tier and not service.scalable:
@@ -250,7 +331,14 @@ def _attachments(topology: Topology, service: Service) -> dict[str, dict[str, st
     return attached
 
 
-def _app(topology: Topology, service: Service, *, build_context: str) -> dict[str, Any]:
+def _app(
+    topology: Topology,
+    service: Service,
+    *,
+    build_context: str,
+    wiring: Wiring | None,
+    discovery: Discovery,
+) -> dict[str, Any]:
     env = service_environment(
         topology,
         service,
@@ -258,6 +346,18 @@ def _app(topology: Topology, service: Service, *, build_context: str) -> dict[st
         db_password=var(names.VAR_DB_PASSWORD, names.DEFAULT_DB_PASSWORD),
     )
     env["SHOPNET_PORT"] = str(service.port)
+    if discovery is Discovery.DNS and service.name == published_service(topology).name:
+        # Every service it calls, by its compose name: Docker's DNS answers with each replica.
+        called = [
+            f"{f.target}={f.target}:{f.port}"
+            for f in topology.flows
+            if f.source == service.name and topology.service(f.target).kind is Kind.APP
+        ]
+        env["SHOPNET_GATEWAY_DISCOVERY"] = "dns"
+        env["SHOPNET_GATEWAY_DNS_NAMES"] = ",".join(called)
+    env["SHOPNET_REGISTRY_TOKEN_FILE"] = f"/run/secrets/{TOKEN_SECRET}"
+    if service.name == "registry":
+        env.update(registry_environment(topology, wiring))
     spec: dict[str, Any] = {
         "image": var(names.VAR_IMAGE, names.SERVICE_IMAGE),
         "build": {
@@ -267,8 +367,9 @@ def _app(topology: Topology, service: Service, *, build_context: str) -> dict[st
         },
         "command": ["serve", service.name],
         "environment": env,
+        "secrets": [TOKEN_SECRET],
     }
-    if service.name == _published_service(topology).name:
+    if service.name == published_service(topology).name:
         spec["ports"] = [
             f"{var(names.VAR_PUBLISHED_PORT, topology.published_port)}:{service.port}",
             f"{var(names.VAR_COMPAT_PORT, service.port)}:{service.port}",
@@ -322,3 +423,7 @@ def _redis(service: Service) -> dict[str, Any]:
         "stop_signal": "SIGTERM",
         "stop_grace_period": "10s",
     }
+
+
+DATASTORES = {Engine.POSTGRES: _postgres, Engine.REDIS: _redis}
+"""Engine → its compose service (image, command, volume, health check)."""

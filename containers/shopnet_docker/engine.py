@@ -33,7 +33,8 @@ _NOT_RUNNING = (
 )
 
 
-def _tail(text: str, lines: int = 1) -> str:
+def last_lines(text: str, lines: int = 1) -> str:
+    """The last `lines` non-empty lines of a command's output, on one line."""
     kept = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return " / ".join(kept[-lines:]) if kept else "(no output)"
 
@@ -119,7 +120,7 @@ class Docker:
                 f"{what}: `{shlex.join(argv[:4])} …` took over {timeout:.0f}s"
             ) from None
         if check and out.returncode != 0:
-            raise DriverError(f"{what} failed: {_tail(out.stderr or out.stdout, 3)}")
+            raise DriverError(f"{what} failed: {last_lines(out.stderr or out.stdout, 3)}")
         return out
 
     # -- preflight ------------------------------------------------------------
@@ -154,7 +155,7 @@ class Docker:
                 f"the Docker engine at {self.host} is not running: start it with "
                 "`containers/ensure-dockerd` (or `systemctl start docker`)"
             )
-        raise PreflightError(f"docker version failed: {_tail(out.stderr)}")
+        raise PreflightError(f"docker version failed: {last_lines(out.stderr)}")
 
     def compose_command(self) -> list[str]:
         """argv prefix of compose: $SHOPNET_COMPOSE, `docker compose` (v2) or `docker-compose`."""
@@ -165,7 +166,7 @@ class Docker:
     def compose_version(self) -> str:
         argv = [*self.compose_command(), "version"]
         out = self._run(argv, what="compose version", timeout=30, check=True)
-        return _tail(out.stdout)
+        return last_lines(out.stdout)
 
 
 def _find_client() -> str:

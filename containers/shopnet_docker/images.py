@@ -1,62 +1,46 @@
-"""Building the images, offline: `build_images()` (wired as `shopnet images build`).
+"""Building the images: `build_images()` (`shopnet images build`), `list_images()`.
 
-Offline (the default: nothing is pulled from any registry):
+Offline (the default: nothing is pulled from any registry), built with buildah and
+loaded into Docker, reproducibly (offline.py; why buildah: buildah.py):
 
-    mmdebstrap --variant=minbase bookworm | docker import   →  shopnet/debian:bookworm
+    mmdebstrap minbase bookworm + containers/debian/Dockerfile →  shopnet/debian:bookworm
     containers/base/Dockerfile       (+ python3, venv)      →  shopnet/python-base:bookworm
     containers/Dockerfile            (the four services)    →  shopnet/service:<version>
     containers/redis/Dockerfile      (Debian redis-server)  →  shopnet/redis:7-bookworm
     containers/postgres/Dockerfile   (Debian postgresql-15) →  shopnet/postgres:15-bookworm
 
-Online (`offline=False`): the service image is built on python:3.11-slim, and the
-official redis and postgres images are pulled. Either way the services' Python
-dependencies come from the wheelhouse (see wheelhouse.py).
+Online (`offline=False`): `docker build` on python:3.11-slim, and the official redis
+and postgres images are pulled. Either way the services' Python dependencies come
+from the wheelhouse (see wheelhouse.py).
 
-The Debian base is made once (or with `refresh_base`); everything above it is a
-cached `docker build`, so a rebuild with no change takes a second or two. Each
-image carries a digest of the files it was built from, so `up` can tell a stale
-image from a current one.
+Every step is cached, so a rebuild with no change takes seconds. Each image carries
+a digest of the files it was built from, so `up` can tell a stale image from a
+current one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
-import subprocess
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from shopnet import __version__
-from shopnet.errors import DriverError, PreflightError
+from shopnet.errors import ConfigError, DriverError, PreflightError
 from shopnet.runtime.progress import Progress
-from shopnet_docker import names, wheelhouse
+from shopnet_docker import debian_base, names, wheelhouse
+from shopnet_docker import offline as offline_build
+from shopnet_docker.buildah import Buildah
 from shopnet_docker.engine import Docker
+from shopnet_docker.inventory import drop_superseded, image_id, image_labels, image_size
+from shopnet_docker.reproducible import Comparison
 
 CONTAINERS = Path(__file__).resolve().parents[1]
 """containers/ of the source checkout (Dockerfiles, lock, wheelhouse)."""
 SOURCE_ROOT = CONTAINERS.parent
-SUITE = "bookworm"
 BUILD_TIMEOUT = 1800.0
-
-# Keep documentation out of every image (this dpkg setting stays in the base, so the
-# images built on it skip them too), but keep the licences.
-_DPKG_EXCLUDES = (
-    "path-exclude=/usr/share/man/*",
-    "path-exclude=/usr/share/info/*",
-    "path-exclude=/usr/share/doc/*",
-    "path-include=/usr/share/doc/*/copyright",
-    "path-exclude=/usr/share/locale/*",
-    "path-include=/usr/share/locale/locale.alias",
-)
-# Like Debian's own container images: package scripts never start services during a build.
-_POLICY_RC_D = (
-    'printf "#!/bin/sh\\nexit 101\\n" > "$1/usr/sbin/policy-rc.d"; '
-    'chmod 0755 "$1/usr/sbin/policy-rc.d"'
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,21 +50,33 @@ class BuiltImage:
     seconds: float
     """Time this run spent on it (0 when it was already there and nothing was rebuilt)."""
     action: str
-    """built / imported / pulled / kept."""
+    """built / loaded / pulled / kept."""
+    id: str = ""
+    """Docker's image id (sha256 of the config)."""
 
 
 @dataclass(frozen=True, slots=True)
 class BuildReport:
     images: tuple[BuiltImage, ...]
     seconds: float
+    comparisons: tuple[Comparison, ...] = ()
+    """With `verify`: each image of the first build against the second."""
+
+    @property
+    def reproducible(self) -> bool:
+        return all(c.identical for c in self.comparisons)
 
     def lines(self) -> list[str]:
         out = []
         for image in self.images:
             out.append(
                 f"{image.name:<32} {image.size_bytes / 1e6:7.1f} MB  "
-                f"{image.action:<8} {image.seconds:6.1f}s"
+                f"{image.action:<8} {image.seconds:6.1f}s  {image.id[:19]}"
             )
+        for comparison in self.comparisons:
+            out += comparison.lines()
+        if self.comparisons:
+            out.append("reproducible" if self.reproducible else "NOT reproducible")
         out.append(f"total {self.seconds:.1f}s")
         return out
 
@@ -97,6 +93,8 @@ class _Build:
     args: tuple[tuple[str, str], ...] = ()
     extra: tuple[str, ...] = ()
     """More digest input (the wheel names: the lock already pins their contents)."""
+    dated_by: tuple[Path, ...] = ()
+    """Its inputs and its base images' inputs: the last commit to change them dates it."""
 
     @property
     def digest(self) -> str:
@@ -138,33 +136,37 @@ def digest(paths: Iterable[Path], *extra: str) -> str:
 
 
 def _builds(images: names.Images, *, offline: bool) -> list[_Build]:
+    """The builds, base images first."""
     wheels = CONTAINERS / "wheelhouse"
     base = names.PYTHON_BASE if offline else names.OFFICIAL_PYTHON_BASE
+    debian_inputs = (CONTAINERS / "debian", Path(debian_base.__file__))
+    python_inputs = (*debian_inputs, CONTAINERS / "base")
     builds = []
     if offline:
-        builds.append(
-            _Build(
-                tag=names.PYTHON_BASE,
-                dockerfile=CONTAINERS / "base" / "Dockerfile",
-                context=CONTAINERS / "base",
-                inputs=(CONTAINERS / "base",),
-                args=(("DEBIAN_IMAGE", names.DEBIAN_BASE),),
-            )
-        )
+        builds += [
+            # The context (mmdebstrap's tar) is made by offline.make.
+            _Build(tag=names.DEBIAN_BASE, dockerfile=CONTAINERS / "debian" / "Dockerfile",
+                   context=CONTAINERS / "debian", inputs=debian_inputs, dated_by=debian_inputs),
+            _Build(tag=names.PYTHON_BASE, dockerfile=CONTAINERS / "base" / "Dockerfile",
+                   context=CONTAINERS / "base", inputs=(CONTAINERS / "base",),
+                   args=(("DEBIAN_IMAGE", names.DEBIAN_BASE),), dated_by=python_inputs),
+        ]  # fmt: skip
+    service_inputs = (
+        CONTAINERS / "Dockerfile",
+        SOURCE_ROOT / ".dockerignore",
+        CONTAINERS / "requirements.lock",
+        CONTAINERS / "healthcheck.py",
+        SOURCE_ROOT / "services" / "shopnet",
+    )
     builds.append(
         _Build(
             tag=images.service,
             dockerfile=CONTAINERS / "Dockerfile",
             context=SOURCE_ROOT,
-            inputs=(
-                CONTAINERS / "Dockerfile",
-                SOURCE_ROOT / ".dockerignore",
-                CONTAINERS / "requirements.lock",
-                CONTAINERS / "healthcheck.py",
-                SOURCE_ROOT / "services" / "shopnet",
-            ),
+            inputs=service_inputs,
             args=(("BASE_IMAGE", base), ("VERSION", __version__)),
             extra=tuple(sorted(p.name for p in wheels.glob("*.whl"))),
+            dated_by=(*python_inputs, *service_inputs),
         )
     )
     if offline:
@@ -176,47 +178,13 @@ def _builds(images: names.Images, *, offline: bool) -> list[_Build]:
                     context=CONTAINERS / what,
                     inputs=(CONTAINERS / what,),
                     args=(("DEBIAN_IMAGE", names.DEBIAN_BASE),),
+                    dated_by=(*debian_inputs, CONTAINERS / what),
                 )
             )
     return builds
 
 
 # -- what is there -------------------------------------------------------------
-
-
-def image_labels(docker: Docker, tag: str) -> dict[str, str] | None:
-    """The image's labels, or None when there is no such image."""
-    out = docker.run(
-        "image", "inspect", "--format", "{{json .Config.Labels}}", tag,
-        what=f"inspect image {tag}", check=False,
-    )  # fmt: skip
-    if out.returncode != 0:
-        return None
-    return json.loads(out.stdout or "null") or {}
-
-
-def image_id(docker: Docker, tag: str) -> str | None:
-    out = docker.run(
-        "image", "inspect", "--format", "{{.Id}}", tag, what=f"inspect {tag}", check=False
-    )
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() or None
-
-
-def _drop_superseded(docker: Docker, old: str | None, tag: str) -> None:
-    """Remove the image `tag` named before a rebuild, so rebuilds leave no untagged images.
-
-    Only that one image, by id, and never by force: if a container still uses it,
-    it stays.
-    """
-    if old is not None and old != image_id(docker, tag):
-        docker.run("image", "rm", old, what=f"removing the previous {tag}", check=False)
-
-
-def image_size(docker: Docker, tag: str) -> int:
-    out = docker.run("image", "inspect", "--format", "{{.Size}}", tag, what=f"inspect {tag}")
-    return int(out.stdout.strip() or 0)
 
 
 def outdated(docker: Docker, *, offline: bool = True) -> list[str]:
@@ -247,103 +215,49 @@ def build_images(
     *,
     offline: bool = True,
     refresh_base: bool = False,
+    verify: bool = False,
     docker: Docker | None = None,
+    build_dir: Path | None = None,
 ) -> BuildReport:
-    """Build every image the docker mode runs; cached layers make a repeat run quick.
+    """Build every image the docker mode runs; cached steps make a repeat run quick.
 
-    `offline`: build the base with mmdebstrap and the datastores from Debian packages
-    (no registry needed); otherwise start from python:3.11-slim and pull the official
-    datastore images. `refresh_base`: make the Debian base again (security updates).
+    `offline` (the default): reproducible images from Debian packages, built with
+    buildah (offline.py) and loaded into Docker; nothing is pulled from a registry.
+    Otherwise `docker build` on python:3.11-slim and the official datastore images
+    (registry images by tag: not reproducible). `refresh_base`: run mmdebstrap again.
+    `verify`: build every offline image twice in throw-away storages and compare;
+    the user's images and build cache are left alone.
     """
     _require_sources()
-    docker = docker or Docker()
-    docker.ping()
     started = time.monotonic()
     images = images_for(offline=offline)
-    built: list[BuiltImage] = []
-
+    root = build_dir or offline_build.default_build_dir()
     wheelhouse.ensure(
         CONTAINERS / "wheelhouse", lock=CONTAINERS / "requirements.lock", progress=progress
     )
+    if verify:
+        if not offline:
+            raise ConfigError("--verify checks the offline images (the online ones are pulled)")
+        comparisons = offline_build.verify(
+            progress, _builds(images, offline=True), root, source_root=SOURCE_ROOT
+        )
+        return BuildReport((), time.monotonic() - started, tuple(comparisons))
+    docker = docker or Docker()
+    docker.ping()
+    built: list[BuiltImage] = []
     if offline:
-        built.append(_debian_base(docker, progress, refresh=refresh_base))
-    for build in _builds(images, offline=offline):
-        built.append(_build(docker, progress, build))
-    if not offline:
+        store = Buildah.at(root / "buildah")
+        made = offline_build.make(progress, store, _builds(images, offline=True), root,
+                                  source_root=SOURCE_ROOT, refresh_base=refresh_base)  # fmt: skip
+        for item in offline_build.install(progress, docker, store, root, made):
+            built.append(BuiltImage(item.tag, image_size(docker, item.tag), item.seconds,
+                                    item.action, item.docker_id))  # fmt: skip
+    else:
+        for build in _builds(images, offline=False):
+            built.append(_build(docker, progress, build))
         for tag in (images.redis, images.postgres):
             built.append(_pull(docker, progress, tag))
     return BuildReport(images=tuple(built), seconds=time.monotonic() - started)
-
-
-def _debian_base(docker: Docker, progress: Progress, *, refresh: bool) -> BuiltImage:
-    tag = names.DEBIAN_BASE
-    if not refresh and image_labels(docker, tag) is not None:
-        return BuiltImage(tag, image_size(docker, tag), 0.0, "kept")
-    mmdebstrap = shutil.which("mmdebstrap")
-    if mmdebstrap is None:
-        raise PreflightError("mmdebstrap not found: install it with `apt-get install mmdebstrap`")
-    argv = [
-        mmdebstrap, "--variant=minbase", "--quiet",
-        *(f"--dpkgopt={opt}" for opt in _DPKG_EXCLUDES),
-        "--aptopt=APT::Install-Recommends \"false\"",
-        f"--customize-hook={_POLICY_RC_D}",
-        *_merged_usr_hook(),
-        SUITE, "-", *_host_sources(),
-    ]  # fmt: skip
-    importer = [
-        docker.binary, "import",
-        "--change", "ENV LANG=C.UTF-8",
-        "--change", 'CMD ["/bin/bash"]',
-        "--change", f"LABEL org.opencontainers.image.title=\"shopnet debian base\" "
-                    f"{names.LABEL_SOURCE_DIGEST}=mmdebstrap-{SUITE}",
-        "-", tag,
-    ]  # fmt: skip
-    previous = image_id(docker, tag)
-    with progress.step(f"making {tag} with mmdebstrap (minbase {SUITE}, the host's apt sources)"):
-        started = time.monotonic()
-        with subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
-        ) as strap:
-            assert strap.stdout is not None  # for the type checker: stdout=PIPE
-            imported = subprocess.run(
-                importer, stdin=strap.stdout, capture_output=True, text=True, check=False
-            )
-            strap.stdout.close()
-            strap_err = strap.stderr.read().decode(errors="replace") if strap.stderr else ""
-            strap.wait()
-        if strap.returncode != 0:
-            raise DriverError(f"mmdebstrap failed: {_last(strap_err)}")
-        if imported.returncode != 0:
-            raise DriverError(f"docker import failed: {_last(imported.stderr)}")
-    _drop_superseded(docker, previous, tag)
-    return BuiltImage(tag, image_size(docker, tag), time.monotonic() - started, "imported")
-
-
-def _merged_usr_hook() -> list[str]:
-    """Merged /usr the way debootstrap makes it, with the small usr-is-merged package.
-
-    Without it apt satisfies `usrmerge | usr-is-merged` with usrmerge, which pulls in
-    all of perl (46 MB) for a conversion a fresh system does not need.
-    """
-    hooks = Path("/usr/share/mmdebstrap/hooks/merged-usr")
-    return [f"--hook-dir={hooks}"] if hooks.is_dir() else []
-
-
-def _host_sources() -> list[str]:
-    """The host's Debian sources when it runs the same suite (a local mirror, a proxy)."""
-    try:
-        release = Path("/etc/os-release").read_text()
-    except OSError:
-        return []
-    if f"VERSION_CODENAME={SUITE}" not in release or "ID=debian" not in release:
-        return []
-    deb822 = Path("/etc/apt/sources.list.d/debian.sources")
-    if deb822.exists():
-        return [str(deb822)]
-    legacy = Path("/etc/apt/sources.list")
-    if legacy.exists() and any(line.startswith("deb ") for line in legacy.read_text().splitlines()):
-        return [str(legacy)]
-    return []
 
 
 def _build(docker: Docker, progress: Progress, build: _Build) -> BuiltImage:
@@ -364,7 +278,7 @@ def _build(docker: Docker, progress: Progress, build: _Build) -> BuiltImage:
             raise DriverError(
                 f"building {build.tag} failed:\n" + _last(out.stderr, 15, sep="\n    ")
             )
-    _drop_superseded(docker, previous, build.tag)
+    drop_superseded(docker, previous, build.tag)
     return BuiltImage(build.tag, image_size(docker, build.tag), time.monotonic() - started, "built")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shopnet.topology.model import Topology
+from shopnet.topology.model import Topology, Wiring
 from shopnet_docker.engine import Docker
 from shopnet_docker.stack import Container
 
@@ -60,25 +60,38 @@ class Cell:
         return self.outcome in self.expected
 
 
-def matrix(docker: Docker, topology: Topology, containers: list[Container]) -> list[Cell]:
+def expectation(
+    topology: Topology, source: str, target: str, wiring: Wiring | None
+) -> tuple[set[str], str]:
+    """What a probe from `source` to `target`'s port should see, and why (flow, shared,
+    blocked): the target is reached at its address on its home network (its tier; the
+    one network when single), which connects whenever the source is attached to it."""
+    wiring = wiring or Wiring.TIERED
+    service = topology.service(target)
+    if topology.allows(source, target, service.port):
+        return {"open"}, "flow"
+    home = topology.attachments(target, wiring)[0] if wiring is Wiring.SINGLE else service.tier
+    if home in topology.attachments(source, wiring):
+        return {"open"}, "shared"  # Docker does not filter within a network
+    return {"timeout", "unreachable"}, "blocked"
+
+
+def matrix(
+    docker: Docker, topology: Topology, containers: list[Container], wiring: Wiring | None = None
+) -> list[Cell]:
+    """`wiring` says which networks each service shares (tiered: its tiers; single: all one)."""
     first = {c.service: c for c in containers if c.number == 1}
     cells = []
     for source in topology.services:
         if source.name not in first:
             continue
         targets = [t for t in topology.services if t.name != source.name and t.name in first]
-        addresses = {t.name: first[t.name].addresses[t.tier] for t in targets}
+        addresses = {t.name: first[t.name].address_on(t.tier) for t in targets}
         outcome = probe(
             docker, first[source.name].name, [(addresses[t.name], t.port) for t in targets]
         )
-        attached = set(topology.networks_of(source.name))
         for target in targets:
-            if topology.allows(source.name, target.name, target.port):
-                expected, reason = {"open"}, "flow"
-            elif target.tier in attached:
-                expected, reason = {"open"}, "shared"  # Docker does not filter within a network
-            else:
-                expected, reason = {"timeout", "unreachable"}, "blocked"
+            expected, reason = expectation(topology, source.name, target.name, wiring)
             got = outcome.get(f"{addresses[target.name]}:{target.port}", "?")
             cells.append(
                 Cell(source.name, target.name, target.port, got, frozenset(expected), reason)

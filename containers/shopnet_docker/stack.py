@@ -50,6 +50,13 @@ class Container:
     macs: dict[str, str] = field(default_factory=dict)
     """Tier → MAC address of the container's interface there."""
 
+    def address_on(self, tier: str) -> str:
+        """Its address on `tier`'s network, or its only address (the single wiring's one
+        network, where every container has exactly one); "" when neither."""
+        if tier in self.addresses:
+            return self.addresses[tier]
+        return next(iter(self.addresses.values())) if len(self.addresses) == 1 else ""
+
     @property
     def instance(self) -> str:
         """`product-2`: the same instance names as the other modes."""

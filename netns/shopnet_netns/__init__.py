@@ -23,7 +23,9 @@ runs a loop of its own and fails with "This event loop is already running".
         the matrix on an empty network (with listeners) / on a running stack;
         isolation.format_matrix(results) prints it
     netem.apply(plan, tier, Impairment(delay_ms, loss_pct)) / netem.clear(plan, tier)
-    capture.capture(plan.bridge(tier).name, path, count=…, seconds=…) -> Summary
+
+Capture, the pcap summary, the loss filter and netem's impairment are shopnet.hostnet's
+(the docker mode uses them too). Needs pyroute2: the `netns` extra.
 """
 
 from shopnet_netns.build import BuildReport, build

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shopnet.errors import PreflightError
-from shopnet_netns import firewall, iptables, links, preflight, sysctl, tools
+from shopnet.hostnet import tools
+from shopnet_netns import firewall, iptables, links, preflight, sysctl
 from shopnet_netns.plan import NetworkPlan
 
 log = logging.getLogger("shopnet.netns.build")

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shopnet.errors import ConfigError
+from shopnet.hostnet import capture as captures
+from shopnet.runtime.base import EntryPoint, InstanceStatus
 from shopnet.runtime.hosted import HostedDriver
 from shopnet.runtime.launch import Placement
 from shopnet.runtime.state import InstanceRecord, StackState
-from shopnet_netns import capture as captures
 from shopnet_netns import cgroups, isolation, netem, preflight
 from shopnet_netns.build import build
 from shopnet_netns.inventory import discover, teardown
@@ -26,6 +27,8 @@ from shopnet_netns.plan import NetworkPlan
 from shopnet_netns.spawning import enter_instance
 
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
+PEER_PORT = 3080
+"""The bench's nginx peer: in the gateway's namespace, beside its port."""
 
 
 class NetnsDriver(HostedDriver):
@@ -41,10 +44,10 @@ class NetnsDriver(HostedDriver):
         return f"http://127.0.0.1:{self.topology.published_port}"
 
     def plan(self, scale: dict[str, int]) -> NetworkPlan:
-        return NetworkPlan.from_topology(self.topology, scale)
+        return NetworkPlan.from_topology(self.topology, scale, wiring=self.wiring)
 
     def _state_plan(self) -> NetworkPlan:
-        return self.plan(self._require_state().scale)
+        return self.plan(self.require_state().scale)
 
     # -- up -------------------------------------------------------------------
 
@@ -60,8 +63,8 @@ class NetnsDriver(HostedDriver):
             for endpoint in self.plan(scale).endpoints
         ]
 
-    def preflight(self, placements: list[Placement]) -> None:
-        preflight.check(self.plan(_scale_of(placements)))
+    def check_placements(self, scale: dict[str, int], placements: list[Placement]) -> None:
+        preflight.check(self.plan(scale))
 
     def build_network(self, state: StackState, placements: list[Placement]) -> None:
         report = build(self.plan(state.scale))
@@ -96,8 +99,14 @@ class NetnsDriver(HostedDriver):
             raise ConfigError(f"{record.name} has no namespace")
         return enter_instance(record.namespace)
 
+    def enter_for_restart(self, record: InstanceRecord) -> Callable[[], None] | None:
+        if record.namespace is None:
+            raise ConfigError(f"{record.name} has no namespace")
+        limits = cgroups.apply(self.names, record.name, self.topology.service(record.service))
+        return enter_instance(record.namespace, limits)
+
     def exec(self, instance: str, argv: list[str]) -> int:
-        record = self._require_state().instance(instance)
+        record = self.require_state().instance(instance)
         enter = self.enter_for(record)
         try:
             return subprocess.run(argv, preexec_fn=enter, check=False).returncode
@@ -122,6 +131,17 @@ class NetnsDriver(HostedDriver):
             found.append(f"{'.'.join(octets)}:{int(port, 16)}")
         return tuple(sorted(set(found)))
 
+    def entry_points(self, rows: list[InstanceStatus]) -> list[EntryPoint]:
+        """Through the DNAT on the published port, and straight to the gateway's namespace."""
+        points = super().entry_points(rows)
+        gateway = next((r for r in rows if r.instance == "gateway-1"), None)
+        if gateway is not None:
+            points.append(EntryPoint("gateway-direct", f"http://{gateway.address}"))
+        return points
+
+    def peer_port(self) -> int | None:
+        return PEER_PORT
+
     def isolation(self) -> tuple[str, bool]:
         # On a running stack only the services listen, so each target's own port is probed.
         results = isolation.run(isolation.probes(self._state_plan(), every_port=False))
@@ -132,7 +152,7 @@ class NetnsDriver(HostedDriver):
         bridge = plan.bridge(tier).name
         self.progress.info(f"capturing on {bridge} into {output} …")
         summary = captures.capture(bridge, output, count=count, seconds=seconds)
-        labels = {str(e.address.ip): e.name for e in plan.endpoints}
+        labels = {str(a): e.name for e in plan.endpoints for a in e.addresses}
         return summary.format(labels=labels)
 
     def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
@@ -140,11 +160,3 @@ class NetnsDriver(HostedDriver):
         if clear:
             return netem.clear(plan, tier)
         return netem.apply(plan, tier, netem.Impairment(delay_ms=delay_ms, loss_pct=loss_pct))
-
-
-def _scale_of(placements: list[Placement]) -> dict[str, int]:
-    scale: dict[str, int] = {}
-    for placement in placements:
-        name = placement.instance.service.name
-        scale[name] = scale.get(name, 0) + 1
-    return {name: count for name, count in scale.items() if count > 1}

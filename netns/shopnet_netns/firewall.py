@@ -5,6 +5,10 @@
               "source instance addresses → target instance addresses:port, new";
               the world (anything not arriving on our bridges) may open the
               published service's port; everything else is dropped.
+              Counters: each flow's accept rule counts the connections it
+              lets open; every refused TCP connection attempt is counted per
+              (source, destination, port) in the dynamic set `denied`, which
+              `shopnet dashboard` reads (`nft -j list table inet <prefix>`).
     input     from our bridges to the host itself: replies only (the host
               administers the instances; they may not open connections to it).
     nat       the published port on any local address → the world-facing
@@ -16,7 +20,15 @@
 Rules match addresses, not interfaces, so they hold for routed traffic between
 tiers *and* for traffic between two instances on one bridge: with
 br_netfilter (`bridge-nf-call-iptables=1`, which Docker sets too) bridged IPv4
-passes the IP forward hook. Rules are written as text and loaded with
+passes the IP forward hook.
+
+The attached wiring (plan.py) keeps this one table rather than adding a
+`bridge`-family one or per-leg rules: every connection is then bridged, so it
+passes the same forward hook through br_netfilter, and a flow's sources simply
+list every address of the source instances (home and legs) while its targets
+stay the home addresses the services are reached at. The same rules, counters
+and isolation matrix hold for both wirings; a connection to a leg address
+matches no flow and is dropped. Rules are written as text and loaded with
 `nft -f -` (no nftables bindings on PyPI) in one transaction that replaces the
 whole table, so the firewall is either the old one or the new one. Other
 tables (Docker's iptables-nft `ip filter`/`ip nat`) keep running beside ours: a
@@ -27,12 +39,15 @@ from __future__ import annotations
 
 import logging
 
+from shopnet.hostnet import tools
 from shopnet.topology.model import WORLD
-from shopnet_netns import tools
 from shopnet_netns.names import Names
 from shopnet_netns.plan import NetworkPlan
 
 log = logging.getLogger("shopnet.netns.firewall")
+
+DENIED_SET = "denied"
+"""Dynamic set of refused TCP attempts, one element with a counter per (source, destination, port)."""
 
 
 def _set(items: list[str]) -> str:
@@ -50,11 +65,12 @@ def render(plan: NetworkPlan) -> str:
         if not targets:
             continue
         what = f'comment "{flow.source} -> {flow.target}:{flow.port}"'
-        match = f"ip daddr {_set(targets)} tcp dport {flow.port} ct state new accept {what}"
+        match = f"ip daddr {_set(targets)} tcp dport {flow.port} ct state new counter accept {what}"
         if flow.source == WORLD:
             flows.append(f"iifname != @bridges {match}")
             continue
-        sources = [str(e.address.ip) for e in plan.instances_of(flow.source)]
+        # Every address of the sources: attached instances connect from their legs.
+        sources = [str(a) for e in plan.instances_of(flow.source) for a in e.addresses]
         if sources:
             flows.append(f"ip saddr {_set(sources)} {match}")
 
@@ -67,6 +83,9 @@ def render(plan: NetworkPlan) -> str:
         "  set bridges {",
         f"    type ifname; elements = {_set(bridges)}",
         "  }",
+        f"  set {DENIED_SET} {{",
+        "    type ipv4_addr . ipv4_addr . inet_service; flags dynamic; counter; size 4096",
+        "  }",
         "  chain forward {",
         "    type filter hook forward priority filter; policy accept;",
         "    ip saddr @subnets jump testbed",
@@ -75,6 +94,8 @@ def render(plan: NetworkPlan) -> str:
         "  chain testbed {",
         "    ct state established,related accept",
         *(f"    {rule}" for rule in flows),
+        # No verdict: only counts the pair (when the set is full the packet still drops below).
+        f"    ct state new update @{DENIED_SET} {{ ip saddr . ip daddr . tcp dport }}",
         '    counter drop comment "anything else from or to the testbed"',
         "  }",
         "  chain input {",

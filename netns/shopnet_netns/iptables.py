@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shopnet.errors import DriverError
-from shopnet_netns import tools
+from shopnet.hostnet import tools
 from shopnet_netns.names import Names
 
 LEGACY_TABLES = Path("/proc/net/ip_tables_names")

@@ -139,7 +139,7 @@ def probes(
                         dst.address.ip,
                         port,
                         Expect.CONNECT if allowed else Expect.BLOCKED,
-                        seen_as=src.address.ip,
+                        seen_as=src.address_on(dst.instance.tier.name),
                     )
                 )
         if host_port is not None:

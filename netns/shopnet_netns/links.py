@@ -5,7 +5,9 @@ namespace and a veth pair created with its peer already inside the namespace
 as `eth0` — one netlink request, so no crash can strand a pair between creating
 it and moving it (clabernetes PR #287). Inside: lo up, the instance address,
 the routes of the plan, and IPv6 off on eth0: our firewall speaks IPv4, and
-link-local IPv6 would be a path around it.
+link-local IPv6 would be a path around it. An attached instance (plan.py) gets
+one more pair per leg, made the same way (`eth1` … inside, marked on the host
+side like eth0's, so teardown finds every leg by its marker).
 
 Running `ensure_links` twice changes nothing; after a build killed at any point
 it completes what exists and creates what is missing.
@@ -52,7 +54,7 @@ def ensure_links(plan: NetworkPlan) -> None:
                 # sources on a non-loopback device unless route_localnet is set.
                 _set_device_sysctl("ipv4", plan.published.bridge, "route_localnet", "1")
             for endpoint in plan.endpoints:
-                _ensure_endpoint(ipr, endpoint, bridges[endpoint.bridge])
+                _ensure_endpoint(ipr, endpoint, bridges)
     except (NetlinkError, OSError) as exc:
         raise DriverError(f"building links: {exc}") from None
 
@@ -101,46 +103,61 @@ def _ensure_address(ipr: IPRoute, idx: int, address: str, prefixlen: int) -> Non
             raise
 
 
-def _ensure_endpoint(ipr: IPRoute, endpoint: Endpoint, bridge_idx: int) -> None:
+def _ensure_endpoint(ipr: IPRoute, endpoint: Endpoint, bridges: dict[str, int]) -> None:
     namespaces.create(endpoint.namespace)
     with IPRoute(netns=endpoint.namespace, flags=0) as nsr:
-        host = _lookup(ipr, endpoint.veth)
-        peer = _lookup(nsr, "eth0")
-        if host is None or peer is None:
-            # Half a pair (or a pair broken by a recreated namespace): start over.
-            if host is not None:
-                ipr.link("del", index=host)
-            if peer is not None:
-                nsr.link("del", index=peer)
-            ipr.link(
-                "add",
-                ifname=endpoint.veth,
-                kind="veth",
-                peer={"ifname": "eth0", "net_ns_fd": str(namespaces.path(endpoint.namespace))},
-            )
-            host = _lookup(ipr, endpoint.veth)
-            peer = _lookup(nsr, "eth0")
-            if host is None or peer is None:
-                raise DriverError(f"veth {endpoint.veth} for {endpoint.name} was not created")
-        # Before eth0 goes up, so it never gets a link-local IPv6 address.
-        namespaces.write_sysctls(
-            endpoint.namespace,
-            {"net.ipv6.conf.default.disable_ipv6": "1", "net.ipv6.conf.eth0.disable_ipv6": "1"},
-        )
-        ipr.link("set", index=host, ifalias=endpoint.marker)
-        _set_device_sysctl("ipv6", endpoint.veth, "disable_ipv6", "1")
-        ipr.link("set", index=host, master=bridge_idx, state="up")
-
         lo = _lookup(nsr, "lo")
         nsr.link("set", index=lo, state="up")
-        _ensure_address(nsr, peer, str(endpoint.address.ip), endpoint.address.network.prefixlen)
-        nsr.link("set", index=peer, state="up")
+        pairs = [(endpoint.veth, "eth0", endpoint.bridge, endpoint.address, endpoint.marker)]
+        pairs += [
+            (leg.veth, leg.ifname, leg.bridge, leg.address, leg.marker) for leg in endpoint.legs
+        ]
+        for veth, ifname, bridge, address, marker in pairs:
+            host, peer = _ensure_pair(ipr, nsr, endpoint, veth, ifname)
+            # Before the peer goes up, so it never gets a link-local IPv6 address.
+            namespaces.write_sysctls(
+                endpoint.namespace,
+                {
+                    "net.ipv6.conf.default.disable_ipv6": "1",
+                    f"net.ipv6.conf.{ifname}.disable_ipv6": "1",
+                },
+            )
+            ipr.link("set", index=host, ifalias=marker)
+            _set_device_sysctl("ipv6", veth, "disable_ipv6", "1")
+            ipr.link("set", index=host, master=bridges[bridge], state="up")
+            _ensure_address(nsr, peer, str(address.ip), address.network.prefixlen)
+            nsr.link("set", index=peer, state="up")
         for route in endpoint.routes:
             nsr.route(
                 "replace",
                 dst=str(route.destination),
                 gateway=str(route.gateway),
             )
+
+
+def _ensure_pair(
+    ipr: IPRoute, nsr: IPRoute, endpoint: Endpoint, veth: str, ifname: str
+) -> tuple[int, int]:
+    """The veth pair `veth` (host) ↔ `ifname` (in the namespace): (host index, peer index)."""
+    host = _lookup(ipr, veth)
+    peer = _lookup(nsr, ifname)
+    if host is None or peer is None:
+        # Half a pair (or a pair broken by a recreated namespace): start over.
+        if host is not None:
+            ipr.link("del", index=host)
+        if peer is not None:
+            nsr.link("del", index=peer)
+        ipr.link(
+            "add",
+            ifname=veth,
+            kind="veth",
+            peer={"ifname": ifname, "net_ns_fd": str(namespaces.path(endpoint.namespace))},
+        )
+        host = _lookup(ipr, veth)
+        peer = _lookup(nsr, ifname)
+        if host is None or peer is None:
+            raise DriverError(f"veth {veth} for {endpoint.name} was not created")
+    return host, peer
 
 
 def _owned(ipr: IPRoute, names: Names) -> list:

@@ -69,6 +69,11 @@ class Names:
         """Host-side veth end of an instance, e.g. `sn-product-2` (validated)."""
         return check_ifname(f"{self.veth_prefix}{instance}")
 
+    def leg_veth(self, instance: str, tier_position: int) -> str:
+        """Host-side end of an attached instance's leg on the tier at `tier_position`
+        (1-based, topology order), e.g. `sn-gateway-1.2` (validated)."""
+        return check_ifname(f"{self.veth_prefix}{instance}.{tier_position}")
+
     def scratch_link(self, index: int) -> str:
         """Temporary name a bridge is created under, until it carries our marker.
 

@@ -17,63 +17,21 @@ time (4·D between two instances of the same tier, which cross two links), and
 from __future__ import annotations
 
 import errno
-import gzip
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from shopnet.errors import ConfigError, DriverError, PreflightError
-from shopnet_netns import lossfilter, namespaces
+from shopnet.errors import DriverError, PreflightError
+from shopnet.hostnet import lossfilter
+from shopnet.hostnet.netem import NO_NETEM, Impairment, kernel_support
+from shopnet_netns import namespaces
 from shopnet_netns.plan import NetworkPlan
 
 TC_H_ROOT = 0xFFFFFFFF
 HANDLE = 0x10000  # "1:"
-NO_NETEM = (
-    "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM is not set and no sch_netem "
-    "module is installed): use a kernel that has it to emulate delay (loss alone works "
-    "without it)"
-)
 
-
-@dataclass(frozen=True, slots=True)
-class Impairment:
-    """What a tier's links do to packets."""
-
-    delay_ms: float = 0.0
-    loss_pct: float = 0.0
-    jitter_ms: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.delay_ms <= 60_000:
-            raise ConfigError(f"delay {self.delay_ms} ms is out of range (0 to 60000)")
-        if not 0 <= self.jitter_ms <= self.delay_ms:
-            raise ConfigError("jitter must be between 0 and the delay")
-        if not 0 <= self.loss_pct <= 100:
-            raise ConfigError(f"loss {self.loss_pct}% is out of range (0 to 100)")
-
-    def describe(self) -> str:
-        jitter = f" ± {self.jitter_ms:g} ms" if self.jitter_ms else ""
-        return f"delay {self.delay_ms:g} ms{jitter}, loss {self.loss_pct:g}% per direction"
-
-
-def kernel_support() -> str | None:
-    """None if netem looks available, else why not (from the kernel config or modules)."""
-    if Path("/sys/module/sch_netem").exists():
-        return None
-    try:
-        config = gzip.decompress(Path("/proc/config.gz").read_bytes()).decode()
-    except OSError:
-        return None  # unknown: let the kernel answer
-    if "CONFIG_NET_SCH_NETEM=y" in config:
-        return None
-    if "CONFIG_NET_SCH_NETEM=m" in config:
-        release = Path("/proc/sys/kernel/osrelease").read_text().strip()
-        if list(Path("/lib/modules", release).glob("**/sch_netem.ko*")):
-            return None
-    return NO_NETEM
+__all__ = ["Impairment", "apply", "clear", "kernel_support", "show"]
 
 
 def _links(plan: NetworkPlan, tier: str) -> list[tuple[str | None, str]]:
@@ -83,6 +41,12 @@ def _links(plan: NetworkPlan, tier: str) -> list[tuple[str | None, str]]:
     for endpoint in plan.endpoints:
         if endpoint.instance.tier.name == tier:
             ends += [(None, endpoint.veth), (endpoint.namespace, "eth0")]
+        ends += [
+            end
+            for leg in endpoint.legs
+            if leg.tier.name == tier
+            for end in ((None, leg.veth), (endpoint.namespace, leg.ifname))
+        ]
     return ends
 
 
@@ -110,7 +74,9 @@ def apply(plan: NetworkPlan, tier: str, impairment: Impairment) -> str:
         if impairment.delay_ms or impairment.jitter_ms:
             raise PreflightError(reason)
         subnet = plan.bridge(tier).tier.subnet
-        return lossfilter.apply(plan.names, tier, subnet, impairment.loss_pct)  # needs no netem
+        return lossfilter.apply(
+            plan.names.prefix, tier, subnet, impairment.loss_pct
+        )  # needs no netem
     for namespace, ifname in ends:
         with _ipr(namespace) as ipr:
             try:
@@ -145,7 +111,7 @@ def _existing_links(plan: NetworkPlan, tier: str) -> Iterator[tuple[IPRoute, int
 def clear(plan: NetworkPlan, tier: str) -> str:
     """Remove our netem qdisc from every link of `tier` (idempotent); returns a summary."""
     cleared = 0
-    table = lossfilter.clear(plan.names, tier)
+    table = lossfilter.clear(plan.names.prefix, tier)
     for ipr, index, _ in _existing_links(plan, tier):
         for qdisc in ipr.get_qdiscs(index=index):
             if qdisc.get("TCA_KIND") == "netem" and qdisc["parent"] == TC_H_ROOT:

@@ -1,5 +1,16 @@
 """The network one topology needs, as data: bridges, endpoints, routes, published port.
 
+Two wirings (the topology's `[wirings] netns`):
+
+- routed (the default): each instance has one leg, `eth0` on its home tier's
+  bridge, and routes via the host (`.1`), which routes between the bridges;
+- attached: like Docker, each instance also gets a leg (`eth1`, `eth2` … in tier
+  order) on the bridge of every other tier it talks to, so every allowed
+  connection is on-link and the host routes nothing between tiers. A leg takes
+  the address `<upper half of that tier> + <the service's host number> + i - 1`
+  (the lower half holds the tiers' own instances). An instance on an internal
+  tier gets no route at all: its peers reach it on-link, so "no route out" holds.
+
 Pure and side-effect free (like the topology model it reads): `build`, the
 firewall renderer, the isolation matrix and the tests all derive what they do
 from one `NetworkPlan`, so they cannot disagree about an address or a route.
@@ -11,7 +22,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from shopnet.errors import ConfigError
-from shopnet.topology.model import WORLD, Instance, Tier, Topology
+from shopnet.topology.model import WORLD, Instance, Tier, Topology, Wiring
 from shopnet_netns.names import Names, Role, check_ifname
 
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
@@ -41,6 +52,20 @@ class BridgePlan:
 
 
 @dataclass(frozen=True, slots=True)
+class Leg:
+    """An extra veth of an attached instance: its place on a tier that is not its home."""
+
+    tier: Tier
+    bridge: str
+    veth: str
+    """Host-side end, e.g. `sn-gateway-1.2` (`.<tier position>`), enslaved to `bridge`."""
+    ifname: str
+    """The end inside the namespace: `eth1`, `eth2` … in tier order."""
+    address: IPv4Interface
+    marker: str
+
+
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     """One instance's place in the network."""
 
@@ -54,10 +79,24 @@ class Endpoint:
     """Address of `eth0` in the namespace."""
     routes: tuple[Route, ...]
     marker: str
+    legs: tuple[Leg, ...] = ()
+    """Its legs on other tiers (attached wiring; none when routed)."""
 
     @property
     def name(self) -> str:
         return self.instance.name
+
+    @property
+    def addresses(self) -> tuple[IPv4Address, ...]:
+        """Every address of the instance: home first, then its legs'."""
+        return (self.address.ip, *(leg.address.ip for leg in self.legs))
+
+    def address_on(self, tier: str) -> IPv4Address:
+        """The source address its connections to `tier` carry: a leg's there, else home."""
+        for leg in self.legs:
+            if leg.tier.name == tier:
+                return leg.address.ip
+        return self.address.ip
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +121,7 @@ class NetworkPlan:
     bridges: tuple[BridgePlan, ...]
     endpoints: tuple[Endpoint, ...]
     published: Published | None
+    wiring: Wiring = Wiring.ROUTED
 
     @classmethod
     def from_topology(
@@ -90,7 +130,11 @@ class NetworkPlan:
         scale: dict[str, int] | None = None,
         *,
         veth_prefix: str = "sn-",
+        wiring: Wiring | None = None,
     ) -> NetworkPlan:
+        wiring = wiring or Wiring.ROUTED
+        if wiring not in (Wiring.ROUTED, Wiring.ATTACHED):
+            raise ConfigError(f"netns mode cannot use wiring {wiring!r} (routed or attached)")
         names = Names(topology.prefix, veth_prefix)
         _check_scale(topology, scale or {})
         instances = topology.plan(scale)
@@ -110,12 +154,15 @@ class NetworkPlan:
                 veth=names.veth(inst.name),
                 bridge=inst.tier.bridge,
                 address=IPv4Interface(f"{inst.address}/{inst.tier.subnet.prefixlen}"),
-                routes=routes_for(topology, inst.tier),
+                routes=routes_for(topology, inst.tier, wiring),
                 marker=names.marker(Role.VETH, inst.name),
+                legs=_legs(topology, names, inst) if wiring is Wiring.ATTACHED else (),
             )
             for inst in instances
         )
-        return cls(topology, names, bridges, endpoints, _published(topology, instances))
+        _check_unique(endpoints)
+        published = _published(topology, instances)
+        return cls(topology, names, bridges, endpoints, published, wiring)
 
     def endpoint(self, instance: str) -> Endpoint:
         for endpoint in self.endpoints:
@@ -134,17 +181,20 @@ class NetworkPlan:
         return tuple(e for e in self.endpoints if e.instance.service.name == service)
 
 
-def routes_for(topology: Topology, tier: Tier) -> tuple[Route, ...]:
-    """Routes of an instance on `tier` (besides its on-link subnet).
+def routes_for(topology: Topology, tier: Tier, wiring: Wiring = Wiring.ROUTED) -> tuple[Route, ...]:
+    """Routes of an instance on `tier` (besides its on-link subnets).
 
     A tier with a way out gets a default route via the host. An internal tier gets
-    none: only routes to the tiers whose services it exchanges allowed flows with,
-    so "the database tier has no route out" holds at the routing level, before
-    the firewall is even consulted.
+    none: routed, only routes to the tiers whose services it exchanges allowed
+    flows with; attached, nothing at all (those peers have a leg on its tier). So
+    "the database tier has no route out" holds at the routing level, before the
+    firewall is even consulted.
     """
     via = tier.host_address
     if not tier.internal:
         return (Route(DEFAULT_ROUTE, via),)
+    if wiring is Wiring.ATTACHED:
+        return ()
     peers: list[Tier] = []
     for flow in topology.flows:
         if flow.source == WORLD:
@@ -154,6 +204,46 @@ def routes_for(topology: Topology, tier: Tier) -> tuple[Route, ...]:
             if mine.name == tier.name and other.name != tier.name and other not in peers:
                 peers.append(other)
     return tuple(Route(peer.subnet, via) for peer in peers)
+
+
+def _legs(topology: Topology, names: Names, instance: Instance) -> tuple[Leg, ...]:
+    service = instance.service
+    legs = []
+    position = {tier.name: i for i, tier in enumerate(topology.tiers, start=1)}
+    others = [t for t in topology.networks_of(service.name) if t != service.tier]
+    for number, tier_name in enumerate(others, start=1):
+        tier = topology.tier(tier_name)
+        upper = tier.dynamic_range
+        address = upper.network_address + service.host + instance.index - 1
+        if address >= upper.broadcast_address:
+            raise ConfigError(
+                f"attached wiring: {instance.name}'s leg on {tier.name} would be {address}, "
+                f"outside {upper} (lower the service's host number)"
+            )
+        legs.append(
+            Leg(
+                tier=tier,
+                bridge=tier.bridge,
+                veth=names.leg_veth(instance.name, position[tier.name]),
+                ifname=f"eth{number}",
+                address=IPv4Interface(f"{address}/{tier.subnet.prefixlen}"),
+                marker=names.marker(Role.VETH, f"{instance.name}.{tier.name}"),
+            )
+        )
+    return tuple(legs)
+
+
+def _check_unique(endpoints: tuple[Endpoint, ...]) -> None:
+    """Two legs on one tier can collide when services of different tiers share a host number."""
+    owner: dict[IPv4Address, str] = {}
+    for endpoint in endpoints:
+        for address in endpoint.addresses:
+            if address in owner:
+                raise ConfigError(
+                    f"attached wiring: {owner[address]} and {endpoint.name} would both use "
+                    f"{address}; give their services different host numbers"
+                )
+            owner[address] = endpoint.name
 
 
 def _published(topology: Topology, instances: tuple[Instance, ...]) -> Published | None:

@@ -24,8 +24,8 @@ from pathlib import Path
 from pyroute2 import IPRoute
 
 from shopnet.errors import PreflightError, StateError
+from shopnet.hostnet import tools
 from shopnet.runtime import ports
-from shopnet_netns import tools
 from shopnet_netns.inventory import discover
 from shopnet_netns.plan import NetworkPlan
 

@@ -17,16 +17,19 @@ from pathlib import Path
 
 from shopnet import __version__
 from shopnet.errors import ConfigError, ShopnetError, StateError
-from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, make_driver
+from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, MissingExtra, make_driver
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.scale import parse_scale
 from shopnet.runtime.state import default_root
+from shopnet.runtime.variant import resolve
 from shopnet.topology import load
 
 
 def default_mode() -> str:
     """netns for root (the testbed's point), local for everyone else."""
-    if os.geteuid() == 0 and importlib.util.find_spec("shopnet_netns") is not None:
+    if os.geteuid() == 0 and all(
+        importlib.util.find_spec(module) is not None for module in ("shopnet_netns", "pyroute2")
+    ):
         return "netns"
     return "local"
 
@@ -65,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="run N instances of a service, e.g. product=3 (repeatable)",
     )  # fmt: skip
     up.add_argument("--build", action="store_true", help="docker: rebuild the images first")
+    up.add_argument(
+        "--wiring", "--networks", dest="wiring", metavar="WIRING",
+        help="netns: routed (default) or attached; docker: tiered (default) or single "
+        "(`--networks single`: every service on one app-network)",
+    )  # fmt: skip
+    up.add_argument(
+        "--discovery", choices=["registry", "dns"], default=None,
+        help="how the gateway finds instances: registry (default) or dns (docker: the "
+        "addresses the service name resolves to)",
+    )  # fmt: skip
 
     down = sub.add_parser("down", help="stop and remove everything of ours (idempotent)")
     with_mode(down)
@@ -149,14 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--publish", type=Path, metavar="RESULTS_DIR", help="write docs/comparison.md from a run"
     )
 
-    images = sub.add_parser("images", help="docker: build the images (offline by default)")
-    images.add_argument("action", choices=["build"])
+    images = sub.add_parser("images", help="docker: build (offline by default) or list the images")
+    images.add_argument("action", choices=["build", "list"])
     images.add_argument(
         "--online",
         action="store_true",
         help="build on python:3.11-slim and pull official datastores",
     )
     images.add_argument("--refresh-base", action="store_true", help="make the Debian base again")
+    images.add_argument("--verify", action="store_true", help="build: twice apart, compare ids")
+    images.add_argument("--packages", action="store_true", help="list: every package (SBOM)")
 
     compose = sub.add_parser(
         "compose", help="docker: print, write or check containers/compose.yaml"
@@ -164,9 +179,38 @@ def build_parser() -> argparse.ArgumentParser:
     compose_mode = compose.add_mutually_exclusive_group()
     compose_mode.add_argument("--write", action="store_true", help="regenerate the checked-in file")
     compose_mode.add_argument("--check", action="store_true", help="exit 1 when it is out of date")
+    compose.add_argument(
+        "--wiring", "--networks", dest="wiring", metavar="WIRING",
+        help="print another wiring's file: tiered (default, the checked-in file) or single",
+    )  # fmt: skip
+    compose.add_argument("--discovery", choices=["registry", "dns"], default=None)
+
+    k8s = sub.add_parser("k8s", help="render Kubernetes manifests from the topology")
+    k8s.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
+    k8s.add_argument("--namespace", default="shopnet", help="(default: shopnet)")
+    k8s.add_argument(
+        "-o", "--output", default="-", metavar="DIR|-",
+        help="a directory for the files (the Secret among them, mode 0600), or - for stdout "
+        "without the Secret (default: -)",
+    )  # fmt: skip
 
     topo = sub.add_parser("topology", help="the topology: tiers, instances, allowed flows")
     topo.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
+    topo.add_argument(
+        "--mode", choices=sorted(DRIVERS), default=None,
+        help="also show how this mode wires it (default: the running stack's, if any)",
+    )  # fmt: skip
+    topo.add_argument("--wiring", "--networks", dest="wiring", metavar="WIRING")
+    topo.add_argument("--svg", type=Path, metavar="FILE", help="write the picture as SVG to FILE")
+
+    dash = sub.add_parser("dashboard", help="the running stack, live, in a browser (127.0.0.1)")
+    with_mode(dash)
+    dash.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (8765)")
+    for kind in ("bench", "chaos"):
+        dash.add_argument(
+            f"--{kind}-results", type=Path, default=Path(f"{kind}-results"), metavar="DIR",
+            help=f"where the latest {kind} charts are looked for ({kind}-results)",
+        )  # fmt: skip
     return parser
 
 
@@ -219,44 +263,94 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "topology":
         from shopnet.topology.describe import describe
 
-        print(describe(topology, parse_scale(args.scale, topology)), end="")
+        if args.svg is not None:
+            from shopnet.dashboard.svg import topology_svg
+
+            args.svg.write_text(topology_svg(topology, parse_scale(args.scale, topology)))
+            return 0
+        mode, wiring = args.mode, None
+        if mode is None and args.wiring is None:
+            running = [d for d in _drivers(topology, root, progress) if d.present()]
+            if len(running) == 1:
+                mode, wiring = running[0].mode, running[0].wiring
+        elif mode is None:
+            raise ConfigError("topology --wiring needs --mode")
+        else:
+            wiring = resolve(topology, mode, args.wiring, None).wiring
+        scale = parse_scale(args.scale, topology)
+        print(describe(topology, scale, mode=mode, wiring=wiring), end="")
         return 0
+    if args.command == "k8s":
+        return _k8s(args, topology)
     if args.command == "up":
         scale = parse_scale(args.scale, topology)
         mode = args.mode or default_mode()
-        driver = make_driver(mode, topology=topology, root=root, progress=progress)
+        variant = resolve(topology, mode, args.wiring, args.discovery)
+        driver = make_driver(mode, topology=topology, root=root, progress=progress, variant=variant)
         result = driver.up(scale=scale, build=args.build)
-        progress.info(f"{mode} stack is up: {len(result.instances)} instances")
+        progress.info(f"{driver.describe_variant()} is up: {len(result.instances)} instances")
         for note in result.notes:
             progress.info(note)
         print(f"{result.gateway_url}/api/products")
         return 0
     if args.command == "down":
         return _down(args, topology, root, progress)
-    if args.command in ("images", "compose"):
-        from shopnet_docker.__main__ import main as docker_main
+    if args.command == "images":
+        from shopnet_docker.images import build_images
 
-        if args.command == "images":
-            flags = ["--online"] * args.online + ["--refresh-base"] * args.refresh_base
-            return docker_main(["build", *flags])
-        flags = ["--write"] * args.write + ["--check"] * args.check
-        topology_flag = ["--topology", str(args.topology)] if args.topology else []
-        return docker_main(["compose", *flags, *topology_flag])
+        if args.action == "list":
+            from shopnet_docker.listing import list_images, listing_lines
+
+            print(
+                "\n".join(
+                    listing_lines(list_images(build_dir=root / "build"), packages=args.packages)
+                )
+            )
+            return 0
+        report = build_images(
+            progress,
+            offline=not args.online,
+            refresh_base=args.refresh_base,
+            verify=args.verify,
+            build_dir=root / "build",
+        )
+        print("\n".join(report.lines()))
+        return 0 if report.reproducible else 1
+    if args.command == "compose":
+        from shopnet_docker import composefile
+
+        variant = resolve(topology, "docker", args.wiring, args.discovery)
+        if (args.wiring or args.discovery) and (args.write or args.check):
+            raise ConfigError("--write and --check are for the checked-in (default) file only")
+        output, code = composefile.command(
+            topology, write=args.write, check=args.check, variant=variant
+        )
+        print(output, end="")
+        return code
     if args.command == "bench":
         from shopnet.bench.command import bench
 
         return bench(args, topology=topology, root=root, progress=progress)
 
     driver = _running_driver(args.mode, topology, root, progress)
+    if args.command == "dashboard":
+        from shopnet.dashboard.command import dashboard
+
+        return dashboard(
+            driver=driver, topology=topology, port=args.port, progress=progress,
+            bench_results=args.bench_results, chaos_results=args.chaos_results,
+        )  # fmt: skip
     if args.command == "status":
         rows = driver.status()
         if args.json:
             print(json.dumps([asdict(r) for r in rows], indent=2))
         else:
+            print(f"# {driver.describe_variant()}")
             print(format_status(rows), end="")
         return 0 if all(r.health in {"ready", "degraded"} for r in rows) else 1
     if args.command == "isolation":
         text, ok = driver.isolation()
+        print(f"# {driver.describe_variant()}")
         print(text)
         return 0 if ok else 1
     if args.command == "audit":
@@ -294,13 +388,29 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise ConfigError(f"unknown command {args.command}")  # pragma: no cover - argparse prevents it
 
 
+def _k8s(args: argparse.Namespace, topology) -> int:
+    import shopnet_k8s
+    from shopnet_k8s.render import secret_note
+
+    manifests = shopnet_k8s.render(
+        topology, namespace=args.namespace, scale=parse_scale(args.scale, topology)
+    )
+    if args.output == "-":
+        print(manifests.stream(), end="")
+        print(f"shopnet: {secret_note(topology, manifests)}", file=sys.stderr)
+        return 0
+    for path in shopnet_k8s.write(topology, manifests, Path(args.output)):
+        print(path)
+    return 0
+
+
 def _drivers(topology, root: Path, progress: Progress) -> list[Driver]:
     """Every mode's driver that can be loaded here (docker without a client is skipped)."""
     drivers = []
     for mode in DRIVERS:
         try:
             drivers.append(make_driver(mode, topology=topology, root=root, progress=progress))
-        except ImportError:
+        except MissingExtra:
             continue
     return drivers
 
@@ -321,7 +431,11 @@ def _down(args: argparse.Namespace, topology, root: Path, progress: Progress) ->
     drivers = (
         [make_driver(args.mode, topology=topology, root=root, progress=progress)]
         if args.mode
-        else [d for d in _drivers(topology, root, progress) if d.present()]
+        else [
+            d
+            for d in _drivers(topology, root, progress)
+            if d.present() or (args.volumes and d.has_data())
+        ]
     )
     if not drivers:
         progress.info("nothing of ours is running")
@@ -348,6 +462,8 @@ def format_status(rows: list[InstanceStatus]) -> str:
         "HEALTH",
         "CPU%",
         "MEM MiB",
+        "RESTARTS",
+        "LAST EXIT",
         "LISTENING",
     )
     table = [headers]
@@ -362,6 +478,8 @@ def format_status(rows: list[InstanceStatus]) -> str:
                 r.health,
                 f"{r.cpu_percent:.1f}" if r.cpu_percent is not None else "-",
                 f"{r.memory_mb:.0f}" if r.memory_mb is not None else "-",
+                str(r.restarts) + (f" ({r.supervision})" if r.supervision == "gave up" else ""),
+                r.last_exit or "-",
                 ",".join(r.listening) or "-",
             )
         )

@@ -32,7 +32,40 @@ def configuration_markdown() -> str:
         # The service's own settings, and the common ones it gives another default.
         own = [row for row in config_class(service).documentation() if row not in common]
         out += [f"\n## {service}\n\n", *_table(own)]
+    out.append(_time_budget())
     return "".join(out)
+
+
+def _time_budget() -> str:
+    """How the timeouts along one request fit together (with the defaults in force)."""
+    gateway, order = config_class("gateway")(), config_class("order")()
+    return f"""
+## One time budget per request
+
+A request through the gateway has one budget. Each try may take
+`SHOPNET_GATEWAY_TRY_TIMEOUT_SECONDS` ({gateway.try_timeout_seconds:g} s), all tries together
+`SHOPNET_GATEWAY_TOTAL_TIMEOUT_SECONDS` ({gateway.total_timeout_seconds:g} s); a sent write is
+retried only for the services in `SHOPNET_GATEWAY_IDEMPOTENT_SERVICES`
+(`{gateway.idempotent_services}`) and only with an `Idempotency-Key`. Every try carries what is
+left of its time, in whole milliseconds, as `X-Request-Budget-Ms` (a caller's own value is
+dropped).
+
+The order service takes the smaller of that and `SHOPNET_ORDER_BUDGET_SECONDS`
+({order.budget_seconds:g} s), less `SHOPNET_ORDER_BUDGET_MARGIN_SECONDS`
+({order.budget_margin_seconds:g} s), as its deadline. Before it, the order reserves its stock
+(calls of at most `SHOPNET_PRODUCT_TIMEOUT_SECONDS`, {order.product_timeout_seconds:g} s, on up to
+`SHOPNET_PRODUCT_ATTEMPTS`, {order.product_attempts}, instances) and stores itself in a
+transaction that refuses to commit once the deadline has passed. Otherwise it gives the stock
+back and answers `504 deadline_exceeded` — before the gateway's try runs out, so a 504 never
+hides an order that is stored later. Stock that could not be given back at once (a crash, the
+product service away) is released by recovery, which runs every
+`SHOPNET_ORDER_RECOVERY_SECONDS` ({order.recovery_seconds:g} s) and at start, once the
+order's deadline has passed.
+
+Below the app, every service bounds its clients: a request head must arrive within
+`SHOPNET_HEAD_TIMEOUT_SECONDS` and a body within `SHOPNET_BODY_TIMEOUT_SECONDS` (else a JSON
+408), at most `SHOPNET_MAX_CONNECTIONS` connections per worker are open (else a JSON 503).
+"""
 
 
 def configuration_text() -> str:

@@ -35,7 +35,13 @@ def config_class(service: str) -> type[ServiceConfig]:
 def run(service: str) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit status."""
     cfg = config_class(service).from_env(os.environ)
-    logs.configure(service=service, instance_id=cfg.instance_id, level=cfg.log_level)
+    logs.configure(
+        service=service,
+        instance_id=cfg.instance_id,
+        level=cfg.log_level,
+        max_bytes=cfg.log_max_bytes,
+        backups=cfg.log_backups,
+    )
     app_module = importlib.import_module(SERVICES[service][1])
     if hasattr(app_module, "run"):
         return app_module.run(cfg)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from shopnet.topology import Topology, default_topology
-from shopnet_docker.driver import host_routes
+from shopnet_docker.preflight import host_routes
 from tests.support.servers import free_port
 
 TEST_PREFIX = "snt"
@@ -47,13 +47,18 @@ def free_subnets(count: int) -> list[IPv4Network]:
 
 def isolated_topology(*, prefix: str = TEST_PREFIX, published_port: int | None = None) -> Topology:
     base = default_topology()
-    subnets = free_subnets(len(base.tiers))
+    *subnets, single = free_subnets(len(base.tiers) + 1)
     tiers = tuple(
         dataclasses.replace(tier, subnet=subnet)
         for tier, subnet in zip(base.tiers, subnets, strict=True)
     )
+    assert base.single_network is not None
     return dataclasses.replace(
-        base, prefix=prefix, tiers=tiers, published_port=published_port or free_port()
+        base,
+        prefix=prefix,
+        tiers=tiers,
+        published_port=published_port or free_port(),
+        single_network=dataclasses.replace(base.single_network, subnet=single),
     )
 
 

@@ -3,8 +3,9 @@
     docker-compose -f containers/compose.yaml -p shopnet up -d --scale product=3
 
 gives three product instances that register themselves and are balanced by the gateway.
-Only the host ports (variables of the file) are moved to free ones; subnets, bridge names
-and the project are the defaults, so this test needs no default stack running on this host.
+Only the host ports (variables of the file) are moved to free ones and the compose project
+is the test's own, so a person's stack data (the `shopnet_pgdata` volume) is neither reused
+nor removed; subnets and bridge names are the file's, so no default stack may be *running*.
 """
 
 from __future__ import annotations
@@ -16,26 +17,28 @@ import pytest
 
 from shopnet.topology import default_topology
 from shopnet_docker import names
-from shopnet_docker.driver import host_routes
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import CONTAINERS, BuildReport
+from shopnet_docker.preflight import host_routes
 from tests.docker.conftest import leftovers
 from tests.docker.helpers import http, wait_until
 from tests.support.servers import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-PROJECT = "shopnet"
+PROJECT = "shopnet-e2e-file"
+"""Not the file's default `shopnet`: that one is a person's."""
 COMPOSE_FILE = CONTAINERS / "compose.yaml"
 
 
 @pytest.fixture
 def compose_env(docker: Docker, images: BuildReport) -> Iterator[dict[str, str]]:
-    if found := leftovers(docker, PROJECT):
-        # Never run over (and then delete) someone's stack or database volume.
+    theirs = leftovers(docker, "shopnet")
+    if running := [found for found in theirs if not found.startswith("volume")]:
+        # Its networks carry the file's fixed names and subnets: say so before touching anything.
         pytest.fail(
-            f"the default docker stack or its data exists ({', '.join(found[:3])}); "
-            "this test would reuse and remove it: `shopnet down --mode docker --volumes` first"
+            f"the default docker stack is running ({', '.join(running[:3])}); this test "
+            "needs its network names and subnets: `shopnet down --mode docker` first"
         )
     for ifname, network in host_routes():
         for tier in default_topology().tiers:
@@ -55,7 +58,17 @@ def compose_env(docker: Docker, images: BuildReport) -> Iterator[dict[str, str]]
         down = docker.compose(COMPOSE_FILE, PROJECT, "down", "--volumes", "--remove-orphans",
                               what="compose down", timeout=180, check=False, env=env)  # fmt: skip
         assert down.returncode == 0, down.stdout + down.stderr
-        assert leftovers(docker, PROJECT) == []
+        assert ours(docker) == []
+        assert leftovers(docker, "shopnet") == theirs  # e.g. a person's volume, still there
+
+
+def ours(docker: Docker) -> list[str]:
+    label = f"label=com.docker.compose.project={PROJECT}"
+    found = []
+    for kind in ("container", "network", "volume"):
+        argv = ("ps", "-a", "-q") if kind == "container" else (kind, "ls", "-q")
+        found += [f"{kind} {x}" for x in docker.lines(*argv, "--filter", label, what=kind)]
+    return found
 
 
 def test_scaled_to_three_products_registered_and_balanced(

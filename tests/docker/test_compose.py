@@ -103,23 +103,34 @@ def test_static_addresses_for_services_that_do_not_scale(compose: dict[str, Any]
 def test_environment_names_dependencies_by_dns(compose: dict[str, Any]) -> None:
     services = compose["services"]
     password = "${SHOPNET_DB_PASSWORD:-shopnet}"
+    token = {"SHOPNET_REGISTRY_TOKEN_FILE": "/run/secrets/registry_token"}  # a path, not a value
     assert services["product"]["environment"] == {
         "SERVICE_REGISTRY": "http://registry:8500",
         "DATABASE_URL": f"postgresql://shopnet:{password}@postgres:5432/shopnet",
         "REDIS_URL": "redis://redis:6379/0",
         "SHOPNET_PORT": "3001",
+        **token,
     }
     assert services["order"]["environment"] == {
         "SERVICE_REGISTRY": "http://registry:8500",
         "DATABASE_URL": f"postgresql://shopnet:{password}@postgres:5432/shopnet",
         "SHOPNET_PORT": "3002",
+        **token,
     }
     # The gateway gets no database credentials: it may only call the backend tier.
     assert services["gateway"]["environment"] == {
         "SERVICE_REGISTRY": "http://registry:8500",
+        "SHOPNET_ADMIN_PORT": "9080",  # /ready and /metrics, never published
         "SHOPNET_PORT": "3000",
+        **token,
     }
-    assert services["registry"]["environment"] == {"SHOPNET_PORT": "8500"}
+    assert services["registry"]["environment"] == {
+        "SHOPNET_PORT": "8500",
+        "SHOPNET_REGISTRY_ALLOWED_SUBNETS": (
+            "gateway=172.20.0.0/24,172.21.0.0/24;product=172.21.0.0/24;order=172.21.0.0/24"
+        ),
+        **token,
+    }
     assert services["postgres"]["environment"] == {
         "POSTGRES_USER": "shopnet",
         "POSTGRES_DB": "shopnet",
@@ -172,9 +183,19 @@ def test_health_restart_limits_and_dependencies_come_from_the_model(
     assert list(compose["volumes"]) == ["pgdata"]
 
 
+def test_the_registry_token_is_a_secret_file_of_every_app(compose: dict[str, Any]) -> None:
+    assert compose["secrets"] == {
+        "registry_token": {"file": "${SHOPNET_REGISTRY_TOKEN_SOURCE:-./registry-token}"}
+    }
+    apps = {s.name for s in default_topology().services if s.kind is Kind.APP}
+    assert {n for n, spec in compose["services"].items() if "secrets" in spec} == apps
+    assert all(compose["services"][n]["secrets"] == ["registry_token"] for n in apps)
+
+
 def test_only_keys_both_compose_versions_honour(compose: dict[str, Any]) -> None:
     # 1.29 rejects a top-level `name`; `version` is obsolete in v2; 1.29 ignores `deploy`.
-    assert set(compose) == {"services", "networks", "volumes"}
+    # File-based `secrets` are bind mounts in both (1.29 ignores their uid/gid/mode).
+    assert set(compose) == {"services", "networks", "volumes", "secrets"}
     assert not any("deploy" in spec for spec in compose["services"].values())
 
 

@@ -7,6 +7,7 @@ leaves no container, network or volume of ours.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -19,14 +20,14 @@ from pathlib import Path
 import pytest
 
 from shopnet.errors import PreflightError, StateError
+from shopnet.hostnet.netem import kernel_support
+from shopnet.hostnet.pcapsummary import summarize
 from shopnet.runtime.progress import Progress
 from shopnet_docker import isolation, links
 from shopnet_docker.driver import DockerDriver
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import BuildReport
 from shopnet_docker.stack import Container
-from shopnet_netns.netem import kernel_support
-from shopnet_netns.pcapsummary import summarize
 from tests.docker.conftest import leftovers
 from tests.docker.helpers import (
     OUTSIDE_PORT,
@@ -37,6 +38,12 @@ from tests.docker.helpers import (
     outside_world,
     probe,
     wait_until,
+)
+from tests.e2e.edge import (
+    assert_admin_only_on_the_admin_listener,
+    assert_the_gateway_answers_oversized_heads_itself,
+    assert_token_file_is_private,
+    forge_argv,
 )
 from tests.support.servers import free_port
 
@@ -139,6 +146,45 @@ def test_three_products_registered_and_balanced_round_robin(stack: DockerDriver)
     assert set(counts.values()) == {10}  # strict round robin: each instance every third time
     hostnames = {c.id[:12] for c in stack.stack.containers() if c.service == "product"}
     assert {s.split("-")[1] for s in counts} == hostnames
+
+
+def test_the_admin_listener_is_not_published(stack: DockerDriver) -> None:
+    gateway = containers(stack)["gateway-1"].addresses["frontend"]
+    assert_admin_only_on_the_admin_listener(stack.gateway_url, f"http://{gateway}:9080")
+    assert_the_gateway_answers_oversized_heads_itself(stack.gateway_url)
+
+
+def test_the_registry_refuses_forged_registrations(stack: DockerDriver, docker: Docker) -> None:
+    """From the host (on the backend bridge, x.x.x.1): the token file is the key, the
+    registration secret the identity, and the registry sees real source addresses
+    (Docker does not NAT between a bridge's members), so spoofing one is refused."""
+    token_file = stack.layout.registry_token_path
+    pids = [
+        int(docker.run("inspect", "-f", "{{.State.Pid}}", c.name, what="pid").stdout)
+        for c in stack.stack.containers()
+    ]
+    assert_token_file_is_private(token_file, pids)
+    c = containers(stack)
+    registry = f"http://{c['registry-1'].addresses['backend']}:8500"
+    host = str(stack.topology.tier("backend").host_address)
+    order = c["order-1"].addresses["backend"]
+    listed = http("GET", f"{registry}/v1/services/order").body["instances"]
+    real = [(i["id"], i["address"]) for i in listed]
+    assert [address for _, address in real] == [order]
+    path = f"/v1/instances/{real[0][0]}"  # compose names instances <service>-<host>-<port>
+    forged = {"service": "order", "address": host, "port": 3002}
+    attempts = [
+        ("PUT", path, forged, False),  # no token
+        ("PUT", path, forged, True),  # not the identity that holds it
+        ("DELETE", path, None, True),
+        ("PUT", "/v1/instances/order-9", {**forged, "address": order}, True),  # spoofed
+    ]
+    result = subprocess.run(
+        forge_argv(registry, token_file, attempts), capture_output=True, text=True, check=True
+    )
+    assert json.loads(result.stdout) == [401, 409, 403, 403]
+    instances = http("GET", f"{registry}/v1/services/order").body["instances"]
+    assert [(i["id"], i["address"]) for i in instances] == real
 
 
 def test_isolation_matrix_from_the_model(stack: DockerDriver, docker: Docker) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -13,6 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.edge import (
+    assert_admin_only_on_the_admin_listener,
+    assert_the_gateway_answers_oversized_heads_itself,
+    assert_token_file_is_private,
+    forge_argv,
+)
 from tests.support.servers import scratch_dir
 from tests.support.stack import leftovers, request, shopnet, status
 
@@ -100,6 +107,34 @@ def test_status_shows_every_instance_ready(stack: Path) -> None:
     assert rows["gateway-1"]["address"] == "127.0.0.1:8080"
 
 
+def test_the_public_edge_leaks_nothing_internal(stack: Path) -> None:
+    assert_admin_only_on_the_admin_listener(GATEWAY, "http://127.0.0.1:9080")
+    assert_the_gateway_answers_oversized_heads_itself(GATEWAY)
+
+
+def test_the_registry_refuses_forged_registrations(stack: Path) -> None:
+    token_file = stack / "local" / "data" / "registry-token"
+    pids = [r["pid"] for r in status(stack, "local") if r["pid"]]
+    assert_token_file_is_private(token_file, pids)
+    order = {"service": "order", "address": "127.0.0.1", "port": 4444}
+    attempts = [
+        ("PUT", "/v1/instances/order-1", order, False),  # no token
+        ("PUT", "/v1/instances/order-1", order, True),  # not the identity that holds it
+        ("DELETE", "/v1/instances/order-1", None, True),
+        ("PUT", "/v1/instances/order-9", {**order, "address": "127.0.0.2"}, True),  # spoofed
+        ("PUT", "/v1/instances/order-9", {**order, "address": "169.254.169.254"}, True),
+    ]
+    result = subprocess.run(
+        forge_argv("http://127.0.0.1:8500", token_file, attempts),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(result.stdout) == [401, 409, 403, 403, 400]
+    served = request(f"{GATEWAY}/api/orders?customer_id=nobody")
+    assert served.status == 200 and served.headers["X-Served-By"] == "order-1"
+
+
 def test_up_twice_is_refused_and_harms_nothing(stack: Path) -> None:
     result = shopnet(stack, "up", "--mode", "local", check=False)
     assert result.returncode == 4
@@ -113,15 +148,21 @@ def test_gateway_keeps_answering_when_a_product_instance_dies(stack: Path) -> No
     answers = [request(f"{GATEWAY}/api/products/{1 + i % 50}") for i in range(30)]
     assert [a.status for a in answers] == [200] * 30
     assert "product-2" not in {a.headers["X-Served-By"] for a in answers[-10:]}
-    rows = {r["instance"]: r for r in status(stack, "local")}
-    assert rows["product-2"]["health"] == "down"
+    # The supervisor starts it again (it needs ~1 s, far longer than the 30 answers above).
+    deadline = time.monotonic() + 20
+    while (row := {r["instance"]: r for r in status(stack, "local")}["product-2"])[
+        "health"
+    ] != "ready":
+        assert time.monotonic() < deadline, row
+        time.sleep(0.2)
+    assert row["pid"] != victim["pid"] and row["restarts"] == 1
 
 
 def test_down_leaves_nothing_behind(stack: Path) -> None:
     result = shopnet(stack, "down", "--mode", "local")
     assert "removed" in result.stderr
     assert leftovers(stack, "local") == CLEAN
-    for port in (8080, 3001, 3011, 3021, 3002, 8500, 15432, 16379):
+    for port in (8080, 9080, 3001, 3011, 3021, 3002, 8500, 15432, 16379):
         with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", port))  # no listener left

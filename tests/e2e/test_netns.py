@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,9 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from shopnet.bench.targets import host_address
+from shopnet.runtime.ports import host_address
 from shopnet.topology import default_topology
 from shopnet_netns import NetworkPlan, discover, netem
+from tests.e2e.edge import (
+    assert_admin_only_on_the_admin_listener,
+    assert_the_gateway_answers_oversized_heads_itself,
+    assert_token_file_is_private,
+    forge_argv,
+    raw_get,
+)
 from tests.netns.helpers import iptables_save, without
 from tests.netns.helpers import leftovers as network_leftovers
 from tests.netns.test_docker import dockerd  # noqa: F401 - fixture: a running dockerd
@@ -110,6 +118,46 @@ def test_status_shows_namespaces_sockets_and_usage(stack: Path) -> None:
     assert "0.0.0.0:3000" in gateway["listening"]
     assert gateway["health"] == "ready"
     assert gateway["memory_mb"] > 5 and gateway["cpu_percent"] is not None
+
+
+def test_the_admin_listener_answers_the_host_only(stack: Path) -> None:
+    assert_admin_only_on_the_admin_listener(DNAT, "http://172.20.0.10:9080")
+    assert_admin_only_on_the_admin_listener(DIRECT, "http://172.20.0.10:9080")
+    assert_the_gateway_answers_oversized_heads_itself(DNAT)
+    with pytest.raises(OSError):  # not published: nothing on the host's own port 9080
+        raw_get(f"http://{host_address()}:9080/metrics")
+    probe = "import socket; socket.create_connection(('172.20.0.10', 9080), timeout=2)"
+    for instance in ("product-1", "order-1"):
+        result = shopnet(stack, "exec", instance, "--", sys.executable, "-c", probe, check=False)
+        assert result.returncode != 0, instance  # the firewall drops it
+
+
+def test_the_registry_refuses_forgeries_from_inside_the_testbed(stack: Path) -> None:
+    token_file = stack / "netns" / "data" / "registry-token"
+    assert_token_file_is_private(token_file, [r["pid"] for r in status(stack, "netns") if r["pid"]])
+    registry = "http://172.21.0.10:8500"
+    order = {"service": "order", "address": "172.21.0.20", "port": 3002}
+    from_product = [
+        ("PUT", "/v1/instances/order-1", order, False),  # no token
+        ("PUT", "/v1/instances/order-1", order, True),  # not the identity that holds it
+        ("DELETE", "/v1/instances/order-1", None, True),
+        ("PUT", "/v1/instances/order-9", {**order, "address": "172.21.0.40"}, True),  # spoofed
+        ("PUT", "/v1/instances/order-9", {**order, "address": "169.254.169.254"}, True),
+    ]
+    result = shopnet(
+        stack, "exec", "product-1", "--", *forge_argv(registry, token_file, from_product)
+    )
+    assert json.loads(result.stdout) == [401, 409, 403, 403, 400]
+    # the gateway's own address, but not in the subnet the topology gives product
+    as_product = {**order, "service": "product", "address": "172.20.0.10"}
+    foreign = [("PUT", "/v1/instances/product-9", as_product, True)]
+    result = shopnet(stack, "exec", "gateway-1", "--", *forge_argv(registry, token_file, foreign))
+    assert json.loads(result.stdout) == [403]
+    instances = request(f"{registry}/v1/services/order").body["instances"]
+    assert [(i["id"], i["address"], i["port"]) for i in instances] == [
+        ("order-1", "172.21.0.40", 3002)
+    ]
+    assert request(f"{DNAT}/api/orders?customer_id=nobody").headers["X-Served-By"] == "order-1"
 
 
 def test_exec_runs_inside_the_namespace(stack: Path) -> None:

@@ -19,12 +19,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from shopnet.common.admin import ADMIN_APP
 from shopnet.common.registry_client import InstanceInfo, RegistryClient
 from shopnet.gateway.app import create_app
 from shopnet.gateway.config import GatewayConfig
 from shopnet.gateway.keys import DISCOVERY
 from shopnet.registry.app import create_app as create_registry_app
 from shopnet.registry.config import RegistryConfig
+from tests.support.registry import TOKEN
 from tests.support.servers import free_port
 from tests.support.waiting import until
 
@@ -87,6 +89,7 @@ class Stack:
     client: RegistryClient
     start_server: Callable[..., Awaitable[TestServer]]
     start_client: Callable[..., Awaitable[TestClient]]
+    token_file: str
 
     async def upstream(
         self, instance_id: str, *, service: str = "product", port: int | None = None, **kw: Any
@@ -123,9 +126,23 @@ class Stack:
         self, *, expect: dict[str, int] | None = None, **overrides: Any
     ) -> TestClient:
         """A gateway client, once its pools hold `expect` instances (default: 0 product)."""
-        client = await self.start_client(create_app(self.config(**overrides)))
+        client = await self.serve(create_app(self.config(**overrides)))
         await wait_for_pool(client, expect or {"product": 0})
         return client
+
+    async def serve(self, app: web.Application) -> TestClient:
+        """A client of the gateway `app`, whose admin listener is served too (see `admin`)."""
+        client = await self.start_client(app)
+        _ADMINS[id(client.app)] = await self.start_client(app[ADMIN_APP])
+        return client
+
+
+_ADMINS: dict[int, TestClient] = {}
+
+
+def admin(gateway: TestClient) -> TestClient:
+    """The admin listener of a gateway served by `Stack.serve` (/ready, /metrics, /registry)."""
+    return _ADMINS[id(gateway.app)]
 
 
 async def wait_for_pool(client: TestClient, expect: dict[str, int]) -> None:
@@ -145,7 +162,7 @@ async def wait_for_pool(client: TestClient, expect: dict[str, int]) -> None:
 
 async def metric(gateway: TestClient, name: str, **labels: str) -> float:
     """The value of one sample from the gateway's /metrics (0 when absent)."""
-    text = await (await gateway.get("/metrics")).text()
+    text = await (await admin(gateway).get("/metrics")).text()
     wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     for line in text.splitlines():
         if line.startswith(f"{name}{{{wanted}}} ") or (not labels and line.startswith(name + " ")):
@@ -160,8 +177,11 @@ async def errors(gateway: TestClient, kind: str) -> float:
 
 
 @pytest.fixture
-async def stack(aiohttp_server, aiohttp_client) -> AsyncIterator[Stack]:
-    registry = await aiohttp_server(create_registry_app(RegistryConfig.from_env({})))
+async def stack(aiohttp_server, aiohttp_client, registry_token_file: str) -> AsyncIterator[Stack]:
+    registry = await aiohttp_server(
+        create_registry_app(RegistryConfig.from_env({}, registry_token_file=registry_token_file))
+    )
     async with aiohttp.ClientSession() as session:
         url = str(registry.make_url("/"))
-        yield Stack(registry, url, RegistryClient(session, url), aiohttp_server, aiohttp_client)
+        client = RegistryClient(session, url, token=TOKEN)
+        yield Stack(registry, url, client, aiohttp_server, aiohttp_client, registry_token_file)

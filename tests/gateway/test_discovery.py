@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient
 
 from shopnet.gateway.app import create_app
-from tests.gateway.conftest import Stack
+from tests.gateway.conftest import Stack, admin
 from tests.support.servers import free_port
 from tests.support.waiting import until
 
@@ -52,7 +52,7 @@ async def test_instances_appear_and_disappear_without_restart(stack: Stack) -> N
 
 async def test_ready_once_synced_degraded_without_instances(stack: Stack) -> None:
     gateway = await stack.gateway(expect={"product": 0, "order": 0})
-    resp = await gateway.get("/ready")
+    resp = await admin(gateway).get("/ready")
     assert resp.status == 200
     body = await resp.json()
     assert body["status"] == "degraded"
@@ -62,16 +62,16 @@ async def test_ready_once_synced_degraded_without_instances(stack: Stack) -> Non
     await stack.upstream("order-1", service="order")
 
     async def ready() -> bool:
-        resp = await gateway.get("/ready")
+        resp = await admin(gateway).get("/ready")
         return resp.status == 200 and (await resp.json())["status"] == "ready"
 
     await until(ready, timeout=3)
 
 
-async def test_not_ready_while_the_registry_was_never_reached(stack: Stack, aiohttp_client) -> None:
+async def test_not_ready_while_the_registry_was_never_reached(stack: Stack) -> None:
     cfg = stack.config(registry_url=f"http://127.0.0.1:{free_port()}", startup_sync_seconds=0.2)
-    gateway = await aiohttp_client(create_app(cfg))
-    resp = await gateway.get("/ready")
+    gateway = await stack.serve(create_app(cfg))
+    resp = await admin(gateway).get("/ready")
     assert resp.status == 503
     body = await resp.json()
     assert body["status"] == "unavailable"
@@ -89,7 +89,7 @@ async def test_registry_outage_keeps_the_last_known_instances(stack: Stack) -> N
         resp = await gateway.get("/api/products/1")
         assert resp.status == 200
         assert resp.headers["X-Served-By"] == "product-1"
-    assert (await (await gateway.get("/ready")).json())["checks"]["upstream:product"] == {
+    assert (await (await admin(gateway).get("/ready")).json())["checks"]["upstream:product"] == {
         "status": "ok",
         "detail": "1 instance(s)",
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.gateway.conftest import Stack
+from tests.gateway.conftest import Stack, admin
 
 
 async def test_metrics_carry_requests_and_gateway_collectors(stack: Stack) -> None:
@@ -13,7 +13,7 @@ async def test_metrics_carry_requests_and_gateway_collectors(stack: Stack) -> No
     for _ in range(3):
         assert (await gateway.get("/api/products/1")).status == 200
     assert (await gateway.get("/api/orders/1")).status == 503
-    resp = await gateway.get("/metrics")
+    resp = await admin(gateway).get("/metrics")
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("text/plain")
     text = await resp.text()
@@ -70,6 +70,7 @@ async def test_openapi_document(stack: Stack) -> None:
         ("/api/orders", "post"),
         ("/api/orders", "get"),
         ("/api/orders/{id}", "get"),
+        ("/api/orders/{id}/cancel", "post"),
     } <= operations
     for ref in refs(doc):  # every reference resolves
         resolve(doc, ref)
@@ -91,6 +92,7 @@ async def test_openapi_document(stack: Stack) -> None:
         "items",
         "total_cents",
         "currency",
+        "status",
         "created_at",
     }
     assert set(schemas["OrderItem"]["required"]) == {"product_id", "quantity", "unit_price_cents"}
@@ -123,6 +125,6 @@ async def test_made_up_methods_do_not_become_label_values(stack: Stack) -> None:
     # before any handler runs).
     for verb in ("PROPFIND", "MKCOL", "PURGE"):
         await gateway.request(verb, "/api/products/1")
-    text = await (await gateway.get("/metrics")).text()
+    text = await (await admin(gateway).get("/metrics")).text()
     assert 'method="OTHER"' in text
     assert "PROPFIND" not in text and "PURGE" not in text

@@ -98,7 +98,7 @@ async def test_keep_alive_race_post_is_not_resent(stack: Stack, start) -> None:
 async def test_answer_over_the_cap_is_502_and_not_retried(stack: Stack, start) -> None:
     big = await start("product-a-big", lambda _: Reply(answer(b"x" * 5000)))
     good = await start("product-b-good", lambda _: Reply(answer()))
-    gateway = await stack.start_client(create_app(stack.config(), max_answer_bytes=4096))
+    gateway = await stack.serve(create_app(stack.config(), max_answer_bytes=4096))
     await wait_for_pool(gateway, {"product": 2})
     resp = await gateway.get("/api/products/1")
     assert resp.status == 502

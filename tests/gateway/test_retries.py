@@ -95,9 +95,10 @@ async def test_post_answered_503_is_not_retried(stack: Stack) -> None:
 
 
 async def test_post_with_idempotency_key_is_retried(stack: Stack) -> None:
+    """…to a service that honours the key (the stubs stand in for one here)."""
     bad = await stack.upstream("product-a-bad", status=503)
     good = await stack.upstream("product-b-good")
-    gateway = await stack.gateway(expect={"product": 2})
+    gateway = await stack.gateway(expect={"product": 2}, idempotent_services="order,product")
     resp = await gateway.post(
         "/api/products", json={"sku": "x"}, headers={"Idempotency-Key": "k-1"}
     )
@@ -106,6 +107,28 @@ async def test_post_with_idempotency_key_is_retried(stack: Stack) -> None:
     assert (bad.hits, good.hits) == (1, 1)
     assert good.seen[0]["headers"]["Idempotency-Key"] == "k-1"
     assert good.seen[0]["body"] == bad.seen[0]["body"] == b'{"sku": "x"}'
+
+
+async def test_a_key_is_no_reason_to_retry_a_service_that_ignores_it(stack: Stack) -> None:
+    """By default only the order service honours Idempotency-Key: a product write that was
+    sent is never sent again, key or not (a retry after a slow success would 409/404)."""
+    bad = await stack.upstream("product-a-bad", status=503)
+    good = await stack.upstream("product-b-good")
+    gateway = await stack.gateway(expect={"product": 2})
+    for method in ("POST", "DELETE"):
+        path = "/api/products" if method == "POST" else "/api/products/1"
+        for _ in range(2):  # round robin: one of the two tries starts at the bad one
+            await gateway.request(method, path, json={"sku": "x"}, headers={"Idempotency-Key": "k"})
+    assert (bad.hits, good.hits) == (2, 2)
+
+
+async def test_every_try_carries_its_time_budget(stack: Stack) -> None:
+    good = await stack.upstream("product-a")
+    gateway = await stack.gateway(expect={"product": 1}, try_timeout_seconds=1.5)
+    resp = await gateway.get("/api/products/1", headers={"X-Request-Budget-Ms": "999999"})
+    assert resp.status == 200
+    budget = int(good.seen[0]["headers"]["X-Request-Budget-Ms"])
+    assert 1000 < budget <= 1500  # what is left of this try; the caller's value is dropped
 
 
 async def test_retries_are_bounded_and_the_last_answer_is_returned(stack: Stack) -> None:

@@ -33,10 +33,13 @@ RUN = (
 class Supervisor:
     def __init__(self, stack: Stack, workers: int) -> None:
         self.port = free_port()
+        self.admin_port = free_port()
         env = {
             **os.environ,
             "SERVICE_REGISTRY": stack.registry_url,
+            "SHOPNET_REGISTRY_TOKEN_FILE": stack.token_file,
             "SHOPNET_PORT": str(self.port),
+            "SHOPNET_ADMIN_PORT": str(self.admin_port),
             "SHOPNET_BIND": "127.0.0.1",
             "SHOPNET_INSTANCE_ID": "gateway-test",
             "SHOPNET_ADVERTISE_ADDRESS": "127.0.0.1",
@@ -48,6 +51,7 @@ class Supervisor:
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.proc = subprocess.Popen([sys.executable, "-c", RUN], env=env)
         self.url = f"http://127.0.0.1:{self.port}"
+        self.admin_url = f"http://127.0.0.1:{self.admin_port}"
 
     def workers(self) -> list[int]:
         found = []
@@ -130,7 +134,7 @@ async def test_workers_share_the_port_and_sum_their_metrics(
             assert resp.status == 200
     assert upstream.hits - before == 40
     # Whichever worker answers /metrics, it reports every worker's requests.
-    counts = {await products_served(session, supervisor.url) for _ in range(8)}
+    counts = {await products_served(session, supervisor.admin_url) for _ in range(8)}
     assert counts == {before + 40.0}
 
     # Worker 0 registers the gateway (once listening); the others do not.

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from shopnet.topology import Topology, default_topology
+from shopnet.topology.model import Wiring
 from shopnet_netns import NetworkPlan
 from shopnet_netns import sysctl as host_sysctl
 from tests.support.servers import free_port
@@ -54,11 +55,11 @@ def testbed_topology(published_port: int | None = None) -> Topology:
     )
 
 
-def testbed_plan(published_port: int | None = None) -> NetworkPlan:
+def testbed_plan(published_port: int | None = None, *, wiring: Wiring | None = None) -> NetworkPlan:
     if literal_default():
-        return NetworkPlan.from_topology(default_topology(), SCALE)
+        return NetworkPlan.from_topology(default_topology(), SCALE, wiring=wiring)
     return NetworkPlan.from_topology(
-        testbed_topology(published_port), SCALE, veth_prefix=VETH_PREFIX
+        testbed_topology(published_port), SCALE, veth_prefix=VETH_PREFIX, wiring=wiring
     )
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from shopnet.errors import PreflightError
+from shopnet.hostnet.capture import Capture
+from shopnet.hostnet.pcapsummary import FlowKey
 from shopnet_netns import NetworkPlan, namespaces, netem
-from shopnet_netns.capture import Capture
 from shopnet_netns.listeners import Listeners
 from shopnet_netns.netem import Impairment
-from shopnet_netns.pcapsummary import FlowKey
 from tests.netns.helpers import root_only
 
 pytestmark = root_only

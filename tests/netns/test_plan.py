@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from shopnet.errors import ConfigError
+from shopnet.hostnet.pcapsummary import summarize
 from shopnet.topology import WORLD, Flow, default_topology
 from shopnet_netns import NetworkPlan, firewall, iptables, isolation, listeners
 from shopnet_netns.isolation import Expect
 from shopnet_netns.names import Names, Role
-from shopnet_netns.pcapsummary import summarize
 from shopnet_netns.plan import DEFAULT_ROUTE, Route
 from tests.netns.helpers import needs_root
 
@@ -104,7 +104,7 @@ def test_ruleset_names_every_flow_by_instance_address(default_plan: NetworkPlan)
     rules = firewall.render(default_plan)
     assert (
         "ip saddr { 172.21.0.20, 172.21.0.21 } ip daddr { 172.22.0.10 } tcp dport 5432 "
-        "ct state new accept" in rules
+        "ct state new counter accept" in rules
     )
     assert "iifname != @bridges ip daddr { 172.20.0.10 } tcp dport 3000 ct state new" in rules
     assert "fib daddr type local tcp dport 8080 dnat ip to 172.20.0.10:3000" in rules

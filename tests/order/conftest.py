@@ -5,11 +5,12 @@ the order service discovering it, all aiohttp servers on loopback with real Post
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -22,6 +23,7 @@ from shopnet.product.app import create_app as create_product_app
 from shopnet.product.config import ProductConfig
 from shopnet.registry.app import create_app as create_registry_app
 from shopnet.registry.config import RegistryConfig
+from tests.support.registry import TOKEN
 from tests.support.waiting import until
 
 SEEDED = 20  # seed products 1..20, all in EUR
@@ -34,20 +36,20 @@ class Stack:
     orders: TestClient
     database_url: str
     start_orders: Callable[..., Awaitable[TestClient]]
+    registry_client: RegistryClient
+    """Holds the token, and the secrets of the registrations it made."""
 
     @property
     def registry_url(self) -> str:
         return str(self.registry.make_url(""))
 
     async def register(self, instance_id: str, port: int, service: str = "product") -> None:
-        async with aiohttp.ClientSession() as session:
-            await RegistryClient(session, self.registry_url).register(
-                InstanceInfo(instance_id, service, "127.0.0.1", port, ttl=60, deregister_after=60)
-            )
+        await self.registry_client.register(
+            InstanceInfo(instance_id, service, "127.0.0.1", port, ttl=60, deregister_after=60)
+        )
 
     async def deregister(self, instance_id: str) -> None:
-        async with aiohttp.ClientSession() as session:
-            await RegistryClient(session, self.registry_url).deregister(instance_id)
+        await self.registry_client.deregister(instance_id)
 
     async def product_price(self, product_id: int) -> int:
         url = self.product.make_url(f"/products/{product_id}")
@@ -61,9 +63,13 @@ async def product_instances_ready(client: TestClient, count: int = 1) -> None:
 
 
 @pytest.fixture
-async def stack(database_url: str, redis_url: str, aiohttp_server, aiohttp_client) -> Stack:
+async def stack(
+    database_url: str, redis_url: str, aiohttp_server, aiohttp_client, registry_token_file: str
+) -> AsyncIterator[Stack]:
     registry = await aiohttp_server(
-        create_registry_app(RegistryConfig.from_env({}, sweep_seconds=0.05))
+        create_registry_app(
+            RegistryConfig.from_env({}, sweep_seconds=0.05, registry_token_file=registry_token_file)
+        )
     )
     product_cfg = ProductConfig.from_env(
         {},
@@ -87,11 +93,22 @@ async def stack(database_url: str, redis_url: str, aiohttp_server, aiohttp_clien
         settings.update(overrides)
         return await aiohttp_client(create_order_app(OrderConfig.from_env({}, **settings)))
 
-    result = Stack(registry, product, None, database_url, start_orders)  # type: ignore[arg-type]
-    await result.register("product-1", product.port)
-    result.orders = await start_orders()
-    await product_instances_ready(result.orders)
-    return result
+    async with aiohttp.ClientSession() as session:
+        client = RegistryClient(session, str(registry.make_url("")), token=TOKEN)
+        result = Stack(registry, product, None, database_url, start_orders, client)  # type: ignore[arg-type]
+        await result.register("product-1", product.port)
+        result.orders = await start_orders()
+        await product_instances_ready(result.orders)
+        yield result
+
+
+async def stock_of(stack: Stack, product_id: int) -> int:
+    """The product's stock as PostgreSQL has it (not through any cache)."""
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        return await conn.fetchval("SELECT stock FROM products.products WHERE id = $1", product_id)
+    finally:
+        await conn.close()
 
 
 def hanging_app() -> web.Application:
@@ -107,6 +124,7 @@ def hanging_app() -> web.Application:
         release.set()
 
     app.router.add_get("/products", hang)
+    app.router.add_route("*", "/internal/reservations/{id}", hang)
     app.on_shutdown.append(on_shutdown)
     return app
 
@@ -119,4 +137,5 @@ def garbage_app() -> web.Application:
         return web.json_response({"items": [{"id": "one", "price_cents": -5}]})
 
     app.router.add_get("/products", garbage)
+    app.router.add_put("/internal/reservations/{id}", garbage)
     return app

@@ -3,15 +3,22 @@ half-way, and PostgreSQL crashing right after an acknowledged order."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
 import asyncpg
 import pytest
 
-from shopnet.order.db import Line, NewOrder, OrderStore
+from shopnet.order.db import HoldExpired, Line, NewOrder, OrderStore
 from shopnet.order.keys import STORE
-from tests.order.conftest import Stack, garbage_app, hanging_app, product_instances_ready
+from tests.order.conftest import (
+    Stack,
+    garbage_app,
+    hanging_app,
+    product_instances_ready,
+    stock_of,
+)
 from tests.product.helpers import expect_error
 from tests.support.servers import PostgresServer, free_port
 from tests.support.waiting import until
@@ -78,29 +85,33 @@ async def test_a_garbled_price_list_is_502(stack: Stack, aiohttp_server) -> None
 
 
 async def test_a_failing_line_rolls_back_the_whole_order(stack: Stack) -> None:
-    """The order row is inserted first; a line then violates a constraint: nothing remains."""
+    """The order row is inserted first; a line then violates a constraint: nothing remains,
+    and the order's hold (its stock's way back) is kept."""
     store: OrderStore = stack.orders.app[STORE]
     bad = NewOrder(
         customer_id="c-1",
         currency="EUR",
         lines=(Line(1, 1, 100), Line(2, 0, 100)),  # quantity 0 breaks a CHECK
         fingerprint="0" * 64,
-        idempotency_key="rollback-key",
     )
+    await store.hold(bad.id, seconds=30)
     with pytest.raises(asyncpg.CheckViolationError):
-        await store.create(bad)
+        await store.create(bad, outcome=lambda o: b"", key=None)
     assert await count_orders(stack.database_url) == 0
-    # The key was not consumed: the corrected request succeeds with it.
-    good = NewOrder(
-        customer_id="c-1",
-        currency="EUR",
-        lines=(Line(1, 1, 100), Line(2, 1, 100)),
-        fingerprint="0" * 64,
-        idempotency_key="rollback-key",
+    assert await store.release_held(_no_op, order_id=bad.id) == [bad.id]
+    # A hold past its deadline: the order is not stored.
+    late = NewOrder(
+        customer_id="c-1", currency="EUR", lines=(Line(1, 1, 100),), fingerprint="0" * 64
     )
-    stored, created = await store.create(good)
-    assert created and stored.total_cents == 200
-    assert await count_orders(stack.database_url) == 1
+    await store.hold(late.id, seconds=0.001)
+    await asyncio.sleep(0.01)
+    with pytest.raises(HoldExpired):
+        await store.create(late, outcome=lambda o: b"", key=None)
+    assert await count_orders(stack.database_url) == 0
+
+
+async def _no_op(order_id: object) -> None:
+    pass
 
 
 async def test_a_database_error_mid_order_is_500_json_and_stores_nothing(stack: Stack) -> None:
@@ -109,22 +120,24 @@ async def test_a_database_error_mid_order_is_500_json_and_stores_nothing(stack: 
         # A trigger that fails the insert of one line, after the order row went in.
         await conn.execute(
             """
-            CREATE FUNCTION orders.refuse_product_13() RETURNS trigger AS $$
+            CREATE FUNCTION orders.refuse_product_12() RETURNS trigger AS $$
             BEGIN
-              IF NEW.product_id = 13 THEN RAISE EXCEPTION 'line refused'; END IF;
+              IF NEW.product_id = 12 THEN RAISE EXCEPTION 'line refused'; END IF;
               RETURN NEW;
             END $$ LANGUAGE plpgsql;
             CREATE TRIGGER refuse BEFORE INSERT ON orders.order_items
-              FOR EACH ROW EXECUTE FUNCTION orders.refuse_product_13();
+              FOR EACH ROW EXECUTE FUNCTION orders.refuse_product_12();
             """
         )
-        lines = [{"product_id": 1, "quantity": 1}, {"product_id": 13, "quantity": 1}]
+        stock_before = await stock_of(stack, 12)
+        lines = [{"product_id": 1, "quantity": 1}, {"product_id": 12, "quantity": 1}]
         body = {"customer_id": "c-1", "items": lines}
         headers = {"Idempotency-Key": "trigger-key"}
         resp = await stack.orders.post("/orders", json=body, headers=headers)
         await expect_error(resp, 500, "internal")
         assert await conn.fetchval("SELECT count(*) FROM orders.orders") == 0
         assert await conn.fetchval("SELECT count(*) FROM orders.order_items") == 0
+        assert await stock_of(stack, 12) == stock_before  # reserved, then given back
         await conn.execute("DROP TRIGGER refuse ON orders.order_items")
         retry = await stack.orders.post("/orders", json=body, headers=headers)
         assert retry.status == 201

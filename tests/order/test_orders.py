@@ -12,7 +12,7 @@ import asyncpg
 from tests.order.conftest import Stack
 from tests.product.helpers import expect_error, product_body
 
-FIELDS = {"id", "customer_id", "items", "total_cents", "currency", "created_at"}
+FIELDS = {"id", "customer_id", "items", "total_cents", "currency", "status", "created_at"}
 
 
 def order_body(customer: str = "c-42", **quantities: int) -> dict:
@@ -46,6 +46,7 @@ async def test_create_and_get_have_the_contract_shape(stack: Stack) -> None:
     ]
     assert order["total_cents"] == 2 * price1 + 3 * price5
     assert order["currency"] == "EUR"
+    assert order["status"] == "placed"
     assert order["created_at"].endswith("Z")
     created = datetime.fromisoformat(order["created_at"])
     assert abs(created - datetime.now(UTC)) < timedelta(minutes=1)
@@ -141,29 +142,47 @@ async def test_mixed_currencies_are_422(stack: Stack) -> None:
 
 
 async def test_idempotency_key_replays_the_original_order(stack: Stack) -> None:
-    headers = {"Idempotency-Key": "checkout-7f3a"}
+    headers = {"Idempotency-Key": '"checkout-7f3a"'}  # an sf-string, as the draft writes it
     first = await stack.orders.post("/orders", json=order_body(p1=1, p2=2), headers=headers)
     assert first.status == 201
     original = await first.json()
-    # Same key, same request (lines in another order mean the same order): the original.
-    replay = await stack.orders.post("/orders", json=order_body(p2=2, p1=1), headers=headers)
-    assert replay.status == 200
-    assert replay.headers["Idempotent-Replayed"] == "true"
-    assert replay.headers["Location"] == f"/orders/{original['id']}"
-    assert await replay.json() == original
-    # Same key, another request: refused, and nothing new is stored.
+    # Same key, same request (lines in another order mean the same order): the original
+    # status and body, marked as a replay; a bare token names the same key.
+    for same in ('"checkout-7f3a"', "checkout-7f3a"):
+        replay = await stack.orders.post(
+            "/orders", json=order_body(p2=2, p1=1), headers={"Idempotency-Key": same}
+        )
+        assert replay.status == 201
+        assert replay.headers["Idempotent-Replayed"] == "true"
+        assert replay.headers["Location"] == f"/orders/{original['id']}"
+        assert await replay.json() == original
+    # Same key, another request: refused, revealing nothing about the first one.
     other = await stack.orders.post("/orders", json=order_body(p1=5), headers=headers)
     error = await expect_error(other, 422, "idempotency_key_reused")
-    assert error["details"] == {"order_id": original["id"]}
+    assert "details" not in error and original["id"] not in await other.text()
+    assert len(await rows(stack, "SELECT * FROM orders.orders")) == 1
+    # Keys are scoped to the customer: another customer's identical key is a new order.
     other_customer = await stack.orders.post(
         "/orders", json=order_body("c-9", p1=1, p2=2), headers=headers
     )
-    await expect_error(other_customer, 422, "idempotency_key_reused")
-    assert len(await rows(stack, "SELECT * FROM orders.orders")) == 1
+    assert other_customer.status == 201
+    assert "Idempotent-Replayed" not in other_customer.headers
+    assert (await other_customer.json())["id"] != original["id"]
     # Without a key, every request is a new order.
     for _ in range(2):
         assert (await stack.orders.post("/orders", json=order_body(p1=1))).status == 201
-    assert len(await rows(stack, "SELECT * FROM orders.orders")) == 3
+    assert len(await rows(stack, "SELECT * FROM orders.orders")) == 4
+
+
+async def test_idempotency_keys_expire(stack: Stack) -> None:
+    orders = await stack.start_orders(idempotency_ttl_seconds=0.5)
+    headers = {"Idempotency-Key": '"short-lived"'}
+    first = await (await orders.post("/orders", json=order_body(p1=1), headers=headers)).json()
+    await asyncio.sleep(0.6)
+    # Expired: the key names a new order now, even with another request.
+    again = await orders.post("/orders", json=order_body(p2=1), headers=headers)
+    assert again.status == 201 and "Idempotent-Replayed" not in again.headers
+    assert (await again.json())["id"] != first["id"]
 
 
 async def test_replay_does_not_reprice(stack: Stack) -> None:
@@ -183,11 +202,16 @@ async def test_concurrent_duplicates_make_exactly_one_order(stack: Stack) -> Non
     responses = await asyncio.gather(
         *(stack.orders.post("/orders", json=body, headers=headers) for _ in range(20))
     )
-    statuses = sorted(r.status for r in responses)
-    assert statuses == [200] * 19 + [201], statuses
-    bodies = [await r.json() for r in responses]
-    assert len({b["id"] for b in bodies}) == 1
-    assert all(b == bodies[0] for b in bodies)
+    # One creates; the others replay it (201) or, while it is in flight, get 409.
+    fresh = [r for r in responses if r.status == 201 and "Idempotent-Replayed" not in r.headers]
+    assert len(fresh) == 1
+    assert all(r.status in (201, 409) for r in responses), [r.status for r in responses]
+    created = await fresh[0].json()
+    for r in responses:
+        if r.status == 201:
+            assert await r.json() == created
+        else:
+            await expect_error(r, 409, "idempotency_key_in_flight")
     assert len(await rows(stack, "SELECT * FROM orders.orders")) == 1
     lines = await rows(stack, "SELECT product_id, quantity FROM orders.order_items ORDER BY line")
     assert [tuple(r) for r in lines] == [(1, 1), (7, 2)]

@@ -18,13 +18,19 @@ from shopnet.common.registry_client import (
 )
 from shopnet.registry.app import create_app
 from shopnet.registry.config import RegistryConfig
+from tests.support.registry import AUTH, TOKEN
 from tests.support.waiting import until
 
 
 @pytest.fixture
-async def registry(aiohttp_client) -> TestClient:
-    cfg = RegistryConfig.from_env({}, sweep_seconds=0.05)
-    return await aiohttp_client(create_app(cfg))
+async def registry(aiohttp_client, registry_token_file: str) -> TestClient:
+    """A registry whose test client sends the stack token with every request."""
+    cfg = RegistryConfig.from_env({}, sweep_seconds=0.05, registry_token_file=registry_token_file)
+    return await aiohttp_client(create_app(cfg), headers=AUTH)
+
+
+def owner(secret: str) -> dict[str, str]:
+    return {"X-Registry-Secret": secret}
 
 
 def body(**kw: object) -> dict[str, object]:
@@ -36,12 +42,13 @@ def body(**kw: object) -> dict[str, object]:
 async def test_register_lookup_deregister(registry: TestClient) -> None:
     resp = await registry.put("/v1/instances/product-1", json=body(tags=["v1"]))
     assert resp.status == 200
+    secret = (await resp.json())["secret"]
     resp = await registry.get("/v1/services/product")
     data = await resp.json()
     assert [i["id"] for i in data["instances"]] == ["product-1"]
     assert data["instances"][0]["tags"] == ["v1"]
     assert resp.headers["X-Registry-Index"] == str(data["index"])
-    assert (await registry.delete("/v1/instances/product-1")).status == 200
+    assert (await registry.delete("/v1/instances/product-1", headers=owner(secret))).status == 200
     data = await (await registry.get("/v1/services/product")).json()
     assert data["instances"] == []
 
@@ -134,7 +141,7 @@ async def test_bad_wait_parameter_is_400(registry: TestClient) -> None:
 
 
 async def test_registration_heartbeats_and_reregisters(registry: TestClient) -> None:
-    client = RegistryClient(registry.session, str(registry.make_url("/")))
+    client = RegistryClient(registry.session, str(registry.make_url("/")), token=TOKEN)
     registration = Registration(
         client,
         InstanceInfo("product-9", "product", "127.0.0.1", 3001, ttl=0.3, deregister_after=0.3),
@@ -147,7 +154,7 @@ async def test_registration_heartbeats_and_reregisters(registry: TestClient) -> 
     assert [i.id for i in instances] == ["product-9"]
     # The registry forgets it (e.g. a registry restart): the next heartbeat gets a 404
     # and the instance registers again on its own.
-    await registry.delete("/v1/instances/product-9")
+    await client.deregister("product-9")
     assert (await client.lookup("product"))[0] == []
 
     async def back() -> bool:
@@ -166,10 +173,10 @@ async def test_watch_follows_changes(registry: TestClient) -> None:
     watch.start()
     await asyncio.wait_for(watch.synced.wait(), 2)
     assert seen == [[]]
-    await registry.put("/v1/instances/product-1", json=body())
+    resp = await registry.put("/v1/instances/product-1", json=body())
     await until(lambda: len(seen) == 2)
     assert seen[-1] == [ServiceInstance("product-1", "127.0.0.1", 3001)]
-    await registry.delete("/v1/instances/product-1")
+    await registry.delete("/v1/instances/product-1", headers=owner((await resp.json())["secret"]))
     await until(lambda: len(seen) == 3)
     assert seen[-1] == []
     await watch.stop()

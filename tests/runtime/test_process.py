@@ -72,6 +72,7 @@ def test_stop_all_stops_services_before_datastores(tmp_path: Path) -> None:
         "    alive = os.path.exists(f'/proc/{other}')\n"
         "    print('service alive at datastore stop:', alive, flush=True); sys.exit(0)\n"
         "signal.signal(signal.SIGTERM, bye)\n"
+        "print('armed', flush=True)\n"
         "time.sleep(60)\n",
         str(tmp_path / "pids" / "svc.pid"),
     )
@@ -79,5 +80,9 @@ def test_stop_all_stops_services_before_datastores(tmp_path: Path) -> None:
     process.spawn(
         spec(tmp_path, "db", watcher, stop_phase=1), owner=str(tmp_path), pid_dir=tmp_path / "pids"
     )
+    # Its SIGTERM handler must be in place before the stop (a loaded machine starts it slowly).
+    deadline = time.monotonic() + 30
+    while "armed" not in (tmp_path / "db.log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert process.stop_all(tmp_path / "pids", owner=str(tmp_path)) == []
     assert "service alive at datastore stop: False" in (tmp_path / "db.log").read_text()

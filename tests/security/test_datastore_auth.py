@@ -12,8 +12,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 
 from shopnet.common import pg
+from shopnet.errors import DriverError
 from shopnet.product import scripts
 from shopnet.product.cache import GENERATION, LIST_PREFIX
+from shopnet.runtime import backup as pg_backup
 from shopnet.runtime import datastore_auth, datastores, process, users
 from shopnet.runtime.secrets import SecretStore
 from tests.support.servers import free_port, scratch_dir
@@ -94,6 +96,22 @@ async def test_the_admin_user_flushes_but_reads_nothing(acl_redis: str) -> None:
         assert await client.flushall()
     finally:
         await client.aclose()
+
+
+async def test_the_admin_user_flushes_the_product_prefix_as_restore_does(acl_redis: str) -> None:
+    product = await _client(acl_redis, datastore_auth.REDIS_PRODUCT_USER, PRODUCT)
+    try:
+        await product.set("shopnet:product:1", "x")
+        await product.set("shopnet:products:list", "y")
+        host, port = urlsplit(acl_redis).hostname, urlsplit(acl_redis).port
+        item = pg_backup.Flush("redis", "product", 0, "shopnet:product")
+        with pytest.raises(DriverError):  # unauthenticated: refused
+            pg_backup.flush(host, port, item)
+        auth = (datastore_auth.REDIS_ADMIN_USER, ADMIN)
+        assert pg_backup.flush(host, port, item, auth=auth) == 2
+        assert await product.get("shopnet:product:1") is None
+    finally:
+        await product.aclose()
 
 
 @pytest.fixture

@@ -145,4 +145,13 @@ def ratios(summaries: list[Summary], connections: int) -> list[Ratio]:
         ratio("gateway / product direct (local)", ("local", None), ("local", "product-direct")),
         ratio("gateway / product direct (netns)", ("netns", None), ("netns", "product-direct")),
         ratio("gateway / product direct (docker)", ("docker", None), ("docker", "product-direct")),
+        # The wirings (`--modes netns:attached,docker:single…`); absent ones show no value.
+        ratio("netns:attached / local", ("netns:attached", None), ("local", None), 0.95),
+        ratio("netns:attached / netns (routed)", ("netns:attached", None), ("netns", None)),
+        ratio("docker:single / docker (tiered)", ("docker:single", None), ("docker", None), 0.95),
+        ratio(
+            "docker:single:dns / docker:single",
+            ("docker:single:dns", None),
+            ("docker:single", None),
+        ),
     ]

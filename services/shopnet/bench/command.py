@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 from shopnet.bench import publish, write_outputs
 from shopnet.bench.results import Results
 from shopnet.bench.runner import Bench, BenchOptions
-from shopnet.errors import ConfigError
+from shopnet.errors import ConfigError, PreflightError
+from shopnet.runtime import variant
 from shopnet.runtime.base import DRIVERS
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.scale import parse_scale
 from shopnet.topology.model import Topology
 
 
+def record_name(chosen: variant.ModeVariant, topology: Topology) -> str:
+    """How results name a variant: the bare mode for its default (so earlier results and
+    the mode ratios still match), else `mode:wiring[:discovery]`."""
+    default = variant.resolve(topology, chosen.mode, None, None)
+    return chosen.mode if chosen.variant == default else chosen.label
+
+
 def options_from(args: argparse.Namespace, topology: Topology) -> BenchOptions:
-    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
-    unknown = [m for m in modes if m not in DRIVERS]
-    if unknown or not modes:
-        raise ConfigError(f"--modes {args.modes!r}: choose from {', '.join(DRIVERS)}")
+    entries = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in entries if m.partition(":")[0] not in DRIVERS]
+    if unknown or not entries:
+        raise ConfigError(
+            f"--modes {args.modes!r}: choose from {', '.join(DRIVERS)}, each optionally "
+            "with :wiring[:discovery] (e.g. netns:attached,docker:single:dns)"
+        )
+    # Checked against the topology now, not when the bench reaches that mode.
+    modes = tuple(record_name(variant.parse(m, topology), topology) for m in entries)
     overrides: dict[str, object] = {"modes": modes, "peer": not args.no_peer}
     if args.scale:
         overrides["scale"] = parse_scale(args.scale, topology)
@@ -47,6 +63,13 @@ def options_from(args: argparse.Namespace, topology: Topology) -> BenchOptions:
 
 
 def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress: Progress) -> int:
+    """`root` (the person's state directory) is deliberately unused: the bench runs its
+    stacks in a state directory of its own, with a fresh data set every run."""
+    if importlib.util.find_spec("matplotlib") is None:  # before any work, not at the charts
+        raise PreflightError(
+            "shopnet bench draws charts with matplotlib: install the `bench` extra "
+            "(pip install 'shopnet[bench]')"
+        )
     if args.report:
         paths = write_outputs(Results.load(args.report))
         print(paths["report"])
@@ -57,10 +80,13 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
     options = options_from(args, topology)
     output = args.output or Path("bench-results") / time.strftime("%Y%m%d-%H%M%S")
     progress.info(f"bench: modes {', '.join(options.modes)}; results in {output}")
-    runner = Bench(options, topology=topology, root=root, progress=progress, output=output)
+    own_root = Path(tempfile.mkdtemp(prefix="shopnet-bench-"))
+    own_root.chmod(0o755)  # the datastores run as their own users
+    runner = Bench(options, topology=topology, root=own_root, progress=progress, output=output)
     try:
         results = runner.run()
     finally:
+        shutil.rmtree(own_root, ignore_errors=True)
         # Whatever was measured before a failure or ^C still gets its report.
         if runner.results.runs:
             paths = write_outputs(runner.results)

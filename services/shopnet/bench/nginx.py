@@ -16,8 +16,6 @@ from pathlib import Path
 from shopnet.errors import PreflightError
 from shopnet.runtime.process import ProcessSpec, is_root
 
-PEER_PORT = 3080
-
 
 def render(*, listen: str, products: list[str], orders: list[str], prefix: Path) -> str:
     """nginx.conf for a peer listening on `listen` (host:port)."""

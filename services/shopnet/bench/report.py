@@ -9,8 +9,22 @@ from __future__ import annotations
 from shopnet.bench.aggregate import Ratio, Summary, find, ratios, summarize
 from shopnet.bench.results import Results
 from shopnet.bench.wrk import WORKLOADS
+from shopnet.runtime.base import DRIVERS
 
-MODE_ORDER = ("local", "netns", "docker")
+MODE_ORDER = tuple(DRIVERS)
+
+
+def modes_of(summaries: list[Summary]) -> list[str]:
+    """The modes measured, variants (`netns:attached`) right after their mode."""
+    found = list(dict.fromkeys(s.mode for s in summaries))
+    base = [m.partition(":")[0] for m in found]
+    return sorted(
+        found,
+        key=lambda m: (MODE_ORDER.index(b) if (b := m.partition(":")[0]) in MODE_ORDER else 9,
+                       base.index(m.partition(":")[0]), found.index(m)),
+    )  # fmt: skip
+
+
 TARGET_RPS = 5400
 TARGET_P99_MS = 20.0
 
@@ -150,7 +164,7 @@ def render(results: Results) -> str:
 def _cpu_table(closed: list[Summary], conns: int) -> list[str]:
     cells = {
         mode: s.cpu_us
-        for mode in MODE_ORDER
+        for mode in modes_of(closed)
         if (s := find(closed, mode=mode, connections=conns)) is not None and s.cpu_us
     }
     if not cells:

@@ -4,6 +4,10 @@ Repeats are interleaved (local netns docker local netns docker …) so slow drif
 of the machine (thermal, page cache, other load) hits every mode alike; the
 report uses the median over repeats. Every run is recorded as it finishes, so
 an interrupted bench still leaves its figures in results.json.
+
+A mode may name its variant, `netns:attached` or `docker:single:dns`
+(shopnet.runtime.variant): each is one more entry of the interleaved loop, and
+a mode's default variant is recorded under the bare mode name.
 """
 
 from __future__ import annotations
@@ -21,16 +25,17 @@ from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
 from shopnet.errors import ShopnetError
-from shopnet.runtime.base import Driver, InstanceStatus, make_driver
+from shopnet.runtime import variant
+from shopnet.runtime.backup import flush, flushes
+from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, make_driver
 from shopnet.runtime.confine import redis_auth
-from shopnet.runtime.datastores import redis_command
 from shopnet.runtime.progress import Progress
 from shopnet.topology.model import Topology
 
 
 @dataclass(frozen=True, slots=True)
 class BenchOptions:
-    modes: tuple[str, ...] = ("local", "netns", "docker")
+    modes: tuple[str, ...] = tuple(DRIVERS)
     duration_s: float = 5.0
     connections: int = 64
     """Connections for every run except the sweep."""
@@ -41,7 +46,7 @@ class BenchOptions:
     workloads: tuple[str, ...] = WORKLOADS
     scale: dict[str, int] = field(default_factory=lambda: {"product": 2})
     peer: bool = True
-    """Measure nginx in the gateway's place (local and netns modes)."""
+    """Measure nginx in the gateway's place (in the modes whose driver can run it)."""
     paced_fraction: float = 0.5
     """Open-loop run at this fraction of the measured closed-loop maximum."""
     main_only: bool = False
@@ -85,8 +90,13 @@ class Bench:
         for repeat in range(1, opts.repeats + 1):
             for mode in opts.modes:
                 label = f"[repeat {repeat}/{opts.repeats}] {mode}"
+                chosen = variant.parse(mode, self.topology)  # `netns:attached` → netns, attached
                 driver = make_driver(
-                    mode, topology=self.topology, root=self.root, progress=self.progress
+                    chosen.mode,
+                    topology=self.topology,
+                    root=self.root,
+                    progress=self.progress,
+                    variant=chosen.variant,
                 )
                 if driver.present():
                     raise ShopnetError(
@@ -100,7 +110,7 @@ class Bench:
                         self._audit(driver, mode)
                 finally:
                     with self.progress.step(f"{label}: removing the stack"):
-                        driver.down()
+                        driver.down(volumes=True)  # the next repeat seeds a fresh data set
         self.results.finish()
         return self.results
 
@@ -121,12 +131,12 @@ class Bench:
     def _measure(self, driver: Driver, mode: str, repeat: int, label: str) -> None:
         opts = self.options
         rows = driver.status()
-        targets = plan_targets(mode, rows, self.topology.published_port)
+        targets = plan_targets(driver, rows)
+        peer_port = driver.peer_port()
         if opts.main_only:
             targets = [t for t in targets if t.main]
-        elif opts.peer and mode in ("local", "netns"):
-            targets.append(self._start_peer(driver, mode, rows))
-        redis = find(rows, "redis-1")
+        elif opts.peer and peer_port is not None:
+            targets.append(self._start_peer(driver, rows, peer_port))
         for target in targets:
             self._warm_up(target)
             for workload in (w for w in opts.workloads if w in target.workloads):
@@ -142,7 +152,7 @@ class Bench:
                     )
                     before = cpu.snapshot(rows) if profiled else None
                     with self._flushing(
-                        redis if workload == "product_miss" else None, redis_auth(driver.layout)
+                        rows if workload == "product_miss" else None, redis_auth(driver.layout)
                     ):
                         result = self._wrk(target, workload, connections)
                     usage = (
@@ -215,10 +225,9 @@ class Bench:
             WrkRun(url=target.url, workload="product_miss", prefix=target.prefix,
                    connections=8, duration_s=1.0).run()  # fmt: skip
 
-    def _start_peer(self, driver: Driver, mode: str, rows: list[InstanceStatus]) -> Target:
+    def _start_peer(self, driver: Driver, rows: list[InstanceStatus], port: int) -> Target:
         gateway = find(rows, "gateway-1")
         host = gateway.address.rsplit(":", 1)[0] if gateway else "127.0.0.1"
-        port = nginx.PEER_PORT if mode == "netns" else self.topology.published_port + 1
         directory = driver.layout.dir / "bench-nginx"
         conf = nginx.prepare(
             directory,
@@ -239,27 +248,36 @@ class Bench:
 
     @contextlib.contextmanager
     def _flushing(
-        self, redis: InstanceStatus | None, auth: tuple[str, str] | None
+        self, rows: list[InstanceStatus] | None, auth: tuple[str, str] | None
     ) -> Iterator[None]:
-        """Keep flushing Redis during a cache-miss run, so reads keep going to PostgreSQL.
+        """Keep flushing the caches during a cache-miss run, so reads keep going to PostgreSQL.
 
-        The run still records X-Cache HIT/MISS counts, so the report states the real
-        miss ratio rather than assuming it.
+        Only the cache users' key prefixes go (as after a restore), never FLUSHALL. The
+        run still records X-Cache HIT/MISS counts, so the report states the real miss
+        ratio rather than assuming it.
         """
-        if redis is None:
+        targets = []
+        for item in flushes(self.topology) if rows is not None else ():
+            cache = find(rows or [], f"{item.datastore}-1")
+            if cache is not None:
+                host, port = cache.address.rsplit(":", 1)
+                targets.append((host, int(port), item))
+        if not targets:
             yield
             return
-        host, port = redis.address.rsplit(":", 1)
         stop = threading.Event()
 
-        def flush() -> None:
-            while not stop.wait(0.1):
-                with contextlib.suppress(OSError):
-                    redis_command(host, int(port), "FLUSHALL", timeout=0.5, auth=auth)
+        def flush_all() -> None:
+            for host, port, item in targets:
+                with contextlib.suppress(ShopnetError):
+                    flush(host, port, item, auth=auth)
 
-        thread = threading.Thread(target=flush, name="redis-flusher", daemon=True)
-        with contextlib.suppress(OSError):
-            redis_command(host, int(port), "FLUSHALL", timeout=0.5, auth=auth)
+        def keep_flushing() -> None:
+            while not stop.wait(0.1):
+                flush_all()
+
+        thread = threading.Thread(target=keep_flushing, name="cache-flusher", daemon=True)
+        flush_all()
         thread.start()
         try:
             yield

@@ -1,23 +1,23 @@
 """What to measure in each mode: the paths a request can take into the stack.
 
 Every mode has a *main* path — through the gateway from the host's port 8080,
-the way users call it — and mode-specific others that split the cost apart:
+the way users call it — and mode-specific others that split the cost apart; each
+driver says which (Driver.entry_points):
 
 - local:  gateway on 127.0.0.1:8080 (no NAT: the baseline)
 - netns:  127.0.0.1:8080 (nftables DNAT), 172.20.0.10:3000 (straight to the namespace)
 - docker: <host address>:8080 (Docker's iptables DNAT), 127.0.0.1:8080 (docker-proxy,
           Docker's userland proxy, which answers for loopback)
 - all:    one product instance directly (the ceiling for the gateway path), and the
-          nginx peer in the gateway's place (local and netns)
+          nginx peer in the gateway's place where the driver can run one (Driver.peer_port)
 """
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 
 from shopnet.bench.wrk import WORKLOADS
-from shopnet.runtime.base import InstanceStatus
+from shopnet.runtime.base import Driver, InstanceStatus
 
 PRODUCT_WORKLOADS = ("product_hit", "product_miss", "product_list")
 
@@ -36,16 +36,6 @@ class Target:
         return PRODUCT_WORKLOADS if self.prefix == "" else WORKLOADS
 
 
-def host_address() -> str:
-    """This host's own non-loopback IPv4 address (the source of its default route)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: nothing is sent, only routed
-            return probe.getsockname()[0]
-        except OSError:
-            return "127.0.0.1"
-
-
 def find(rows: list[InstanceStatus], instance: str) -> InstanceStatus | None:
     for row in rows:
         if row.instance == instance:
@@ -53,16 +43,8 @@ def find(rows: list[InstanceStatus], instance: str) -> InstanceStatus | None:
     return None
 
 
-def plan_targets(mode: str, rows: list[InstanceStatus], published_port: int) -> list[Target]:
-    targets: list[Target] = []
-    if mode == "docker":
-        targets.append(Target("gateway", f"http://{host_address()}:{published_port}", main=True))
-        targets.append(Target("docker-proxy", f"http://127.0.0.1:{published_port}"))
-    else:
-        targets.append(Target("gateway", f"http://127.0.0.1:{published_port}", main=True))
-        gateway = find(rows, "gateway-1")
-        if mode == "netns" and gateway is not None:
-            targets.append(Target("gateway-direct", f"http://{gateway.address}"))
+def plan_targets(driver: Driver, rows: list[InstanceStatus]) -> list[Target]:
+    targets = [Target(e.name, e.url, main=e.main) for e in driver.entry_points(rows)]
     product = find(rows, "product-1")
     if product is not None:
         targets.append(Target("product-direct", f"http://{product.address}", prefix=""))

@@ -2,7 +2,12 @@
 --
 --   wrk ... -s workloads.lua URL -- WORKLOAD PREFIX FIRST_ID LAST_ID RATE RUN_ID
 --
--- WORKLOAD  product_hit | product_miss | product_list | order_create | mix
+-- WORKLOAD  product_hit | product_miss | product_list | order_create | order_limited | mix
+--           order_limited: one unit per order of products FIRST_ID..LAST_ID, which the
+--           runner first gives a small stock (PATCH {"stock": K}); once it is gone every
+--           order is a 409 insufficient_stock. done() reports them as "conflicts" (and
+--           "created"), so a run shows the stock was never oversold: created <= the stock
+--           given, and the product's stock afterwards is given - created.
 -- PREFIX    "/api" through a gateway, "" straight at a product instance
 -- RATE      0: closed loop (wrk's usual: every connection sends as soon as it can).
 --           R > 0: open loop at R requests/s per wrk thread. Each request gets a scheduled
@@ -85,7 +90,7 @@ function init(args)
   next_send_us = now_us()
   delay = paced_delay
   end
-  if rate > 0 or workload == "product_miss" or workload == "mix" then
+  if rate > 0 or workload == "product_miss" or workload == "mix" or workload == "order_limited" then
   response = record_response
   end
 end
@@ -112,6 +117,18 @@ local function order_create()
   return wrk.format("POST", prefix .. "/orders", headers, body)
 end
 
+-- One unit of one of the limited products, each order with its own quoted key (an RFC 8941
+-- sf-string, as draft-ietf-httpapi-idempotency-key-header writes it).
+local function order_limited()
+  local body = '{"customer_id":"bench-' .. thread_id .. '","items":[{"product_id":'
+  .. random_id() .. ',"quantity":1}]}'
+  local headers = {
+  ["Content-Type"] = "application/json",
+  ["Idempotency-Key"] = '"' .. run_id .. "-" .. thread_id .. "-" .. counter .. '"',
+  }
+  return wrk.format("POST", prefix .. "/orders", headers, body)
+end
+
 local function next_request()
   if workload == "product_hit" then
   return product_get(first_id)
@@ -121,6 +138,8 @@ local function next_request()
   return product_list()
   elseif workload == "order_create" then
   return order_create()
+  elseif workload == "order_limited" then
+  return order_limited()
   else -- mix: 80% product reads, 10% lists, 10% orders
   local roll = math.random(1, 10)
   if roll <= 8 then return product_get(random_id()) end
@@ -193,5 +212,8 @@ function done(summary, latency, requests)
   local codes = {}
   for code, n in pairs(status_total) do codes[#codes + 1] = '"' .. code .. '":' .. n end
   add("statuses", "{" .. table.concat(codes, ",") .. "}")
+  -- Orders that were placed, and refused for want of stock (order_limited, mix).
+  add("created", status_total[201] or 0)
+  add("conflicts", status_total[409] or 0)
   io.write("SHOPNET_WRK_JSON {" .. table.concat(parts, ",") .. "}\n")
 end

@@ -49,6 +49,7 @@ class ServiceConfig:
 
     service: ClassVar[str] = "service"
     default_port: ClassVar[int] = 0
+    default_admin_port: ClassVar[int] = 0
 
     instance_id: str = setting(
         "SHOPNET_INSTANCE_ID",
@@ -57,6 +58,15 @@ class ServiceConfig:
     )
     bind: str = setting("SHOPNET_BIND", "0.0.0.0", "Address to listen on.")
     port: int = setting("SHOPNET_PORT", 0, "Port to listen on (default: the service's port).")
+    admin_port: int = setting(
+        "SHOPNET_ADMIN_PORT",
+        -1,
+        "Port of the admin listener (/health, /ready, /metrics); 0: none, they are served on "
+        "SHOPNET_PORT.",
+    )
+    admin_bind: str = setting(
+        "SHOPNET_ADMIN_BIND", "", "Address the admin listener binds (default: SHOPNET_BIND)."
+    )
     advertise_address: str = setting(
         "SHOPNET_ADVERTISE_ADDRESS",
         "",
@@ -66,6 +76,11 @@ class ServiceConfig:
         "SERVICE_REGISTRY", "http://127.0.0.1:8500", "Base URL of the service registry."
     )
     register: bool = setting("SHOPNET_REGISTER", True, "Register in the registry and heartbeat.")
+    registry_token_file: str = setting(
+        "SHOPNET_REGISTRY_TOKEN_FILE",
+        "",
+        "File holding the stack's registry token (0600); needed to register, and by the registry.",
+    )
     ttl_seconds: float = setting(
         "SHOPNET_TTL_SECONDS", 10.0, "Registration TTL; the heartbeat runs every TTL/3."
     )
@@ -89,12 +104,45 @@ class ServiceConfig:
     drain_seconds: float = setting(
         "SHOPNET_DRAIN_SECONDS", 10.0, "On SIGTERM, how long in-flight requests may finish."
     )
+    head_timeout_seconds: float = setting(
+        "SHOPNET_HEAD_TIMEOUT_SECONDS",
+        10.0,
+        "Time for a request head to arrive once it started (then 408 and close).",
+    )
+    body_timeout_seconds: float = setting(
+        "SHOPNET_BODY_TIMEOUT_SECONDS",
+        10.0,
+        "Time for a request body to arrive once the handler reads it (then 408 and close).",
+    )
+    keepalive_seconds: float = setting(
+        "SHOPNET_KEEPALIVE_SECONDS", 75.0, "How long an idle client connection stays open."
+    )
+    max_connections: int = setting(
+        "SHOPNET_MAX_CONNECTIONS",
+        1024,
+        "Open client connections per worker process; more get a 503 and are closed.",
+    )
+    log_max_bytes: int = setting(
+        "SHOPNET_LOG_MAX_BYTES",
+        10 << 20,
+        "When the log file (stderr redirected to a file) passes this size it is rotated "
+        "(0: never).",
+    )
+    log_backups: int = setting("SHOPNET_LOG_BACKUPS", 3, "Rotated log files kept (<file>.1 … .N).")
 
     def __post_init__(self) -> None:
         if not self.port:
             object.__setattr__(self, "port", self.default_port)
         if not 0 < self.port < 65536:
             raise ConfigError(f"SHOPNET_PORT={self.port} is not a TCP port")
+        if self.admin_port < 0:
+            object.__setattr__(self, "admin_port", self.default_admin_port)
+        if not 0 <= self.admin_port < 65536 or self.admin_port == self.port:
+            raise ConfigError(
+                f"SHOPNET_ADMIN_PORT={self.admin_port} is not a TCP port other than SHOPNET_PORT"
+            )
+        if not self.admin_bind:
+            object.__setattr__(self, "admin_bind", self.bind)
         if self.ttl_seconds <= 0:
             raise ConfigError("SHOPNET_TTL_SECONDS must be positive")
         if not self.instance_id:
@@ -124,6 +172,8 @@ class ServiceConfig:
                 default = field.default
                 if field.name == "port":
                     default = cls.default_port
+                if field.name == "admin_port":
+                    default = cls.default_admin_port
                 rows.append((field.metadata["env"], str(default), field.metadata["doc"]))
         return rows
 

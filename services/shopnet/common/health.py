@@ -70,7 +70,12 @@ async def evaluate(app: web.Application) -> tuple[str, dict[str, dict[str, str]]
 
 
 async def ready(request: web.Request) -> web.Response:
-    overall, checks = await evaluate(request.app)
+    return await ready_response(request.app)
+
+
+async def ready_response(app: web.Application) -> web.Response:
+    """/ready of `app` (an admin listener answers it for the app it belongs to)."""
+    overall, checks = await evaluate(app)
     if overall == "unavailable":
         return json_response(
             {"status": overall, "checks": checks}, status=503, headers={"Retry-After": "1"}

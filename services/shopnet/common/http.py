@@ -6,7 +6,9 @@ page or a traceback:
 
     ApiError                       500 internal
     ├── BadRequest                 400 bad_request / invalid_json / validation_failed
+    ├── Unauthorized               401 unauthorized
     ├── NotFound                   404 not_found
+    ├── RequestTimeout             408 request_timeout (the connection is closed)
     ├── Conflict                   409 conflict
     ├── PayloadTooLarge            413 payload_too_large
     ├── Unprocessable              422 unprocessable
@@ -32,6 +34,10 @@ log = logging.getLogger("shopnet.http")
 
 JSON = "application/json"
 REQUEST_ID = "X-Request-ID"
+# The time left for the answer, in whole milliseconds, as the caller (the gateway) counts
+# it: relative, so no clocks need to agree (gRPC's grpc-timeout does the same).
+BUDGET = "X-Request-Budget-Ms"
+_MAX_BUDGET_DIGITS = 9
 _MAX_REQUEST_ID = 128
 
 
@@ -70,8 +76,20 @@ class BadRequest(ApiError):
     status, code = 400, "bad_request"
 
 
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+
+
 class NotFound(ApiError):
     status, code = 404, "not_found"
+
+
+class RequestTimeout(ApiError):
+    status, code = 408, "request_timeout"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("Connection", "close")  # the rest of the body is unread
 
 
 class Conflict(ApiError):
@@ -127,6 +145,16 @@ def error_response(
     if request_id:
         response.headers[REQUEST_ID] = request_id
     return response
+
+
+def request_budget(request: web.BaseRequest, longest: float) -> float:
+    """Seconds this request may take: the caller's budget when it sent a valid one and it
+    is shorter than `longest`, else `longest`."""
+    raw = request.headers.get(BUDGET, "")
+    # Length first: int() of thousands of digits is slow or raises.
+    if 0 < len(raw) <= _MAX_BUDGET_DIGITS and raw.isascii() and raw.isdigit():
+        return min(int(raw) / 1000, longest)
+    return longest
 
 
 def incoming_request_id(request: web.BaseRequest) -> str:

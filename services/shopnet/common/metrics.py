@@ -107,5 +107,10 @@ METRICS = web.AppKey("metrics", ServiceMetrics)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].exposition)
+    return metrics_response(request.app)
+
+
+def metrics_response(app: web.Application) -> web.Response:
+    """/metrics of `app` (an admin listener answers it for the app it belongs to)."""
+    body = generate_latest(app[METRICS].exposition)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -2,12 +2,16 @@
 
 The wire API (served by shopnet.registry):
 
-    PUT    /v1/instances/{id}             register (idempotent)
-    PUT    /v1/instances/{id}/heartbeat   renew the TTL (404: register again)
-    DELETE /v1/instances/{id}             deregister
+    PUT    /v1/instances/{id}             register (idempotent)      token; answers a secret
+    PUT    /v1/instances/{id}/heartbeat   renew the TTL (404: register again)   token + secret
+    DELETE /v1/instances/{id}             deregister                            token + secret
     GET    /v1/services/{name}?index=N&wait=S   passing instances, long-poll
     GET    /v1/services                   catalog
     GET    /v1/instances                  every instance with its status
+
+Writes carry the stack's token (`Authorization: Bearer …`, read from the file
+SHOPNET_REGISTRY_TOKEN_FILE names) and, after registering, the registration's
+secret (`X-Registry-Secret`); shopnet.registry.admission explains why.
 """
 
 from __future__ import annotations
@@ -18,15 +22,32 @@ import random
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 from yarl import URL
 
+from shopnet.errors import ConfigError
+
 log = logging.getLogger("shopnet.registry_client")
 
 INDEX_HEADER = "X-Registry-Index"
+SECRET_HEADER = "X-Registry-Secret"
+
+
+def read_token_file(path: str) -> str:
+    """The registry token kept in `path` (ConfigError naming the path, never the token)."""
+    if not path:
+        raise ConfigError("SHOPNET_REGISTRY_TOKEN_FILE is not set; the registry needs its token")
+    try:
+        token = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the registry token file {path}: {exc.strerror}") from None
+    if not token:
+        raise ConfigError(f"the registry token file {path} is empty")
+    return token
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +84,26 @@ class RegistryError(Exception):
 
 
 class RegistryClient:
-    """Thin async wrapper over the registry's HTTP API."""
+    """Thin async wrapper over the registry's HTTP API.
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+    Writes need `token`; the client keeps each registration's secret for the
+    heartbeats and the deregistration of that instance. Reads need neither.
+    """
+
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, *, token: str | None = None
+    ) -> None:
         self._session = session
         self._base = URL(base_url.rstrip("/"))
+        self._token = token
+        self._secrets: dict[str, str] = {}
+
+    def _write_headers(self, instance_id: str) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        secret = self._secrets.get(instance_id)
+        if secret:
+            headers[SECRET_HEADER] = secret
+        return headers
 
     async def _call(
         self, method: str, path: str, *, timeout: float = 5.0, **kwargs: Any
@@ -99,24 +135,37 @@ class RegistryClient:
                     "deregister_after_seconds": instance.deregister_after,
                 }
             ),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **self._write_headers(instance.id)},
         )
         if status != 200:
             raise RegistryError(f"register {instance.id} failed: {status} {data}")
+        if data.get("secret"):
+            self._secrets[instance.id] = data["secret"]
 
     async def heartbeat(self, instance_id: str) -> bool:
         """Renew the TTL; False when the registry no longer knows the instance."""
-        status, data, _ = await self._call("PUT", f"/v1/instances/{instance_id}/heartbeat")
+        status, data, _ = await self._call(
+            "PUT",
+            f"/v1/instances/{instance_id}/heartbeat",
+            headers=self._write_headers(instance_id),
+        )
         if status == 404:
+            self._secrets.pop(instance_id, None)
             return False
         if status != 200:
             raise RegistryError(f"heartbeat {instance_id} failed: {status} {data}")
         return True
 
     async def deregister(self, instance_id: str) -> None:
-        status, data, _ = await self._call("DELETE", f"/v1/instances/{instance_id}", timeout=2.0)
+        status, data, _ = await self._call(
+            "DELETE",
+            f"/v1/instances/{instance_id}",
+            timeout=2.0,
+            headers=self._write_headers(instance_id),
+        )
         if status != 200:
             raise RegistryError(f"deregister {instance_id} failed: {status} {data}")
+        self._secrets.pop(instance_id, None)
 
     async def lookup(
         self, service: str, *, index: int = 0, wait: float = 0.0

@@ -1,7 +1,9 @@
 """The gateway app: the route table wired to forwarders, discovery, and the upstream client.
 
 `create_app(cfg)` builds one process's app; `run(cfg)` serves it, in `cfg.workers`
-processes when asked (see shopnet.gateway.workers).
+processes when asked (see shopnet.gateway.workers). /ready, /metrics and
+/registry (the instances discovery sees) are served by the admin listener only
+(SHOPNET_ADMIN_PORT), never on the public port.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from shopnet.common.admin import ADMIN_APP
 from shopnet.common.app import create_base_app, serve
 from shopnet.common.health import READINESS_CHECKS
 from shopnet.common.http import NotFound
@@ -23,10 +26,12 @@ from shopnet.gateway.client import UpstreamClient
 from shopnet.gateway.config import GatewayConfig
 from shopnet.gateway.connection import MAX_ANSWER_BYTES
 from shopnet.gateway.discovery import Discovery
+from shopnet.gateway.edge import parser_limits
 from shopnet.gateway.keys import DISCOVERY, FORWARDERS, GATEWAY_CONFIG, GATEWAY_METRICS
 from shopnet.gateway.metrics import GatewayMetrics
 from shopnet.gateway.proxy import Forwarder
 from shopnet.gateway.routes import ROUTES, Route
+from shopnet.gateway.workers import supervise
 
 _GC_YOUNG_THRESHOLD = 10_000  # CPython's default is 700
 
@@ -64,6 +69,8 @@ def create_app(
         app.router.add_route("*", route.prefix, handler)
         app.router.add_route("*", route.prefix + "/{tail:.*}", handler)
     app.router.add_route("*", "/api/{tail:.*}", _no_route)
+    if ADMIN_APP in app:
+        app[ADMIN_APP].router.add_get("/registry", discovery.view)
     return app
 
 
@@ -103,12 +110,10 @@ def run(cfg: GatewayConfig) -> int:
     Returns the exit status (non-zero when a worker died on its own).
     """
     if cfg.workers > 1:
-        from shopnet.gateway.workers import supervise
-
         return supervise(cfg)
     app = create_app(cfg)
     tune_gc()
-    serve(app, cfg)
+    serve(app, cfg, runner_options=parser_limits(cfg.max_header_bytes))
     return 0
 
 

@@ -25,6 +25,7 @@ import contextlib
 import sys
 from collections import deque
 
+from shopnet.common.http import BUDGET
 from shopnet.common.upstreams import Endpoint
 from shopnet.gateway.connection import (
     MAX_ANSWER_BYTES,
@@ -38,6 +39,7 @@ from shopnet.gateway.connection import (
 # Bodies up to this size are joined to the head (one buffer, one send); larger ones
 # are written after it without copying.
 _JOIN_BELOW = 64 << 10
+BUDGET_FIELD = BUDGET.encode()
 
 
 class _EndpointPool:
@@ -123,6 +125,10 @@ class UpstreamClient:
 
         `timeout` bounds the whole try, `connect_timeout` getting a connection (both in
         seconds). `repeatable`: the retry rules allow sending this request twice.
+
+        What is left of `timeout` when the request leaves goes with it as
+        X-Request-Budget-Ms, so the upstream can give up before we do (after a slow
+        connect, it is told less).
         """
         loop = self._loop
         pool = self._pools.get(endpoint.base_url)
@@ -136,15 +142,17 @@ class UpstreamClient:
         self._in_use += 1
         pool.in_use += 1
         try:
-            data = start + pool.host_line + fields
+            head = start + pool.host_line
             if body is not None and len(body) < _JOIN_BELOW:
-                data += body
+                fields += body
                 body = None
             conn = pool.take_idle(now, self._keepalive)
             while True:
                 fresh = conn is None
                 if conn is None:
                     conn = await self._connect(pool, connect_deadline)
+                budget_ms = max(int((deadline - loop.time()) * 1000), 0)
+                data = b"%s%s: %d\r\n%s" % (head, BUDGET_FIELD, budget_ms, fields)
                 try:
                     response = await conn.send(data, body, head_only=head_only, deadline=deadline)
                 except Unanswered as exc:

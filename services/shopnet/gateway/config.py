@@ -7,12 +7,17 @@ from typing import ClassVar
 
 from shopnet.common.config import ServiceConfig, setting
 from shopnet.errors import ConfigError
+from shopnet.gateway.edge import parse_networks
+
+DISCOVERIES = ("registry", "dns")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatewayConfig(ServiceConfig):
     service: ClassVar[str] = "gateway"
     default_port: ClassVar[int] = 3000
+    default_admin_port: ClassVar[int] = 9080
+    """The public edge keeps /ready and /metrics off its public port."""
 
     try_timeout_seconds: float = setting(
         "SHOPNET_GATEWAY_TRY_TIMEOUT_SECONDS",
@@ -45,6 +50,12 @@ class GatewayConfig(ServiceConfig):
     max_ejection_seconds: float = setting(
         "SHOPNET_GATEWAY_MAX_EJECTION_SECONDS", 300.0, "Longest ejection."
     )
+    idempotent_services: str = setting(
+        "SHOPNET_GATEWAY_IDEMPOTENT_SERVICES",
+        "order",
+        "Comma-separated services that honour Idempotency-Key: only their writes carrying "
+        "one are retried after they were sent.",
+    )
     workers: int = setting(
         "SHOPNET_GATEWAY_WORKERS",
         1,
@@ -57,6 +68,23 @@ class GatewayConfig(ServiceConfig):
         "SHOPNET_GATEWAY_STARTUP_SYNC_SECONDS",
         5.0,
         "At start, how long to wait for the registry's first answer before listening anyway.",
+    )
+    discovery: str = setting(
+        "SHOPNET_GATEWAY_DISCOVERY",
+        "registry",
+        "Where upstream instances come from: `registry` (a long-poll watch) or `dns` (the "
+        "addresses each service's name resolves to, e.g. Docker's embedded DNS, re-resolved).",
+    )
+    dns_names: str = setting(
+        "SHOPNET_GATEWAY_DNS_NAMES",
+        "",
+        "With dns discovery: `service=name:port` for every routed service, comma-separated "
+        "(e.g. `product=product:3001,order=order:3002`).",
+    )
+    dns_interval_seconds: float = setting(
+        "SHOPNET_GATEWAY_DNS_INTERVAL_SECONDS",
+        1.0,
+        "With dns discovery: how often each name is resolved again.",
     )
     upstream_connections: int = setting(
         "SHOPNET_GATEWAY_UPSTREAM_CONNECTIONS",
@@ -74,8 +102,27 @@ class GatewayConfig(ServiceConfig):
         "How long an idle upstream connection is kept (below the upstreams' own 75 s).",
     )
 
+    trusted_proxies: str = setting(
+        "SHOPNET_GATEWAY_TRUSTED_PROXIES",
+        "",
+        "Comma-separated networks of proxies whose X-Forwarded-For/Forwarded are kept; "
+        "anyone else's are replaced by the peer address.",
+    )
+    max_header_bytes: int = setting(
+        "SHOPNET_GATEWAY_MAX_HEADER_BYTES",
+        8190,
+        "Longest request target and header name or value forwarded (414/431 above); "
+        "aiohttp upstreams accept 8190.",
+    )
+    max_head_bytes: int = setting(
+        "SHOPNET_GATEWAY_MAX_HEAD_BYTES",
+        32768,
+        "Most bytes of request headers in total (431 above).",
+    )
+
     def __post_init__(self) -> None:
         ServiceConfig.__post_init__(self)
+        parse_networks(self.trusted_proxies)  # ConfigError at start, not per request
         for name in (
             "try_timeout_seconds",
             "connect_timeout_seconds",
@@ -85,13 +132,36 @@ class GatewayConfig(ServiceConfig):
             "watch_wait_seconds",
             "startup_sync_seconds",
             "upstream_keepalive_seconds",
+            "dns_interval_seconds",
         ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive")
-        for name in ("eject_after", "workers", "upstream_connections"):
+        for name in (
+            "eject_after",
+            "workers",
+            "upstream_connections",
+            "max_header_bytes",
+            "max_head_bytes",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if not 0 <= self.retries <= 10:
             raise ConfigError("SHOPNET_GATEWAY_RETRIES must be between 0 and 10")
         if self.upstream_connections_per_instance < 0:
             raise ConfigError("SHOPNET_GATEWAY_UPSTREAM_CONNECTIONS_PER_INSTANCE must be ≥ 0")
+        if self.discovery not in DISCOVERIES:
+            raise ConfigError(
+                f"SHOPNET_GATEWAY_DISCOVERY={self.discovery!r}: expected {' or '.join(DISCOVERIES)}"
+            )
+        self.dns_targets()  # a malformed SHOPNET_GATEWAY_DNS_NAMES fails at start
+
+    def dns_targets(self) -> dict[str, tuple[str, int]]:
+        """SHOPNET_GATEWAY_DNS_NAMES as service → (name, port)."""
+        targets: dict[str, tuple[str, int]] = {}
+        for item in filter(None, (part.strip() for part in self.dns_names.split(","))):
+            service, _, target = item.partition("=")
+            name, _, port = target.rpartition(":")
+            if not (service and name and port.isdigit() and 0 < int(port) < 65536):
+                raise ConfigError(f"SHOPNET_GATEWAY_DNS_NAMES: {item!r} is not service=name:port")
+            targets[service.strip()] = (name.strip(), int(port))
+        return targets

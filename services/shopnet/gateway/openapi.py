@@ -1,7 +1,10 @@
 """The public API as an OpenAPI 3.1 document, served at `GET /api/openapi.json`.
 
 The shapes are the contract the product and order services, the docs and the
-clients share (extend, don't rename). Built once at start; served as bytes.
+clients share (extend, don't rename). It is exact: every rule the services enforce
+is declared (closed objects, patterns, bounds, every error status with the error
+schema) and nothing they refuse is declared valid — tests/contract checks that with
+schemathesis against a running stack. Built once at start; served as bytes.
 """
 
 from __future__ import annotations
@@ -12,168 +15,20 @@ from aiohttp import web
 
 from shopnet import __version__
 from shopnet.common.http import JSON, dumps
+from shopnet.common.validation import MAX_PAGE, MAX_PAGE_SIZE
+from shopnet.gateway import openapi_schemas as s
+from shopnet.product import schemas as product
 
 OPENAPI_BYTES = web.AppKey("openapi_bytes", bytes)
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _page_of(schema: str) -> dict[str, Any]:
-    """A page of a list endpoint: {"items", "page", "page_size", "total"}."""
-    return {
-        "type": "object",
-        "required": ["items", "page", "page_size", "total"],
-        "properties": {
-            "items": {"type": "array", "items": _ref(schema)},
-            "page": {"type": "integer", "minimum": 1},
-            "page_size": {"type": "integer", "minimum": 1, "maximum": 100},
-            "total": {"type": "integer", "minimum": 0},
-        },
-    }
 
 
 def _json(schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": schema}}, **extra}
 
 
-def _error(description: str) -> dict[str, str]:
-    return {"$ref": f"#/components/responses/{description}"}
+def _error(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/responses/{name}"}
 
-
-_ID = {"type": "integer", "minimum": 1, "format": "int64"}
-_CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$", "examples": ["EUR"]}
-_CENTS = {"type": "integer", "minimum": 0}
-
-_SCHEMAS: dict[str, Any] = {
-    "Product": {
-        "type": "object",
-        "required": [
-            "id",
-            "sku",
-            "name",
-            "description",
-            "price_cents",
-            "currency",
-            "stock",
-            "updated_at",
-        ],
-        "properties": {
-            "id": _ID,
-            "sku": {"type": "string"},
-            "name": {"type": "string"},
-            "description": {"type": "string"},
-            "price_cents": _CENTS,
-            "currency": _CURRENCY,
-            "stock": {"type": "integer", "minimum": 0},
-            "updated_at": {"type": "string", "format": "date-time"},
-        },
-    },
-    "ProductInput": {
-        "type": "object",
-        "description": "The writable fields of a product (PUT replaces all of them).",
-        "required": ["sku", "name", "price_cents", "currency", "stock"],
-        "additionalProperties": False,
-        "properties": {
-            "sku": {"type": "string", "minLength": 1},
-            "name": {"type": "string", "minLength": 1},
-            "description": {"type": "string"},
-            "price_cents": _CENTS,
-            "currency": _CURRENCY,
-            "stock": {"type": "integer", "minimum": 0},
-        },
-    },
-    "ProductPatch": {
-        "type": "object",
-        "description": "Some writable fields of a product.",
-        "additionalProperties": False,
-        "minProperties": 1,
-        "properties": {
-            "sku": {"type": "string", "minLength": 1},
-            "name": {"type": "string", "minLength": 1},
-            "description": {"type": "string"},
-            "price_cents": _CENTS,
-            "currency": _CURRENCY,
-            "stock": {"type": "integer", "minimum": 0},
-        },
-    },
-    "ProductList": _page_of("Product"),
-    "OrderItemInput": {
-        "type": "object",
-        "required": ["product_id", "quantity"],
-        "properties": {
-            "product_id": _ID,
-            "quantity": {"type": "integer", "minimum": 1, "maximum": 1000},
-        },
-    },
-    "OrderInput": {
-        "type": "object",
-        "required": ["customer_id", "items"],
-        "properties": {
-            "customer_id": {"type": "string", "minLength": 1, "examples": ["c-42"]},
-            "items": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": 100,
-                "items": _ref("OrderItemInput"),
-            },
-        },
-    },
-    "OrderItem": {
-        "type": "object",
-        "required": ["product_id", "quantity", "unit_price_cents"],
-        "properties": {
-            "product_id": _ID,
-            "quantity": {"type": "integer", "minimum": 1},
-            "unit_price_cents": _CENTS,
-        },
-    },
-    "Order": {
-        "type": "object",
-        "required": ["id", "customer_id", "items", "total_cents", "currency", "created_at"],
-        "properties": {
-            "id": {"type": "string", "format": "uuid"},
-            "customer_id": {"type": "string"},
-            "items": {"type": "array", "items": _ref("OrderItem")},
-            "total_cents": _CENTS,
-            "currency": _CURRENCY,
-            "created_at": {"type": "string", "format": "date-time"},
-        },
-    },
-    "OrderList": _page_of("Order"),
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message", "request_id"],
-                "properties": {
-                    "code": {
-                        "type": "string",
-                        "description": "Stable machine-readable code.",
-                        "examples": [
-                            "bad_request",
-                            "invalid_json",
-                            "validation_failed",
-                            "not_found",
-                            "conflict",
-                            "payload_too_large",
-                            "unprocessable",
-                            "bad_gateway",
-                            "unavailable",
-                            "gateway_timeout",
-                        ],
-                    },
-                    "message": {"type": "string"},
-                    "request_id": {"type": ["string", "null"]},
-                    "details": {},
-                },
-            }
-        },
-    },
-}
 
 _HEADERS: dict[str, Any] = {
     "X-Request-ID": {
@@ -191,9 +46,14 @@ _HEADERS: dict[str, Any] = {
     },
     "Retry-After": {
         "description": "Seconds to wait before trying again.",
-        "schema": {"type": "integer"},
+        "schema": {"type": "integer", "minimum": 0},
     },
     "Location": {"description": "URL of the created resource.", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {
+        "description": "Present on the stored answer to an earlier request with this "
+        "Idempotency-Key (status and body as they were first sent).",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
 }
 
 _COMMON = {
@@ -202,57 +62,90 @@ _COMMON = {
 }
 _CACHED = {**_COMMON, "X-Cache": {"$ref": "#/components/headers/X-Cache"}}
 _CREATED = {**_COMMON, "Location": {"$ref": "#/components/headers/Location"}}
+_RETRY = {**_COMMON, "Retry-After": {"$ref": "#/components/headers/Retry-After"}}
 
+_ERRORS = {
+    "400": ("BadRequest", "Invalid input (JSON, types, bounds, patterns, query parameters)."),
+    "404": ("NotFound", "No such resource."),
+    "408": ("RequestTimeout", "The request's head or body did not arrive in time."),
+    "409": (
+        "Conflict",
+        "Conflicts with the current state: a duplicate sku, not enough stock "
+        "(insufficient_stock), or a request with this Idempotency-Key still in flight.",
+    ),
+    "413": ("PayloadTooLarge", "The request body is larger than the limit."),
+    "422": (
+        "Unprocessable",
+        "Well-formed but not acceptable: unknown or repeated products, mixed currencies, "
+        "an Idempotency-Key used before for another request.",
+    ),
+    "502": ("BadGateway", "No upstream instance could be reached, or it answered nonsense."),
+    "503": ("Unavailable", "No healthy instance, or a dependency is down."),
+    "504": ("GatewayTimeout", "Not answered within the time budget."),
+}
 _RESPONSES: dict[str, Any] = {
-    "BadRequest": _json(_ref("Error"), "Invalid input (JSON, types, bounds, query parameters)."),
-    "NotFound": _json(_ref("Error"), "No such resource."),
-    "Conflict": _json(_ref("Error"), "Conflicts with existing data (e.g. duplicate sku)."),
-    "PayloadTooLarge": _json(_ref("Error"), "The request body is larger than the limit."),
-    "Unprocessable": _json(
-        _ref("Error"),
-        "Well-formed but not acceptable (unknown products, mixed currencies, "
-        "an Idempotency-Key reused with a different body).",
-    ),
-    "BadGateway": _json(_ref("Error"), "No upstream instance could be reached."),
-    "Unavailable": _json(
-        _ref("Error"),
-        "No healthy instance, or a dependency is down.",
-        headers={"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
-    ),
-    "GatewayTimeout": _json(_ref("Error"), "The upstream did not answer in time."),
+    name: _json(s.ref("Error"), text, headers=_RETRY if status == "503" else _COMMON)
+    for status, (name, text) in _ERRORS.items()
 }
+_RESPONSES["OtherError"] = _json(s.ref("Error"), "Any other error, in the same shape.")
 
-_GATEWAY_ERRORS = {
-    "413": _error("PayloadTooLarge"),
-    "502": _error("BadGateway"),
-    "503": _error("Unavailable"),
-    "504": _error("GatewayTimeout"),
-}
+
+def _answers(ok: dict[str, Any], *statuses: str) -> dict[str, Any]:
+    """`ok` and the listed error statuses, plus what any proxied request may meet (a slow
+    client, a body too large, upstream failures) and `default`: every error is JSON."""
+    errors = {code: _error(_ERRORS[code][0]) for code in sorted({*statuses, *_PROXY_ERRORS})}
+    return {**ok, **errors, "default": _error("OtherError")}
+
+
+_PROXY_ERRORS = ("400", "408", "413", "502", "503", "504")
+
+
+def _query(name: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "schema": schema, **extra}
+
+
+def _optional_text(pattern: str, description: str) -> dict[str, Any]:
+    """A query value that may also be empty (the filter is then off)."""
+    return {"type": "string", "pattern": f"^({pattern})?{s.END}", "description": description}
+
 
 _PAGE_PARAMETERS = [
-    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
-    {
-        "name": "page_size",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-    },
+    _query("page", s.integer(1, MAX_PAGE, default=1)),
+    _query("page_size", s.integer(1, MAX_PAGE_SIZE, default=20)),
 ]
-
-_PRODUCT_ID = {"name": "id", "in": "path", "required": True, "schema": _ID}
-_ORDER_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+_PRODUCT_ID = {"name": "id", "in": "path", "required": True, "schema": s.ID}
+_ORDER_ID = {"name": "id", "in": "path", "required": True, "schema": s.ORDER_ID}
 _IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "description": "Makes a POST safe to repeat: the same key with the same body returns "
-    "the original result instead of acting twice (and lets the gateway retry it).",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "draft-ietf-httpapi-idempotency-key-header: a quoted string (a bare token "
+    "is accepted too) of 1-255 printable ASCII characters, scoped to the customer. The same "
+    "key and request within SHOPNET_IDEMPOTENCY_TTL_SECONDS (24 h) replays the first answer; "
+    "another request with it is a 422, and a duplicate while the first runs a 409.",
+    "schema": {"type": "string", "pattern": s.IDEMPOTENCY_KEY_PATTERN},
 }
 
 
 def _body(name: str) -> dict[str, Any]:
-    return {"required": True, "content": {JSON: {"schema": _ref(name)}}}
+    return {"required": True, "content": {JSON: {"schema": s.ref(name)}}}
 
+
+def _links(**operations: str) -> dict[str, Any]:
+    """Links from a created resource's id to the operations on it (for stateful clients)."""
+    return {
+        name: {"operationId": op, "parameters": {"id": "$response.body#/id"}}
+        for name, op in operations.items()
+    }
+
+
+_PRODUCT_LINKS = _links(
+    GetProduct="getProduct",
+    ReplaceProduct="replaceProduct",
+    UpdateProduct="updateProduct",
+    DeleteProduct="deleteProduct",
+)
+_ORDER_LINKS = _links(GetOrder="getOrder", CancelOrder="cancelOrder")
 
 _PATHS: dict[str, Any] = {
     "/api/products": {
@@ -261,34 +154,43 @@ _PATHS: dict[str, Any] = {
             "summary": "List products, ordered by id.",
             "parameters": [
                 *_PAGE_PARAMETERS,
-                {"name": "q", "in": "query", "schema": {"type": "string"}},
-                {"name": "min_price_cents", "in": "query", "schema": _CENTS},
-                {"name": "max_price_cents", "in": "query", "schema": _CENTS},
-                {"name": "currency", "in": "query", "schema": _CURRENCY},
-                {"name": "in_stock", "in": "query", "schema": {"type": "boolean"}},
-                {
-                    "name": "ids",
-                    "in": "query",
-                    "description": "Comma-separated product ids (at most 100).",
-                    "schema": {"type": "string", "examples": ["1,2,3"]},
-                },
+                _query(
+                    "q",
+                    {"type": "string", "maxLength": 200, "pattern": s.portable(r"^[^\x00]*\Z")},
+                    description="Substring of the name or sku, any case (empty: no filter).",
+                ),
+                _query("min_price_cents", s.PRICE),
+                _query("max_price_cents", s.PRICE),
+                _query("currency", _optional_text("[A-Za-z]{3}", "Three letters, any case.")),
+                _query(
+                    "in_stock",
+                    _optional_text(
+                        "[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[01]", "true/false (or 1/0)."
+                    ),
+                ),
+                _query(
+                    "ids",
+                    {"type": "string", "pattern": s.portable(product.IDS_PATTERN)},
+                    description=f"Comma-separated product ids (at most {product.MAX_IDS}).",
+                    examples={"three": {"value": "1,2,3"}},
+                ),
             ],
-            "responses": {
-                "200": _json(_ref("ProductList"), "A page of products.", headers=_CACHED),
-                "400": _error("BadRequest"),
-                **_GATEWAY_ERRORS,
-            },
+            "responses": _answers(
+                {"200": _json(s.ref("ProductList"), "A page of products.", headers=_CACHED)}
+            ),
         },
         "post": {
             "operationId": "createProduct",
             "summary": "Create a product.",
             "requestBody": _body("ProductInput"),
-            "responses": {
-                "201": _json(_ref("Product"), "Created.", headers=_CREATED),
-                "400": _error("BadRequest"),
-                "409": _error("Conflict"),
-                **_GATEWAY_ERRORS,
-            },
+            "responses": _answers(
+                {
+                    "201": _json(
+                        s.ref("Product"), "Created.", headers=_CREATED, links=_PRODUCT_LINKS
+                    )
+                },
+                "409",
+            ),
         },
     },
     "/api/products/{id}": {
@@ -296,46 +198,34 @@ _PATHS: dict[str, Any] = {
         "get": {
             "operationId": "getProduct",
             "summary": "One product.",
-            "responses": {
-                "200": _json(_ref("Product"), "The product.", headers=_CACHED),
-                "400": _error("BadRequest"),
-                "404": _error("NotFound"),
-                **_GATEWAY_ERRORS,
-            },
+            "responses": _answers(
+                {"200": _json(s.ref("Product"), "The product.", headers=_CACHED)}, "404"
+            ),
         },
         "put": {
             "operationId": "replaceProduct",
             "summary": "Replace every writable field of a product.",
             "requestBody": _body("ProductInput"),
-            "responses": {
-                "200": _json(_ref("Product"), "The updated product.", headers=_COMMON),
-                "400": _error("BadRequest"),
-                "404": _error("NotFound"),
-                "409": _error("Conflict"),
-                **_GATEWAY_ERRORS,
-            },
+            "responses": _answers(
+                {"200": _json(s.ref("Product"), "The updated product.", headers=_COMMON)},
+                "404",
+                "409",
+            ),
         },
         "patch": {
             "operationId": "updateProduct",
             "summary": "Change some writable fields of a product.",
             "requestBody": _body("ProductPatch"),
-            "responses": {
-                "200": _json(_ref("Product"), "The updated product.", headers=_COMMON),
-                "400": _error("BadRequest"),
-                "404": _error("NotFound"),
-                "409": _error("Conflict"),
-                **_GATEWAY_ERRORS,
-            },
+            "responses": _answers(
+                {"200": _json(s.ref("Product"), "The updated product.", headers=_COMMON)},
+                "404",
+                "409",
+            ),
         },
         "delete": {
             "operationId": "deleteProduct",
             "summary": "Delete a product.",
-            "responses": {
-                "204": {"description": "Deleted.", "headers": _COMMON},
-                "400": _error("BadRequest"),
-                "404": _error("NotFound"),
-                **_GATEWAY_ERRORS,
-            },
+            "responses": _answers({"204": {"description": "Deleted.", "headers": _COMMON}}, "404"),
         },
     },
     "/api/orders": {
@@ -343,36 +233,36 @@ _PATHS: dict[str, Any] = {
             "operationId": "listOrders",
             "summary": "A customer's orders, newest first.",
             "parameters": [
-                {
-                    "name": "customer_id",
-                    "in": "query",
-                    "required": True,
-                    "schema": {"type": "string", "minLength": 1},
-                },
+                _query("customer_id", s.CUSTOMER, required=True),
                 *_PAGE_PARAMETERS,
             ],
-            "responses": {
-                "200": _json(_ref("OrderList"), "A page of orders.", headers=_COMMON),
-                "400": _error("BadRequest"),
-                **_GATEWAY_ERRORS,
-            },
+            "responses": _answers(
+                {"200": _json(s.ref("OrderList"), "A page of orders.", headers=_COMMON)}
+            ),
         },
         "post": {
             "operationId": "createOrder",
-            "summary": "Place an order; prices come from the product service.",
+            "summary": "Place an order: its stock is reserved and its prices taken now.",
             "parameters": [_IDEMPOTENCY_KEY],
             "requestBody": _body("OrderInput"),
-            "responses": {
-                "201": _json(_ref("Order"), "Created.", headers=_CREATED),
-                "200": _json(
-                    _ref("Order"),
-                    "A replay: the order first created with this Idempotency-Key.",
-                    headers=_COMMON,
-                ),
-                "400": _error("BadRequest"),
-                "422": _error("Unprocessable"),
-                **_GATEWAY_ERRORS,
-            },
+            "responses": _answers(
+                {
+                    "201": _json(
+                        s.ref("Order"),
+                        "Created — or, with Idempotent-Replayed, the stored answer to the "
+                        "first request with this Idempotency-Key.",
+                        headers={
+                            **_CREATED,
+                            "Idempotent-Replayed": {
+                                "$ref": "#/components/headers/Idempotent-Replayed"
+                            },
+                        },
+                        links=_ORDER_LINKS,
+                    )
+                },
+                "409",
+                "422",
+            ),
         },
     },
     "/api/orders/{id}": {
@@ -380,19 +270,29 @@ _PATHS: dict[str, Any] = {
         "get": {
             "operationId": "getOrder",
             "summary": "One order.",
-            "responses": {
-                "200": _json(_ref("Order"), "The order.", headers=_COMMON),
-                "400": _error("BadRequest"),
-                "404": _error("NotFound"),
-                **_GATEWAY_ERRORS,
-            },
+            "responses": _answers(
+                {"200": _json(s.ref("Order"), "The order.", headers=_COMMON)}, "404"
+            ),
+        },
+    },
+    "/api/orders/{id}/cancel": {
+        "parameters": [_ORDER_ID],
+        "post": {
+            "operationId": "cancelOrder",
+            "summary": "Cancel an order and give its stock back (again: no change).",
+            "responses": _answers(
+                {"200": _json(s.ref("Order"), "The cancelled order.", headers=_COMMON)}, "404"
+            ),
         },
     },
     "/api/openapi.json": {
         "get": {
             "operationId": "getOpenApi",
             "summary": "This document.",
-            "responses": {"200": {"description": "The OpenAPI document."}},
+            "responses": {
+                "200": _json({"type": "object"}, "The OpenAPI document."),
+                "default": _error("OtherError"),
+            },
         }
     },
 }
@@ -410,7 +310,7 @@ def document() -> dict[str, Any]:
             "response carries X-Request-ID, and proxied ones X-Served-By.",
         },
         "paths": _PATHS,
-        "components": {"schemas": _SCHEMAS, "responses": _RESPONSES, "headers": _HEADERS},
+        "components": {"schemas": s.SCHEMAS, "responses": _RESPONSES, "headers": _HEADERS},
     }
 
 

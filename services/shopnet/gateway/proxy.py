@@ -5,12 +5,18 @@ Retry rules (nginx `proxy_next_upstream`, Traefik, Envoy's retry policy):
 - a connect failure (refused, unreachable, connect timeout) is retried for every
   method: nothing was sent;
 - after the request was sent, only requests that may be repeated are retried — safe
-  methods (GET, HEAD, OPTIONS) and any request carrying an `Idempotency-Key` — on a
-  timeout, a broken connection, or a 502/503/504 answer;
+  methods (GET, HEAD, OPTIONS), and requests carrying an `Idempotency-Key` to a service
+  that honours it (SHOPNET_GATEWAY_IDEMPOTENT_SERVICES: the order service; the product
+  service ignores the key, so a retried write could answer 409/404 after a slow success)
+  — on a timeout, a broken connection, or a 502/503/504 answer;
 - any other answer is final, whatever its status (Traefik: once an upstream answered,
   the gateway does not second-guess it);
 - each retry goes to an instance not tried yet, at most `retries` times, and never past
   the total timeout. Retrying happens here only: upstreams do not retry on our behalf.
+
+Every try tells the upstream its time budget (X-Request-Budget-Ms, what is left of the
+try's timeout), so an upstream that does several steps (the order service) can stop and
+undo them before the gateway gives up on it; a caller's own value is dropped.
 
 Every try reports to the pool (passive outlier ejection): connect errors, timeouts,
 broken connections and 5xx answers are failures, anything else a success.
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from ipaddress import IPv4Network
 
 from aiohttp import web
 from yarl import URL
@@ -39,6 +46,7 @@ from shopnet.common.http import (
 )
 from shopnet.common.logs import request_id_var
 from shopnet.common.upstreams import Endpoint, UpstreamPool
+from shopnet.common.validation import read_body
 from shopnet.gateway.client import UpstreamClient
 from shopnet.gateway.config import GatewayConfig
 from shopnet.gateway.connection import (
@@ -47,6 +55,7 @@ from shopnet.gateway.connection import (
     Disconnected,
     UpstreamResponse,
 )
+from shopnet.gateway.edge import check_head, forwarded_fields, parse_networks
 from shopnet.gateway.metrics import Failure, GatewayMetrics
 from shopnet.gateway.routes import Route
 
@@ -79,15 +88,18 @@ _DROP_FROM_REQUEST = frozenset(
         "content-length",
         "expect",
         "x-request-id",
+        "x-request-budget-ms",
         "x-forwarded-for",
         "x-forwarded-host",
         "x-forwarded-proto",
+        "forwarded",
     }
 )
 # The gateway's response gets its Content-Length from the body it sends (the upstream's
 # is kept for HEAD, which has none).
-_DROP_FROM_RESPONSE = frozenset(name.encode() for name in HOP_BY_HOP | {"content-length"})
-_DROP_FROM_HEAD_RESPONSE = frozenset(name.encode() for name in HOP_BY_HOP)
+# An upstream's Server header is not ours to announce (the gateway sets its own).
+_DROP_FROM_RESPONSE = frozenset(name.encode() for name in HOP_BY_HOP | {"content-length", "server"})
+_DROP_FROM_HEAD_RESPONSE = frozenset(name.encode() for name in HOP_BY_HOP | {"server"})
 
 _REPEATABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _RETRYABLE_STATUSES = frozenset({502, 503, 504})
@@ -125,12 +137,19 @@ class Forwarder:
         self._retries = metrics.retries[route.service]
         self._prefix_length = len(route.prefix)
         self._upstream_prefix = route.upstream_prefix
+        self._key_honoured = route.service in {
+            name.strip() for name in cfg.idempotent_services.split(",")
+        }
+        self._trusted = parse_networks(cfg.trusted_proxies)
+        self._max_field = cfg.max_header_bytes
+        self._max_head = cfg.max_head_bytes
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp handler for every path under the route's prefix."""
         client = self.client
         assert client is not None, "the gateway's upstream client is not started"
         method = request.method
+        check_head(request, self._max_field, self._max_head)
 
         body = None
         if request.body_exists:
@@ -139,10 +158,12 @@ class Forwarder:
                 raise PayloadTooLarge(
                     f"request body is {length} bytes; the limit is {self._max_body}"
                 )
-            body = await request.read()  # bounded by the app's client_max_size
+            body = await read_body(request)  # bounded by client_max_size and a timeout
 
         start = f"{method} {self._target(request)} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")
-        fields, repeatable = _request_fields(request, method, body)
+        fields, repeatable = _request_fields(
+            request, method, body, self._key_honoured, self._trusted
+        )
         head_only = method == "HEAD"
 
         loop = asyncio.get_running_loop()
@@ -241,7 +262,13 @@ def _has_dot_segment(path: str) -> bool:
     return "/." in path and any(part in (".", "..") for part in path.split("/"))
 
 
-def _request_fields(request: web.Request, method: str, body: bytes | None) -> tuple[bytes, bool]:
+def _request_fields(
+    request: web.Request,
+    method: str,
+    body: bytes | None,
+    key_honoured: bool,
+    trusted: tuple[IPv4Network, ...],
+) -> tuple[bytes, bool]:
     """The header lines for the upstream (after Host) with the blank line that ends the
     head, and whether the retry rules let the request be sent twice.
 
@@ -257,11 +284,9 @@ def _request_fields(request: web.Request, method: str, body: bytes | None) -> tu
         for name, value in request.raw_headers
         if name.lower() not in drop
     ]
-    peer = request.remote or ""
-    given = headers.get("X-Forwarded-For")
     own = (
         f"{REQUEST_ID}: {request_id_var.get() or ''}\r\n"
-        f"X-Forwarded-For: {f'{given}, {peer}' if given else peer}\r\n"
+        f"{forwarded_fields(request, trusted)}"
         f"X-Forwarded-Proto: {request.scheme}\r\n"
     )
     host = headers.get("Host")
@@ -275,7 +300,7 @@ def _request_fields(request: web.Request, method: str, body: bytes | None) -> tu
         own += "\r\n"
     lines.append(own.encode("utf-8", "surrogateescape"))
     repeatable = method in _REPEATABLE_METHODS or (
-        IDEMPOTENCY_KEY in headers and b"idempotency-key" not in drop
+        key_honoured and IDEMPOTENCY_KEY in headers and b"idempotency-key" not in drop
     )
     return b"".join(lines), repeatable
 

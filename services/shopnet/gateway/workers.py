@@ -5,7 +5,7 @@ One Python process is bound to one core; the gateway is CPU-bound, so
 socket on the same port (SO_REUSEPORT: the kernel spreads new connections over
 them). Each worker is a complete gateway (its own discovery and pools).
 
-- Workers are fresh interpreters (`python -m shopnet.gateway.workers`), configured
+- Workers are fresh interpreters (`python -m shopnet.gateway.worker`), configured
   through the same environment variables as any service, so they need nothing
   pickled and import prometheus_client with multiprocess mode already on.
 - Metrics: every worker writes its samples to files in a directory made for this
@@ -22,7 +22,6 @@ them). Each worker is a complete gateway (its own discovery and pools).
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import errno
 import logging
@@ -45,8 +44,7 @@ INDEX_ENV = "SHOPNET_GATEWAY_WORKER_INDEX"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _METRICS_DIR_PREFIX = "shopnet-gateway-metrics-"
-_PR_SET_PDEATHSIG = 1
-_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
+SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
 
 
 def config_environment(cfg: GatewayConfig) -> dict[str, str]:
@@ -61,7 +59,9 @@ def config_environment(cfg: GatewayConfig) -> dict[str, str]:
 
 def supervise(cfg: GatewayConfig) -> int:
     """Run `cfg.workers` workers until SIGTERM/SIGINT; returns the exit status."""
-    _check_port_free(cfg)
+    _check_port_free(cfg.bind, cfg.port)
+    if cfg.admin_port:
+        _check_port_free(cfg.admin_bind, cfg.admin_port)
     _remove_stale_metrics_dirs()
     metrics_dir = tempfile.mkdtemp(prefix=f"{_METRICS_DIR_PREFIX}{os.getpid()}-")
     base_env = {
@@ -72,7 +72,7 @@ def supervise(cfg: GatewayConfig) -> int:
     }
     # Signals are taken synchronously (sigtimedwait), so no handler runs between a
     # fork and an exec; workers unblock them first thing.
-    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     workers: dict[int, subprocess.Popen[bytes]] = {}
     status = 0
     try:
@@ -81,7 +81,7 @@ def supervise(cfg: GatewayConfig) -> int:
             if index:
                 env["SHOPNET_REGISTER"] = "false"  # one registration per gateway
             workers[index] = subprocess.Popen(
-                [sys.executable, "-m", "shopnet.gateway.workers"], env=env, cwd="/"
+                [sys.executable, "-m", "shopnet.gateway.worker"], env=env, cwd="/"
             )
         log.info(
             "started %d workers",
@@ -106,7 +106,7 @@ def _wait(cfg: GatewayConfig, workers: dict[int, subprocess.Popen[bytes]], metri
     deadline: float | None = None  # set once stopping: when stragglers get SIGKILL
     while any(p.returncode is None for p in workers.values()):
         timeout = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
-        info = signal.sigtimedwait(_SIGNALS, timeout)
+        info = signal.sigtimedwait(SIGNALS, timeout)
         for index, proc in workers.items():
             if proc.returncode is None and proc.poll() is not None:
                 multiprocess.mark_process_dead(proc.pid, metrics_dir)  # drop its live gauges
@@ -148,54 +148,17 @@ def _remove_stale_metrics_dirs() -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _check_port_free(cfg: GatewayConfig) -> None:
+def _check_port_free(bind: str, port: int) -> None:
     """Fail clearly when the port is taken: with SO_REUSEPORT a stale gateway of ours
     could otherwise silently share it."""
     probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((cfg.bind, cfg.port))
+        probe.bind((bind, port))
     except OSError as exc:
         from shopnet.errors import PreflightError
 
         reason = "in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-        raise PreflightError(f"cannot listen on {cfg.bind}:{cfg.port}: {reason}") from None
+        raise PreflightError(f"cannot listen on {bind}:{port}: {reason}") from None
     finally:
         probe.close()
-
-
-def _die_with_parent(parent: int) -> None:
-    """Ask the kernel for SIGTERM when the supervisor dies; exit if it already has."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != parent:  # it died before prctl took effect
-        raise SystemExit(0)
-
-
-def worker_main() -> None:
-    """Entry point of one worker process."""
-    _die_with_parent(int(os.environ[PARENT_ENV]))
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
-
-    from shopnet.common import logs
-    from shopnet.common.app import listening_socket, serve
-    from shopnet.gateway.app import create_app, tune_gc
-
-    cfg = GatewayConfig.from_env()
-    logs.configure(service=cfg.service, instance_id=cfg.instance_id, level=cfg.log_level)
-    index = os.environ.get(INDEX_ENV, "?")
-
-    def tag(record: logging.LogRecord) -> bool:
-        record.worker = index  # which worker logged it
-        return True
-
-    logging.getLogger().handlers[0].addFilter(tag)
-    sock = listening_socket(cfg.bind, cfg.port, reuse_port=True)
-    app = create_app(cfg)
-    tune_gc()
-    serve(app, cfg, sock)
-
-
-if __name__ == "__main__":
-    worker_main()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -9,8 +11,9 @@ from aiohttp import web
 
 from shopnet.common.app import create_base_app
 from shopnet.common.health import CheckResult
+from shopnet.common.internal import read_token
 from shopnet.common.pg import close_pool, open_database, pool_readiness
-from shopnet.order import handlers
+from shopnet.order import handlers, placing
 from shopnet.order.catalog import ProductCatalog
 from shopnet.order.config import OrderConfig
 from shopnet.order.db import OrderStore
@@ -26,10 +29,12 @@ def create_app(cfg: OrderConfig) -> web.Application:
     app[ORDER_CONFIG] = cfg
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_catalog)
+    app.cleanup_ctx.append(_recovery)
     r = app.router
     r.add_post("/orders", handlers.create_order)
     r.add_get("/orders", handlers.list_orders)
     r.add_get("/orders/{id}", handlers.get_order)
+    r.add_post("/orders/{id}/cancel", handlers.cancel_order)
     return app
 
 
@@ -39,7 +44,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[POOL] = pool
     app[STORE] = OrderStore(pool, acquire_timeout=cfg.db_timeout_seconds)
     yield
-    await close_pool(pool, timeout=cfg.drain_seconds)
+    await close_pool(pool, timeout=cfg.drain_seconds / 4)  # inside the drain budget
 
 
 async def _catalog(app: web.Application) -> AsyncIterator[None]:
@@ -53,12 +58,21 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
         timeout=cfg.product_timeout_seconds,
         attempts=cfg.product_attempts,
         watch_wait=cfg.discovery_wait_seconds,
+        token=read_token(cfg.internal_token_file),
     )
     catalog.start()
     app[CATALOG] = catalog
     yield
     await catalog.stop()
     await session.close()
+
+
+async def _recovery(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(placing.recover(app), name="order-stock-recovery")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _catalog_readiness(app: web.Application) -> CheckResult:

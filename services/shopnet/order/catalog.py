@@ -1,39 +1,55 @@
-"""Prices from the product service: discovered through the registry, balanced client-side.
+"""Stock and prices from the product service: discovered through the registry, balanced
+client-side.
 
-One request prices a whole order (`GET /products?ids=…`). Instances come from a
-registry watch; each call goes to the next available instance (round robin,
-with passive ejection of failing ones), and a connection error, timeout or 5xx
-is retried once more on *another* instance. Reads are idempotent, so retrying
-them is safe; this is the only layer that retries this call.
+One call reserves a whole order and answers its prices (`PUT
+/internal/reservations/{order id}`); one call gives the stock back (`DELETE …`). Both
+are idempotent by the order's id, so a connection error, timeout or 5xx is retried on
+*another* instance without any risk of reserving twice. Instances come from a registry
+watch; each call goes to the next available instance (round robin, with passive
+ejection of failing ones). This is the only layer that retries these calls.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import aiohttp
 import msgspec
+import orjson
 
 from shopnet.common.health import CheckResult, CheckStatus
-from shopnet.common.http import BadGateway, ServiceUnavailable
+from shopnet.common.http import JSON, BadGateway, Conflict, ServiceUnavailable, Unprocessable
+from shopnet.common.internal import bearer
 from shopnet.common.registry_client import RegistryClient, ServiceInstance, ServiceWatch
 from shopnet.common.upstreams import Endpoint, UpstreamPool
 
 log = logging.getLogger("shopnet.order.catalog")
 
 
-class Price(msgspec.Struct, frozen=True):
-    """The part of a product an order needs (other fields are ignored)."""
+class Reserved(msgspec.Struct, frozen=True):
+    """One reserved line with the price it was reserved at (other fields are ignored)."""
 
-    id: Annotated[int, msgspec.Meta(ge=1)]
-    price_cents: Annotated[int, msgspec.Meta(ge=0)]
+    product_id: Annotated[int, msgspec.Meta(ge=1)]
+    quantity: Annotated[int, msgspec.Meta(ge=1)]
+    unit_price_cents: Annotated[int, msgspec.Meta(ge=0)]
     currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}\Z")]
 
 
-class _PriceList(msgspec.Struct):
-    items: list[Price]
+class _Reservation(msgspec.Struct):
+    items: list[Reserved]
+
+
+class _ErrorDetail(msgspec.Struct):
+    code: str = ""
+    message: str = ""
+    details: Any = None
+
+
+class _Error(msgspec.Struct):
+    error: _ErrorDetail
 
 
 class ProductCatalog:
@@ -46,10 +62,12 @@ class ProductCatalog:
         timeout: float,
         attempts: int,
         watch_wait: float,
+        token: str | None = None,
     ) -> None:
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._attempts = attempts
+        self._headers = bearer(token)
         self.pool = UpstreamPool(service, on_eject=self._ejected)
         self._watch = ServiceWatch(
             RegistryClient(session, registry_url), service, self._discovered, wait=watch_wait
@@ -61,9 +79,37 @@ class ProductCatalog:
     async def stop(self) -> None:
         await self._watch.stop()
 
-    async def prices(self, product_ids: Sequence[int]) -> dict[int, Price]:
-        """Current prices of the products that exist among `product_ids` (at most 100)."""
-        path = "/products?page_size=100&ids=" + ",".join(map(str, product_ids))
+    async def reserve(
+        self, order_id: uuid.UUID, lines: Sequence[tuple[int, int]]
+    ) -> dict[int, Reserved]:
+        """Take (product id, quantity) `lines` from stock for the order; the reserved lines
+        by product id. 409 insufficient_stock, 422 unknown_products as the product says."""
+        body = orjson.dumps({"items": [{"product_id": p, "quantity": q} for p, q in lines]})
+        status, answer = await self._call("PUT", order_id, body)
+        if status in (200, 201):
+            try:
+                items = msgspec.json.decode(answer, type=_Reservation).items
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                raise BadGateway(f"product service sent an unreadable reservation: {exc}") from None
+            return {line.product_id: line for line in items}
+        error = _error(answer)
+        if status == 409 and error.code == "insufficient_stock":
+            raise Conflict(error.message, code=error.code, details=error.details)
+        if status == 422 and error.code == "unknown_products":
+            raise Unprocessable(error.message, code=error.code, details=error.details)
+        raise BadGateway(f"product service refused the reservation: HTTP {status} {error.code}")
+
+    async def release(self, order_id: uuid.UUID) -> None:
+        """Give the order's reserved stock back (nothing happens the second time)."""
+        status, _ = await self._call("DELETE", order_id, None)
+        if status != 200:
+            raise BadGateway(f"product service refused to release a reservation: HTTP {status}")
+
+    async def _call(
+        self, method: str, order_id: uuid.UUID, body: bytes | None
+    ) -> tuple[int, bytes]:
+        path = f"/internal/reservations/{order_id}"
+        headers = {**self._headers, "Content-Type": JSON} if body else self._headers
         tried: list[Endpoint] = []
         problem = "no instance discovered"
         while len(tried) < self._attempts:
@@ -72,10 +118,14 @@ class ProductCatalog:
                 break
             tried.append(endpoint)
             try:
-                async with self._session.get(
-                    endpoint.base_url + path, timeout=self._timeout
+                async with self._session.request(
+                    method,
+                    endpoint.base_url + path,
+                    data=body,
+                    headers=headers,
+                    timeout=self._timeout,
                 ) as resp:
-                    status, body = resp.status, await resp.read()
+                    status, answer = resp.status, await resp.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
                 self.pool.failed(endpoint)
                 problem = f"{endpoint.id}: {type(exc).__name__} {exc}".strip()
@@ -85,19 +135,13 @@ class ProductCatalog:
                 problem = f"{endpoint.id}: HTTP {status}"
                 continue
             self.pool.succeeded(endpoint)
-            if status != 200:
-                raise BadGateway(f"product service refused the price query: HTTP {status}")
-            try:
-                items = msgspec.json.decode(body, type=_PriceList).items
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                raise BadGateway(f"product service sent an unreadable price list: {exc}") from None
-            return {price.id: price for price in items}
+            return status, answer
         raise ServiceUnavailable(f"product service unavailable ({problem})", retry_after=1)
 
     async def readiness(self) -> CheckResult:
         if self.pool.available():
             return CheckResult(CheckStatus.OK)
-        # Orders can still be read; only new ones cannot be priced.
+        # Orders can still be read; only new ones cannot be placed.
         return CheckResult(CheckStatus.DEGRADED, "no product instance available")
 
     def _discovered(self, instances: list[ServiceInstance]) -> None:
@@ -109,3 +153,10 @@ class ProductCatalog:
             "product instance ejected after repeated failures",
             extra={"upstream": endpoint.id},
         )
+
+
+def _error(body: bytes) -> _ErrorDetail:
+    try:
+        return msgspec.json.decode(body, type=_Error).error
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return _ErrorDetail()

@@ -5,22 +5,22 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import orjson
 
-from shopnet.common.http import BadRequest
+from shopnet.common.http import Unprocessable
 
 if TYPE_CHECKING:
     from shopnet.order.db import StoredOrder
 
 MAX_LINES = 100
 MAX_QUANTITY = 1000
-MAX_KEY_LENGTH = 255
 # \Z, not $: Python's $ also matches before a final newline.
 CUSTOMER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z"
+
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
 
 CustomerId = Annotated[str, msgspec.Meta(pattern=CUSTOMER_PATTERN)]
 
@@ -36,13 +36,14 @@ class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
 
     def check(self) -> None:
         """One line per product: a repeated product is refused (merging would rewrite the
-        client's order behind its back)."""
+        client's order behind its back). A 422, not a 400: JSON Schema cannot say "unique
+        by product_id", so the OpenAPI document declares such a body valid."""
         counts = Counter(line.product_id for line in self.items)
         repeated = sorted(pid for pid, n in counts.items() if n > 1)
         if repeated:
-            raise BadRequest(
+            raise Unprocessable(
                 f"products appear on more than one line: {repeated}; send one line per product",
-                code="validation_failed",
+                code="duplicate_products",
                 details={"duplicate_product_ids": repeated},
             )
 
@@ -52,19 +53,6 @@ class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
             [self.customer_id, sorted((line.product_id, line.quantity) for line in self.items)]
         )
         return hashlib.sha256(canonical).hexdigest()
-
-
-def idempotency_key(headers: Mapping[str, str]) -> str | None:
-    """The Idempotency-Key header: absent, or 1-255 printable ASCII characters."""
-    key = headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    if not 0 < len(key) <= MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):
-        raise BadRequest(
-            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable ASCII characters",
-            code="validation_failed",
-        )
-    return key
 
 
 def order_dict(order: StoredOrder) -> dict[str, Any]:
@@ -81,6 +69,7 @@ def order_dict(order: StoredOrder) -> dict[str, Any]:
         ],
         "total_cents": order.total_cents,
         "currency": order.currency,
+        "status": order.status,
         "created_at": order.created_at,
     }
 

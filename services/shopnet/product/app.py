@@ -11,12 +11,24 @@ from aiohttp import web
 from shopnet.common.app import create_base_app
 from shopnet.common.config import read_secret
 from shopnet.common.health import CheckResult
+from shopnet.common.internal import read_token
 from shopnet.common.metrics import METRICS
 from shopnet.common.pg import close_pool, open_database, pool_readiness
-from shopnet.product import cache, handlers, seed
+from shopnet.product import cache, handlers, internal, seed
 from shopnet.product.config import ProductConfig
 from shopnet.product.db import ProductStore
-from shopnet.product.keys import CACHE, CACHE_METRICS, FLIGHTS, POOL, PRODUCT_CONFIG, STORE, Flights
+from shopnet.product.keys import (
+    CACHE,
+    CACHE_METRICS,
+    FLIGHTS,
+    INTERNAL_TOKEN,
+    POOL,
+    PRODUCT_CONFIG,
+    RESERVATIONS,
+    STORE,
+    Flights,
+)
+from shopnet.product.reservations import ReservationStore
 
 __all__ = ["ProductConfig", "create_app"]
 
@@ -28,6 +40,7 @@ def create_app(cfg: ProductConfig) -> web.Application:
     app[PRODUCT_CONFIG] = cfg
     app[CACHE_METRICS] = cache.CacheMetrics(app[METRICS].registry)
     app[FLIGHTS] = Flights()
+    app[INTERNAL_TOKEN] = read_token(cfg.internal_token_file)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_cache)
     r = app.router
@@ -37,6 +50,7 @@ def create_app(cfg: ProductConfig) -> web.Application:
     r.add_put("/products/{id}", handlers.replace_product)
     r.add_patch("/products/{id}", handlers.patch_product)
     r.add_delete("/products/{id}", handlers.delete_product)
+    internal.add_routes(app)
     return app
 
 
@@ -50,8 +64,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     )
     app[POOL] = pool
     app[STORE] = ProductStore(pool, acquire_timeout=cfg.db_timeout_seconds)
+    app[RESERVATIONS] = ReservationStore(pool, acquire_timeout=cfg.db_timeout_seconds)
     yield
-    await close_pool(pool, timeout=cfg.drain_seconds)
+    await close_pool(pool, timeout=cfg.drain_seconds / 4)  # inside the drain budget
 
 
 async def _cache(app: web.Application) -> AsyncIterator[None]:

@@ -13,9 +13,10 @@ from aiohttp import web
 
 from shopnet.common.http import JSON, NotFound
 from shopnet.common.pg import unavailable_on_db_errors
-from shopnet.common.validation import decode_body, path_int
+from shopnet.common.validation import decode_body, known_params, path_int
 from shopnet.product.keys import CACHE, FLIGHTS, STORE
 from shopnet.product.schemas import (
+    LIST_PARAMETERS,
     ListQuery,
     ProductIn,
     ProductPatch,
@@ -28,6 +29,7 @@ _MISS = {"X-Cache": "MISS"}
 
 
 async def get_product(request: web.Request) -> web.Response:
+    known_params(request)
     product_id = path_int(request, "id")
     app = request.app
     body = await app[CACHE].get_product(product_id)
@@ -53,6 +55,7 @@ async def _load_product(app: web.Application, product_id: int) -> bytes | None:
 
 
 async def list_products(request: web.Request) -> web.Response:
+    known_params(request, *LIST_PARAMETERS)
     query = ListQuery.from_query(request.query)
     key = query.cache_key()
     app = request.app
@@ -73,10 +76,11 @@ async def list_products(request: web.Request) -> web.Response:
 
 
 async def create_product(request: web.Request) -> web.Response:
+    known_params(request)
     product = await decode_body(request, ProductIn)
     async with unavailable_on_db_errors():
         row = await request.app[STORE].create(product)
-    await _written(request.app, row["id"])
+    await invalidate_after_write(request.app, row["id"])
     return web.Response(
         body=encode_product(row),
         status=201,
@@ -86,12 +90,14 @@ async def create_product(request: web.Request) -> web.Response:
 
 
 async def replace_product(request: web.Request) -> web.Response:
+    known_params(request)
     product_id = path_int(request, "id")
     product = await decode_body(request, ProductIn)
     return await _update(request.app, product_id, msgspec.structs.asdict(product))
 
 
 async def patch_product(request: web.Request) -> web.Response:
+    known_params(request)
     product_id = path_int(request, "id")
     patch = await decode_body(request, ProductPatch)
     return await _update(request.app, product_id, patch.changes())
@@ -103,21 +109,22 @@ async def _update(app: web.Application, product_id: int, changes: dict[str, Any]
     if row is None:
         raise NotFound(f"product {product_id} not found")
     if changes:
-        await _written(app, product_id)
+        await invalidate_after_write(app, product_id)
     return web.Response(body=encode_product(row), content_type=JSON)
 
 
 async def delete_product(request: web.Request) -> web.Response:
+    known_params(request)
     product_id = path_int(request, "id")
     async with unavailable_on_db_errors():
         deleted = await request.app[STORE].delete(product_id)
     if not deleted:
         raise NotFound(f"product {product_id} not found")
-    await _written(request.app, product_id)
+    await invalidate_after_write(request.app, product_id)
     return web.Response(status=204)
 
 
-async def _written(app: web.Application, product_id: int) -> None:
+async def invalidate_after_write(app: web.Application, product_id: int) -> None:
     """After a commit: no later request may see the old product, cached or in flight."""
     flights = app[FLIGHTS]
     flights.products.forget(product_id)

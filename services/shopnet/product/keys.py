@@ -10,6 +10,7 @@ from aiohttp import web
 from shopnet.product.cache import CacheMetrics, ProductCache
 from shopnet.product.config import ProductConfig
 from shopnet.product.db import ProductStore
+from shopnet.product.reservations import ReservationStore
 from shopnet.product.singleflight import SingleFlight
 
 
@@ -29,3 +30,5 @@ STORE = web.AppKey("product_store", ProductStore)
 CACHE = web.AppKey("product_cache", ProductCache)
 CACHE_METRICS = web.AppKey("product_cache_metrics", CacheMetrics)
 FLIGHTS = web.AppKey("product_flights", Flights)
+RESERVATIONS = web.AppKey("product_reservations", ReservationStore)
+INTERNAL_TOKEN = web.AppKey("product_internal_token", str | None)

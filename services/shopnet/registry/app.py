@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from shopnet.common.app import create_base_app
+from shopnet.common.registry_client import read_token_file
 from shopnet.registry import handlers
+from shopnet.registry.admission import Admission, parse_subnets
 from shopnet.registry.config import RegistryConfig
 from shopnet.registry.store import Store
 
@@ -18,8 +20,13 @@ log = logging.getLogger("shopnet.registry")
 
 def create_app(cfg: RegistryConfig) -> web.Application:
     app = create_base_app(cfg)
-    app[handlers.STORE] = Store()
+    app[handlers.STORE] = Store(max_instances=cfg.max_instances, max_services=cfg.max_services)
     app[handlers.REGISTRY_CONFIG] = cfg
+    app[handlers.ADMISSION] = Admission(
+        token=read_token_file(cfg.registry_token_file),
+        allowed=parse_subnets(cfg.allowed_subnets),
+        check_peer=cfg.check_peer_address,
+    )
     app.cleanup_ctx.append(_sweeper)
     app.on_shutdown.append(_release_watchers)
     r = app.router

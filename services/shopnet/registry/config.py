@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from shopnet.common.config import ServiceConfig, setting
+from shopnet.errors import ConfigError
+from shopnet.registry.admission import parse_subnets
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -18,3 +20,31 @@ class RegistryConfig(ServiceConfig):
     max_wait_seconds: float = setting(
         "SHOPNET_REGISTRY_MAX_WAIT_SECONDS", 60.0, "Longest long-poll a watcher may ask for."
     )
+    allowed_subnets: str = setting(
+        "SHOPNET_REGISTRY_ALLOWED_SUBNETS",
+        "*=127.0.0.0/8",
+        "Where each service may register: `service=cidr,cidr;…` (`*`: any other service).",
+    )
+    check_peer_address: bool = setting(
+        "SHOPNET_REGISTRY_CHECK_PEER_ADDRESS",
+        True,
+        "A registered address must be the address the registration came from.",
+    )
+    max_instances: int = setting(
+        "SHOPNET_REGISTRY_MAX_INSTANCES", 1024, "Most instances the registry holds (507 above)."
+    )
+    max_services: int = setting(
+        "SHOPNET_REGISTRY_MAX_SERVICES",
+        256,
+        "Most service names registered or watched at once (507 above).",
+    )
+
+    def __post_init__(self) -> None:
+        ServiceConfig.__post_init__(self)
+        if not self.registry_token_file:
+            raise ConfigError(
+                "the registry needs SHOPNET_REGISTRY_TOKEN_FILE: writes are refused without a token"
+            )
+        parse_subnets(self.allowed_subnets)  # ConfigError now rather than at the first write
+        if self.max_instances < 1 or self.max_services < 1:
+            raise ConfigError("SHOPNET_REGISTRY_MAX_INSTANCES and _MAX_SERVICES must be at least 1")

@@ -8,18 +8,27 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
-from shopnet.common.http import BadRequest, NotFound, json_response
+from shopnet.common.http import BadRequest, Conflict, NotFound, json_response
 from shopnet.common.registry_client import INDEX_HEADER
 from shopnet.common.validation import decode_body
+from shopnet.registry.admission import (
+    Admission,
+    Forbidden,
+    InsufficientStorage,
+    new_secret,
+    presented_owner,
+)
 from shopnet.registry.config import RegistryConfig
-from shopnet.registry.store import Registration, Store
+from shopnet.registry.store import CatalogFull, NotOwner, Registration, Store
 
 STORE = web.AppKey("store", Store)
 REGISTRY_CONFIG = web.AppKey("registry_config", RegistryConfig)
+ADMISSION = web.AppKey("admission", Admission)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")  # \Z: `$` would allow a trailing newline
 
 Name = Annotated[str, msgspec.Meta(pattern=_NAME.pattern)]
+_PRINTABLE = r"^[\x20-\x7e]*\Z"  # no control characters (CR/LF) in anything echoed back
 
 
 class RegisterBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -27,10 +36,12 @@ class RegisterBody(msgspec.Struct, forbid_unknown_fields=True):
     address: Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)]
     tags: Annotated[
-        list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(max_length=32)
+        list[Annotated[str, msgspec.Meta(max_length=64, pattern=_PRINTABLE)]],
+        msgspec.Meta(max_length=32),
     ] = []
     meta: Annotated[
-        dict[str, Annotated[str, msgspec.Meta(max_length=256)]], msgspec.Meta(max_length=32)
+        dict[Name, Annotated[str, msgspec.Meta(max_length=256, pattern=_PRINTABLE)]],
+        msgspec.Meta(max_length=32),
     ] = {}
     ttl_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
     deregister_after_seconds: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 60.0
@@ -44,8 +55,15 @@ def _name(request: web.Request, key: str) -> str:
 
 
 async def register(request: web.Request) -> web.Response:
+    admission = request.app[ADMISSION]
+    admission.require_token(request)
     instance_id = _name(request, "id")
     body = await decode_body(request, RegisterBody)
+    admission.check_address(body.service, body.address, request.remote)
+    owner = presented_owner(request)
+    secret = None
+    if not owner:
+        secret, owner = new_secret()
     registration = Registration(
         id=instance_id,
         service=body.service,
@@ -56,20 +74,39 @@ async def register(request: web.Request) -> web.Response:
         ttl=body.ttl_seconds,
         deregister_after=body.deregister_after_seconds,
     )
-    changed = request.app[STORE].register(registration)
-    return json_response({"id": instance_id, "status": "passing", "changed": changed})
+    try:
+        changed = request.app[STORE].register(registration, owner=owner)
+    except NotOwner:
+        raise Conflict(
+            f"instance {instance_id!r} is held by another registration while it is passing"
+        ) from None
+    except CatalogFull as exc:
+        raise InsufficientStorage(str(exc)) from None
+    answer = {"id": instance_id, "status": "passing", "changed": changed}
+    if secret is not None:
+        answer["secret"] = secret  # the caller's proof of ownership; we keep only its digest
+    return json_response(answer)
 
 
 async def heartbeat(request: web.Request) -> web.Response:
+    request.app[ADMISSION].require_token(request)
     instance_id = _name(request, "id")
-    if not request.app[STORE].heartbeat(instance_id):
+    try:
+        known = request.app[STORE].heartbeat(instance_id, owner=presented_owner(request))
+    except NotOwner:
+        raise Forbidden(f"instance {instance_id!r} belongs to another registration") from None
+    if not known:
         raise NotFound(f"instance {instance_id!r} is not registered; register it again")
     return json_response({"id": instance_id, "status": "passing"})
 
 
 async def deregister(request: web.Request) -> web.Response:
+    request.app[ADMISSION].require_token(request)
     instance_id = _name(request, "id")
-    existed = request.app[STORE].deregister(instance_id)
+    try:
+        existed = request.app[STORE].deregister(instance_id, owner=presented_owner(request))
+    except NotOwner:
+        raise Forbidden(f"instance {instance_id!r} belongs to another registration") from None
     return json_response({"id": instance_id, "deregistered": existed})
 
 
@@ -82,7 +119,10 @@ async def service_instances(request: web.Request) -> web.Response:
         wait = min(
             _float_param(request, "wait", 30.0), request.app[REGISTRY_CONFIG].max_wait_seconds
         )
-        await store.wait(service, int(index), wait)
+        try:
+            await store.wait(service, int(index), wait)
+        except CatalogFull as exc:
+            raise InsufficientStorage(str(exc)) from None
     current = store.index(service)
     instances = [
         {

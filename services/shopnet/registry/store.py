@@ -11,6 +11,18 @@ Semantics follow Consul's TTL checks and blocking queries:
 
 Expiry is exact at query time (lookups compare against the clock); the periodic
 `sweep()` only turns expiries into index bumps so watchers wake up.
+
+Indexes come from one counter for the whole catalog (as Consul's come from its raft
+log), so a service's state can be forgotten while nobody watches it and made again
+later without its index ever going backwards for a watcher.
+
+Ownership: every entry remembers an opaque `owner` (the registry passes a digest of
+the per-registration secret); only that owner may renew, replace or remove it while
+it is passing. A critical entry may be taken over: its owner stopped heartbeating.
+
+Bounds: at most `max_instances` entries and `max_services` service names with state
+(registered or watched); past them `CatalogFull`, so no caller can grow the catalog
+without limit.
 """
 
 from __future__ import annotations
@@ -36,55 +48,88 @@ class Registration:
     deregister_after: float = 60.0
 
 
+class NotOwner(Exception):
+    """The instance id is held by another registration."""
+
+
+class CatalogFull(Exception):
+    """A bound on instances or service names would be exceeded."""
+
+
 @dataclass(slots=True)
 class _Entry:
     registration: Registration
     last_seen: float
+    owner: bytes = b""
     passing: bool = True
 
 
 @dataclass(slots=True)
 class _ServiceState:
-    index: int = 1
+    index: int
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    waiters: int = 0
 
 
 class Store:
     """In-memory catalog; all methods are synchronous except `wait`."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_instances: int = 1024,
+        max_services: int = 256,
+    ) -> None:
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._services: dict[str, _ServiceState] = {}
+        self._last_index = 1
+        self._max_instances = max_instances
+        self._max_services = max_services
         self._closing = False
 
     # -- writes ---------------------------------------------------------------
 
-    def register(self, registration: Registration) -> bool:
-        """Add or refresh an instance; True when the catalog changed (idempotent otherwise)."""
+    def register(self, registration: Registration, *, owner: bytes = b"") -> bool:
+        """Add or refresh an instance; True when the catalog changed (idempotent otherwise).
+
+        NotOwner when a passing entry with this id belongs to someone else; CatalogFull
+        when a new id or service name would pass the bounds.
+        """
         now = self._clock()
         entry = self._entries.get(registration.id)
-        if entry is not None and entry.registration == registration:
+        if entry is not None and entry.owner != owner and self._is_passing(entry, now):
+            raise NotOwner(registration.id)
+        if entry is None and len(self._entries) >= self._max_instances:
+            raise CatalogFull(f"the registry holds {self._max_instances} instances, its limit")
+        self._state(registration.service)  # CatalogFull before anything changes
+        if entry is not None and entry.registration == registration and entry.owner == owner:
             self._renew(entry, now)
             return False
         if entry is not None and entry.registration.service != registration.service:
             self._bump(entry.registration.service)
-        self._entries[registration.id] = _Entry(registration, now)
+        self._entries[registration.id] = _Entry(registration, now, owner)
         self._bump(registration.service)
         return True
 
-    def heartbeat(self, instance_id: str) -> bool:
+    def heartbeat(self, instance_id: str, *, owner: bytes = b"") -> bool:
         """Renew the TTL; False when the instance is unknown (it must register again)."""
         entry = self._entries.get(instance_id)
         if entry is None:
             return False
+        if entry.owner != owner:
+            raise NotOwner(instance_id)
         self._renew(entry, self._clock())
         return True
 
-    def deregister(self, instance_id: str) -> bool:
-        entry = self._entries.pop(instance_id, None)
+    def deregister(self, instance_id: str, *, owner: bytes = b"") -> bool:
+        entry = self._entries.get(instance_id)
         if entry is None:
             return False
+        if entry.owner != owner:
+            raise NotOwner(instance_id)
+        del self._entries[instance_id]
         self._bump(entry.registration.service)
         return True
 
@@ -104,13 +149,25 @@ class Store:
                 entry.passing = False
                 events.append((instance_id, "critical"))
                 self._bump(reg.service)
+        self._forget_idle_services()
         return events
+
+    def _forget_idle_services(self) -> None:
+        """Drop the state of names nobody registers or watches (watched garbage names
+        must not hold their slot forever)."""
+        registered = {e.registration.service for e in self._entries.values()}
+        for name in [
+            name
+            for name, state in self._services.items()
+            if not state.waiters and name not in registered
+        ]:
+            del self._services[name]
 
     # -- reads ----------------------------------------------------------------
 
     def index(self, service: str) -> int:
         state = self._services.get(service)
-        return state.index if state else 1
+        return state.index if state else self._last_index
 
     def passing(self, service: str) -> list[Registration]:
         """Healthy instances of `service`, ordered by id for stable output."""
@@ -155,12 +212,15 @@ class Store:
         state = self._state(service)
         if state.index > index or self._closing:
             return state.index
+        state.waiters += 1
         try:
             async with asyncio.timeout(timeout):
                 while state.index <= index and not self._closing:
                     await state.changed.wait()
         except TimeoutError:
             pass
+        finally:
+            state.waiters -= 1
         return state.index
 
     def release_watchers(self) -> None:
@@ -171,6 +231,10 @@ class Store:
 
     # -- internals ------------------------------------------------------------
 
+    @staticmethod
+    def _is_passing(entry: _Entry, now: float) -> bool:
+        return now - entry.last_seen <= entry.registration.ttl
+
     def _renew(self, entry: _Entry, now: float) -> None:
         entry.last_seen = now
         if not entry.passing:
@@ -180,12 +244,15 @@ class Store:
     def _state(self, service: str) -> _ServiceState:
         state = self._services.get(service)
         if state is None:
-            state = self._services[service] = _ServiceState()
+            if len(self._services) >= self._max_services:
+                raise CatalogFull(f"the registry tracks {self._max_services} names, its limit")
+            state = self._services[service] = _ServiceState(self._last_index)
         return state
 
     def _bump(self, service: str) -> None:
         state = self._state(service)
-        state.index += 1
+        self._last_index += 1
+        state.index = self._last_index
         # Wake every current waiter, then arm a fresh event for the next change.
         state.changed.set()
         state.changed = asyncio.Event()

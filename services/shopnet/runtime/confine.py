@@ -93,12 +93,28 @@ class Confinement:
             files["redis"] = str(self.secrets.path(service.name, "redis"))
         return datastore_auth.authenticated_environment(env, service.name, secret_file=files)
 
+    def registry_token(self, service: Service, source: Path) -> Path:
+        """The stack's registry token copied where `service`'s sandbox may read it (0600, its own).
+
+        The sandbox shows a service only its own secrets folder, not `<state>/data`.
+        """
+        return self.secrets.write(
+            service.name, "registry-token", source.read_text(), user=self.user(service)
+        )
+
     # -- datastores -----------------------------------------------------------
 
-    def redis_aclfile(self, redis: Service, product: Service) -> Path:
-        """Write Redis's ACL file (hashed passwords, readable by the redis user only)."""
+    def redis_aclfile(self, redis: Service, product: Service | None) -> Path:
+        """Write Redis's ACL file (hashed passwords, readable by the redis user only).
+
+        Without a product service among its users (a smaller topology) there is no product user.
+        """
         text = datastore_auth.redis_acl(
-            product_password=self.secrets.get(product.name, "redis", user=self.user(product)),
+            product_password=(
+                self.secrets.get(product.name, "redis", user=self.user(product))
+                if product is not None
+                else None
+            ),
             admin_password=self.secrets.get(RUNTIME, "redis-admin"),
         )
         return self.secrets.write(redis.name, "users.acl", text, user=self.user(redis))

@@ -3,9 +3,11 @@
 Redis (an `--aclfile`, field notes §6): the default user is off; `product` may run
 reads, writes, scripts and connection commands on the product service's keys only
 (`shopnet:product:*`, `shopnet:product-token:*`, `shopnet:products:*`), nothing
-dangerous, plus TIME (a new list generation starts from Redis' clock); `shopnet-admin` (the runtime: health checks, FLUSHALL on restore and in
-the bench) may ping and flush but read no key. Passwords are stored as SHA-256 in
-the ACL file.
+dangerous, plus TIME (a new list generation starts from Redis' clock);
+`shopnet-admin` (the runtime: health checks, and the prefix flush after a restore
+and in the bench — a SCAN + UNLINK script) may ping, flush and delete the product's
+keys (write-only, `%W~`) but read no key. Passwords are stored as SHA-256 in the
+ACL file.
 
 PostgreSQL: the bootstrap superuser `shopnet` is kept for the runtime (roles,
 backup, restore) only. Each service schema has a NOLOGIN owner (`products_owner`,
@@ -41,15 +43,24 @@ SCRAM_ITERATIONS = 4096
 # -- Redis ---------------------------------------------------------------------
 
 
-def redis_acl(*, product_password: str, admin_password: str) -> str:
-    """The ACL file: rules apply left to right; `resetchannels` denies pub/sub."""
+def redis_acl(*, product_password: str | None, admin_password: str) -> str:
+    """The ACL file: rules apply left to right; `resetchannels` denies pub/sub.
+
+    `product_password` None: the topology has no product service, so no product user.
+    """
     keys = " ".join(f"~{pattern}" for pattern in REDIS_PRODUCT_KEYS)
-    return (
-        "user default off resetkeys resetchannels -@all\n"
+    deletable = " ".join(f"%W~{pattern}" for pattern in REDIS_PRODUCT_KEYS)
+    product = (
         f"user {REDIS_PRODUCT_USER} on #{_sha256(product_password)} resetkeys {keys} "
         "resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +time\n"
-        f"user {REDIS_ADMIN_USER} on #{_sha256(admin_password)} resetkeys resetchannels "
-        "-@all +@connection +flushall +info\n"
+        if product_password is not None
+        else ""
+    )
+    return (
+        "user default off resetkeys resetchannels -@all\n"
+        + product
+        + f"user {REDIS_ADMIN_USER} on #{_sha256(admin_password)} resetkeys {deletable} "
+        "resetchannels -@all +@connection +flushall +info +eval +scan +unlink\n"
     )
 
 

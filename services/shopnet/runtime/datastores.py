@@ -15,10 +15,13 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from shopnet.errors import PreflightError, ReadinessTimeout
 from shopnet.runtime.process import ProcessSpec, chown_to, unprivileged_user
+from shopnet.topology.model import Engine
 from shopnet.topology.wiring import DB_NAME, DB_USER
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
@@ -311,3 +314,28 @@ def _resp(args: tuple[str, ...]) -> bytes:
         data = arg.encode()
         request += b"$%d\r\n%s\r\n" % (len(data), data)
     return request
+
+
+# -- by engine -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EngineKit:
+    """How to run one datastore engine as a process of ours."""
+
+    init: Callable[[Path, str], None]
+    """Prepare its data directory (idempotent), given the stack's database password."""
+    spec: Callable[..., ProcessSpec]
+    """(instance, *, bind, port, data_dir, log_path) → its process."""
+    wait: Callable[..., None]
+    """(host, port, *, timeout) → returns once it answers; ReadinessTimeout otherwise."""
+
+
+ENGINES = {
+    Engine.POSTGRES: EngineKit(
+        init=lambda data, password: init_postgres(data, password=password),
+        spec=postgres_spec,
+        wait=wait_for_postgres,
+    ),
+    Engine.REDIS: EngineKit(init=lambda data, password: None, spec=redis_spec, wait=wait_for_redis),
+}

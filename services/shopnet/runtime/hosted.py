@@ -16,8 +16,8 @@ from typing import Any
 
 from shopnet.errors import StateError
 from shopnet.runtime import backup as pg_backup
-from shopnet.runtime import datastores, process, procinfo
-from shopnet.runtime.base import DownResult, Driver, InstanceStatus, UpResult
+from shopnet.runtime import datastores, process, procinfo, supervisor
+from shopnet.runtime.base import DownResult, Driver, InstanceStatus
 from shopnet.runtime.confine import Confinement, redis_auth
 from shopnet.runtime.launch import Launcher, Placement
 from shopnet.runtime.probe import get_json
@@ -35,16 +35,11 @@ class HostedDriver(Driver):
     has_network = False
     """Whether build_network/teardown_network do anything (netns: yes; local: no)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.notes: list[str] = []
-        """Things `up` wants the user to know (e.g. limits the kernel could not apply)."""
-
     @abc.abstractmethod
     def placements(self, scale: dict[str, int]) -> list[Placement]:
         """Where each instance of the plan runs, in start order."""
 
-    def preflight(self, placements: list[Placement]) -> None:
+    def check_placements(self, scale: dict[str, int], placements: list[Placement]) -> None:
         """Mode-specific checks before anything is created (raise PreflightError)."""
 
     def build_network(self, state: StackState, placements: list[Placement]) -> None:
@@ -62,61 +57,91 @@ class HostedDriver(Driver):
         """What a child runs before exec to be where `record` runs (netns: join its namespace)."""
         return None
 
-    @property
-    def gateway_url(self) -> str:
-        raise NotImplementedError
+    def enter_for_restart(self, record: InstanceRecord) -> Callable[[], None] | None:
+        """Like enter_for, for the instance's own process started again (netns: its cgroups too)."""
+        return self.enter_for(record)
 
-    # -- the shared verbs -----------------------------------------------------
+    # -- the hooks of `up` ------------------------------------------------------
 
-    def up(self, *, scale: dict[str, int], build: bool = False) -> UpResult:
-        self._refuse_existing()
+    def running(self) -> bool:
+        return bool(self._pid_records())
+
+    def leftovers(self) -> list[str]:
+        return [f"process {r.instance} (pid {r.pid})" for r in self._pid_records()]
+
+    def refuse_leftovers(self) -> None:
+        state = self.state_or_none()
+        if (
+            state is not None
+            and state.phase == "up"
+            and self.running()
+            and not supervisor.running(self.layout)
+        ):
+            supervisor.start(self, state.topology)  # it was killed: adopt the stack again
+            raise StateError(
+                f"a {self.mode} stack is already running ({self.gateway_url}); its supervisor "
+                "was not running and has been started again"
+            )
+        super().refuse_leftovers()
+
+    def mark_up(self, state: StackState) -> None:
+        # From now on a crashed instance comes back, as Docker's `unless-stopped` does.
+        supervisor.start(self, state.topology)
+
+    def leftovers_message(self, found: list[str]) -> str:
+        return f"leftovers of a crashed run in {self.layout.dir}; run `shopnet down` first"
+
+    def preflight(self, scale: dict[str, int], *, build: bool) -> None:
         placements = self.placements(scale)
         for binary in REQUIRED_BINARIES:
             datastores.find_binary(binary)
-        self.preflight(placements)
+        self.check_placements(scale, placements)
 
-        self.layout.prepare()
-        state = StackState(mode=self.mode, scale=scale, gateway_url=self.gateway_url)
-        state.save(self.layout)
-        try:
-            if self.has_network:
-                with self.progress.step("building the network"):
-                    self.build_network(state, placements)
-                    state.save(self.layout)
-            Launcher(
-                topology=self.topology,
-                layout=self.layout,
-                state=state,
-                progress=self.progress,
-                placements=placements,
-                enter_for=self.enter_placement,
-            ).start_all()
-            with self.progress.step(f"checking {self.gateway_url}/api/products end to end"):
-                self._smoke_test()
-        except BaseException:
-            # Nothing half-started may outlive a failed (or interrupted) `up`.
-            self.progress.warn("start-up failed; removing everything that was started")
-            self.down()
-            raise
-        state.phase = "up"
-        state.save(self.layout)
-        return UpResult(
-            gateway_url=self.gateway_url,
-            instances=tuple(p.name for p in placements),
-            notes=tuple(self.notes),
+    def start(self, state: StackState) -> None:
+        placements = self.placements(state.scale)
+        if self.has_network:
+            with self.progress.step("building the network"):
+                self.build_network(state, placements)
+                state.save(self.layout)
+        self._launcher(state, placements).start_all()
+
+    def wait_ready(self, state: StackState) -> None:
+        self._launcher(state, self.placements(state.scale)).wait_registered(state.scale)
+
+    def _launcher(self, state: StackState, placements: list[Placement]) -> Launcher:
+        return Launcher(
+            topology=self.topology,
+            layout=self.layout,
+            state=state,
+            progress=self.progress,
+            placements=placements,
+            enter_for=self.enter_placement,
         )
+
+    def _pid_records(self) -> list[process.Record]:
+        return process.records(self.layout.pids) if self.layout.pids.exists() else []
+
+    # -- the other verbs --------------------------------------------------------
 
     def down(self, *, volumes: bool = False) -> DownResult:
         state = self.state_or_none()
         removed: list[str] = []
-        records = {r.pid: r.instance for r in process.records(self.layout.pids)}
-        hard = process.stop_all(self.layout.pids, owner=str(self.layout.dir))
-        removed += [f"process {name} (pid {pid})" for pid, name in sorted(records.items())]
-        problems = [f"{name} ignored its stop signal and was killed" for name in hard]
+        stopped = process.stop_all_timed(self.layout.pids, owner=str(self.layout.dir))
+        removed += [
+            f"process {s.record.instance} (pid {s.record.pid}), stopped in {s.seconds:.1f} s"
+            for s in stopped
+            if s.seconds is not None
+        ]
+        problems = [
+            f"{s.record.instance} ignored its stop signal and was killed"
+            for s in stopped
+            if s.seconds is None
+        ]
         net_removed, net_problems = self.teardown_network(state)
         removed += net_removed
         problems += net_problems
         self.layout.state_file.unlink(missing_ok=True)
+        supervisor.forget(self.layout)
         if volumes and self.layout.data.exists():
             try:
                 shutil.rmtree(self.layout.data)
@@ -126,9 +151,10 @@ class HostedDriver(Driver):
         return DownResult(removed=tuple(removed), problems=tuple(problems))
 
     def status(self) -> list[InstanceStatus]:
-        state = self._require_state()
+        state = self.require_state()
         pids = {r.instance: r.pid for r in process.records(self.layout.pids)}
         usage = procinfo.usage(pids.values())
+        supervised = supervisor.read_status(self.layout)
         rows = []
         for record in state.instances:
             pid = pids.get(record.name)
@@ -144,6 +170,7 @@ class HostedDriver(Driver):
                     listening=self.listening(record.name, pid),
                     cpu_percent=cpu,
                     memory_mb=mem,
+                    **_supervision(supervised.get(record.name)),
                 )
             )
         return rows
@@ -152,7 +179,7 @@ class HostedDriver(Driver):
         return ()
 
     def run_beside(self, instance: str, spec: process.ProcessSpec) -> int:
-        record = self._require_state().instance(instance)
+        record = self.require_state().instance(instance)
         return process.spawn(
             spec, owner=str(self.layout.dir), pid_dir=self.layout.pids, enter=self.enter_for(record)
         )
@@ -164,68 +191,53 @@ class HostedDriver(Driver):
         return self.layout.log(instance)
 
     def backup(self, path: Path) -> str:
-        record = self._require_state().instance("postgres-1")
+        store, schemas = pg_backup.database(self.topology)
+        record = self.require_state().instance(f"{store.name}-1")
         return pg_backup.backup(
-            path, host=record.address, port=record.port, password=self.layout.db_password()
+            path,
+            host=record.address,
+            port=record.port,
+            password=self.layout.db_password(),
+            schemas=schemas,
         )
 
     def restore(self, path: Path) -> str:
-        state = self._require_state()
-        record = state.instance("postgres-1")
+        state = self.require_state()
+        store, schemas = pg_backup.database(self.topology)
+        record = state.instance(f"{store.name}-1")
         message = pg_backup.restore(
-            path, host=record.address, port=record.port, password=self.layout.db_password()
+            path,
+            host=record.address,
+            port=record.port,
+            password=self.layout.db_password(),
+            schemas=schemas,
         )
         # pg_dump's SQL recreates the tables as the superuser: hand them back to their owners.
         Confinement(self.layout).grant_postgres(
             host=record.address, port=record.port, services=list(self.topology.services)
         )
-        redis = state.instance("redis-1")
-        datastores.redis_command(
-            redis.address, redis.port, "FLUSHALL", auth=redis_auth(self.layout)
-        )
-        return message + "; product cache flushed"
+        flushes = pg_backup.flushes(self.topology)
+        for item in flushes:
+            cache = state.instance(f"{item.datastore}-1")
+            pg_backup.flush(cache.address, cache.port, item, auth=redis_auth(self.layout))
+        return message + pg_backup.flushed_message(flushes)
 
     # -- helpers --------------------------------------------------------------
-
-    def state_or_none(self) -> StackState | None:
-        try:
-            return self.state()
-        except StateError:
-            return None
-
-    def _require_state(self) -> StackState:
-        state = self.state()
-        if state is None:
-            raise StateError(
-                f"no {self.mode} stack is running (start one with `shopnet up --mode {self.mode}`)"
-            )
-        return state
-
-    def _refuse_existing(self) -> None:
-        state = self.state_or_none()
-        running = process.records(self.layout.pids) if self.layout.pids.exists() else []
-        if state is not None and state.phase == "up" and running:
-            raise StateError(
-                f"a {self.mode} stack is already running ({self.gateway_url}); "
-                "run `shopnet down` first"
-            )
-        if state is not None or running:
-            raise StateError(
-                f"leftovers of a crashed run in {self.layout.dir}; run `shopnet down` first"
-            )
 
     def _health(self, service: str, address: str, port: int, pid: int | None) -> str:
         if pid is None:
             return "down"
         if self.topology.service(service).kind is Kind.DATASTORE:
             return "ready" if _port_open(address, port) else "unavailable"
+        port = self.topology.service(service).admin_port or port  # the gateway's is separate
         body = get_json(f"http://{address}:{port}/ready")
         return body.get("status", "unknown") if isinstance(body, dict) else "unavailable"
 
-    def _smoke_test(self) -> None:
-        body = get_json(f"{self.gateway_url}/api/products?page_size=1", timeout=5.0, ok_only=True)
-        if not isinstance(body, dict) or "items" not in body:
-            raise StateError(f"the gateway at {self.gateway_url} does not serve /api/products")
+
+def _supervision(seen: supervisor.Supervised | None) -> dict[str, Any]:
+    if seen is None:
+        return {}
+    return {"restarts": seen.restarts, "last_exit": seen.last_exit, "supervision": seen.state}
 
 
 def _port_open(address: str, port: int) -> bool:

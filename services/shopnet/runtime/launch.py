@@ -12,16 +12,17 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from ipaddress import ip_address
 from pathlib import Path
 
 from shopnet.errors import DriverError, ReadinessTimeout
 from shopnet.runtime import datastores, process
 from shopnet.runtime.confine import Confinement, redis_auth
-from shopnet.runtime.probe import get_json
+from shopnet.runtime.probe import expected_registrations, get_json, wait_registered
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import InstanceRecord, Layout, StackState
-from shopnet.topology.model import Instance, Kind, Topology
-from shopnet.topology.wiring import service_environment
+from shopnet.topology.model import Engine, Instance, Kind, Topology
+from shopnet.topology.wiring import registry_environment, service_environment
 
 READY_TIMEOUT = 90.0
 
@@ -69,6 +70,7 @@ class Launcher:
         self._owner = str(layout.dir)
         self._password = layout.db_password()
         self._confinement = Confinement(layout)
+        self._registry_token = layout.registry_token_file()
 
     def endpoint(self, service: str) -> str:
         """host:port of the first instance of `service` (datastores and the registry)."""
@@ -95,24 +97,24 @@ class Launcher:
                 )
             )
             self.state.save(self.layout)
-        self._wait_registered()
 
     # -- datastores -----------------------------------------------------------
 
     def _start_datastore(self, placement: Placement) -> None:
-        name = placement.instance.service.name
-        data = self.layout.data / name
-        if name == "postgres":
-            datastores.init_postgres(data, password=self._password)
-            make_spec, wait_for = datastores.postgres_spec, datastores.wait_for_postgres
-        elif name == "redis":
-            aclfile = self._confinement.redis_aclfile(
-                placement.instance.service, self.topology.service("product")
-            )
-            make_spec = functools.partial(datastores.redis_spec, aclfile=aclfile)
-            wait_for = functools.partial(datastores.wait_for_redis, auth=redis_auth(self.layout))
-        else:
-            raise DriverError(f"no launcher for datastore {name!r}")
+        service = placement.instance.service
+        engine = service.engine()
+        if engine not in datastores.ENGINES:
+            raise DriverError(f"no launcher for datastore {service.name!r} ({engine})")
+        kit = datastores.ENGINES[engine]
+        data = self.layout.data / service.name
+        kit.init(data, self._password)
+        make_spec, wait_for = kit.spec, kit.wait
+        if engine is Engine.REDIS:
+            # Its ACL file (default user off) and the runtime's own login for health checks.
+            users = [u for u, _ in self.topology.users_of(service.name) if u.name == "product"]
+            aclfile = self._confinement.redis_aclfile(service, users[0] if users else None)
+            make_spec = functools.partial(kit.spec, aclfile=aclfile)
+            wait_for = functools.partial(kit.wait, auth=redis_auth(self.layout))
         spec = make_spec(
             placement.name,
             bind=placement.bind,
@@ -122,7 +124,7 @@ class Launcher:
         )
         pid = self._spawn(placement, spec)
         self._await(pid, placement, lambda: wait_for(placement.address, placement.port, timeout=2))
-        if name == "postgres":
+        if engine is Engine.POSTGRES:
             self._confinement.grant_postgres(
                 host=placement.address, port=placement.port, services=self.topology.services
             )
@@ -140,15 +142,25 @@ class Launcher:
             SHOPNET_PORT=str(placement.port),
             SHOPNET_INSTANCE_ID=placement.name,
             SHOPNET_ADVERTISE_ADDRESS=placement.address,
+            SHOPNET_REGISTRY_TOKEN_FILE=str(
+                self._confinement.registry_token(service, self._registry_token)
+            ),
         )
+        if service.name == "registry" and not ip_address(placement.address).is_loopback:
+            # Tier addresses (netns): each service may register only from its subnets.
+            # Local mode leaves the registry's default, loopback.
+            env.update(registry_environment(self.topology))
         spec = process.ProcessSpec(
             instance=placement.name,
             argv=(sys.executable, "-m", "shopnet", "serve", service.name),
             log_path=self.layout.log(placement.name),
             env=env,
+            # Services deregister on their way out: the registry stops after them.
+            stop_phase=1 if service.name == "registry" else 0,
         )
         pid = self._spawn(placement, spec)
-        url = f"http://{placement.endpoint}/ready"
+        # /ready is on the admin listener where the service has one (the gateway).
+        url = f"http://{placement.address}:{service.admin_port or placement.port}/ready"
         self._await(pid, placement, lambda: _wait_http_ready(url))
 
     def _spawn(self, placement: Placement, spec: process.ProcessSpec) -> int:
@@ -178,23 +190,14 @@ class Launcher:
                         + _tail(self.layout.log(placement.name))
                     ) from None
 
-    def _wait_registered(self) -> None:
+    def wait_registered(self, scale: dict[str, int]) -> None:
         """Until the registry lists every app instance as passing, so the gateway balances all."""
-        expected: dict[str, int] = {}
-        for placement in self.placements:
-            service = placement.instance.service
-            if service.kind is Kind.APP and service.name != "registry":
-                expected[service.name] = expected.get(service.name, 0) + 1
-        url = f"http://{self.endpoint('registry')}/v1/services"
-        with self.progress.step("waiting until every instance is registered"):
-            deadline = time.monotonic() + READY_TIMEOUT
-            while True:
-                catalog = (get_json(url) or {}).get("services", {})
-                if all(catalog.get(s, {}).get("passing", 0) >= n for s, n in expected.items()):
-                    return
-                if time.monotonic() > deadline:
-                    raise ReadinessTimeout(f"instances missing from the registry: {catalog}")
-                time.sleep(0.1)
+        wait_registered(
+            f"http://{self.endpoint('registry')}/v1/services",
+            expected_registrations(self.topology, scale),
+            progress=self.progress,
+            timeout=READY_TIMEOUT,
+        )
 
 
 def _wait_http_ready(url: str, timeout: float = 2.0) -> None:

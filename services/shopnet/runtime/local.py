@@ -42,10 +42,16 @@ class LocalDriver(HostedDriver):
             placements.append(Placement(instance, bind=LOOPBACK, address=LOOPBACK, port=port))
         return placements
 
-    def preflight(self, placements: list[Placement]) -> None:
+    def check_placements(self, scale: dict[str, int], placements: list[Placement]) -> None:
         for placement in placements:
             ports.require_free(placement.port, what=f"for {placement.name}")
+            if admin := placement.instance.service.admin_port:
+                ports.require_free(admin, what=f"for {placement.name}'s admin listener")
+
+    def peer_port(self) -> int | None:
+        """The bench's nginx peer: on loopback, next to the gateway's port."""
+        return self.topology.published_port + 1
 
     def exec(self, instance: str, argv: list[str]) -> int:
-        self._require_state().instance(instance)
+        self.require_state().instance(instance)
         return subprocess.run(argv, check=False).returncode

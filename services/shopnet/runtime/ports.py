@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -48,3 +49,13 @@ def require_free(port: int, *, what: str) -> None:
             f"port {port} on this host ({what}) is in use{holder(port)}; "
             "stop what uses it or run `shopnet down`"
         )
+
+
+def host_address() -> str:
+    """This host's own non-loopback IPv4 address (the source of its default route)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: nothing is sent, only routed
+            return probe.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"

@@ -11,6 +11,7 @@ with their process titles, so the pidfile, not the tag, is what finds them.)
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from shopnet.errors import PreflightError
@@ -127,6 +128,7 @@ def spawn(
             os.setgid(user.pw_gid)
             os.setuid(user.pw_uid)
 
+    save_spec(spec, pid_dir)
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     # Logs are private (0600, root's): the process writes through the inherited descriptor.
     with open(os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
@@ -145,6 +147,21 @@ def spawn(
     # Mark the Popen finished so its destructor does not warn about a child it never waits for.
     proc.returncode = 0
     return proc.pid
+
+
+def save_spec(spec: ProcessSpec, pid_dir: Path) -> None:
+    """Keep how `spec` was started, so a supervisor can start it again (0600: env has secrets)."""
+    data = {**asdict(spec), "log_path": str(spec.log_path), "env": dict(spec.env)}
+    path = pid_dir / f"{spec.instance}.spec.json"
+    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out)
+    path.with_suffix(".tmp").replace(path)
+
+
+def load_spec(pid_dir: Path, instance: str) -> ProcessSpec:
+    data = json.loads((pid_dir / f"{instance}.spec.json").read_text())
+    return ProcessSpec(**{**data, "argv": tuple(data["argv"]), "log_path": Path(data["log_path"])})
 
 
 def records(pid_dir: Path) -> list[Record]:
@@ -195,39 +212,70 @@ def alive(pid: int) -> bool:
 
 def stop(targets: Iterable[tuple[int, int]], *, timeout: float = 15.0) -> list[int]:
     """Send each (pid, signal), wait up to `timeout`, SIGKILL the rest; returns pids killed hard."""
+    return stop_timed(targets, timeout=timeout)[1]
+
+
+def stop_timed(
+    targets: Iterable[tuple[int, int]], *, timeout: float = 15.0
+) -> tuple[dict[int, float], list[int]]:
+    """Like `stop`; also returns how long each pid that obeyed took to exit, in seconds."""
+    started = time.monotonic()
     pending = [pid for pid, sig in targets if _signal(pid, sig)]
-    deadline = time.monotonic() + timeout
+    took: dict[int, float] = {}
+    deadline = started + timeout
     while pending and time.monotonic() < deadline:
-        pending = [pid for pid in pending if alive(pid)]
+        still = [pid for pid in pending if alive(pid)]
+        took.update((pid, time.monotonic() - started) for pid in pending if pid not in still)
+        pending = still
         if pending:
-            time.sleep(0.05)
+            time.sleep(0.02)
     for pid in pending:
         _signal(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5.0
     while any(alive(pid) for pid in pending) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return pending
+    return took, pending
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """What `stop_all_timed` did to one process."""
+
+    record: Record
+    seconds: float | None
+    """From its stop signal to its exit; None when it had to be killed."""
 
 
 def stop_all(pid_dir: Path, *, owner: str, timeout: float = 15.0) -> list[str]:
     """Stop every process of a stack, services before datastores; returns what needed SIGKILL."""
-    killed: list[str] = []
-    by_phase: dict[int, list[Record]] = {}
-    for record in records(pid_dir):
-        by_phase.setdefault(record.stop_phase, []).append(record)
-    for phase in sorted(by_phase):
-        group = by_phase[phase]
-        names = {r.pid: r.instance for r in group}
-        hard = stop(((r.pid, r.stop_signal) for r in group), timeout=timeout)
-        killed += [names[pid] for pid in hard]
+    stopped = stop_all_timed(pid_dir, owner=owner, timeout=timeout)
+    return [s.record.instance for s in stopped if s.seconds is None]
+
+
+def stop_all_timed(pid_dir: Path, *, owner: str, timeout: float = 15.0) -> list[Stopped]:
+    """Stop every process of a stack in stop_phase order (the supervisor, the services,
+    then what they call on their way out); how long each took, None if it was killed."""
+    stopped: list[Stopped] = []
+    # Read the records again before each phase: a process started meanwhile (a restart by
+    # the supervisor just before it stopped) is stopped with its phase, not missed.
+    done: set[int] = set()
+    while pending := [r for r in records(pid_dir) if r.pid not in done]:
+        phase = min(r.stop_phase for r in pending)
+        group = [r for r in pending if r.stop_phase == phase]
+        took, _ = stop_timed(((r.pid, r.stop_signal) for r in group), timeout=timeout)
+        stopped += [Stopped(r, took.get(r.pid)) for r in group]
+        done |= {r.pid for r in group}
     # Whatever still carries our tag (workers orphaned by a SIGKILLed parent).
     leftovers = tagged_processes(owner)
     if leftovers:
-        hard = stop(((pid, signal.SIGTERM) for pid in leftovers), timeout=5.0)
-        killed += [leftovers[pid] for pid in hard]
-    for pidfile in pid_dir.glob("*.pid"):
-        pidfile.unlink(missing_ok=True)
-    return killed
+        took, _ = stop_timed(((pid, signal.SIGTERM) for pid in leftovers), timeout=5.0)
+        stopped += [
+            Stopped(Record(name, pid, 0, signal.SIGTERM, 0), took.get(pid))
+            for pid, name in leftovers.items()
+        ]
+    for leftover in (*pid_dir.glob("*.pid"), *pid_dir.glob("*.spec.json")):
+        leftover.unlink(missing_ok=True)
+    return stopped
 
 
 def _signal(pid: int, sig: int) -> bool:

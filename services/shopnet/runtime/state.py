@@ -3,8 +3,9 @@
     <root>/<mode>/state.json     what `up` started (written after every step)
     <root>/<mode>/pids/          one pidfile per process, written by the process itself
     <root>/<mode>/logs/          one log per instance
-    <root>/<mode>/data/          PostgreSQL and Redis data, the database password
-                                 (kept across down/up; `down --volumes` removes it)
+    <root>/<mode>/data/          PostgreSQL and Redis data, the database password and
+                                 the registry token, 0600 (kept across down/up;
+                                 `down --volumes` removes them)
 
 <root> is --state-dir, else $SHOPNET_STATE_DIR, else /var/lib/shopnet for root
 and $XDG_STATE_HOME/shopnet (~/.local/state/shopnet) for everyone else.
@@ -67,6 +68,20 @@ class Layout:
         path.chmod(0o600)
         path.write_text(password + "\n")
         return password
+
+    @property
+    def registry_token_path(self) -> Path:
+        return self.data / "registry-token"
+
+    def registry_token_file(self) -> Path:
+        """The stack's registry token (0600), made once; services get the path, not the token."""
+        path = self.registry_token_path
+        if not path.exists():
+            self.data.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(32) + "\n")
+        return path
 
     def prepare(self) -> None:
         for directory in (self.dir, self.pids, self.logs, self.data):

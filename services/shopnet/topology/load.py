@@ -9,13 +9,27 @@ real services, and dependencies have no cycle.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from importlib import resources
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
 from shopnet.errors import ConfigError
-from shopnet.topology.model import WORLD, Flow, Kind, Service, Tier, Topology
+from shopnet.topology.model import (
+    MODE_WIRINGS,
+    WORLD,
+    Datastore,
+    Durability,
+    Engine,
+    Flow,
+    Kind,
+    Service,
+    StoreUse,
+    Tier,
+    Topology,
+    Wiring,
+)
 
 IFNAMSIZ = 15  # Linux interface names: 15 characters plus the terminating NUL
 
@@ -60,6 +74,17 @@ def parse(data: dict[str, Any], *, source: str) -> Topology:
                 cpus=float(s.get("cpus", 1.0)),
                 memory_mb=int(s.get("memory_mb", 256)),
                 depends_on=tuple(s.get("depends_on", ())),
+                datastore=_datastore(s),
+                uses=tuple(
+                    StoreUse(
+                        datastore=u["datastore"],
+                        schema=u.get("schema"),
+                        db=int(u.get("db", 0)),
+                        key_prefix=u.get("key_prefix"),
+                    )
+                    for u in s.get("uses", ())
+                ),
+                admin_port=int(s.get("admin_port", 0)),
             )
             for name, s in data["services"].items()
         )
@@ -77,11 +102,32 @@ def parse(data: dict[str, Any], *, source: str) -> Topology:
             tiers=tiers,
             services=services,
             flows=flows,
+            **_wirings(data),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: malformed topology ({type(exc).__name__}: {exc})") from None
     validate(topology, source=source)
     return topology
+
+
+def _wirings(data: dict[str, Any]) -> dict[str, Any]:
+    """`[wirings]` (mode → list, default first) and `[single_network]`; absent: the defaults."""
+    found: dict[str, Any] = {}
+    if "wirings" in data:
+        found["wirings"] = tuple(
+            (mode, tuple(Wiring(w) for w in listed)) for mode, listed in data["wirings"].items()
+        )
+    if (single := data.get("single_network")) is not None:
+        found["single_network"] = Tier(
+            name=single["name"], bridge="", subnet=IPv4Network(single["subnet"])
+        )
+    return found
+
+
+def _datastore(spec: dict[str, Any]) -> Datastore | None:
+    if Kind(spec.get("kind", "app")) is not Kind.DATASTORE:
+        return None
+    return Datastore(engine=Engine(spec["engine"]), durability=Durability(spec["durability"]))
 
 
 def _port_of(services: tuple[Service, ...], name: str) -> int:
@@ -117,6 +163,8 @@ def validate(topology: Topology, *, source: str = "topology") -> None:
             )
         if not 0 < service.port < 65536:
             fail(f"service {service.name}: port {service.port} is not a TCP port")
+        if not 0 <= service.admin_port < 65536 or service.admin_port == service.port:
+            fail(f"service {service.name}: admin_port {service.admin_port} is not another port")
         if service.max_instances < 1:
             fail(f"service {service.name}: max_instances must be at least 1")
         if service.kind == Kind.DATASTORE and service.max_instances != 1:
@@ -137,6 +185,8 @@ def validate(topology: Topology, *, source: str = "topology") -> None:
                 fail(f"services {taken[address]} and {service.name} both use {address}")
             taken[address] = service.name
 
+    _validate_uses(topology, fail)
+    _validate_wirings(topology, fail)
     for flow in topology.flows:
         if flow.source != WORLD and flow.source not in services:
             fail(f"flow from unknown service {flow.source!r}")
@@ -146,3 +196,81 @@ def validate(topology: Topology, *, source: str = "topology") -> None:
         topology.start_order()
     except ValueError:
         fail("service dependencies form a cycle")
+
+
+def _validate_uses(topology: Topology, fail: Callable[[str], None]) -> None:
+    """Each use names a datastore the service may reach, with the part it owns."""
+    owned: dict[tuple[str, tuple[str, ...]], str] = {}
+    for service in topology.services:
+        engines = []
+        for use in service.uses:
+            what = f"service {service.name} uses {use.datastore!r}"
+            try:
+                store = topology.service(use.datastore)
+            except KeyError:
+                fail(f"{what}: no such service")
+                continue
+            if store.datastore is None:
+                fail(f"{what}: not a datastore")
+                continue
+            if not any(f.source == service.name and f.target == store.name for f in topology.flows):
+                fail(f"{what}, but no flow allows {service.name} → {store.name}")
+            engine = store.datastore.engine
+            if engine in engines:
+                fail(f"service {service.name} uses two {engine} datastores")
+            engines.append(engine)
+            if engine is Engine.POSTGRES:
+                if not use.schema or not use.schema.isidentifier():
+                    fail(f"{what}: a PostgreSQL use needs its schema (an identifier)")
+                part = ("schema", str(use.schema))
+            else:
+                if not 0 <= use.db < 16:
+                    fail(f"{what}: Redis database {use.db} is not 0 to 15")
+                if store.datastore.durability is Durability.CACHE and not use.key_prefix:
+                    fail(f"{what}: a cache use needs its key_prefix (a flush removes only those)")
+                part = ("keys", str(use.db), use.key_prefix or "")
+            for (name, other), owner in owned.items():
+                if name == store.name and owner != service.name and _overlap(part, other):
+                    fail(
+                        f"services {owner} and {service.name} both own {_describe(store.name, part)}"
+                    )
+            owned[(store.name, part)] = service.name
+
+
+def _validate_wirings(topology: Topology, fail: Callable[[str], None]) -> None:
+    """Each mode's wirings are ones it can build; `single` has its network, apart from the tiers."""
+    for mode, wirings in topology.wirings:
+        known = MODE_WIRINGS.get(mode)
+        if known is None:
+            fail(
+                f"wirings: mode {mode!r} has no wirings (modes with a choice: {', '.join(MODE_WIRINGS)})"
+            )
+            continue
+        if not wirings or len(set(wirings)) != len(wirings):
+            fail(f"wirings: {mode} needs at least one wiring, each listed once")
+        for wiring in wirings:
+            if wiring not in known:
+                fail(f"wirings: {mode} cannot use {wiring.value!r} (it knows {', '.join(known)})")
+    single = topology.single_network
+    if Wiring.SINGLE in topology.wirings_for("docker") and single is None:
+        fail("wirings: docker lists `single` but there is no [single_network]")
+    if single is not None:
+        if single.subnet.prefixlen > 24:
+            fail(f"single_network: subnet {single.subnet} is smaller than a /24")
+        for tier in topology.tiers:
+            if tier.subnet.overlaps(single.subnet):
+                fail(f"single_network {single.subnet} overlaps tier {tier.name} ({tier.subnet})")
+
+
+def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Two owned parts of one datastore collide: the same schema, or, in one Redis
+    database, key prefixes where one starts with the other."""
+    if a[0] == "keys" and b[0] == "keys":
+        return a[1] == b[1] and (a[2].startswith(b[2]) or b[2].startswith(a[2]))
+    return a == b
+
+
+def _describe(store: str, part: tuple[str, ...]) -> str:
+    if part[0] == "schema":
+        return f"schema {part[1]} of {store}"
+    return f"the keys {part[2]!r}… of {store} database {part[1]}"

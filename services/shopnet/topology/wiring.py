@@ -1,16 +1,19 @@
-"""How instances find their dependencies: environment variables derived from the flows.
+"""How instances find their dependencies: environment variables derived from the model.
 
-A service gets `SERVICE_REGISTRY` if it may call the registry, `DATABASE_URL` if
-it may call postgres, `REDIS_URL` if it may call redis. Each runtime supplies
-`endpoint(service) -> "host:port"`: IP addresses in netns mode, DNS names in
-compose, loopback ports in local mode.
+A service gets `SERVICE_REGISTRY` if it may call the registry, and for each
+datastore it uses (`Service.uses`) the variable of that datastore's engine:
+`DATABASE_URL` for PostgreSQL, `REDIS_URL` (with its database number) for Redis,
+and `SHOPNET_ADMIN_PORT` when it has an admin listener; the registry gets the
+subnets each service may register from (`registry_environment`, where instances
+have tier addresses). Each runtime supplies `endpoint(service) -> "host:port"`: IP
+addresses in netns mode, DNS names in compose, loopback ports in local mode.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from shopnet.topology.model import Kind, Service, Topology
+from shopnet.topology.model import Engine, Kind, Service, StoreUse, Topology, Wiring
 
 DB_NAME = "shopnet"
 DB_USER = "shopnet"
@@ -18,6 +21,21 @@ DB_USER = "shopnet"
 
 def database_url(endpoint: str, password: str, database: str = DB_NAME) -> str:
     return f"postgresql://{DB_USER}:{password}@{endpoint}/{database}"
+
+
+def _postgres(use: StoreUse, endpoint: str, password: str) -> dict[str, str]:
+    return {"DATABASE_URL": database_url(endpoint, password)}
+
+
+def _redis(use: StoreUse, endpoint: str, password: str) -> dict[str, str]:
+    return {"REDIS_URL": f"redis://{endpoint}/{use.db}"}
+
+
+STORE_ENVIRONMENT: dict[Engine, Callable[[StoreUse, str, str], dict[str, str]]] = {
+    Engine.POSTGRES: _postgres,
+    Engine.REDIS: _redis,
+}
+"""Engine → the variables a service using such a datastore gets."""
 
 
 def service_environment(
@@ -31,11 +49,24 @@ def service_environment(
     if service.kind is not Kind.APP:
         return {}
     env: dict[str, str] = {}
-    targets = {f.target for f in topology.flows if f.source == service.name}
-    if "registry" in targets:
+    if any(f.source == service.name and f.target == "registry" for f in topology.flows):
         env["SERVICE_REGISTRY"] = f"http://{endpoint('registry')}"
-    if "postgres" in targets:
-        env["DATABASE_URL"] = database_url(endpoint("postgres"), db_password)
-    if "redis" in targets:
-        env["REDIS_URL"] = f"redis://{endpoint('redis')}/0"
+    for use in service.uses:
+        engine = topology.service(use.datastore).engine()
+        assert engine is not None  # load.validate: a use names a datastore
+        env.update(STORE_ENVIRONMENT[engine](use, endpoint(use.datastore), db_password))
+    if service.admin_port:
+        env["SHOPNET_ADMIN_PORT"] = str(service.admin_port)
     return env
+
+
+def registry_environment(topology: Topology, wiring: Wiring | None = None) -> dict[str, str]:
+    """SHOPNET_REGISTRY_ALLOWED_SUBNETS: `service=cidr,…;…` for every app that registers
+    (the format shopnet.registry.admission parses). Not for local mode: there every
+    instance is 127.0.0.1, the registry's default."""
+    allowed = [
+        f"{s.name}={','.join(str(n) for n in topology.registration_subnets(s.name, wiring))}"
+        for s in topology.services
+        if s.kind is Kind.APP and s.name != "registry"
+    ]
+    return {"SHOPNET_REGISTRY_ALLOWED_SUBNETS": ";".join(allowed)}

@@ -6,30 +6,29 @@ drops each packet to or from the tier's subnet with the given probability
 (`numgen random`), at every hook such a packet passes (forward, input, output).
 Like netem on both veth ends, the loss applies in each direction; traffic between
 two instances of the tier passes the forward hook once. The table carries our
-prefix, so netns teardown removes it with the firewall's; the docker mode, whose
-tiers are the same subnets, uses it too and removes it in `down`.
+prefix (the topology's), so netns teardown removes it with the firewall's; the docker
+mode, whose tiers are the same subnets, uses it too and removes it in `down`.
 """
 
 from __future__ import annotations
 
 from ipaddress import IPv4Network
 
-from shopnet_netns import tools
-from shopnet_netns.names import Names
+from shopnet.hostnet import tools
 
 RESOLUTION = 10_000  # loss in hundredths of a percent
 
 
-def table(names: Names, tier: str) -> str:
-    return f"{names.nft_table}_impair_{tier}"
+def table(prefix: str, tier: str) -> str:
+    return f"{prefix}_impair_{tier}"
 
 
-def render(names: Names, tier: str, subnet: IPv4Network, loss_pct: float) -> str:
+def render(prefix: str, tier: str, subnet: IPv4Network, loss_pct: float) -> str:
     threshold = round(loss_pct / 100 * RESOLUTION)
     # nft compares within the value's range (0 to RESOLUTION - 1): 100% is an unconditional drop.
     chance = f"numgen random mod {RESOLUTION} < {threshold} " if threshold < RESOLUTION else ""
     drop = f"{chance}counter drop"
-    lines = [f"table inet {table(names, tier)} {{"]
+    lines = [f"table inet {table(prefix, tier)} {{"]
     for hook in ("forward", "input", "output"):
         lines += [
             f"  chain {hook} {{",
@@ -41,9 +40,11 @@ def render(names: Names, tier: str, subnet: IPv4Network, loss_pct: float) -> str
     return "\n".join([*lines, "}"]) + "\n"
 
 
-def apply(names: Names, tier: str, subnet: IPv4Network, loss_pct: float) -> str:
-    name = table(names, tier)
-    script = f"table inet {name}\ndelete table inet {name}\n{render(names, tier, subnet, loss_pct)}"
+def apply(prefix: str, tier: str, subnet: IPv4Network, loss_pct: float) -> str:
+    name = table(prefix, tier)
+    script = (
+        f"table inet {name}\ndelete table inet {name}\n{render(prefix, tier, subnet, loss_pct)}"
+    )
     tools.run(["nft", "-f", "-"], stdin=script, what=f"loading nftables table inet {name}")
     return (
         f"tier {tier}: loss {loss_pct:g}% per direction by nftables (table inet {name}); "
@@ -51,8 +52,8 @@ def apply(names: Names, tier: str, subnet: IPv4Network, loss_pct: float) -> str:
     )
 
 
-def clear(names: Names, tier: str) -> bool:
+def clear(prefix: str, tier: str) -> bool:
     """Remove the tier's loss table; True when there was one."""
-    name = table(names, tier)
+    name = table(prefix, tier)
     out = tools.run(["nft", "delete", "table", "inet", name], what=f"deleting {name}", check=False)
     return out.returncode == 0

@@ -1,8 +1,9 @@
 """The few external commands we run (where no library call exists), with clear errors.
 
 nftables has no Python bindings on PyPI, iptables has none that track both
-backends, and tcpdump is the capture tool people already trust; everything
-else goes through pyroute2. A missing binary is named with its Debian package.
+backends, and tcpdump is the capture tool people already trust; the netns mode
+does everything else through pyroute2. A missing binary is named with its
+Debian package.
 """
 
 from __future__ import annotations
@@ -30,15 +31,16 @@ REQUIRED = ("ip", "nft", "iptables", "iptables-save", "iptables-restore")
 """What `build` needs (`ip` for operators' `ip netns exec`, the rest for the firewall)."""
 
 
-def missing_message(name: str) -> str:
-    return f"{name} not found: install it with `apt-get install {PACKAGES.get(name, name)}`"
+def missing_message(name: str, package: str | None = None) -> str:
+    package = package or PACKAGES.get(name, name)
+    return f"{name} not found: install it with `apt-get install {package}`"
 
 
-def binary(name: str) -> str:
+def binary(name: str, *, package: str | None = None) -> str:
     """Absolute path of `name`, or PreflightError naming the Debian package."""
     found = shutil.which(name)
     if found is None:
-        raise PreflightError(missing_message(name))
+        raise PreflightError(missing_message(name, package))
     return found
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shopnet.errors import ConfigError, DriverError
-from shopnet_netns import tools
-from shopnet_netns.pcapsummary import Summary, summarize
+from shopnet.hostnet import tools
+from shopnet.hostnet.pcapsummary import Summary, summarize
 
 READY_TIMEOUT = 10.0
 

@@ -1,0 +1,60 @@
+"""`backup` / `restore` of a docker stack: pg_dump and psql inside the database container.
+
+The same arguments, schemas and cache flushes as the other modes
+(shopnet.runtime.backup); only the way in differs: `docker exec`, with the
+password passed through the environment (`-e PGPASSWORD`), never in argv.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shopnet.errors import DriverError, StateError
+from shopnet.runtime import backup as pg_backup
+from shopnet_docker.stack import Container
+
+if TYPE_CHECKING:
+    from shopnet_docker.driver import DockerDriver
+
+
+def _running(driver: DockerDriver, service: str) -> Container:
+    driver.docker.ping()
+    container = driver.stack.container(f"{service}-1")
+    if not container.running:
+        raise StateError(f"{container.name} is not running ({container.state})")
+    return container
+
+
+def _pg_env(driver: DockerDriver) -> dict[str, str]:
+    return {**os.environ, "PGPASSWORD": driver.layout.db_password()}
+
+
+def backup(driver: DockerDriver, path: Path) -> str:
+    store, schemas = pg_backup.database(driver.topology)
+    postgres = _running(driver, store.name)
+    argv = [driver.docker.binary, "exec", "-e", "PGPASSWORD", postgres.name, "pg_dump"]
+    argv += pg_backup.dump_args("127.0.0.1", store.port, schemas)
+    pg_backup.run_dump(argv, path, env=_pg_env(driver))
+    return pg_backup.backed_up(schemas, path)
+
+
+def restore(driver: DockerDriver, path: Path) -> str:
+    store, schemas = pg_backup.database(driver.topology)
+    pg_backup.require_file(path)
+    flushes = pg_backup.flushes(driver.topology)
+    caches = {f.datastore: _running(driver, f.datastore) for f in flushes}
+    postgres = _running(driver, store.name)
+    argv = [driver.docker.binary, "exec", "-i", "-e", "PGPASSWORD", postgres.name, "psql"]
+    argv += pg_backup.restore_args("127.0.0.1", store.port)
+    pg_backup.run_restore(argv, path, env=_pg_env(driver))
+    for item in flushes:
+        out = driver.docker.run(
+            "exec", caches[item.datastore].name, "redis-cli", "-n", str(item.db),
+            "EVAL", pg_backup.FLUSH_PREFIX, "0", item.pattern,
+            what=f"flushing {item.owner}'s cache",
+        )  # fmt: skip
+        if not out.stdout.strip().isdigit():  # redis-cli prints an error reply and exits 0
+            raise DriverError(f"flushing {item.owner}'s cache: {out.stdout.strip()}")
+    return pg_backup.restored(schemas, path) + pg_backup.flushed_message(flushes)

@@ -1,0 +1,132 @@
+"""Bringing a docker stack up: `compose up -d`, then every container healthy, then registered.
+
+`compose up` runs in the background while we watch each container's way to
+healthy and fail fast, with the container's last log lines, on a crash, an
+out-of-memory kill, a restart or an unhealthy check.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shopnet.errors import DriverError, ReadinessTimeout
+from shopnet.runtime import probe
+from shopnet_docker.stack import Container
+
+if TYPE_CHECKING:
+    from shopnet_docker.driver import DockerDriver
+
+UP_TIMEOUT = 240.0
+"""From `compose up` until every container is healthy (PostgreSQL's first start included)."""
+READY_TIMEOUT = 60.0
+"""Then until every instance is registered (and, in Driver.smoke_test, the gateway answers)."""
+POLL = 0.5
+
+
+def start(driver: DockerDriver, expected: dict[str, int]) -> list[Container]:
+    """`compose up -d`, reporting each container's way to healthy; fails fast on a crash."""
+    scaling = [
+        arg
+        for s in driver.topology.services
+        if s.scalable
+        for arg in ("--scale", f"{s.name}={expected[s.name]}")
+    ]
+    argv = driver.docker.compose_argv(
+        driver.compose_file, driver.project, "up", "-d", "--no-build", "--remove-orphans",
+        *scaling,
+    )  # fmt: skip
+    total = sum(expected.values())
+    with open(driver.compose_log, "ab") as log:
+        process = subprocess.Popen(
+            argv,
+            env=driver._compose_env(password=True),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        with driver.progress.step(f"starting {total} containers and waiting until healthy"):
+            return _watch(driver, process, expected)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait()
+
+
+def _watch(
+    driver: DockerDriver, process: subprocess.Popen[bytes], expected: dict[str, int]
+) -> list[Container]:
+    deadline = time.monotonic() + UP_TIMEOUT
+    reported: dict[str, str] = {}
+    while True:
+        containers = driver.stack.containers()
+        for c in containers:
+            status = c.health or c.state
+            if reported.get(c.instance) != status:
+                reported[c.instance] = status
+                driver.progress.info(f"  {c.instance:<11} {status}")
+            problem = failure(c)
+            if problem:
+                raise DriverError(
+                    f"{c.instance} ({c.name}) {problem}; last log lines:\n{driver.tail(c)}"
+                )
+        done = process.poll()
+        if done is not None and done != 0:
+            raise DriverError(f"compose up failed: {tail_file(driver.compose_log, 4)}")
+        healthy = Counter(c.service for c in containers if c.running and c.health == "healthy")
+        if done == 0 and all(healthy[s] >= n for s, n in expected.items()):
+            return containers
+        if time.monotonic() > deadline:
+            waiting = [f"{c.instance} {c.health or c.state}" for c in containers]
+            raise ReadinessTimeout(
+                f"containers not healthy after {UP_TIMEOUT:.0f}s: {', '.join(waiting)}"
+            )
+        time.sleep(POLL)
+
+
+def wait_registered(driver: DockerDriver, scale: dict[str, int]) -> None:
+    """Until the registry lists every app instance as passing, so the gateway balances all."""
+    try:
+        registry = driver.topology.service("registry")
+    except KeyError:
+        return
+    containers = driver.stack.containers()
+    address = next(
+        (c.address_on(registry.tier) or None for c in containers if c.service == "registry"),
+        None,
+    )
+    if address is None:
+        raise DriverError("the registry container has no address on its tier")
+    probe.wait_registered(
+        f"http://{address}:{registry.port}/v1/services",
+        probe.expected_registrations(driver.topology, scale),
+        progress=driver.progress,
+        timeout=READY_TIMEOUT,
+    )
+
+
+def failure(c: Container) -> str | None:
+    """Why a container counts as failed during `up`, or None."""
+    if c.oom_killed:
+        return "ran out of memory and was killed (raise its memory_mb in the topology)"
+    if c.state in {"exited", "dead"}:
+        return f"exited with status {c.exit_code}"
+    if c.restarts > 0 or c.state == "restarting":
+        times = "once" if c.restarts <= 1 else f"{c.restarts} times"
+        return f"crashed (exit status {c.exit_code}) and was restarted {times}"
+    if c.health == "unhealthy":
+        return "is unhealthy"
+    return None
+
+
+def tail_file(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no output)"
+    kept = [line.strip() for line in text if line.strip()]
+    return " / ".join(kept[-lines:]) or "(no output)"

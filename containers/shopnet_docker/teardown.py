@@ -1,0 +1,90 @@
+"""`down` of a docker stack: compose first, then whatever still carries our labels.
+
+Compose stops services in dependency order, each with its grace period; the
+sweep after it removes what compose did not (a crash between steps, a changed
+compose file, no compose installed). Only objects with both our labels are
+touched (see stack.py). With `volumes`, our project's volumes and the data
+directory go too, whether or not a stack was running.
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import TYPE_CHECKING
+
+from shopnet.errors import PreflightError
+from shopnet.runtime.base import DownResult
+from shopnet_docker.engine import last_lines
+
+if TYPE_CHECKING:
+    from shopnet_docker.driver import DockerDriver
+
+
+def down(driver: DockerDriver, *, volumes: bool) -> DownResult:
+    layout, stack, docker = driver.layout, driver.stack, driver.docker
+    try:
+        docker.ping(timeout=10.0)
+    except PreflightError as exc:
+        if volumes and layout.data.exists():
+            # The password stays with the volume we cannot reach now.
+            return DownResult(
+                removed=(), problems=(f"{exc}; the database volume and {layout.data} are kept",)
+            )
+        if not layout.state_file.exists():
+            return DownResult(removed=())
+        return DownResult(
+            removed=(),
+            problems=(f"{exc}; {layout.state_file} is kept for a later `shopnet down`",),
+        )
+    before_containers = {c.id: c.name for c in stack.containers()}
+    before_networks = {n.id: n.name for n in stack.networks()}
+    before_volumes = stack.volumes() if volumes else []
+    problems: list[str] = []
+    compose_error = None
+
+    args = ["down", "--remove-orphans", *(["--volumes"] if volumes else [])]
+    if before_containers or before_networks or before_volumes:
+        try:
+            out = driver._compose(*args, what="compose down", check=False)
+            if out.returncode != 0:
+                compose_error = f"compose down: {last_lines(out.stderr or out.stdout)}"
+        except PreflightError as exc:  # no compose here: the sweep below still works
+            compose_error = str(exc)
+    for container in stack.containers():
+        out = docker.run("rm", "-f", "-v", container.id, what="rm", check=False)
+        if out.returncode != 0:
+            problems.append(f"container {container.name}: {last_lines(out.stderr)}")
+    for network in stack.networks():
+        out = docker.run("network", "rm", network.id, what="network rm", check=False)
+        if out.returncode != 0:
+            problems.append(f"network {network.name}: {last_lines(out.stderr)}")
+    if volumes:
+        for volume in stack.volumes():
+            out = docker.run("volume", "rm", volume, what="volume rm", check=False)
+            if out.returncode != 0:
+                problems.append(f"volume {volume}: {last_lines(out.stderr)}")
+
+    left_containers = {c.id for c in stack.containers()}
+    left_networks = {n.id for n in stack.networks()}
+    left_volumes = set(stack.volumes()) if volumes else set()
+    removed = [f"container {n}" for i, n in before_containers.items() if i not in left_containers]
+    removed += [f"network {n}" for i, n in before_networks.items() if i not in left_networks]
+    removed += [f"volume {v}" for v in before_volumes if v not in left_volumes]
+    if compose_error and (left_containers or left_networks or left_volumes):
+        problems.insert(0, compose_error)
+    removed += driver._remove_loss_tables()
+    if not (left_containers or left_networks or left_volumes):
+        layout.state_file.unlink(missing_ok=True)
+        driver.compose_file.unlink(missing_ok=True)
+        if volumes:
+            removed += _remove_data(driver)
+    return DownResult(removed=tuple(removed), problems=tuple(problems))
+
+
+def _remove_data(driver: DockerDriver) -> tuple[str, ...]:
+    """The data directory (the database password goes with its volume)."""
+    data = driver.layout.data
+    if not data.exists():
+        return ()
+    shutil.rmtree(data)
+    return (f"data in {data}",)

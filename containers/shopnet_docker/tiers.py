@@ -1,0 +1,83 @@
+"""capture and netem in docker mode: shopnet.hostnet's tools on a tier's bridge and veths.
+
+Same checks, wording and loss fallback (nftables, on a kernel without netem) as
+the netns mode; the bridge is the tier network's (`snd-<tier>`), the veths are
+found from each container's pid and MAC (links.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shopnet.errors import ConfigError, PreflightError, StateError
+from shopnet.hostnet import lossfilter
+from shopnet.hostnet.capture import capture as tcpdump
+from shopnet.hostnet.netem import Impairment, kernel_support
+from shopnet_docker import links
+from shopnet_docker.compose import networks as compose_networks
+from shopnet_docker.stack import Network
+
+if TYPE_CHECKING:
+    from shopnet_docker.driver import DockerDriver
+
+
+def network(driver: DockerDriver, tier: str) -> Network:
+    created = compose_networks(driver.topology, driver.wiring)
+    if tier not in {t.name for t in created}:
+        known = ", ".join(t.name for t in created)
+        raise ConfigError(f"unknown tier {tier!r}; this stack's networks: {known}")
+    driver.docker.ping()
+    for found in driver.stack.networks():
+        if found.tier == tier:
+            return found
+    raise StateError(f"the docker stack has no {tier} network (is it up?)")
+
+
+def created_networks(driver: DockerDriver):
+    return compose_networks(driver.topology, driver.wiring)
+
+
+def capture(
+    driver: DockerDriver, tier: str, *, count: int | None, seconds: float | None, output: Path
+) -> str:
+    bridge = network(driver, tier).bridge
+    summary = tcpdump(bridge, output, count=count, seconds=seconds)
+    labels = {
+        address: c.instance for c in driver.stack.containers() for address in c.addresses.values()
+    }
+    labels[str(next(t for t in created_networks(driver) if t.name == tier).host_address)] = "host"
+    return f"{tier} ({bridge}) → {output}\n" + summary.format(labels=labels)
+
+
+def netem(driver: DockerDriver, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
+    network(driver, tier)
+    found = links.links(driver.stack.containers(), tier)
+    if clear:
+        table = " and the loss table" if lossfilter.clear(driver.project, tier) else ""
+        return f"tier {tier}: netem removed from {links.clear(found)} interfaces{table}"
+    impairment = Impairment(delay_ms=delay_ms, loss_pct=loss_pct)
+    if not found:
+        return f"tier {tier} has no running containers; nothing to shape"
+    if reason := kernel_support():
+        if delay_ms:
+            raise PreflightError(reason)
+        subnet = next(t.subnet for t in created_networks(driver) if t.name == tier)
+        return lossfilter.apply(driver.project, tier, subnet, loss_pct)
+    shaped = links.netem(found, delay_ms=delay_ms, loss_pct=loss_pct)
+    return (
+        f"tier {tier}: {impairment.describe()} on {shaped} interfaces "
+        f"(both veth ends of {len(found)} containers)"
+    )
+
+
+def remove_loss_tables(driver: DockerDriver) -> list[str]:
+    """nftables loss tables `netem --loss` made on a kernel without netem."""
+    if shutil.which("nft") is None:
+        return []
+    return [
+        f"nftables table inet {lossfilter.table(driver.project, t.name)}"
+        for t in driver.topology.tiers
+        if lossfilter.clear(driver.project, t.name)
+    ]

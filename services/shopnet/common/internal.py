@@ -1,0 +1,55 @@
+"""Service-to-service endpoints: an optional shared token, read from a 0600 file.
+
+The internal endpoints (e.g. the product service's stock reservations) are never routed
+by the gateway: its routes map `/api/products…` to `/products…` only, and dot segments
+are refused, so no public path reaches `/internal/…`. In netns and docker modes the
+firewall/networks additionally let only the gateway and the order service reach a
+product instance. The token closes the remaining gap — any process that can reach an
+instance directly (local mode: everything on 127.0.0.1) — when a deployment sets
+SHOPNET_INTERNAL_TOKEN_FILE for both sides. The secret stays out of argv and env.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import stat
+from pathlib import Path
+
+from aiohttp import web
+
+from shopnet.common.http import Unauthorized
+from shopnet.errors import ConfigError
+
+AUTHORIZATION = "Authorization"
+_MIN_TOKEN_LENGTH = 16
+
+
+def read_token(path: str) -> str | None:
+    """The token in `path` (None when no path is configured); the file must be 0600-ish."""
+    if not path:
+        return None
+    try:
+        mode = os.stat(path).st_mode
+        token = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the internal token file {path}: {exc}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"{path} is readable by others; chmod 600 it")
+    if len(token) < _MIN_TOKEN_LENGTH:
+        raise ConfigError(f"the token in {path} is shorter than {_MIN_TOKEN_LENGTH} characters")
+    return token
+
+
+def bearer(token: str | None) -> dict[str, str]:
+    """The header an internal client sends (none without a token)."""
+    return {AUTHORIZATION: f"Bearer {token}"} if token else {}
+
+
+def require_token(request: web.Request, token: str | None) -> None:
+    """401 unless the request carries `token` (no check when none is configured)."""
+    if token is None:
+        return
+    given = request.headers.get(AUTHORIZATION, "").encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+        raise Unauthorized("this internal endpoint needs the service token")

@@ -1,0 +1,183 @@
+// shopnet dashboard: draws nothing of its own but the denied marks. The picture
+// comes from the server (/picture, the same SVG as `shopnet topology --svg`);
+// every snapshot from /events restyles it by element id.
+"use strict";
+
+const MARK_SECONDS = 30;  // how long a refused attempt stays drawn on the picture
+const $ = (id) => document.getElementById(id);
+let layout = null;       // box positions, from /picture
+let pictureKey = null;   // which instances the picture shows
+let loading = null;
+
+function fmt(value, digits = 1) {
+  return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
+}
+
+function latency(ms) {
+  if (ms === null || ms === undefined) return "–";
+  return ms < 1 ? `${Math.round(ms * 1000)} µs` : `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
+}
+
+function edgeId(key) { return key.replace("->", "-"); }
+
+async function loadPicture(key) {
+  if (loading) return loading;
+  loading = (async () => {
+    const resp = await fetch("/picture", { cache: "no-store" });
+    const body = await resp.json();
+    $("picture").innerHTML = body.svg;
+    layout = body.layout;
+    pictureKey = key;
+    $("mode").textContent = body.mode + " mode";
+  })().finally(() => { loading = null; });
+  return loading;
+}
+
+function setText(id, text) {
+  const el = $(id);
+  if (el && el.textContent !== text) el.textContent = text;
+}
+
+function updateNodes(instances) {
+  for (const [name, inst] of Object.entries(instances)) {
+    const node = $("node-" + name);
+    if (!node) continue;
+    const kind = [...node.classList].filter((c) => !c.startsWith("health-"));
+    node.setAttribute("class", [...kind, "health-" + inst.health].join(" "));
+    node.dataset.health = inst.health;
+    const restarts = inst.restarts === null ? "–" : String(inst.restarts);
+    const cpu = inst.cpu === null ? "–" : fmt(inst.cpu) + "%";
+    const mem = inst.memory_mb === null ? "–" : fmt(inst.memory_mb, 0) + " MiB";
+    setText("stats-" + name, `${inst.health} · ${cpu} · ${mem} · ↻${restarts}`);
+  }
+  const world = $("node-world");
+  if (world) world.setAttribute("class", "node world health-ready");
+  const rows = Object.entries(instances).map(([name, i]) =>
+    `<tr data-instance="${name}"><td>${name}</td><td>${i.address}</td>` +
+    `<td class="h-${i.health}">${i.health}</td><td class="num">${i.restarts ?? "–"}</td>` +
+    `<td class="num">${i.cpu === null ? "–" : fmt(i.cpu) + "%"}</td>` +
+    `<td class="num">${i.memory_mb === null ? "–" : fmt(i.memory_mb, 0)}</td></tr>`);
+  $("instances").tBodies[0].innerHTML = rows.join("");
+}
+
+function updateEdges(snapshot) {
+  const fw = snapshot.firewall;
+  const rows = [];
+  for (const key of layout.edges) {
+    const id = edgeId(key);
+    const flow = snapshot.flows[key];
+    const path = $("edge-" + id);
+    const label = $("elabel-" + id);
+    if (!path || !label) continue;
+    const port = label.textContent.split(" ")[0];
+    const rate = flow ? flow.rate : null;
+    const active = rate !== null && rate > 0;
+    path.classList.toggle("active", active);
+    label.classList.toggle("active", active);
+    path.dataset.rate = rate === null ? "" : String(rate);
+    label.textContent = rate === null ? port : `${port} · ${fmt(rate)}/s`;
+    const parts = [];
+    if (flow && flow.latency_ms !== null) parts.push(latency(flow.latency_ms));
+    if (fw && key in fw.connections) parts.push(`${fw.connections[key]} conns`);
+    setText("elabel2-" + id, parts.join(" · "));
+    const conns = fw && key in fw.connections
+      ? `${fw.connections[key]} (${fmt(fw.connection_rates[key] ?? 0)}/s)` : "–";
+    rows.push(`<tr data-flow="${key}"><td>${key.replace("->", " → ")}</td>` +
+      `<td class="num">${fmt(rate)}</td><td class="num">${latency(flow ? flow.latency_ms : null)}</td>` +
+      `<td class="num">${conns}</td></tr>`);
+  }
+  $("flows").tBodies[0].innerHTML = rows.join("");
+}
+
+function anchor(box, towards) {
+  // The middle of the box side that faces `towards`.
+  const w = layout.box.w, h = layout.box.h;
+  const cx = box.x + w / 2, cy = box.y + h / 2;
+  const tx = towards.x + w / 2, ty = towards.y + h / 2;
+  if (Math.abs(ty - cy) > h) return [cx, ty > cy ? box.y + h : box.y];
+  return [tx > cx ? box.x + w : box.x, cy];
+}
+
+function updateDenied(firewall) {
+  const group = $("denied-marks");
+  const items = [];
+  const marks = [];
+  const denied = firewall ? firewall.denied : [];
+  for (const d of denied) {
+    items.push(`<li class="${d.recent ? "new" : ""}" data-source="${d.source}" ` +
+      `data-target="${d.target}">${d.source} → ${d.target}:${d.port} ×${d.packets}</li>`);
+    // The picture shows what was refused lately (the list keeps every pair):
+    // a burst of probes would otherwise cover it in red for good.
+    const a = layout.boxes[d.source], b = layout.boxes[d.target];
+    if (!a || !b || d.age > MARK_SECONDS) continue;
+    const opacity = Math.max(0.25, 1 - d.age / MARK_SECONDS).toFixed(2);
+    const [x1, y1] = anchor(a, b), [x2, y2] = anchor(b, a);
+    const mx = (x1 + x2) / 2, my = (y1 + y2) / 2;
+    marks.push(`<g class="denied-mark" data-source="${d.source}" data-target="${d.target}" ` +
+      `data-port="${d.port}" opacity="${opacity}">` +
+      `<line x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}"/>` +
+      `<circle cx="${mx}" cy="${my}" r="9"/>` +
+      `<path d="M${mx - 4},${my - 4} L${mx + 4},${my + 4} M${mx + 4},${my - 4} L${mx - 4},${my + 4}" ` +
+      `stroke="#fff" stroke-width="2.2"/>` +
+      `<text x="${mx + 13}" y="${my + 4}">:${d.port} ×${d.packets}</text>` +
+      `<title>${d.source} → ${d.target}:${d.port}: ${d.packets} packets dropped</title></g>`);
+  }
+  if (group) group.innerHTML = marks.join("");
+  $("denied-list").innerHTML = items.length ? items.join("") :
+    `<li class="muted">${firewall ? "none" : "no firewall counters in this mode"}</li>`;
+}
+
+async function onSnapshot(snapshot) {
+  if (!layout || (snapshot.picture && snapshot.picture !== pictureKey)) {
+    await loadPicture(snapshot.picture);
+  }
+  $("picture").classList.toggle("stale", Boolean(snapshot.error));
+  $("error").hidden = !snapshot.error;
+  setText("error", snapshot.error || "");
+  setText("updated", "updated " + new Date(snapshot.time * 1000).toLocaleTimeString());
+  document.body.dataset.seq = String(snapshot.seq);
+  updateNodes(snapshot.instances);
+  updateEdges(snapshot);
+  updateDenied(snapshot.firewall);
+}
+
+function connect() {
+  const events = new EventSource("/events");
+  events.addEventListener("open", () => { setText("live", "live"); $("live").className = "pill on"; });
+  events.addEventListener("error", () => { setText("live", "reconnecting"); $("live").className = "pill off"; });
+  events.addEventListener("snapshot", (e) => { onSnapshot(JSON.parse(e.data)).catch(console.error); });
+}
+
+function showCharts(id, found) {
+  const el = $(id);
+  if (!found.charts.length) {
+    el.textContent = `no charts yet (looked in ${found.where})`;
+    return;
+  }
+  el.className = "";
+  el.innerHTML = `<p class="muted">${found.run}</p>` +
+    found.charts.map((src) => `<img loading="lazy" alt="${src.split("/").pop()}" src="${src}">`).join("");
+}
+
+async function loadPanels() {
+  const body = await (await fetch("/api/panels")).json();
+  setText("audit", body.audit.text);
+  showCharts("charts-bench", body.charts.bench);
+  showCharts("charts-chaos", body.charts.chaos);
+}
+
+$("run-isolation").addEventListener("click", async () => {
+  const button = $("run-isolation");
+  button.disabled = true;
+  setText("isolation", "probing every pair …");
+  try {
+    const body = await (await fetch("/api/isolation", { method: "POST" })).json();
+    setText("isolation", body.text);
+    $("isolation").className = body.available ? "" : "muted";
+  } finally {
+    button.disabled = false;
+  }
+});
+
+loadPicture(null).then(connect);
+loadPanels().catch(console.error);

@@ -1,0 +1,151 @@
+"""The dashboard in a real browser (Debian's Chromium through Playwright) against a
+running netns stack under light load: every instance and flow on the page, rates
+that move, a forbidden connection shown as denied, a killed instance red and back.
+
+netns mode has no supervisor yet, so after the kill the test starts the instance
+again itself, the way `up` did (the same launcher, placement and namespace).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shopnet.runtime.base import make_driver
+from shopnet.runtime.launch import Launcher
+from shopnet.runtime.progress import Progress
+from shopnet.topology import default_topology
+from shopnet.topology.model import WORLD
+from tests.dashboard.support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    dashboard,
+    free_port,
+    light_load,
+    save_artifact,
+)
+from tests.support.servers import scratch_dir
+from tests.support.stack import shopnet, status
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="netns mode needs root"),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium package"),
+]
+
+GATEWAY = "http://127.0.0.1:8080"
+VICTIM = "product-2"
+CONNECT_TO_POSTGRES = (
+    "import socket; s = socket.socket(); s.settimeout(0.5); "
+    "print(s.connect_ex(('172.22.0.10', 5432)))"
+)
+
+
+@pytest.fixture(scope="module")
+def root() -> Iterator[Path]:
+    path = scratch_dir("shopnet-dashboard-")
+    try:
+        shopnet(path, "up", "--mode", "netns", "--scale", "product=2", "-q")
+        yield path
+    finally:
+        shopnet(path, "down", "--mode", "netns", "--volumes", "-q", check=False)
+
+
+def restart(root: Path, name: str) -> None:
+    """Start a killed instance again where `up` placed it."""
+    driver = make_driver(
+        "netns", topology=default_topology(), root=root, progress=Progress(quiet=True)
+    )
+    state = driver.state()
+    assert state is not None
+    placements = driver.placements(state.scale)
+    launcher = Launcher(
+        topology=driver.topology,
+        layout=driver.layout,
+        state=state,
+        progress=Progress(quiet=True),
+        placements=placements,
+        enter_for=driver.enter_placement,
+    )
+    launcher._start_app(next(p for p in placements if p.name == name))
+
+
+def test_dashboard_shows_the_live_stack(root: Path, tmp_path: Path) -> None:
+    topology = default_topology()
+    instances = [row["instance"] for row in status(root, "netns")]
+    assert VICTIM in instances
+    flows = [f"{f.source}-{f.target}" for f in topology.flows]
+    port = free_port()
+    with dashboard(root, "netns", port), light_load(GATEWAY), playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            check_page(page, port=port, root=root, instances=instances, flows=flows, out=tmp_path)
+        finally:
+            # What the browser showed last, pass or fail (the first thing to look at on failure).
+            page.screenshot(path=str(tmp_path / "dashboard-last.png"), full_page=True)
+            save_artifact(tmp_path / "dashboard-last.png")
+            browser.close()
+
+
+def check_page(
+    page: Any, *, port: int, root: Path, instances: list[str], flows: list[str], out: Path
+) -> None:
+    page.goto(f"http://127.0.0.1:{port}/")
+
+    # Every instance and every allowed flow is drawn, and every instance turns green.
+    for name in instances:
+        page.wait_for_selector(f"#node-{name}.health-ready", timeout=10_000)
+    for flow in flows:
+        assert page.locator(f"#edge-{flow}").count() == 1, flow
+    assert page.locator(f"#node-{WORLD}").count() == 1
+    assert "br-database · 172.22.0.0/24" in page.locator("#tier-database").text_content()
+
+    # Rates become non-zero on the flows the load uses (metrics, and the firewall's counters).
+    for flow in ("world-gateway", "gateway-product", "product-redis"):
+        page.wait_for_function(
+            f"Number(document.getElementById('edge-{flow}').dataset.rate) > 0",
+            timeout=10_000,
+        )
+    # The firewall's counter of connections gateway → product let open (its pools' ones).
+    conns = "document.querySelector(\"tr[data-flow='gateway->product'] td:nth-child(4)\")"
+    page.wait_for_function(f"parseInt({conns}.textContent) > 0", timeout=5_000)
+
+    # A forbidden connection: gateway → postgres is dropped, and the pair gets a red mark.
+    tried = shopnet(root, "exec", "gateway-1", "--", "python3", "-c", CONNECT_TO_POSTGRES)
+    assert tried.stdout.strip() != "0", "the firewall let gateway-1 reach postgres"
+    page.wait_for_selector(
+        ".denied-mark[data-source='gateway-1'][data-target='postgres-1'][data-port='5432']",
+        timeout=5_000,
+    )
+    assert page.locator("#denied-list li[data-source='gateway-1']").count() == 1
+
+    # A killed instance turns red within 2 s, and green again once it is back.
+    pid = next(r["pid"] for r in status(root, "netns") if r["instance"] == VICTIM)
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    page.wait_for_selector(f"#node-{VICTIM}.health-down", timeout=5_000)
+    turned_red = time.monotonic() - killed
+    assert turned_red < 2.0, f"{VICTIM} turned red after {turned_red:.1f}s"
+    page.screenshot(path=str(out / "dashboard-instance-down.png"), full_page=True)
+    restarted = time.monotonic()
+    restart(root, VICTIM)
+    page.wait_for_selector(f"#node-{VICTIM}.health-ready", timeout=10_000)
+    back = time.monotonic() - restarted
+
+    shot = out / "dashboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+    save_artifact(shot)
+    save_artifact(out / "dashboard-instance-down.png")
+    timings = out / "dashboard-timings.txt"
+    timings.write_text(f"red after kill: {turned_red:.2f} s\ngreen after restart: {back:.2f} s\n")
+    save_artifact(timings)
