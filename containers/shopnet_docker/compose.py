@@ -48,6 +48,7 @@ from shopnet.runtime.datastores import redis_cache_args
 from shopnet.topology.model import WORLD, Discovery, Engine, Kind, Service, Tier, Topology, Wiring
 from shopnet.topology.wiring import DB_NAME, DB_USER, registry_environment, service_environment
 from shopnet_docker import names
+from shopnet_docker.hardening import harden
 
 DEFAULT_HEALTH_INTERVAL = "5s"
 """Docker 20.10 runs the first check one interval after start (no `start_interval` yet), so
@@ -161,7 +162,7 @@ _Dumper.add_representer(list, _represent_list)
 
 # Keys of a service in the order a reader looks for them.
 _KEY_ORDER = (
-    "image", "build", "command", "environment", "secrets", "ports", "volumes", "networks",
+    "image", "build", "user", "command", "environment", "secrets", "ports", "volumes", "networks",
     "depends_on",
     "healthcheck", "restart", "init", "read_only", "tmpfs", "cap_drop", "security_opt",
     "stop_signal", "stop_grace_period", "cpus", "mem_limit", "labels", "logging",
@@ -308,6 +309,7 @@ def _service(
         names.LABEL_TIER: service.tier,
     }
     spec["logging"] = LOGGING
+    harden(service, spec)
     return {key: spec[key] for key in sorted(spec, key=_KEY_ORDER.index)}
 
 
@@ -389,7 +391,11 @@ def _app(
 def _postgres(service: Service) -> dict[str, Any]:
     return {
         "image": var(names.VAR_POSTGRES_IMAGE, names.OFFICIAL.postgres),
-        "command": ["postgres", "-c", f"max_connections={POSTGRES_MAX_CONNECTIONS}"],
+        "command": [
+            *("postgres", "-c", f"max_connections={POSTGRES_MAX_CONNECTIONS}"),
+            # The root fs is read-only (hardening.py): the socket goes to the /tmp tmpfs.
+            *("-c", "unix_socket_directories=/tmp"),
+        ],
         "environment": {
             "POSTGRES_USER": DB_USER,
             "POSTGRES_DB": DB_NAME,

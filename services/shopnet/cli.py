@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     with_mode(iso)
 
+    audit = sub.add_parser(
+        "audit", help="probe every instance from inside: user, capabilities, namespaces, limits"
+    )
+    with_mode(audit)
+    audit.add_argument("--json", action="store_true", help="machine-readable output")
     exec_ = sub.add_parser("exec", help="run a command where an instance runs")
     with_mode(exec_)
     exec_.add_argument("instance", help="e.g. product-1")
@@ -348,6 +353,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"# {driver.describe_variant()}")
         print(text)
         return 0 if ok else 1
+    if args.command == "audit":
+        from shopnet.audit import audit, format_table
+
+        audits = audit(driver)
+        if args.json:
+            print(json.dumps([a.as_dict() for a in audits], indent=2))
+        else:
+            print(format_table(audits))
+        return 0
     if args.command == "exec":
         argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
         if not argv:

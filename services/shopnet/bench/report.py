@@ -162,6 +162,10 @@ def render(results: Results) -> str:
             )
         out.append("")
 
+    if meta.get("isolation"):
+        from shopnet.audit.render import side_by_side
+
+        out.append(side_by_side(meta["isolation"]))
     out.append("## Charts\n")
     out.append("![Throughput per mode and path](charts/throughput.png)\n")
     out.append("![Latency percentiles vs connections](charts/latency_vs_connections.png)\n")

@@ -28,6 +28,7 @@ from shopnet.errors import ShopnetError
 from shopnet.runtime import variant
 from shopnet.runtime.backup import flush, flushes
 from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, make_driver
+from shopnet.runtime.confine import redis_auth
 from shopnet.runtime.progress import Progress
 from shopnet.topology.model import Topology
 
@@ -107,11 +108,25 @@ class Bench:
                     driver.up(scale=opts.scale)
                 try:
                     self._measure(driver, mode, repeat, label)
+                    if repeat == 1:
+                        self._audit(driver, mode)
                 finally:
                     with self.progress.step(f"{label}: removing the stack"):
                         driver.down(volumes=True)  # the next repeat seeds a fresh data set
         self.results.finish()
         return self.results
+
+    def _audit(self, driver: Driver, mode: str) -> None:
+        """The report's "Isolation, measured" rows: `shopnet audit` of the running stack."""
+        from shopnet.audit import audit
+
+        try:
+            rows = [a.as_dict() for a in audit(driver)]
+        except ShopnetError as exc:
+            self.progress.warn(f"{mode}: audit failed: {exc}")
+            return
+        self.results.meta.setdefault("isolation", {})[mode] = rows
+        self.results.save()
 
     # -- one mode, one repeat -------------------------------------------------
 
@@ -138,7 +153,9 @@ class Bench:
                         and connections == opts.connections
                     )
                     before = cpu.snapshot(rows) if profiled else None
-                    with self._flushing(rows if workload == "product_miss" else None):
+                    with self._flushing(
+                        rows if workload == "product_miss" else None, redis_auth(driver.layout)
+                    ):
                         result = self._wrk(target, workload, connections)
                     usage = (
                         cpu.per_request(before, cpu.snapshot(rows), result.requests)
@@ -274,7 +291,9 @@ class Bench:
         return Target("nginx", f"http://{host}:{port}")
 
     @contextlib.contextmanager
-    def _flushing(self, rows: list[InstanceStatus] | None) -> Iterator[None]:
+    def _flushing(
+        self, rows: list[InstanceStatus] | None, auth: tuple[str, str] | None
+    ) -> Iterator[None]:
         """Keep flushing the caches during a cache-miss run, so reads keep going to PostgreSQL.
 
         Only the cache users' key prefixes go (as after a restore), never FLUSHALL. The
@@ -295,7 +314,7 @@ class Bench:
         def flush_all() -> None:
             for host, port, item in targets:
                 with contextlib.suppress(ShopnetError):
-                    flush(host, port, item)
+                    flush(host, port, item, auth=auth)
 
         def keep_flushing() -> None:
             while not stop.wait(0.1):

@@ -187,6 +187,16 @@ class DatabaseConfig(ServiceConfig):
         "postgresql://shopnet@127.0.0.1:5432/shopnet",
         "PostgreSQL DSN; the service keeps its data in its own schema (`products`, `orders`).",
     )
+    database_password_file: str = setting(
+        "DATABASE_PASSWORD_FILE",
+        "",
+        "File holding the PostgreSQL password (kept out of the DSN, the environment and argv).",
+    )
+    db_migration_role: str = setting(
+        "SHOPNET_DB_MIGRATION_ROLE",
+        "",
+        "Role migrations run as (`SET ROLE`: the schema's owner); empty: the login role.",
+    )
     db_pool_min: int = setting("SHOPNET_DB_POOL_MIN", 2, "PostgreSQL connections kept open.")
     db_pool_max: int = setting("SHOPNET_DB_POOL_MAX", 10, "Most PostgreSQL connections at once.")
     db_timeout_seconds: float = setting(
@@ -203,6 +213,17 @@ class DatabaseConfig(ServiceConfig):
         if not 1 <= self.db_pool_min <= self.db_pool_max:
             raise ConfigError("need 1 <= SHOPNET_DB_POOL_MIN <= SHOPNET_DB_POOL_MAX")
         require_positive(SHOPNET_DB_TIMEOUT_SECONDS=self.db_timeout_seconds)
+
+
+def read_secret(path: str) -> str | None:
+    """The secret in file `path` (surrounding whitespace dropped), or None for no path."""
+    if not path:
+        return None
+    try:
+        with open(path) as secret:
+            return secret.read().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read secret file {path}: {exc.strerror}") from None
 
 
 def require_positive(**settings: float) -> None:

@@ -22,7 +22,7 @@ from importlib import resources
 import asyncpg
 from aiohttp import web
 
-from shopnet.common.config import DatabaseConfig
+from shopnet.common.config import DatabaseConfig, read_secret
 from shopnet.common.health import CheckResult, CheckStatus, ReadinessCheck
 from shopnet.common.http import ServiceUnavailable
 
@@ -52,6 +52,7 @@ async def connect_pool(
     max_size: int = 10,
     wait_seconds: float = 60.0,
     command_timeout: float = 5.0,
+    password: str | None = None,
 ) -> asyncpg.Pool:
     """A pool, retrying while the server starts (up to `wait_seconds`)."""
     deadline = time.monotonic() + wait_seconds
@@ -60,6 +61,7 @@ async def connect_pool(
         try:
             return await asyncpg.create_pool(
                 dsn,
+                password=password,
                 min_size=min_size,
                 max_size=max_size,
                 timeout=2.0,
@@ -75,8 +77,12 @@ async def connect_pool(
             delay = min(delay * 2, 2.0)
 
 
-async def migrate(pool: asyncpg.Pool, *, schema: str, package: str) -> list[str]:
-    """Apply `package`'s migrations/*.sql not yet recorded in `schema.schema_migrations`."""
+async def migrate(pool: asyncpg.Pool, *, schema: str, package: str, role: str = "") -> list[str]:
+    """Apply `package`'s migrations/*.sql not yet recorded in `schema.schema_migrations`.
+
+    With `role` (the schema's owner) they run after `SET ROLE`, so what they create
+    belongs to the owner while the service's own login role keeps data rights only.
+    """
     files = sorted(
         (
             f
@@ -90,7 +96,12 @@ async def migrate(pool: asyncpg.Pool, *, schema: str, package: str) -> list[str]
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock($1)", lock_id)
         try:
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            if role:
+                await conn.execute(f'SET ROLE "{role}"')
+            # CREATE SCHEMA IF NOT EXISTS checks the database's CREATE right even when
+            # the schema exists, which an owner made by the runtime does not have.
+            if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+                await conn.execute(f'CREATE SCHEMA "{schema}"')
             await conn.execute(
                 f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations '
                 "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
@@ -110,6 +121,8 @@ async def migrate(pool: asyncpg.Pool, *, schema: str, package: str) -> list[str]
                 applied.append(file.name)
                 log.info("migration applied", extra={"migration": file.name, "schema": schema})
         finally:
+            if role:
+                await conn.execute("RESET ROLE")  # the connection goes back to the pool
             await conn.execute("SELECT pg_advisory_unlock($1)", lock_id)
     return applied
 
@@ -128,9 +141,10 @@ async def open_database(
         max_size=cfg.db_pool_max,
         wait_seconds=cfg.db_wait_seconds,
         command_timeout=cfg.db_timeout_seconds,
+        password=read_secret(cfg.database_password_file),
     )
     try:
-        await migrate(pool, schema=schema, package=package)
+        await migrate(pool, schema=schema, package=package, role=cfg.db_migration_role)
         if prepare is not None:
             await prepare(pool)
     except BaseException:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from shopnet.common.app import create_base_app
+from shopnet.common.config import read_secret
 from shopnet.common.health import CheckResult
 from shopnet.common.internal import read_token
 from shopnet.common.metrics import METRICS
@@ -74,6 +75,7 @@ async def _cache(app: web.Application) -> AsyncIterator[None]:
         cfg.redis_url,
         timeout=cfg.cache_timeout_seconds,
         max_connections=cfg.cache_max_connections,
+        password=read_secret(cfg.redis_password_file),
     )
     product_cache = cache.ProductCache(
         client,

@@ -60,10 +60,14 @@ TOKEN_TTL_SECONDS = 600
 MAX_REMEMBERED = 10_000
 
 
-def connect(url: str, *, timeout: float, max_connections: int) -> aioredis.Redis:
+def connect(
+    url: str, *, timeout: float, max_connections: int, password: str | None = None
+) -> aioredis.Redis:
     """A client that fails fast: short timeouts, no retries (the breaker handles outages)."""
+    extra = {"password": password} if password is not None else {}
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        **extra,
         max_connections=max_connections,
         timeout=timeout,  # waiting for a free connection
         socket_timeout=timeout,

@@ -15,6 +15,9 @@ class ProductConfig(DatabaseConfig):
     default_port: ClassVar[int] = 3001
 
     redis_url: str = setting("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL of the cache.")
+    redis_password_file: str = setting(
+        "REDIS_PASSWORD_FILE", "", "File holding the password of the Redis URL's ACL user."
+    )
     seed_products: int = setting(
         "SHOPNET_SEED_PRODUCTS",
         1000,

@@ -82,11 +82,18 @@ def flushed_message(done: tuple[Flush, ...]) -> str:
     return f"; {owners} cache flushed" if owners else ""
 
 
-def flush(host: str, port: int, item: Flush) -> int:
-    """Drop one cache user's keys from the Redis at host:port; returns how many."""
+def flush(host: str, port: int, item: Flush, *, auth: tuple[str, str] | None = None) -> int:
+    """Drop one cache user's keys from the Redis at host:port; returns how many.
+
+    `auth` is the (user, password) to log in as: the runtime's Redis admin where the
+    datastores authenticate (its ACL allows this script on the cache users' keys).
+    """
     import redis
 
-    with redis.Redis(host=host, port=port, db=item.db, socket_timeout=10) as client:
+    user, password = auth if auth else (None, None)
+    with redis.Redis(
+        host=host, port=port, db=item.db, username=user, password=password, socket_timeout=10
+    ) as client:
         try:
             return int(client.eval(FLUSH_PREFIX, 0, item.pattern))
         except redis.RedisError as exc:
@@ -116,11 +123,13 @@ def restore_args(host: str, port: int) -> list[str]:
 def run_dump(argv: list[str], path: Path, *, env: dict[str, str]) -> None:
     """pg_dump (however it is run: here or in a container) into `path`, never half-written."""
     tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as out:
+    # Private from the first byte: a backup holds every order.
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
         result = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, env=env, check=False)
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise DriverError(f"pg_dump failed: {_one_line(result.stderr)}")
+    tmp.chmod(0o600)  # also when an older .partial was there
     tmp.replace(path)  # never leave a half-written backup under the real name
 
 

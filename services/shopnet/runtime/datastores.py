@@ -70,21 +70,31 @@ def _pg_major(path: str) -> int:
 # -- Redis ---------------------------------------------------------------------
 
 
-def redis_cache_args(maxmemory_mb: int) -> tuple[str, ...]:
+def redis_cache_args(maxmemory_mb: int, *, aclfile: str | None = None) -> tuple[str, ...]:
     """redis-server options of a cache (every mode, compose included): nothing on disk,
-    least-recently-used eviction under a memory cap."""
+    least-recently-used eviction under a memory cap; with `aclfile`, its users only
+    (the default user is off there), else no authentication at all."""
+    access = ("--aclfile", aclfile) if aclfile else ("--protected-mode", "no")
     return (
-        *("--save", "", "--appendonly", "no", "--protected-mode", "no"),
+        *("--save", "", "--appendonly", "no", *access),
         *("--maxmemory", f"{maxmemory_mb}mb", "--maxmemory-policy", "allkeys-lru"),
     )
 
 
 def redis_spec(
-    instance: str, *, bind: str, port: int, data_dir: Path, log_path: Path, maxmemory_mb: int = 200
+    instance: str,
+    *,
+    bind: str,
+    port: int,
+    data_dir: Path,
+    log_path: Path,
+    maxmemory_mb: int = 200,
+    aclfile: Path | None = None,
 ) -> ProcessSpec:
     """A cache-only redis-server: no persistence, LRU eviction under a memory cap."""
     user = unprivileged_user("redis")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
     require_traversable(data_dir.parent, user)
     chown_to(data_dir, user)
     return ProcessSpec(
@@ -92,7 +102,7 @@ def redis_spec(
         argv=(
             find_binary("redis-server"),
             *("--bind", bind, "--port", str(port), "--dir", str(data_dir), "--daemonize", "no"),
-            *redis_cache_args(maxmemory_mb),
+            *redis_cache_args(maxmemory_mb, aclfile=str(aclfile) if aclfile else None),
         ),
         log_path=log_path,
         user=user,
@@ -244,14 +254,15 @@ def postgres_spec(
 # -- readiness -----------------------------------------------------------------
 
 
-def wait_for_redis(host: str, port: int, *, timeout: float = 20.0) -> None:
+def wait_for_redis(
+    host: str, port: int, *, timeout: float = 20.0, auth: tuple[str, str] | None = None
+) -> None:
+    """Until PING answers PONG (after AUTH with `auth`, a (user, password) pair)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with socket.create_connection((host, port), timeout=1.0) as conn:
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    return
+            if redis_command(host, port, "PING", timeout=1.0, auth=auth) == b"+PONG":
+                return
         except OSError:
             pass
         if time.monotonic() > deadline:
@@ -272,6 +283,37 @@ def wait_for_postgres(host: str, port: int, *, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise ReadinessTimeout(f"postgres at {host}:{port} not ready in {timeout:.0f}s")
         time.sleep(0.05)
+
+
+def redis_command(
+    host: str, port: int, *args: str, timeout: float = 2.0, auth: tuple[str, str] | None = None
+) -> bytes:
+    """Send one command in RESP and return the first line of its reply (e.g. b"+OK").
+
+    With `auth` (user, password) an AUTH goes first; a refused AUTH is the answer.
+    """
+    commands = [("AUTH", *auth), args] if auth else [args]
+    request = b"".join(_resp(command) for command in commands)
+    with socket.create_connection((host, port), timeout=timeout) as conn:
+        conn.sendall(request)
+        replies = b""
+        while replies.count(b"\r\n") < len(commands):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            replies += chunk
+    lines = replies.split(b"\r\n")
+    if auth and not lines[0].startswith(b"+OK"):
+        return lines[0]
+    return lines[len(commands) - 1]
+
+
+def _resp(args: tuple[str, ...]) -> bytes:
+    request = f"*{len(args)}\r\n".encode()
+    for arg in args:
+        data = arg.encode()
+        request += b"$%d\r\n%s\r\n" % (len(data), data)
+    return request
 
 
 # -- by engine -------------------------------------------------------------------

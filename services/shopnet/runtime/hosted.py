@@ -18,6 +18,7 @@ from shopnet.errors import StateError
 from shopnet.runtime import backup as pg_backup
 from shopnet.runtime import datastores, process, procinfo, supervisor
 from shopnet.runtime.base import DownResult, Driver, InstanceStatus
+from shopnet.runtime.confine import Confinement, redis_auth
 from shopnet.runtime.launch import Launcher, Placement
 from shopnet.runtime.probe import get_json
 from shopnet.runtime.state import InstanceRecord, StackState
@@ -211,10 +212,14 @@ class HostedDriver(Driver):
             password=self.layout.db_password(),
             schemas=schemas,
         )
+        # pg_dump's SQL recreates the tables as the superuser: hand them back to their owners.
+        Confinement(self.layout).grant_postgres(
+            host=record.address, port=record.port, services=list(self.topology.services)
+        )
         flushes = pg_backup.flushes(self.topology)
         for item in flushes:
             cache = state.instance(f"{item.datastore}-1")
-            pg_backup.flush(cache.address, cache.port, item)
+            pg_backup.flush(cache.address, cache.port, item, auth=redis_auth(self.layout))
         return message + pg_backup.flushed_message(flushes)
 
     # -- helpers --------------------------------------------------------------

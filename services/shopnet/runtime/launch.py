@@ -7,6 +7,7 @@ listens, how others reach it, and how its process enters its namespace.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -16,10 +17,11 @@ from pathlib import Path
 
 from shopnet.errors import DriverError, ReadinessTimeout
 from shopnet.runtime import datastores, process
+from shopnet.runtime.confine import Confinement, redis_auth
 from shopnet.runtime.probe import expected_registrations, get_json, wait_registered
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import InstanceRecord, Layout, StackState
-from shopnet.topology.model import Instance, Kind, Topology
+from shopnet.topology.model import Engine, Instance, Kind, Topology
 from shopnet.topology.wiring import registry_environment, service_environment
 
 READY_TIMEOUT = 90.0
@@ -70,6 +72,7 @@ class Launcher:
         self._enter_for = enter_for or (lambda placement: placement.enter)
         self._owner = str(layout.dir)
         self._password = layout.db_password()
+        self._confinement = Confinement(layout)
         self._registry_token = layout.registry_token_file()
 
     def endpoint(self, service: str) -> str:
@@ -108,7 +111,14 @@ class Launcher:
         kit = datastores.ENGINES[engine]
         data = self.layout.data / service.name
         kit.init(data, self._password)
-        spec = kit.spec(
+        make_spec, wait_for = kit.spec, kit.wait
+        if engine is Engine.REDIS:
+            # Its ACL file (default user off) and the runtime's own login for health checks.
+            users = [u for u, _ in self.topology.users_of(service.name) if u.name == "product"]
+            aclfile = self._confinement.redis_aclfile(service, users[0] if users else None)
+            make_spec = functools.partial(kit.spec, aclfile=aclfile)
+            wait_for = functools.partial(kit.wait, auth=redis_auth(self.layout))
+        spec = make_spec(
             placement.name,
             bind=placement.bind,
             port=placement.port,
@@ -116,7 +126,11 @@ class Launcher:
             log_path=self.layout.log(placement.name),
         )
         pid = self._spawn(placement, spec)
-        self._await(pid, placement, lambda: kit.wait(placement.address, placement.port, timeout=2))
+        self._await(pid, placement, lambda: wait_for(placement.address, placement.port, timeout=2))
+        if engine is Engine.POSTGRES:
+            self._confinement.grant_postgres(
+                host=placement.address, port=placement.port, services=self.topology.services
+            )
 
     # -- our services ---------------------------------------------------------
 
@@ -125,12 +139,15 @@ class Launcher:
         env = service_environment(
             self.topology, service, endpoint=self.endpoint, db_password=self._password
         )
+        env = self._confinement.app_environment(service, env)
         env.update(
             SHOPNET_BIND=placement.bind,
             SHOPNET_PORT=str(placement.port),
             SHOPNET_INSTANCE_ID=placement.name,
             SHOPNET_ADVERTISE_ADDRESS=placement.advertise or placement.address,
-            SHOPNET_REGISTRY_TOKEN_FILE=str(self._registry_token),
+            SHOPNET_REGISTRY_TOKEN_FILE=str(
+                self._confinement.registry_token(service, self._registry_token)
+            ),
         )
         if service.name == "registry" and not ip_address(placement.address).is_loopback:
             # Tier addresses (netns): each service may register only from its subnets.
@@ -151,6 +168,10 @@ class Launcher:
 
     def _spawn(self, placement: Placement, spec: process.ProcessSpec) -> int:
         enter = self._enter_for(placement)
+        service = placement.instance.service
+        spec = self._confinement.confine(
+            spec, service, private_pids=placement.namespace is not None
+        )
         return process.spawn(spec, owner=self._owner, pid_dir=self.layout.pids, enter=enter)
 
     def _await(self, pid: int, placement: Placement, wait: Callable[[], None]) -> None:

@@ -119,9 +119,10 @@ def spawn(
     def in_child() -> None:
         if enter is not None:
             enter()
-        pidfile.write_text(
-            f"{os.getpid()} {start_time('self')} {int(spec.stop_signal)} {spec.stop_phase}\n"
-        )
+        record = f"{os.getpid()} {start_time('self')} {int(spec.stop_signal)} {spec.stop_phase}\n"
+        fd = os.open(pidfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, record.encode())
+        os.close(fd)
         if user is not None:
             os.setgroups([])
             os.setgid(user.pw_gid)
@@ -129,7 +130,9 @@ def spawn(
 
     save_spec(spec, pid_dir)
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(spec.log_path, "ab") as log:
+    # Logs are private (0600, root's): the process writes through the inherited descriptor.
+    with open(os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
+        os.fchmod(log.fileno(), 0o600)
         proc = subprocess.Popen(
             spec.argv,
             env=env,

@@ -65,6 +65,7 @@ class Layout:
         self.data.mkdir(parents=True, exist_ok=True)
         password = secrets.token_urlsafe(18)
         path.touch(mode=0o600)
+        path.chmod(0o600)
         path.write_text(password + "\n")
         return password
 
@@ -84,10 +85,12 @@ class Layout:
 
     def prepare(self) -> None:
         for directory in (self.dir, self.pids, self.logs, self.data):
-            directory.mkdir(parents=True, exist_ok=True)
-        # Datastores run as an unprivileged user and must traverse these directories.
-        self.dir.chmod(0o755)
-        self.data.chmod(0o755)
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            directory.chmod(0o700)
+        # Datastores and services run as their own users and must pass through these
+        # two to reach their own directories (0700 each), but may not list them.
+        self.dir.chmod(0o711)
+        self.data.chmod(0o711)
 
 
 @dataclass(slots=True)
@@ -120,7 +123,9 @@ class StackState:
     def save(self, layout: Layout) -> None:
         layout.dir.mkdir(parents=True, exist_ok=True)
         tmp = layout.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(json.dumps(asdict(self), indent=2) + "\n")
+        tmp.chmod(0o600)
         tmp.replace(layout.state_file)  # atomic: a reader never sees half a file
 
     @classmethod

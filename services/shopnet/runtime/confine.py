@@ -1,0 +1,147 @@
+"""What local and netns modes do to give each instance least privilege.
+
+The launcher asks this module, per instance, for: the process wrapped in its
+sandbox (`confine`), the service's environment with its own credentials instead
+of the superuser's (`app_environment`), Redis's ACL file, and the PostgreSQL roles
+(`grant_postgres`, once the server answers).
+
+    netns, as root    unshare (mount, PID, IPC, UTS) + setpriv: own user, no caps, NNP
+    local, as root    unshare (mount) + setpriv: the same user, file-system view, caps, NNP
+    local, as a user  setpriv --no-new-privs (an ordinary user has nothing else to drop)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from shopnet.errors import DriverError
+from shopnet.runtime import datastore_auth, datastores, sandbox, users
+from shopnet.runtime.process import ProcessSpec
+from shopnet.runtime.secrets import RUNTIME, SecretStore
+from shopnet.runtime.state import Layout
+from shopnet.topology.model import Kind, Service
+from shopnet.topology.wiring import DB_NAME, DB_USER
+
+
+def secret_store(layout: Layout) -> SecretStore:
+    return SecretStore(layout.data / "secrets")
+
+
+def redis_auth(layout: Layout) -> tuple[str, str] | None:
+    """The runtime's Redis credentials for the stack in `layout`, if it has any."""
+    path = secret_store(layout).path(RUNTIME, "redis-admin")
+    if not path.exists():
+        return None
+    return datastore_auth.REDIS_ADMIN_USER, path.read_text().strip()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Confinement:
+    """Per-stack least privilege for processes we start on this host."""
+
+    layout: Layout
+
+    @property
+    def secrets(self) -> SecretStore:
+        return secret_store(self.layout)
+
+    def user(self, service: Service) -> users.User | None:
+        """Who `service` runs as (None: whoever we are, when not root)."""
+        if os.geteuid() != 0:
+            return None
+        return users.ensure(users.user_for(service.name))
+
+    def confine(self, spec: ProcessSpec, service: Service, *, private_pids: bool) -> ProcessSpec:
+        """`spec` run in its sandbox; the sandbox, not spawn(), switches the user."""
+        user = self.user(service)
+        if user is None:
+            return dataclasses.replace(spec, argv=(*sandbox.no_new_privs(), *spec.argv))
+        own = (self.layout.data / service.name,) if service.kind is Kind.DATASTORE else ()
+        box = sandbox.Sandbox(
+            user=user,
+            writable=own,
+            readable=(self.secrets.folder(service.name, user=user),),
+            private_pids=private_pids,
+            hostname=spec.instance if private_pids else None,
+        )
+        argv = sandbox.wrap(
+            spec.argv,
+            box,
+            pidfile=self.layout.pids / f"{spec.instance}.pid",
+            stop_signal=spec.stop_signal,
+            stop_phase=spec.stop_phase,
+        )
+        # Until the sandbox rewrites it, the pidfile names unshare, which ignores SIGTERM and
+        # SIGINT: a `down` then (after a killed `up`) kills it, and --kill-child the rest.
+        first = signal.SIGKILL if private_pids else spec.stop_signal
+        return dataclasses.replace(spec, argv=argv, user=None, stop_signal=first)
+
+    def app_environment(self, service: Service, env: Mapping[str, str]) -> dict[str, str]:
+        """`env` with the service's own datastore credentials, as files only it can read."""
+        user = self.user(service)
+        files: dict[str, str] = {}
+        if "DATABASE_URL" in env and service.name in datastore_auth.SCHEMAS:
+            self.secrets.get(service.name, "postgres", user=user)
+            files["postgres"] = str(self.secrets.path(service.name, "postgres"))
+        if "REDIS_URL" in env:
+            self.secrets.get(service.name, "redis", user=user)
+            files["redis"] = str(self.secrets.path(service.name, "redis"))
+        return datastore_auth.authenticated_environment(env, service.name, secret_file=files)
+
+    def registry_token(self, service: Service, source: Path) -> Path:
+        """The stack's registry token copied where `service`'s sandbox may read it (0600, its own).
+
+        The sandbox shows a service only its own secrets folder, not `<state>/data`.
+        """
+        return self.secrets.write(
+            service.name, "registry-token", source.read_text(), user=self.user(service)
+        )
+
+    # -- datastores -----------------------------------------------------------
+
+    def redis_aclfile(self, redis: Service, product: Service | None) -> Path:
+        """Write Redis's ACL file (hashed passwords, readable by the redis user only).
+
+        Without a product service among its users (a smaller topology) there is no product user.
+        """
+        text = datastore_auth.redis_acl(
+            product_password=(
+                self.secrets.get(product.name, "redis", user=self.user(product))
+                if product is not None
+                else None
+            ),
+            admin_password=self.secrets.get(RUNTIME, "redis-admin"),
+        )
+        return self.secrets.write(redis.name, "users.acl", text, user=self.user(redis))
+
+    def grant_postgres(self, *, host: str, port: int, services: list[Service]) -> None:
+        """Create/refresh the owner and login roles of `services` (as the bootstrap superuser)."""
+        passwords = {
+            s.name: self.secrets.get(s.name, "postgres", user=self.user(s))
+            for s in services
+            if s.name in datastore_auth.SCHEMAS
+        }
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PGPASSWORD": self.layout.db_password(),
+            "PGCONNECT_TIMEOUT": "5",
+        }
+        argv = [
+            datastores.find_binary("psql"),
+            *("-X", "-q", "-h", host, "-p", str(port), "-U", DB_USER, "-d", DB_NAME),
+        ]
+        done = subprocess.run(
+            argv,
+            input="\\set ON_ERROR_STOP on\n" + datastore_auth.roles_sql(passwords),
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise DriverError(f"setting up PostgreSQL roles failed: {done.stderr.strip()[-300:]}")

@@ -1,0 +1,166 @@
+"""Who may do what in Redis and PostgreSQL: ACL users, roles, and the services' credentials.
+
+Redis (an `--aclfile`, field notes §6): the default user is off; `product` may run
+reads, writes, scripts and connection commands on the product service's keys only
+(`shopnet:product:*`, `shopnet:product-token:*`, `shopnet:products:*`), nothing
+dangerous, plus TIME (a new list generation starts from Redis' clock);
+`shopnet-admin` (the runtime: health checks, and the prefix flush after a restore
+and in the bench — a SCAN + UNLINK script) may ping, flush and delete the product's
+keys (write-only, `%W~`) but read no key. Passwords are stored as SHA-256 in the
+ACL file.
+
+PostgreSQL: the bootstrap superuser `shopnet` is kept for the runtime (roles,
+backup, restore) only. Each service schema has a NOLOGIN owner (`products_owner`,
+`orders_owner`) that owns its tables; each service logs in as its own role
+(`product_app`, `order_app`) with data privileges on its own schema and nothing
+else, and runs its migrations after `SET ROLE <owner>` (a NOINHERIT membership:
+the owner's rights exist only while it says so). PUBLIC loses CONNECT/TEMP on the
+database. Passwords go to the server as SCRAM verifiers, so no plaintext reaches a
+server log even when a statement fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+from shopnet.topology.wiring import DB_NAME
+
+REDIS_PRODUCT_USER = "product"
+REDIS_ADMIN_USER = "shopnet-admin"
+REDIS_PRODUCT_KEYS = ("shopnet:product:*", "shopnet:product-token:*", "shopnet:products:*")
+
+SCHEMAS = {"product": "products", "order": "orders"}
+"""Service → the schema it owns."""
+
+SCRAM_ITERATIONS = 4096
+
+
+# -- Redis ---------------------------------------------------------------------
+
+
+def redis_acl(*, product_password: str | None, admin_password: str) -> str:
+    """The ACL file: rules apply left to right; `resetchannels` denies pub/sub.
+
+    `product_password` None: the topology has no product service, so no product user.
+    """
+    keys = " ".join(f"~{pattern}" for pattern in REDIS_PRODUCT_KEYS)
+    deletable = " ".join(f"%W~{pattern}" for pattern in REDIS_PRODUCT_KEYS)
+    product = (
+        f"user {REDIS_PRODUCT_USER} on #{_sha256(product_password)} resetkeys {keys} "
+        "resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +time\n"
+        if product_password is not None
+        else ""
+    )
+    return (
+        "user default off resetkeys resetchannels -@all\n"
+        + product
+        + f"user {REDIS_ADMIN_USER} on #{_sha256(admin_password)} resetkeys {deletable} "
+        "resetchannels -@all +@connection +flushall +info +eval +scan +unlink\n"
+    )
+
+
+def _sha256(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+# -- PostgreSQL ----------------------------------------------------------------
+
+
+def owner_role(service: str) -> str:
+    return f"{SCHEMAS[service]}_owner"
+
+
+def login_role(service: str) -> str:
+    return f"{service}_app"
+
+
+def scram_verifier(password: str, *, salt: bytes | None = None) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677)."""
+    salt = salt if salt is not None else os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, SCRAM_ITERATIONS)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = base64.b64encode
+    return (
+        f"SCRAM-SHA-256${SCRAM_ITERATIONS}:{b64(salt).decode()}"
+        f"${b64(stored_key).decode()}:{b64(server_key).decode()}"
+    )
+
+
+def roles_sql(passwords: Mapping[str, str], *, database: str = DB_NAME) -> str:
+    """Idempotent SQL (run as the superuser) giving each service in `passwords` its roles."""
+    lines = [
+        "SET client_min_messages = warning;",
+        f"REVOKE ALL ON DATABASE {database} FROM PUBLIC;",
+        "REVOKE ALL ON SCHEMA public FROM PUBLIC;",
+    ]
+    for service, password in sorted(passwords.items()):
+        schema, owner, login = SCHEMAS[service], owner_role(service), login_role(service)
+        verifier = scram_verifier(password)
+        lines += [
+            "DO $$ BEGIN",
+            f"  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{owner}') THEN",
+            f"    CREATE ROLE {owner} NOLOGIN; END IF;",
+            f"  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{login}') THEN",
+            f"    CREATE ROLE {login} LOGIN NOINHERIT; END IF;",
+            "END $$;",
+            f"ALTER ROLE {login} LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE"
+            f" NOREPLICATION NOBYPASSRLS PASSWORD '{verifier}';",
+            f"ALTER ROLE {login} SET search_path = {schema};",
+            f"GRANT {owner} TO {login};",
+            f"GRANT CONNECT ON DATABASE {database} TO {login};",
+            f"CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {owner};",
+            f"ALTER SCHEMA {schema} OWNER TO {owner};",
+            # Tables made before these roles existed (an older stack's data) change hands;
+            # identity sequences follow their tables.
+            "DO $$ DECLARE t regclass; BEGIN",
+            "  FOR t IN SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace",
+            f"    WHERE n.nspname = '{schema}' AND c.relkind IN ('r', 'p', 'v', 'm')",
+            f"      AND c.relowner <> '{owner}'::regrole LOOP",
+            f"    EXECUTE format('ALTER TABLE %s OWNER TO {owner}', t);",
+            "  END LOOP;",
+            "END $$;",
+            f"GRANT USAGE ON SCHEMA {schema} TO {login};",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {login};",
+            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {login};",
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema}"
+            f" GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {login};",
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema}"
+            f" GRANT USAGE, SELECT ON SEQUENCES TO {login};",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# -- the services' side --------------------------------------------------------
+
+
+def authenticated_environment(
+    env: Mapping[str, str], service: str, *, secret_file: Mapping[str, str]
+) -> dict[str, str]:
+    """`env` (from topology wiring) with the service's own credentials instead of the superuser's.
+
+    `secret_file` maps "postgres"/"redis" to the path where this service finds its
+    password (a host path, or /run/secrets/… in a container).
+    """
+    out = dict(env)
+    if "DATABASE_URL" in out and service in SCHEMAS:
+        out["DATABASE_URL"] = _with_user(out["DATABASE_URL"], login_role(service))
+        out["DATABASE_PASSWORD_FILE"] = secret_file["postgres"]
+        out["SHOPNET_DB_MIGRATION_ROLE"] = owner_role(service)
+    if "REDIS_URL" in out:
+        out["REDIS_URL"] = _with_user(out["REDIS_URL"], REDIS_PRODUCT_USER)
+        out["REDIS_PASSWORD_FILE"] = secret_file["redis"]
+    return out
+
+
+def _with_user(url: str, user: str) -> str:
+    """`url` with `user` and without any password."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))

@@ -1,0 +1,57 @@
+"""`shopnet audit` in docker mode: measured inside every container of a running stack.
+
+flock /tmp/shopnet-stack.lock .venv/bin/python -m pytest tests/docker/test_audit.py
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from shopnet.audit import audit, format_table
+from shopnet.runtime.progress import Progress
+from shopnet_docker.driver import DockerDriver
+from shopnet_docker.engine import Docker
+from shopnet_docker.images import BuildReport
+from tests.docker.conftest import leftovers
+from tests.docker.helpers import TEST_PREFIX, isolated_topology
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def stack(
+    docker: Docker, images: BuildReport, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DockerDriver]:
+    driver = DockerDriver(
+        topology=isolated_topology(),
+        root=tmp_path_factory.mktemp("docker-audit"),
+        progress=Progress(quiet=True),
+    )
+    try:
+        driver.up(scale={})
+        yield driver
+    finally:
+        result = driver.down(volumes=True)
+        assert result.problems == ()
+        assert leftovers(docker, TEST_PREFIX) == []
+
+
+def test_every_container_is_unprivileged(stack: DockerDriver) -> None:
+    rows = audit(stack)
+    assert {r.service for r in rows} == {
+        "gateway",
+        "registry",
+        "product",
+        "order",
+        "postgres",
+        "redis",
+    }
+    for row in rows:
+        facts = row.facts
+        assert facts.uid != 0, format_table(rows)
+        assert facts.cap_eff == 0 and facts.cap_bnd == 0, format_table(rows)
+        assert facts.no_new_privs and not facts.root_writable, format_table(rows)
+        assert not {"net", "mnt", "pid", "ipc", "uts"} & {n for n, s in row.shared.items() if s}
+        assert facts.memory_limit is not None and facts.cpu_limit is not None
