@@ -252,8 +252,12 @@ class Supervisor:
             "pid": os.getpid(),
             "instances": {n: asdict(w.status) for n, w in sorted(self.watches.items())},
         }
-        path.with_suffix(".tmp").write_text(json.dumps(data, indent=1) + "\n")
-        path.with_suffix(".tmp").replace(path)
+        tmp = path.with_suffix(".tmp")
+        # Private like every other state file (it names pids and exit statuses).
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(json.dumps(data, indent=1) + "\n")
+        tmp.chmod(0o600)  # a file left by an older version keeps its mode otherwise
+        tmp.replace(path)
 
 
 def _describe(wait_status: int) -> str:
