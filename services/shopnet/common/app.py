@@ -40,6 +40,7 @@ from shopnet.common.registry_client import (
 log = logging.getLogger("shopnet.app")
 
 CONFIG = web.AppKey("config", ServiceConfig)
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 SERVER_NAME = "shopnet"
 """What our `Server` header says: no framework, no versions."""
 
@@ -99,8 +100,10 @@ async def _serve(
     token = read_token_file(cfg.registry_token_file) if cfg.register else None
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
+    # A process that kept them blocked while starting (gateway workers) takes them now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     runner = BoundedAppRunner(
         app,

@@ -13,7 +13,7 @@ import os
 import signal
 
 from shopnet.common import logs
-from shopnet.common.app import listening_socket, serve
+from shopnet.common.app import STOP_SIGNALS, listening_socket, serve
 from shopnet.gateway.app import create_app, tune_gc
 from shopnet.gateway.config import GatewayConfig
 from shopnet.gateway.edge import parser_limits
@@ -34,7 +34,9 @@ def _die_with_parent(parent: int) -> None:
 def worker_main() -> None:
     """Entry point of one worker process."""
     _die_with_parent(int(os.environ[PARENT_ENV]))
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+    # SIGTERM and SIGINT stay blocked (as inherited) until serve() has its handlers: a
+    # stop that arrives while the worker starts is then a drain, not a death by signal.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS - STOP_SIGNALS)
 
     cfg = GatewayConfig.from_env()
     logs.configure(service=cfg.service, instance_id=cfg.instance_id, level=cfg.log_level)
