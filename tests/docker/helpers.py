@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from shopnet.topology import Topology, default_topology
+from shopnet_docker.driver import DockerDriver
 from shopnet_docker.preflight import host_routes
 from tests.support.servers import free_port
 
@@ -178,3 +179,13 @@ while True:
     conn, _ = server.accept()
     conn.close()
 """
+
+
+def clear_own_leftovers(driver: DockerDriver) -> None:
+    """Remove what a killed earlier run of this test left under the test's own prefix.
+
+    The prefix belongs to the test alone (a person's stack is `shopnet`), so what carries it
+    is ours: without this, one interrupted run makes every later run refuse to start.
+    """
+    result = driver.down(volumes=True)
+    assert result.problems == (), result.problems

@@ -15,7 +15,7 @@ from shopnet_docker.driver import DockerDriver
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import BuildReport
 from tests.docker.conftest import leftovers
-from tests.docker.helpers import TEST_PREFIX, isolated_topology
+from tests.docker.helpers import TEST_PREFIX, clear_own_leftovers, isolated_topology
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -30,6 +30,7 @@ def stack(
         progress=Progress(quiet=True),
     )
     try:
+        clear_own_leftovers(driver)
         driver.up(scale={})
         yield driver
     finally:

@@ -22,7 +22,7 @@ from shopnet_docker.driver import DockerDriver
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import BuildReport
 from tests.docker.conftest import leftovers
-from tests.docker.helpers import isolated_topology, shopnet, topology_toml
+from tests.docker.helpers import clear_own_leftovers, isolated_topology, shopnet, topology_toml
 
 pytestmark = pytest.mark.docker
 
@@ -32,6 +32,16 @@ PREFIX = "snx"
 @pytest.fixture
 def topology() -> Topology:
     return isolated_topology(prefix=PREFIX)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _clean_slate(docker: Docker, tmp_path_factory: pytest.TempPathFactory) -> None:
+    driver = DockerDriver(
+        topology=isolated_topology(prefix=PREFIX),
+        root=tmp_path_factory.mktemp("docker-errors-slate"),
+        progress=Progress(quiet=True),
+    )
+    clear_own_leftovers(driver)
 
 
 @pytest.fixture

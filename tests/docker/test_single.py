@@ -23,7 +23,7 @@ from shopnet_docker.driver import DockerDriver
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import BuildReport
 from tests.docker.conftest import leftovers
-from tests.docker.helpers import http, isolated_topology
+from tests.docker.helpers import clear_own_leftovers, http, isolated_topology
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -44,6 +44,7 @@ def stack(
             variant=Variant(wiring=Wiring.SINGLE, discovery=Discovery.DNS),
         )
         try:
+            clear_own_leftovers(driver)
             driver.up(scale={"product": PRODUCTS})
             yield driver
         finally:

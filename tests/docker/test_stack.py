@@ -32,6 +32,7 @@ from tests.docker.conftest import leftovers
 from tests.docker.helpers import (
     OUTSIDE_PORT,
     TEST_PREFIX,
+    clear_own_leftovers,
     free_subnets,
     http,
     isolated_topology,
@@ -69,6 +70,7 @@ def stack(
             progress=Progress(quiet=True),
         )
         try:
+            clear_own_leftovers(driver)
             driver.up(scale={"product": PRODUCTS})
             yield driver
         finally:

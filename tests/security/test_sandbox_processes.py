@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,3 +134,28 @@ def test_postgres_in_its_sandbox_takes_the_fast_shutdown(place: Path) -> None:
     datastores.wait_for_postgres("127.0.0.1", port)
     assert process.stop_all(layout.pids, owner=str(layout.dir), timeout=10) == []
     assert "fast shutdown request" in layout.log("postgres-1").read_text()
+
+
+def test_code_under_a_closed_folder_in_tmp_is_reached(
+    place: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkout in a `mktemp -d` folder (0700, under the /tmp the sandbox replaces) still runs."""
+    closed = Path(tempfile.mkdtemp(prefix="shopnet-test-closed-"))  # 0700, like mktemp -d
+    code = closed / "checkout"
+    code.mkdir(mode=0o755)
+    (code / "probe.py").write_text("print('reached')\n")
+    needed = sandbox.needed_paths()
+    monkeypatch.setattr(sandbox, "needed_paths", lambda: (*needed, code))
+    argv = sandbox.wrap(
+        (sys.executable, str(code / "probe.py")),
+        _box(place),
+        pidfile=place / "pids" / "probe.pid",
+        stop_signal=signal.SIGTERM,
+        stop_phase=0,
+    )
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    finally:
+        shutil.rmtree(closed)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "reached\n"

@@ -153,9 +153,12 @@ def setup_script(sandbox: Sandbox, *, pidfile: Path, stop_signal: int, stop_phas
         lines += [f"mkdir {stage}/{i}", f"mount --bind {q(str(path))} {stage}/{i}"]
     lines.append(_tmpfs("/tmp", "1777"))
     for ancestor in sorted(shims, key=lambda p: len(p.parts)):
-        lines.append(
-            f"mount -t tmpfs -o mode=0755,size=1m,nosuid,nodev shopnet-shim {q(str(ancestor))}"
-        )
+        # An ancestor under /tmp (a checkout in a `mktemp -d` folder) exists no more on
+        # the fresh /tmp: make it before covering it.
+        lines += [
+            f"mkdir -p {q(str(ancestor))}",
+            f"mount -t tmpfs -o mode=0755,size=1m,nosuid,nodev shopnet-shim {q(str(ancestor))}",
+        ]
     for i, path in enumerate(kept):
         lines += [f"mkdir -p {q(str(path))}", f"mount --move {stage}/{i} {q(str(path))}"]
     lines += [f"umount {stage}", _tmpfs("/dev/shm", "1777")]
