@@ -144,7 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="measure local, netns and docker side by side")
     bench.add_argument(
-        "--modes", default="local,netns,docker", help="comma-separated (default: all)"
+        "--modes",
+        default="local,netns,docker",
+        help="comma-separated, each mode[:wiring[:discovery]][:hostsN], e.g. "
+        "netns,netns:hosts2 (default: local,netns,docker)",
     )
     bench.add_argument(
         "--duration", type=float, default=None, metavar="S", help="seconds per run (5)"
