@@ -207,6 +207,10 @@ class NetnsDriver(HostedDriver):
         summary = captures.capture(bridge, output, count=count, seconds=seconds)
         labels = {str(a): e.name for e in plan.endpoints for a in e.addresses}
         labels |= {str(h.uplink.ip): h.name for h in plan.hosts}
+        labels |= {str(b.address.ip): h.name for h in plan.hosts for b in h.bridges}
+        labels |= {
+            f"vni {v.vni}": v.tier.name for v in (plan.hosts[0].vxlans if plan.hosts else ())
+        }
         return summary.format(labels=labels)
 
     def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:

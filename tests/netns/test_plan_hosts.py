@@ -3,11 +3,14 @@ entries, MTU, routes and firewall — without touching the host (no root needed)
 
 from __future__ import annotations
 
+import struct
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 
 import pytest
 
 from shopnet.errors import ConfigError
+from shopnet.hostnet.pcapsummary import summarize
 from shopnet.runtime import variant
 from shopnet.topology import default_topology
 from shopnet.topology.model import Wiring
@@ -143,3 +146,33 @@ def test_what_several_hosts_refuse() -> None:
     chosen = variant.parse("netns:hosts2", topology)
     assert (chosen.variant.hosts, chosen.label) == (2, "netns:routed:hosts2")
     assert variant.parse("netns", topology).variant.hosts == 1
+
+
+def test_pcap_summary_opens_vxlan(tmp_path: Path) -> None:
+    def ipv4(src: str, dst: str, protocol: int, payload: bytes) -> bytes:
+        header = struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0, 64, protocol, 0,
+            IPv4Address(src).packed, IPv4Address(dst).packed,
+        )  # fmt: skip
+        return header + payload
+
+    def ethernet(packet: bytes) -> bytes:
+        return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + packet
+
+    tcp = struct.pack("!HHIIBBHHH", 40000, 6379, 0, 0, 0x50, 0x18, 0, 0, 0)
+    inner = ethernet(ipv4("172.21.0.20", "172.22.0.11", 6, tcp + b"PING"))
+    vxlan = struct.pack("!BBHI", 0x08, 0, 0, 103 << 8)  # flags, VNI 103
+    udp = struct.pack("!HHHH", 51000, 4789, 8 + len(vxlan) + len(inner), 0)
+    outer = ethernet(ipv4("10.199.0.2", "10.199.0.1", 17, udp + vxlan + inner))
+    data = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    data += struct.pack("<IIII", 100, 0, len(outer), len(outer)) + outer
+    path = tmp_path / "underlay.pcap"
+    path.write_bytes(data)
+
+    summary = summarize(path)
+    assert list(summary.tunnelled) == [103]
+    labels = {"10.199.0.2": "host2", "172.22.0.11": "redis-1", "vni 103": "database"}
+    text = summary.format(labels=labels)
+    assert "udp  10.199.0.2 (host2):51000 -> 10.199.0.1:4789" in text
+    assert "inside VXLAN VNI 103 (database): 1 packets" in text
+    assert "tcp  172.21.0.20:40000 -> 172.22.0.11 (redis-1):6379  1 pkts" in text
