@@ -29,6 +29,7 @@ from shopnet.errors import ConfigError
 from shopnet.topology.model import WORLD, Instance, Tier, Topology, Wiring
 from shopnet_netns import hostplan
 from shopnet_netns.hostplan import HostPlan, UnderlayPlan
+from shopnet_netns.legs import Leg, check_unique, legs_of
 from shopnet_netns.names import Names, Role, check_ifname
 
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
@@ -55,20 +56,6 @@ class BridgePlan:
     """The host's address on the tier (`.1/24`): the instances' router."""
     marker: str
     """IFLA_IFALIAS that marks it as ours."""
-
-
-@dataclass(frozen=True, slots=True)
-class Leg:
-    """An extra veth of an attached instance: its place on a tier that is not its home."""
-
-    tier: Tier
-    bridge: str
-    veth: str
-    """Host-side end, e.g. `sn-gateway-1.2` (`.<tier position>`), enslaved to `bridge`."""
-    ifname: str
-    """The end inside the namespace: `eth1`, `eth2` … in tier order."""
-    address: IPv4Interface
-    marker: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +174,7 @@ class NetworkPlan:
                 address=IPv4Interface(f"{inst.address}/{inst.tier.subnet.prefixlen}"),
                 routes=_routes(topology, inst, wiring, placement, under),
                 marker=names.marker(Role.VETH, inst.name),
-                legs=_legs(topology, names, inst) if wiring is Wiring.ATTACHED else (),
+                legs=legs_of(topology, names, inst) if wiring is Wiring.ATTACHED else (),
                 **(
                     {
                         "host": f"host{placement[inst.name]}",
@@ -200,7 +187,7 @@ class NetworkPlan:
             )
             for inst in instances
         )
-        _check_unique(endpoints)
+        check_unique(endpoints)
         published = _published(topology, instances)
         if published is not None and under is not None:
             published = replace(published, bridge=under.bridge)
@@ -278,46 +265,6 @@ def _routes(
     if underlay is not None and inst.tier.internal:
         routes += (Route(IPv4Network(f"{underlay.address.ip}/32"), via),)
     return routes
-
-
-def _legs(topology: Topology, names: Names, instance: Instance) -> tuple[Leg, ...]:
-    service = instance.service
-    legs = []
-    position = {tier.name: i for i, tier in enumerate(topology.tiers, start=1)}
-    others = [t for t in topology.networks_of(service.name) if t != service.tier]
-    for number, tier_name in enumerate(others, start=1):
-        tier = topology.tier(tier_name)
-        upper = tier.dynamic_range
-        address = upper.network_address + service.host + instance.index - 1
-        if address >= upper.broadcast_address:
-            raise ConfigError(
-                f"attached wiring: {instance.name}'s leg on {tier.name} would be {address}, "
-                f"outside {upper} (lower the service's host number)"
-            )
-        legs.append(
-            Leg(
-                tier=tier,
-                bridge=tier.bridge,
-                veth=names.leg_veth(instance.name, position[tier.name]),
-                ifname=f"eth{number}",
-                address=IPv4Interface(f"{address}/{tier.subnet.prefixlen}"),
-                marker=names.marker(Role.VETH, f"{instance.name}.{tier.name}"),
-            )
-        )
-    return tuple(legs)
-
-
-def _check_unique(endpoints: tuple[Endpoint, ...]) -> None:
-    """Two legs on one tier can collide when services of different tiers share a host number."""
-    owner: dict[IPv4Address, str] = {}
-    for endpoint in endpoints:
-        for address in endpoint.addresses:
-            if address in owner:
-                raise ConfigError(
-                    f"attached wiring: {owner[address]} and {endpoint.name} would both use "
-                    f"{address}; give their services different host numbers"
-                )
-            owner[address] = endpoint.name
 
 
 def _published(topology: Topology, instances: tuple[Instance, ...]) -> Published | None:
