@@ -1,7 +1,8 @@
 """netns `--hosts 2` end to end, as root: two simulated hosts joined by VXLAN.
 
-The test topology (prefix sntest, 10.213.x subnets, a free published port), so
-it never meets a person's stack: up through the `shopnet` command, the API
+The test topology with a prefix, subnets and bridge names of its own (snhosts,
+10.215.x, shbr-*) and a free published port, so it never meets a person's stack
+nor the other netns tests: up through the `shopnet` command, the API
 through the DNAT, instances on both hosts, a cross-host flow that is allowed
 and one that is not, VXLAN packets on the underlay, `down` leaving nothing —
 also after `up` was killed with SIGKILL halfway.
@@ -16,11 +17,13 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from shopnet.topology.load import parse as parse_topology
 from shopnet_netns import NetworkPlan, discover, namespaces, teardown
 from tests.netns import helpers
 from tests.support.servers import free_port, scratch_dir
@@ -35,9 +38,19 @@ pytestmark = [
 PORT = free_port()
 DNAT = f"http://127.0.0.1:{PORT}"
 SCALE = {"product": 2}
-# The test veth prefix: the leftover check then never looks at a person's `sn-` links.
+PREFIX, VETH_PREFIX = "snhosts", "sh-"
+TOPOLOGY_TOML = (
+    helpers.testbed_toml(PORT)
+    .replace(f'prefix = "{helpers.PREFIX}"', f'prefix = "{PREFIX}"')
+    .replace('"10.213.', '"10.215.')
+    .replace('"stbr-', '"shbr-')
+)
+# A veth prefix of its own: the leftover check then never looks at a person's `sn-` links.
 PLAN = NetworkPlan.from_topology(
-    helpers.testbed_topology(PORT), SCALE, veth_prefix=helpers.VETH_PREFIX, hosts=2
+    parse_topology(tomllib.loads(TOPOLOGY_TOML), source="test"),
+    SCALE,
+    veth_prefix=VETH_PREFIX,
+    hosts=2,
 )
 HOST_OF = {e.name: e.host for e in PLAN.endpoints}
 CONNECT = "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)"
@@ -59,7 +72,7 @@ def topology_file() -> Iterator[Path]:
     teardown(PLAN.names)  # a killed earlier run of this module (only the test prefix)
     directory = scratch_dir("shopnet-e2e-hosts-topo-")
     path = directory / "topology.toml"
-    path.write_text(helpers.testbed_toml(PORT))
+    path.write_text(TOPOLOGY_TOML)
     yield path
 
 
