@@ -137,6 +137,10 @@ def test_the_api_answers_through_the_dnat(stack: Path) -> None:
     assert HOST_OF["product-1"] != HOST_OF["product-2"]
     served = {request(f"{DNAT}/api/products/{i}").headers["X-Served-By"] for i in range(1, 7)}
     assert served == {"product-1", "product-2"}
+    # Full-size segments cross the underlay too (MTU 1450 inside, 1500 outside).
+    pages = [request(f"{DNAT}/api/products?page_size=100") for _ in range(2)]
+    assert [len(page.body["items"]) for page in pages] == [100, 100]
+    assert {page.headers["X-Served-By"] for page in pages} == {"product-1", "product-2"}
 
 
 def test_status_shows_instances_on_both_hosts(stack: Path, topology_file: Path) -> None:
@@ -162,6 +166,8 @@ def test_cross_host_flows_follow_the_topology(stack: Path, topology_file: Path) 
         sys.executable, "-c", CONNECT, str(redis.address.ip), "6379", check=False,
     )  # fmt: skip
     assert denied.returncode != 0 and "timed out" in denied.stderr
+    link = run(stack, topology_file, "exec", "product-1", "--", "ip", "-o", "link", "show", "eth0")
+    assert " mtu 1450 " in link.stdout
     matrix = run(stack, topology_file, "isolation", check=False)
     print(matrix.stdout)
     assert matrix.returncode == 0 and " 0 unexpected" in matrix.stdout, matrix.stdout
