@@ -31,7 +31,7 @@ def test_section_reports_the_encapsulation_cost() -> None:
     assert "| netns | 8,000 | 7.00 | 14.00 | 200 | 40 |" in text
     assert "| netns:routed:hosts2 | 6,000 | 9.50 | 19.00 | 250 | 70 |" in text
     assert (
-        "throughput 0.75× (-25%), p50 +2500 µs, CPU per request +50 µs "
+        "throughput 0.75× (-25%), p50 +2.5 ms, CPU per request +50 µs "
         "(kernel softirq +30 µs, gateway +1 µs)." in text
     )
     assert section([one], 64) == []

@@ -45,7 +45,10 @@ def section(closed: list[Summary], conns: int) -> list[str]:
         "## Across hosts (VXLAN)\n",
         f"The main path (cache hit, {conns} connections) with every instance on one host "
         "and spread over simulated hosts joined by VXLAN (`shopnet up --hosts N`; static "
-        "forwarding entries, UDP 4789, MTU 1450 on the tiers), in the same interleaved run:\n",
+        "forwarding entries, UDP 4789, MTU 1450 on the tiers), in the same interleaved run. "
+        "CPU is per request, as in the table above (softirq: packet processing outside any "
+        "process, where VXLAN decapsulation and the second host's bridge and conntrack land; "
+        "`other` is the rest of the machine's busy time):\n",
         "| mode | req/s | p50 ms | p99 ms | CPU µs/req | softirq µs/req |",
         "|---|---:|---:|---:|---:|---:|",
     ]
@@ -69,8 +72,9 @@ def _num(value: float | None) -> str:
 
 def _cost(one: Summary, many: Summary) -> str:
     ratio = many.rps / one.rps if one.rps else 0.0
-    p50 = (many.latency.p50 - one.latency.p50) * 1000
-    text = f"throughput {ratio:.2f}× ({(ratio - 1) * 100:+.0f}%), p50 {p50:+.0f} µs"
+    p50 = many.latency.p50 - one.latency.p50
+    shown = f"{p50:+.1f} ms" if abs(p50) >= 1 else f"{p50 * 1000:+.0f} µs"
+    text = f"throughput {ratio:.2f}× ({(ratio - 1) * 100:+.0f}%), p50 {shown}"
     if one.cpu_us and many.cpu_us:
         grew = sorted(
             (
