@@ -36,7 +36,7 @@ def device_sysctl(family: str, ifname: str, key: str) -> Path:
     return Path("/proc/sys/net", family, "conf", ifname, key)
 
 
-def _set_device_sysctl(family: str, ifname: str, key: str, value: str) -> None:
+def set_device_sysctl(family: str, ifname: str, key: str, value: str) -> None:
     target = device_sysctl(family, ifname, key)
     if target.parent.exists():  # no ipv6 directory when IPv6 is disabled at boot
         target.write_text(value)
@@ -55,7 +55,7 @@ def ensure_links(plan: NetworkPlan) -> None:
             if plan.published is not None:
                 # DNAT of 127.0.0.1 out of this bridge: the kernel drops loopback
                 # sources on a non-loopback device unless route_localnet is set.
-                _set_device_sysctl("ipv4", plan.published.bridge, "route_localnet", "1")
+                set_device_sysctl("ipv4", plan.published.bridge, "route_localnet", "1")
             for endpoint in plan.endpoints:
                 ensure_endpoint(ipr, endpoint, bridges)
     except (NetlinkError, OSError) as exc:
@@ -95,7 +95,7 @@ def ensure_bridge(
         ipr.link("set", index=idx, ifalias=marker)
         ipr.link("set", index=idx, ifname=name)
         log.info("bridge created", extra={"bridge": name})
-    _set_device_sysctl("ipv6", name, "disable_ipv6", "1")
+    set_device_sysctl("ipv6", name, "disable_ipv6", "1")
     ensure_address(ipr, idx, str(address.ip), address.network.prefixlen)
     ipr.link("set", index=idx, state="up")
     return idx
@@ -133,7 +133,7 @@ def ensure_endpoint(ipr: IPRoute, endpoint: Endpoint, bridges: dict[str, int]) -
                 },
             )
             ipr.link("set", index=host, ifalias=marker)
-            _set_device_sysctl("ipv6", veth, "disable_ipv6", "1")
+            set_device_sysctl("ipv6", veth, "disable_ipv6", "1")
             ipr.link("set", index=host, master=bridges[bridge], state="up")
             ensure_address(nsr, peer, str(address.ip), address.network.prefixlen)
             nsr.link("set", index=peer, state="up")

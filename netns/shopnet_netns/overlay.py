@@ -47,7 +47,7 @@ def ensure(plan: NetworkPlan) -> None:
                 ipr, plan.names, underlay.bridge, underlay.marker, underlay.address, 0
             )
             # DNAT of 127.0.0.1 leaves through the underlay: see links.ensure_links.
-            links.device_sysctl("ipv4", underlay.bridge, "route_localnet").write_text("1")
+            links.set_device_sysctl("ipv4", underlay.bridge, "route_localnet", "1")
             for host in plan.hosts:
                 _ensure_host(ipr, plan, host, under)
             for address, via in underlay.routes:
@@ -64,6 +64,8 @@ def _ensure_host(ipr: IPRoute, plan: NetworkPlan, host: HostPlan, under: int) ->
         hsr.link("set", index=links.lookup(hsr, "lo"), state="up")
         outer, uplink = links.ensure_pair(ipr, hsr, host.namespace, host.veth, UPLINK)
         ipr.link("set", index=outer, ifalias=host.marker)
+        # A bridge port needs no address: no IPv6 link-local chatter on the underlay.
+        links.set_device_sysctl("ipv6", host.veth, "disable_ipv6", "1")
         ipr.link("set", index=outer, master=under, state="up")
         links.ensure_address(hsr, uplink, str(host.uplink.ip), host.uplink.network.prefixlen)
         hsr.link("set", index=uplink, state="up")
