@@ -18,6 +18,7 @@ import subprocess
 from collections.abc import Callable
 from ipaddress import IPv4Network
 from pathlib import Path
+from typing import Any
 
 from shopnet.errors import ConfigError
 from shopnet.hostnet import capture as captures
@@ -43,6 +44,11 @@ class NetnsDriver(HostedDriver):
     mode = "netns"
     has_network = True
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._underlay_subnet: IPv4Network | None = None
+        """Chosen once per driver: `up` plans several times before the state records it."""
+
     @property
     def names(self) -> Names:
         return Names(self.topology.prefix)
@@ -63,7 +69,7 @@ class NetnsDriver(HostedDriver):
 
     def _underlay(self, scale: dict[str, int]) -> IPv4Network:
         """The running stack's underlay subnet, else the first free one (kept for `up`)."""
-        chosen = getattr(self, "_underlay_subnet", None)
+        chosen = self._underlay_subnet
         if chosen is None:
             state = self.state_or_none()
             recorded = state.extra.get("underlay") if state is not None else None

@@ -27,7 +27,7 @@ conntrack and firewall work as on one host.
 
 Instances are placed round-robin over the hosts in start order (postgres on
 host 1, redis on host 2, …), so even singletons spread and scaled services land
-on different hosts.
+on different hosts — except those the topology's `[placement]` pins to a host.
 """
 
 from __future__ import annotations
@@ -135,9 +135,23 @@ def choose_underlay(taken: list[IPv4Network]) -> IPv4Network:
     raise ConfigError(f"no free /24 for the underlay in {UNDERLAY_CANDIDATES}")
 
 
-def place(instances: tuple[Instance, ...], hosts: int) -> dict[str, int]:
-    """Instance name → host number (1-based), round-robin in start order."""
-    return {inst.name: i % hosts + 1 for i, inst in enumerate(instances)}
+def place(
+    instances: tuple[Instance, ...], hosts: int, pinned: tuple[tuple[str, int], ...] = ()
+) -> dict[str, int]:
+    """Instance name → host number (1-based): the topology's `[placement]` for the instances
+    it names, round-robin in start order for the others."""
+    fixed = dict(pinned)
+    for name, host in fixed.items():
+        if host > hosts:
+            raise ConfigError(f"the topology places {name} on host {host}, but there are {hosts}")
+    placed, turn = {}, 0
+    for inst in instances:
+        if inst.name in fixed:
+            placed[inst.name] = fixed[inst.name]
+        else:
+            placed[inst.name] = turn % hosts + 1
+            turn += 1
+    return placed
 
 
 def router(tier: Tier, host: int) -> IPv4Address:
@@ -159,7 +173,7 @@ def plan_hosts(
     for tier in topology.tiers:
         if tier.subnet.overlaps(subnet):
             raise ConfigError(f"underlay {subnet} overlaps tier {tier.name} ({tier.subnet})")
-    placement = place(instances, hosts)
+    placement = place(instances, hosts, topology.placement)
     taken = {inst.address: inst.name for inst in instances}
     uplinks = [
         IPv4Interface(f"{subnet.network_address + k}/{subnet.prefixlen}")

@@ -3,7 +3,9 @@ entries, MTU, routes and firewall — without touching the host (no root needed)
 
 from __future__ import annotations
 
+import dataclasses
 import struct
+import tomllib
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -13,9 +15,11 @@ from shopnet.errors import ConfigError
 from shopnet.hostnet.pcapsummary import summarize
 from shopnet.runtime import variant
 from shopnet.topology import default_topology
+from shopnet.topology.load import parse
 from shopnet.topology.model import Wiring
 from shopnet_netns import NetworkPlan, firewall, hostplan, isolation
 from shopnet_netns.hostplan import FLOOD
+from tests.netns.helpers import REPO
 
 UNDERLAY = IPv4Network("10.199.0.0/24")
 
@@ -176,3 +180,31 @@ def test_pcap_summary_opens_vxlan(tmp_path: Path) -> None:
     assert "udp  10.199.0.2 (host2):51000 -> 10.199.0.1:4789" in text
     assert "inside VXLAN VNI 103 (database): 1 packets" in text
     assert "tcp  172.21.0.20:40000 -> 172.22.0.11 (redis-1):6379  1 pkts" in text
+
+
+def test_the_topology_may_pin_instances_to_hosts() -> None:
+    text = (REPO / "services/shopnet/topology/default.toml").read_text()
+    pinned = parse(
+        tomllib.loads(text + '\n[placement]\n"gateway-1" = 2\n"postgres-1" = 2\n'), source="t"
+    )
+    assert pinned.placement == (("gateway-1", 2), ("postgres-1", 2))
+    plan = NetworkPlan.from_topology(pinned, {"product": 2}, hosts=2, underlay=UNDERLAY)
+    placed = {e.name: e.host for e in plan.endpoints}
+    assert (placed["gateway-1"], placed["postgres-1"]) == ("host2", "host2")
+    # The others still take turns, starting with host 1.
+    assert [placed[n] for n in ("redis-1", "registry-1", "product-1", "product-2")] == [
+        "host1",
+        "host2",
+        "host1",
+        "host2",
+    ]
+    assert {str(via) for a, via in plan.underlay.routes if str(a) == "172.20.0.10"} == {
+        "10.199.0.2"
+    }
+    with pytest.raises(ConfigError, match="on host 3, but there are 2"):
+        NetworkPlan.from_topology(
+            dataclasses.replace(pinned, placement=(("gateway-1", 3),)), hosts=2
+        )
+    for bad in ('"nobody-1" = 1', '"gateway-1" = 0', '"gateway" = 1'):
+        with pytest.raises(ConfigError, match="placement"):
+            parse(tomllib.loads(text + f"\n[placement]\n{bad}\n"), source="t")
