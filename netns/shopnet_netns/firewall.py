@@ -53,6 +53,9 @@ from shopnet_netns.plan import NetworkPlan
 
 log = logging.getLogger("shopnet.netns.firewall")
 
+ARRIVING = " (from another host)"
+"""Comment suffix of a simulated host's rules for connections another host opened (and
+counted): `shopnet dashboard` sums every host's counters without them."""
 DENIED_SET = "denied"
 """Dynamic set of refused TCP attempts, one element with a counter per (source, destination, port)."""
 
@@ -75,10 +78,18 @@ def render_host(plan: NetworkPlan, host: HostPlan) -> str:
     underlay) pass — on one host they never cross a forward hook."""
     assert plan.underlay is not None
     bridges = [b.name for b in host.bridges]
-    return _table(plan, bridges=bridges, admin=plan.underlay.address.ip, nat=False)
+    admin = plan.underlay.address.ip
+    return _table(plan, bridges=bridges, admin=admin, nat=False, host=host.name)
 
 
-def _table(plan: NetworkPlan, *, bridges: list[str], admin: IPv4Address | None, nat: bool) -> str:
+def _table(
+    plan: NetworkPlan,
+    *,
+    bridges: list[str],
+    admin: IPv4Address | None,
+    nat: bool,
+    host: str | None = None,
+) -> str:
     names = plan.names
     subnets = [str(b.tier.subnet) for b in plan.bridges]
     bridges = [f'"{b}"' for b in bridges]
@@ -89,15 +100,23 @@ def _table(plan: NetworkPlan, *, bridges: list[str], admin: IPv4Address | None, 
         targets = [str(e.address.ip) for e in plan.instances_of(flow.target)]
         if not targets:
             continue
-        what = f'comment "{flow.source} -> {flow.target}:{flow.port}"'
-        match = f"ip daddr {_set(targets)} tcp dport {flow.port} ct state new counter accept {what}"
+        what = f"{flow.source} -> {flow.target}:{flow.port}"
+        match = f"ip daddr {_set(targets)} tcp dport {flow.port} ct state new counter accept"
         if flow.source == WORLD:
-            flows.append(f"iifname != @bridges {match}")
+            # In a simulated host the world arrives through the real host, which counted it.
+            suffix = ARRIVING if host is not None else ""
+            flows.append(f'iifname != @bridges {match} comment "{what}{suffix}"')
             continue
         # Every address of the sources: attached instances connect from their legs.
-        sources = [str(a) for e in plan.instances_of(flow.source) for a in e.addresses]
-        if sources:
-            flows.append(f"ip saddr {_set(sources)} {match}")
+        sources = list(plan.instances_of(flow.source))
+        groups = [(sources, "")]
+        if host is not None:  # a connection between hosts passes both: count it at its source
+            mine = [e for e in sources if e.host == host]
+            groups = [(mine, ""), ([e for e in sources if e.host != host], ARRIVING)]
+        for group, suffix in groups:
+            addresses = [str(a) for e in group for a in e.addresses]
+            if addresses:
+                flows.append(f'ip saddr {_set(addresses)} {match} comment "{what}{suffix}"')
 
     lines = [
         f"table inet {names.nft_table} {{",

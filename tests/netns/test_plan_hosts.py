@@ -129,9 +129,26 @@ def test_firewalls_dnat_and_admin_across_hosts(two_hosts: NetworkPlan) -> None:
     assert "dnat" not in inner
     assert "ip saddr 10.199.0.254 ct state new counter accept" in inner
     assert '"br-frontend", "br-backend", "br-database"' in inner
-    # The same flows on both sides of the underlay.
+    # The same flows on both sides of the underlay; a host counts what its own instances
+    # open, and marks what arrives from the other (the dashboard adds the hosts up).
     flows = [line for line in outer.splitlines() if 'comment "' in line and "->" in line]
-    assert flows and all(line in inner for line in flows)
+    comments = [line.split('comment "')[1].rstrip('"') for line in flows]
+    assert comments and all(
+        f'comment "{c}"' in inner or f"{c}{firewall.ARRIVING}" in inner for c in comments
+    )
+
+    def redis_rule(source: str, suffix: str) -> str:
+        return (
+            f"ip saddr {{ {source} }} ip daddr {{ 172.22.0.11 }} tcp dport 6379 ct state new "
+            f'counter accept comment "product -> redis:6379{suffix}"'
+        )
+
+    host1 = firewall.render_host(two_hosts, two_hosts.hosts[0])
+    # product-1 (172.21.0.20) runs on host 2, product-2 (.21) on host 1.
+    assert redis_rule("172.21.0.20", "") in inner
+    assert redis_rule("172.21.0.21", firewall.ARRIVING) in inner
+    assert redis_rule("172.21.0.21", "") in host1
+    assert redis_rule("172.21.0.20", firewall.ARRIVING) in host1
     host_probes = [p for p in isolation.probes(two_hosts) if p.source == isolation.HOST]
     assert {p.seen_as for p in host_probes} == {IPv4Address("10.199.0.254")}
 
