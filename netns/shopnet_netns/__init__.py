@@ -5,7 +5,9 @@ a running event loop call them through `asyncio.to_thread`: pyroute2's sync API
 runs a loop of its own and fails with "This event loop is already running".
 
     plan = NetworkPlan.from_topology(topology, scale)
-        pure: names, addresses, routes, published port (plan.endpoint("product-2"))
+        pure: names, addresses, routes, published port (plan.endpoint("product-2"));
+        with `hosts=N` also the simulated hosts, their underlay and VXLAN (hostplan.py),
+        which `build` creates through overlay.py
     preflight.check(plan)
         before `up`: PreflightError (root, binaries, subnet/port collisions) or
         StateError (our leftovers: "run `shopnet down`")

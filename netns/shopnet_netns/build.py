@@ -7,7 +7,10 @@ Order matters for safety, not for idempotency (every step is idempotent):
                      first: rules name addresses and interfaces that need not
                      exist yet, so no link is ever up without its policy
     3. sysctls       recorded, then set: ip_forward, bridge-nf-call-iptables
-    4. links         bridges, namespaces, veths, addresses, routes
+    4. links         bridges, namespaces, veths, addresses, routes; with several
+                     hosts the underlay, host namespaces and VXLAN (overlay.py),
+                     each host's namespace created before step 2 so its own
+                     firewall is loaded before any of its links exist
 
 Killed at any point, `build` again completes the network and `teardown`
 removes it.
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from shopnet.errors import PreflightError
 from shopnet.hostnet import tools
-from shopnet_netns import firewall, iptables, links, preflight, sysctl
+from shopnet_netns import firewall, iptables, links, namespaces, overlay, preflight, sysctl
 from shopnet_netns.plan import NetworkPlan
 
 log = logging.getLogger("shopnet.netns.build")
@@ -56,12 +59,18 @@ def build(plan: NetworkPlan) -> BuildReport:
     """
     preflight.check(plan, allow_ours=True)
     ensure_br_netfilter()
+    for host in plan.hosts:
+        namespaces.create(host.namespace)
     firewall.apply(plan)
-    placed = iptables.ensure(plan.names, [b.name for b in plan.bridges])
+    ours = [plan.underlay.bridge] if plan.underlay else [b.name for b in plan.bridges]
+    placed = iptables.ensure(plan.names, ours)
     changed = sysctl.ensure(
         plan.names.prefix, {sysctl.IP_FORWARD: "1", sysctl.BRIDGE_NF_IPTABLES: "1"}
     )
-    links.ensure_links(plan)
+    if plan.hosts:
+        overlay.ensure(plan)
+    else:
+        links.ensure_links(plan)
     log.info(
         "network built",
         extra={"prefix": plan.names.prefix, "instances": len(plan.endpoints)},

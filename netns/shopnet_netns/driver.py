@@ -5,13 +5,20 @@ dependency order and waits for them) and this package's network layer (which
 builds bridges, namespaces, veths and the firewall from the topology). Each
 instance listens on 0.0.0.0 inside its namespace; the host reaches it at its
 tier address, and users at http://localhost:8080 through DNAT.
+
+With `--hosts N` (the variant's `hosts`) the same plan spreads the instances over
+N simulated hosts joined by VXLAN (hostplan.py, overlay.py); the underlay's
+subnet is chosen at `up` (the first free /24) and kept in the state.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import Callable
+from ipaddress import IPv4Network
 from pathlib import Path
+from typing import Any
 
 from shopnet.errors import ConfigError
 from shopnet.hostnet import capture as captures
@@ -19,13 +26,15 @@ from shopnet.runtime.base import EntryPoint, InstanceStatus
 from shopnet.runtime.hosted import HostedDriver
 from shopnet.runtime.launch import Placement
 from shopnet.runtime.state import InstanceRecord, StackState
-from shopnet_netns import cgroups, isolation, netem, preflight
+from shopnet_netns import cgroups, hostplan, isolation, netem, preflight
 from shopnet_netns.build import build
 from shopnet_netns.inventory import discover, teardown
 from shopnet_netns.names import Names
 from shopnet_netns.plan import NetworkPlan
 from shopnet_netns.spawning import enter_instance
 
+UNDERLAY = "underlay"
+"""`shopnet capture underlay`: the hosts' shared segment (several hosts only)."""
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 PEER_PORT = 3080
 """The bench's nginx peer: in the gateway's namespace, beside its port."""
@@ -34,6 +43,11 @@ PEER_PORT = 3080
 class NetnsDriver(HostedDriver):
     mode = "netns"
     has_network = True
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._underlay_subnet: IPv4Network | None = None
+        """Chosen once per driver: `up` plans several times before the state records it."""
 
     @property
     def names(self) -> Names:
@@ -44,7 +58,28 @@ class NetnsDriver(HostedDriver):
         return f"http://127.0.0.1:{self.topology.published_port}"
 
     def plan(self, scale: dict[str, int]) -> NetworkPlan:
-        return NetworkPlan.from_topology(self.topology, scale, wiring=self.wiring)
+        hosts = self.variant.hosts
+        return NetworkPlan.from_topology(
+            self.topology,
+            scale,
+            wiring=self.wiring,
+            hosts=hosts,
+            underlay=self._underlay(scale) if hosts > 1 else None,
+        )
+
+    def _underlay(self, scale: dict[str, int]) -> IPv4Network:
+        """The running stack's underlay subnet, else the first free one (kept for `up`)."""
+        chosen = self._underlay_subnet
+        if chosen is None:
+            state = self.state_or_none()
+            recorded = state.extra.get("underlay") if state is not None else None
+            if recorded:
+                chosen = IPv4Network(recorded)
+            else:
+                single = NetworkPlan.from_topology(self.topology, scale)
+                chosen = hostplan.choose_underlay(preflight.taken_networks(single))
+            self._underlay_subnet = chosen
+        return chosen
 
     def _state_plan(self) -> NetworkPlan:
         return self.plan(self.require_state().scale)
@@ -70,7 +105,10 @@ class NetnsDriver(HostedDriver):
         preflight.check(self.plan(scale))
 
     def build_network(self, state: StackState, placements: list[Placement]) -> None:
-        report = build(self.plan(state.scale))
+        plan = self.plan(state.scale)
+        if plan.underlay is not None:
+            state.extra["underlay"] = str(plan.underlay.subnet)
+        report = build(plan)
         state.extra["iptables_accepts"] = list(report.iptables_chains)
         gateway = next(p for p in placements if p.instance.service.name == "gateway")
         self.notes.append(f"the gateway also answers at http://{gateway.endpoint} (no DNAT)")
@@ -116,6 +154,13 @@ class NetnsDriver(HostedDriver):
         except FileNotFoundError:
             raise ConfigError(f"{argv[0]}: command not found") from None
 
+    def status(self) -> list[InstanceStatus]:
+        rows = super().status()
+        if self.variant.hosts == 1:
+            return rows
+        hosts = {e.name: e.host or "" for e in self._state_plan().endpoints}
+        return [dataclasses.replace(r, host=hosts.get(r.instance, "")) for r in rows]
+
     def listening(self, instance: str, pid: int | None) -> tuple[str, ...]:
         """Listening TCP sockets in the instance's namespace (its /proc/PID/net/tcp view)."""
         if pid is None:
@@ -152,14 +197,32 @@ class NetnsDriver(HostedDriver):
 
     def capture(self, tier: str, *, count: int | None, seconds: float | None, output: Path) -> str:
         plan = self._state_plan()
-        bridge = plan.bridge(tier).name
+        if plan.underlay is not None:
+            if tier != UNDERLAY:
+                raise ConfigError(
+                    f"with {len(plan.hosts)} hosts a tier spans several namespaces: capture "
+                    f"`{UNDERLAY}` to see every tier's traffic, VXLAN-encapsulated (UDP "
+                    f"{hostplan.VXLAN_PORT})"
+                )
+            bridge = plan.underlay.bridge
+        elif tier == UNDERLAY:
+            raise ConfigError("there is no underlay on a single host (shopnet up --hosts N)")
+        else:
+            bridge = plan.bridge(tier).name
         self.progress.info(f"capturing on {bridge} into {output} …")
         summary = captures.capture(bridge, output, count=count, seconds=seconds)
         labels = {str(a): e.name for e in plan.endpoints for a in e.addresses}
+        labels |= {str(h.uplink.ip): h.name for h in plan.hosts}
+        labels |= {str(b.address.ip): h.name for h in plan.hosts for b in h.bridges}
+        labels |= {
+            f"vni {v.vni}": v.tier.name for v in (plan.hosts[0].vxlans if plan.hosts else ())
+        }
         return summary.format(labels=labels)
 
     def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
         plan = self._state_plan()
+        if plan.hosts:
+            raise ConfigError("netem is not available with several hosts yet")
         if clear:
             return netem.clear(plan, tier)
         return netem.apply(plan, tier, netem.Impairment(delay_ms=delay_ms, loss_pct=loss_pct))

@@ -22,6 +22,10 @@ tiers *and* for traffic between two instances on one bridge: with
 br_netfilter (`bridge-nf-call-iptables=1`, which Docker sets too) bridged IPv4
 passes the IP forward hook.
 
+With several hosts (hostplan.py) the real host keeps this table for the DNAT
+and its underlay bridge, and every simulated host loads the same flows into a
+table of its own (`render_host`): traffic between two hosts passes both.
+
 The attached wiring (plan.py) keeps this one table rather than adding a
 `bridge`-family one or per-leg rules: every connection is then bridged, so it
 passes the same forward hook through br_netfilter, and a flow's sources simply
@@ -38,14 +42,20 @@ packet must pass every base chain, so our drops hold even where Docker accepts.
 from __future__ import annotations
 
 import logging
+from ipaddress import IPv4Address
 
 from shopnet.hostnet import tools
 from shopnet.topology.model import WORLD
+from shopnet_netns import namespaces
+from shopnet_netns.hostplan import HostPlan
 from shopnet_netns.names import Names
 from shopnet_netns.plan import NetworkPlan
 
 log = logging.getLogger("shopnet.netns.firewall")
 
+ARRIVING = " (from another host)"
+"""Comment suffix of a simulated host's rules for connections another host opened (and
+counted): `shopnet dashboard` sums every host's counters without them."""
 DENIED_SET = "denied"
 """Dynamic set of refused TCP attempts, one element with a counter per (source, destination, port)."""
 
@@ -55,24 +65,58 @@ def _set(items: list[str]) -> str:
 
 
 def render(plan: NetworkPlan) -> str:
-    """The nftables ruleset (text) for `plan`."""
+    """The nftables ruleset (text) for the real host: with several hosts, the underlay
+    bridge is its only bridge of ours, and the DNAT leaves through it."""
+    if plan.underlay is not None:
+        return _table(plan, bridges=[plan.underlay.bridge], admin=None, nat=True)
+    return _table(plan, bridges=[b.name for b in plan.bridges], admin=None, nat=True)
+
+
+def render_host(plan: NetworkPlan, host: HostPlan) -> str:
+    """The ruleset inside one simulated host: the same flows, no NAT (the real host
+    DNATs), and the real host's own connections (administration, arriving over the
+    underlay) pass — on one host they never cross a forward hook."""
+    assert plan.underlay is not None
+    bridges = [b.name for b in host.bridges]
+    admin = plan.underlay.address.ip
+    return _table(plan, bridges=bridges, admin=admin, nat=False, host=host.name)
+
+
+def _table(
+    plan: NetworkPlan,
+    *,
+    bridges: list[str],
+    admin: IPv4Address | None,
+    nat: bool,
+    host: str | None = None,
+) -> str:
     names = plan.names
     subnets = [str(b.tier.subnet) for b in plan.bridges]
-    bridges = [f'"{b.name}"' for b in plan.bridges]
+    bridges = [f'"{b}"' for b in bridges]
     flows: list[str] = []
+    if admin is not None:
+        flows.append(f'ip saddr {admin} ct state new counter accept comment "the host administers"')
     for flow in plan.topology.flows:
         targets = [str(e.address.ip) for e in plan.instances_of(flow.target)]
         if not targets:
             continue
-        what = f'comment "{flow.source} -> {flow.target}:{flow.port}"'
-        match = f"ip daddr {_set(targets)} tcp dport {flow.port} ct state new counter accept {what}"
+        what = f"{flow.source} -> {flow.target}:{flow.port}"
+        match = f"ip daddr {_set(targets)} tcp dport {flow.port} ct state new counter accept"
         if flow.source == WORLD:
-            flows.append(f"iifname != @bridges {match}")
+            # In a simulated host the world arrives through the real host, which counted it.
+            suffix = ARRIVING if host is not None else ""
+            flows.append(f'iifname != @bridges {match} comment "{what}{suffix}"')
             continue
         # Every address of the sources: attached instances connect from their legs.
-        sources = [str(a) for e in plan.instances_of(flow.source) for a in e.addresses]
-        if sources:
-            flows.append(f"ip saddr {_set(sources)} {match}")
+        sources = list(plan.instances_of(flow.source))
+        groups = [(sources, "")]
+        if host is not None:  # a connection between hosts passes both: count it at its source
+            mine = [e for e in sources if e.host == host]
+            groups = [(mine, ""), ([e for e in sources if e.host != host], ARRIVING)]
+        for group, suffix in groups:
+            addresses = [str(a) for e in group for a in e.addresses]
+            if addresses:
+                flows.append(f'ip saddr {_set(addresses)} {match} comment "{what}{suffix}"')
 
     lines = [
         f"table inet {names.nft_table} {{",
@@ -104,7 +148,7 @@ def render(plan: NetworkPlan) -> str:
         '    iifname @bridges counter drop comment "no connections from instances to the host"',
         "  }",
     ]
-    if plan.published is not None and plan.published.targets:
+    if nat and plan.published is not None and plan.published.targets:
         pub = plan.published
         if len(pub.targets) == 1:
             to = f"{pub.targets[0]}:{pub.target_port}"
@@ -132,12 +176,22 @@ def render(plan: NetworkPlan) -> str:
 
 
 def apply(plan: NetworkPlan) -> None:
-    """Load (or atomically replace) our table."""
-    table = plan.names.nft_table
+    """Load (or atomically replace) our table, and each simulated host's."""
+    _load(plan.names, render(plan), None)
+    for host in plan.hosts:
+        _load(plan.names, render_host(plan, host), host.namespace)
+
+
+def _load(names: Names, ruleset: str, namespace: str | None) -> None:
+    table = names.nft_table
     # "table" alone creates it if missing, so "delete" cannot fail: one transaction.
-    script = f"table inet {table}\ndelete table inet {table}\n{render(plan)}"
-    tools.run(["nft", "-f", "-"], stdin=script, what=f"loading nftables table inet {table}")
-    log.info("firewall loaded", extra={"table": f"inet {table}"})
+    script = f"table inet {table}\ndelete table inet {table}\n{ruleset}"
+    argv = ["nft", "-f", "-"]
+    if namespace is not None:  # nsenter, not `ip netns exec`: no remount of /sys needed
+        argv = ["nsenter", f"--net={namespaces.path(namespace)}", *argv]
+    where = f" in {namespace}" if namespace else ""
+    tools.run(argv, stdin=script, what=f"loading nftables table inet {table}{where}")
+    log.info("firewall loaded", extra={"table": f"inet {table}", "namespace": namespace})
 
 
 def tables(names: Names) -> list[str]:

@@ -120,7 +120,7 @@ def probes(
                 dst.address.ip,
                 dst.instance.port,
                 Expect.CONNECT,
-                seen_as=dst.instance.tier.host_address,
+                seen_as=plan.admin_address(dst),
             )
         )
     for src in plan.endpoints:
@@ -143,7 +143,7 @@ def probes(
                     )
                 )
         if host_port is not None:
-            host = src.instance.tier.host_address
+            host = plan.admin_address(src)
             out.append(Probe(src.name, src.namespace, HOST, host, host_port, Expect.BLOCKED))
         if src.instance.tier.internal:
             out.append(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from ipaddress import IPv4Interface
 from pathlib import Path
 
 from pyroute2 import IPRoute
@@ -25,7 +26,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from shopnet.errors import DriverError, StateError
 from shopnet_netns import namespaces
 from shopnet_netns.names import Names
-from shopnet_netns.plan import BridgePlan, Endpoint, NetworkPlan
+from shopnet_netns.plan import Endpoint, NetworkPlan
 
 log = logging.getLogger("shopnet.netns.links")
 
@@ -35,7 +36,7 @@ def device_sysctl(family: str, ifname: str, key: str) -> Path:
     return Path("/proc/sys/net", family, "conf", ifname, key)
 
 
-def _set_device_sysctl(family: str, ifname: str, key: str, value: str) -> None:
+def set_device_sysctl(family: str, ifname: str, key: str, value: str) -> None:
     target = device_sysctl(family, ifname, key)
     if target.parent.exists():  # no ipv6 directory when IPv6 is disabled at boot
         target.write_text(value)
@@ -46,20 +47,22 @@ def ensure_links(plan: NetworkPlan) -> None:
     try:
         with IPRoute() as ipr:
             bridges = {
-                bridge.name: _ensure_bridge(ipr, plan.names, bridge, index)
+                bridge.name: ensure_bridge(
+                    ipr, plan.names, bridge.name, bridge.marker, bridge.address, index
+                )
                 for index, bridge in enumerate(plan.bridges)
             }
             if plan.published is not None:
                 # DNAT of 127.0.0.1 out of this bridge: the kernel drops loopback
                 # sources on a non-loopback device unless route_localnet is set.
-                _set_device_sysctl("ipv4", plan.published.bridge, "route_localnet", "1")
+                set_device_sysctl("ipv4", plan.published.bridge, "route_localnet", "1")
             for endpoint in plan.endpoints:
-                _ensure_endpoint(ipr, endpoint, bridges)
+                ensure_endpoint(ipr, endpoint, bridges)
     except (NetlinkError, OSError) as exc:
         raise DriverError(f"building links: {exc}") from None
 
 
-def _lookup(ipr: IPRoute, ifname: str) -> int | None:
+def lookup(ipr: IPRoute, ifname: str) -> int | None:
     found = ipr.link_lookup(ifname=ifname)
     return found[0] if found else None
 
@@ -69,33 +72,36 @@ def _kind(link) -> str | None:
     return info.get("IFLA_INFO_KIND") if info is not None else None
 
 
-def _ensure_bridge(ipr: IPRoute, names: Names, bridge: BridgePlan, index: int) -> int:
-    idx = _lookup(ipr, bridge.name)
+def ensure_bridge(
+    ipr: IPRoute, names: Names, name: str, marker: str, address: IPv4Interface, index: int
+) -> int:
+    """A marked bridge `name` on the host holding `address`, up; its index."""
+    idx = lookup(ipr, name)
     if idx is not None:
         link = ipr.get_links(idx)[0]
         if not names.owns(link.get("IFLA_IFALIAS")) or _kind(link) != "bridge":
             raise StateError(
-                f"interface {bridge.name} exists and is not ours; remove it or rename "
+                f"interface {name} exists and is not ours; remove it or rename "
                 "the tier's bridge in the topology"
             )
     else:
         # Created under a scratch name that carries our prefix, marked, then renamed,
         # so it is claimable by teardown at every instant (see Names.scratch_link).
         scratch = names.scratch_link(index)
-        if (stale := _lookup(ipr, scratch)) is not None:
+        if (stale := lookup(ipr, scratch)) is not None:
             ipr.link("del", index=stale)
         ipr.link("add", ifname=scratch, kind="bridge")
-        idx = _lookup(ipr, scratch)
-        ipr.link("set", index=idx, ifalias=bridge.marker)
-        ipr.link("set", index=idx, ifname=bridge.name)
-        log.info("bridge created", extra={"bridge": bridge.name})
-    _set_device_sysctl("ipv6", bridge.name, "disable_ipv6", "1")
-    _ensure_address(ipr, idx, str(bridge.address.ip), bridge.address.network.prefixlen)
+        idx = lookup(ipr, scratch)
+        ipr.link("set", index=idx, ifalias=marker)
+        ipr.link("set", index=idx, ifname=name)
+        log.info("bridge created", extra={"bridge": name})
+    set_device_sysctl("ipv6", name, "disable_ipv6", "1")
+    ensure_address(ipr, idx, str(address.ip), address.network.prefixlen)
     ipr.link("set", index=idx, state="up")
     return idx
 
 
-def _ensure_address(ipr: IPRoute, idx: int, address: str, prefixlen: int) -> None:
+def ensure_address(ipr: IPRoute, idx: int, address: str, prefixlen: int) -> None:
     try:
         ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
     except NetlinkError as exc:
@@ -103,17 +109,21 @@ def _ensure_address(ipr: IPRoute, idx: int, address: str, prefixlen: int) -> Non
             raise
 
 
-def _ensure_endpoint(ipr: IPRoute, endpoint: Endpoint, bridges: dict[str, int]) -> None:
+def ensure_endpoint(ipr: IPRoute, endpoint: Endpoint, bridges: dict[str, int]) -> None:
+    """An instance's namespace and veths; `ipr` speaks to where its bridges are (the host,
+    or a simulated host's namespace)."""
     namespaces.create(endpoint.namespace)
     with IPRoute(netns=endpoint.namespace, flags=0) as nsr:
-        lo = _lookup(nsr, "lo")
+        lo = lookup(nsr, "lo")
         nsr.link("set", index=lo, state="up")
         pairs = [(endpoint.veth, "eth0", endpoint.bridge, endpoint.address, endpoint.marker)]
         pairs += [
             (leg.veth, leg.ifname, leg.bridge, leg.address, leg.marker) for leg in endpoint.legs
         ]
         for veth, ifname, bridge, address, marker in pairs:
-            host, peer = _ensure_pair(ipr, nsr, endpoint, veth, ifname)
+            host, peer = ensure_pair(ipr, nsr, endpoint.namespace, veth, ifname)
+            if ifname == "eth0":
+                _fit_for_overlay(ipr, nsr, endpoint, host, peer)
             # Before the peer goes up, so it never gets a link-local IPv6 address.
             namespaces.write_sysctls(
                 endpoint.namespace,
@@ -123,9 +133,9 @@ def _ensure_endpoint(ipr: IPRoute, endpoint: Endpoint, bridges: dict[str, int]) 
                 },
             )
             ipr.link("set", index=host, ifalias=marker)
-            _set_device_sysctl("ipv6", veth, "disable_ipv6", "1")
+            set_device_sysctl("ipv6", veth, "disable_ipv6", "1")
             ipr.link("set", index=host, master=bridges[bridge], state="up")
-            _ensure_address(nsr, peer, str(address.ip), address.network.prefixlen)
+            ensure_address(nsr, peer, str(address.ip), address.network.prefixlen)
             nsr.link("set", index=peer, state="up")
         for route in endpoint.routes:
             nsr.route(
@@ -135,12 +145,25 @@ def _ensure_endpoint(ipr: IPRoute, endpoint: Endpoint, bridges: dict[str, int]) 
             )
 
 
-def _ensure_pair(
-    ipr: IPRoute, nsr: IPRoute, endpoint: Endpoint, veth: str, ifname: str
+def _fit_for_overlay(ipr: IPRoute, nsr: IPRoute, endpoint: Endpoint, host: int, peer: int) -> None:
+    """With several hosts: eth0's fixed MAC (named by the VXLAN forwarding entries) and
+    the tier MTU on both ends (a 1500-byte frame would be dropped at the VXLAN port)."""
+    if endpoint.mtu is not None:
+        ipr.link("set", index=host, mtu=endpoint.mtu)
+        nsr.link("set", index=peer, mtu=endpoint.mtu)
+    if endpoint.mac is not None:
+        current = nsr.get_links(peer)[0].get("IFLA_ADDRESS")
+        if current != endpoint.mac:
+            nsr.link("set", index=peer, state="down")  # a veth takes a new MAC only when down
+            nsr.link("set", index=peer, address=endpoint.mac)
+
+
+def ensure_pair(
+    ipr: IPRoute, nsr: IPRoute, namespace: str, veth: str, ifname: str
 ) -> tuple[int, int]:
     """The veth pair `veth` (host) ↔ `ifname` (in the namespace): (host index, peer index)."""
-    host = _lookup(ipr, veth)
-    peer = _lookup(nsr, ifname)
+    host = lookup(ipr, veth)
+    peer = lookup(nsr, ifname)
     if host is None or peer is None:
         # Half a pair (or a pair broken by a recreated namespace): start over.
         if host is not None:
@@ -151,12 +174,12 @@ def _ensure_pair(
             "add",
             ifname=veth,
             kind="veth",
-            peer={"ifname": ifname, "net_ns_fd": str(namespaces.path(endpoint.namespace))},
+            peer={"ifname": ifname, "net_ns_fd": str(namespaces.path(namespace))},
         )
-        host = _lookup(ipr, veth)
-        peer = _lookup(nsr, ifname)
+        host = lookup(ipr, veth)
+        peer = lookup(nsr, ifname)
         if host is None or peer is None:
-            raise DriverError(f"veth {veth} for {endpoint.name} was not created")
+            raise DriverError(f"veth {veth} into {namespace} was not created")
     return host, peer
 
 

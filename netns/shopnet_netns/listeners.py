@@ -54,10 +54,13 @@ class Listeners:
                 )
                 for port, sock in zip(wanted, made, strict=True):
                     self.sockets[(address, port)] = sock
-            for bridge in self.plan.bridges:
-                sock = _listening_socket(str(bridge.address.ip), self.host_port or 0)
+            # The real host's own addresses: its tier bridges', or its underlay address.
+            under = self.plan.underlay
+            mine = [under.address.ip] if under else [b.address.ip for b in self.plan.bridges]
+            for address in mine:
+                sock = _listening_socket(str(address), self.host_port or 0)
                 self.host_port = sock.getsockname()[1]
-                self.sockets[(str(bridge.address.ip), self.host_port)] = sock
+                self.sockets[(str(address), self.host_port)] = sock
         except BaseException:
             self.close()
             raise

@@ -11,6 +11,10 @@ Two wirings (the topology's `[wirings] netns`):
   (the lower half holds the tiers' own instances). An instance on an internal
   tier gets no route at all: its peers reach it on-link, so "no route out" holds.
 
+With `hosts` > 1 the same plan also holds the simulated hosts, their underlay and
+where each instance runs (hostplan.py); each endpoint then routes via its own
+host's address on its tier.
+
 Pure and side-effect free (like the topology model it reads): `build`, the
 firewall renderer, the isolation matrix and the tests all derive what they do
 from one `NetworkPlan`, so they cannot disagree about an address or a route.
@@ -18,11 +22,14 @@ from one `NetworkPlan`, so they cannot disagree about an address or a route.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from shopnet.errors import ConfigError
 from shopnet.topology.model import WORLD, Instance, Tier, Topology, Wiring
+from shopnet_netns import hostplan
+from shopnet_netns.hostplan import HostPlan, UnderlayPlan
+from shopnet_netns.legs import Leg, check_unique, legs_of
 from shopnet_netns.names import Names, Role, check_ifname
 
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
@@ -52,20 +59,6 @@ class BridgePlan:
 
 
 @dataclass(frozen=True, slots=True)
-class Leg:
-    """An extra veth of an attached instance: its place on a tier that is not its home."""
-
-    tier: Tier
-    bridge: str
-    veth: str
-    """Host-side end, e.g. `sn-gateway-1.2` (`.<tier position>`), enslaved to `bridge`."""
-    ifname: str
-    """The end inside the namespace: `eth1`, `eth2` … in tier order."""
-    address: IPv4Interface
-    marker: str
-
-
-@dataclass(frozen=True, slots=True)
 class Endpoint:
     """One instance's place in the network."""
 
@@ -81,6 +74,12 @@ class Endpoint:
     marker: str
     legs: tuple[Leg, ...] = ()
     """Its legs on other tiers (attached wiring; none when routed)."""
+    host: str | None = None
+    """The simulated host it runs on (`host2`); None on a single host."""
+    mac: str | None = None
+    """eth0's MAC, fixed so the VXLAN forwarding entries can name it (hosts only)."""
+    mtu: int | None = None
+    """eth0's MTU, lowered for VXLAN encapsulation (hosts only)."""
 
     @property
     def name(self) -> str:
@@ -109,7 +108,8 @@ class Published:
     """Instances of the world-facing service; connections are spread over them."""
     target_port: int
     bridge: str
-    """Bridge the targets sit on (localhost traffic is masqueraded out of it)."""
+    """Bridge the DNATed connections leave by (localhost traffic is masqueraded out of it):
+    the tier's, or the underlay's with several hosts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +122,9 @@ class NetworkPlan:
     endpoints: tuple[Endpoint, ...]
     published: Published | None
     wiring: Wiring = Wiring.ROUTED
+    hosts: tuple[HostPlan, ...] = ()
+    """The simulated hosts (`--hosts N`); empty: everything on the real host."""
+    underlay: UnderlayPlan | None = None
 
     @classmethod
     def from_topology(
@@ -131,13 +134,28 @@ class NetworkPlan:
         *,
         veth_prefix: str = "sn-",
         wiring: Wiring | None = None,
+        hosts: int = 1,
+        underlay: IPv4Network | None = None,
     ) -> NetworkPlan:
         wiring = wiring or Wiring.ROUTED
         if wiring not in (Wiring.ROUTED, Wiring.ATTACHED):
             raise ConfigError(f"netns mode cannot use wiring {wiring!r} (routed or attached)")
+        if hosts > 1 and wiring is not Wiring.ROUTED:
+            raise ConfigError("several hosts need the routed wiring")
         names = Names(topology.prefix, veth_prefix)
         _check_scale(topology, scale or {})
         instances = topology.plan(scale)
+        host_plans: tuple[HostPlan, ...] = ()
+        under: UnderlayPlan | None = None
+        placement: dict[str, int] = {}
+        if hosts > 1:
+            host_plans, under, placement = hostplan.plan_hosts(
+                topology,
+                names,
+                instances,
+                hosts=hosts,
+                subnet=underlay or hostplan.choose_underlay([]),
+            )
         bridges = tuple(
             BridgePlan(
                 tier=tier,
@@ -154,15 +172,36 @@ class NetworkPlan:
                 veth=names.veth(inst.name),
                 bridge=inst.tier.bridge,
                 address=IPv4Interface(f"{inst.address}/{inst.tier.subnet.prefixlen}"),
-                routes=routes_for(topology, inst.tier, wiring),
+                routes=_routes(topology, inst, wiring, placement, under),
                 marker=names.marker(Role.VETH, inst.name),
-                legs=_legs(topology, names, inst) if wiring is Wiring.ATTACHED else (),
+                legs=legs_of(topology, names, inst) if wiring is Wiring.ATTACHED else (),
+                **(
+                    {
+                        "host": f"host{placement[inst.name]}",
+                        "mac": hostplan.mac_for(inst.address),
+                        "mtu": hostplan.TIER_MTU,
+                    }
+                    if placement
+                    else {}
+                ),
             )
             for inst in instances
         )
-        _check_unique(endpoints)
+        check_unique(endpoints)
         published = _published(topology, instances)
-        return cls(topology, names, bridges, endpoints, published, wiring)
+        if published is not None and under is not None:
+            published = replace(published, bridge=under.bridge)
+        return cls(topology, names, bridges, endpoints, published, wiring, host_plans, under)
+
+    def host_of(self, endpoint: Endpoint) -> HostPlan | None:
+        """The simulated host `endpoint` runs on; None on a single host."""
+        return next((h for h in self.hosts if h.name == endpoint.host), None)
+
+    def admin_address(self, endpoint: Endpoint) -> IPv4Address:
+        """The source address the real host's own connections to `endpoint` carry."""
+        if self.underlay is not None:
+            return self.underlay.address.ip
+        return endpoint.instance.tier.host_address
 
     def endpoint(self, instance: str) -> Endpoint:
         for endpoint in self.endpoints:
@@ -181,7 +220,12 @@ class NetworkPlan:
         return tuple(e for e in self.endpoints if e.instance.service.name == service)
 
 
-def routes_for(topology: Topology, tier: Tier, wiring: Wiring = Wiring.ROUTED) -> tuple[Route, ...]:
+def routes_for(
+    topology: Topology,
+    tier: Tier,
+    wiring: Wiring = Wiring.ROUTED,
+    via: IPv4Address | None = None,
+) -> tuple[Route, ...]:
     """Routes of an instance on `tier` (besides its on-link subnets).
 
     A tier with a way out gets a default route via the host. An internal tier gets
@@ -190,7 +234,7 @@ def routes_for(topology: Topology, tier: Tier, wiring: Wiring = Wiring.ROUTED) -
     "the database tier has no route out" holds at the routing level, before the
     firewall is even consulted.
     """
-    via = tier.host_address
+    via = via or tier.host_address
     if not tier.internal:
         return (Route(DEFAULT_ROUTE, via),)
     if wiring is Wiring.ATTACHED:
@@ -206,44 +250,21 @@ def routes_for(topology: Topology, tier: Tier, wiring: Wiring = Wiring.ROUTED) -
     return tuple(Route(peer.subnet, via) for peer in peers)
 
 
-def _legs(topology: Topology, names: Names, instance: Instance) -> tuple[Leg, ...]:
-    service = instance.service
-    legs = []
-    position = {tier.name: i for i, tier in enumerate(topology.tiers, start=1)}
-    others = [t for t in topology.networks_of(service.name) if t != service.tier]
-    for number, tier_name in enumerate(others, start=1):
-        tier = topology.tier(tier_name)
-        upper = tier.dynamic_range
-        address = upper.network_address + service.host + instance.index - 1
-        if address >= upper.broadcast_address:
-            raise ConfigError(
-                f"attached wiring: {instance.name}'s leg on {tier.name} would be {address}, "
-                f"outside {upper} (lower the service's host number)"
-            )
-        legs.append(
-            Leg(
-                tier=tier,
-                bridge=tier.bridge,
-                veth=names.leg_veth(instance.name, position[tier.name]),
-                ifname=f"eth{number}",
-                address=IPv4Interface(f"{address}/{tier.subnet.prefixlen}"),
-                marker=names.marker(Role.VETH, f"{instance.name}.{tier.name}"),
-            )
-        )
-    return tuple(legs)
-
-
-def _check_unique(endpoints: tuple[Endpoint, ...]) -> None:
-    """Two legs on one tier can collide when services of different tiers share a host number."""
-    owner: dict[IPv4Address, str] = {}
-    for endpoint in endpoints:
-        for address in endpoint.addresses:
-            if address in owner:
-                raise ConfigError(
-                    f"attached wiring: {owner[address]} and {endpoint.name} would both use "
-                    f"{address}; give their services different host numbers"
-                )
-            owner[address] = endpoint.name
+def _routes(
+    topology: Topology,
+    inst: Instance,
+    wiring: Wiring,
+    placement: dict[str, int],
+    underlay: UnderlayPlan | None,
+) -> tuple[Route, ...]:
+    """routes_for via the instance's own host; on an internal tier with several hosts, also
+    the way back to the real host's underlay address (administration: on one host the
+    real host is on-link on every tier)."""
+    via = hostplan.router(inst.tier, placement.get(inst.name, 1))
+    routes = routes_for(topology, inst.tier, wiring, via)
+    if underlay is not None and inst.tier.internal:
+        routes += (Route(IPv4Network(f"{underlay.address.ip}/32"), via),)
+    return routes
 
 
 def _published(topology: Topology, instances: tuple[Instance, ...]) -> Published | None:

@@ -86,14 +86,16 @@ def conflicts(plan: NetworkPlan) -> list[str]:
     # One message per tier and culprit: a /24 route and its address say the same thing.
     found: dict[tuple[str, str], str] = {}
     networks = docker_networks()
-    for bridge in plan.bridges:
-        subnet, tier = bridge.tier.subnet, bridge.tier.name
+    segments = [(f"tier {b.tier.name}", b.tier.subnet) for b in plan.bridges]
+    if plan.underlay is not None:
+        segments.append(("the underlay", plan.underlay.subnet))
+    for tier, subnet in segments:
         # Docker networks first: their bridge's route then adds nothing new.
         for name, docker_subnet, docker_bridge in networks:
             if docker_subnet.overlaps(subnet):
                 found.setdefault(
                     (tier, docker_bridge),
-                    f"tier {tier} ({subnet}) overlaps Docker network {name} ({docker_subnet}); "
+                    f"{tier} ({subnet}) overlaps Docker network {name} ({docker_subnet}); "
                     f"remove it (`docker network rm {name}`) or change the tier's subnet",
                 )
         for route in routes:
@@ -104,7 +106,7 @@ def conflicts(plan: NetworkPlan) -> list[str]:
             if dst.overlaps(subnet) and not ours(oif):
                 found.setdefault(
                     (tier, ifname(oif)),
-                    f"tier {tier} ({subnet}) overlaps the host route {dst} dev {ifname(oif)}; "
+                    f"{tier} ({subnet}) overlaps the host route {dst} dev {ifname(oif)}; "
                     "remove that route or change the tier's subnet in the topology",
                 )
         for addr in addresses:
@@ -112,10 +114,32 @@ def conflicts(plan: NetworkPlan) -> list[str]:
             if address and ip_network(address).subnet_of(subnet) and not ours(addr["index"]):
                 found.setdefault(
                     (tier, ifname(addr["index"])),
-                    f"tier {tier} ({subnet}) holds {address}/{addr['prefixlen']}, already "
+                    f"{tier} ({subnet}) holds {address}/{addr['prefixlen']}, already "
                     f"assigned to {ifname(addr['index'])}",
                 )
     return problems + list(found.values())
+
+
+def taken_networks(plan: NetworkPlan) -> list[IPv4Network]:
+    """What a new underlay must not overlap: the tiers, host routes and addresses that are
+    not ours, Docker networks."""
+    taken = [b.tier.subnet for b in plan.bridges]
+    with IPRoute() as ipr:
+        owned = {
+            link["index"] for link in ipr.get_links() if plan.names.owns(link.get("IFLA_IFALIAS"))
+        }
+        for route in ipr.get_routes(family=socket.AF_INET, table=254):
+            if route["dst_len"] and route.get("RTA_OIF") not in owned:
+                taken.append(
+                    IPv4Network(f"{route.get('RTA_DST')}/{route['dst_len']}", strict=False)
+                )
+        for addr in ipr.get_addr(family=socket.AF_INET):
+            if addr["index"] not in owned:
+                taken.append(
+                    IPv4Network(f"{addr.get('IFA_ADDRESS')}/{addr['prefixlen']}", strict=False)
+                )
+    taken += [subnet for _, subnet, _ in docker_networks()]
+    return taken
 
 
 def docker_binary() -> str | None:

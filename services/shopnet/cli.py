@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(`--networks single`: every service on one app-network)",
     )  # fmt: skip
     up.add_argument(
+        "--hosts", type=int, default=None, metavar="N",
+        help="netns: spread the instances over N simulated hosts (namespaces) joined by "
+        "VXLAN (2 to 8)",
+    )  # fmt: skip
+    up.add_argument(
         "--discovery", choices=["registry", "dns"], default=None,
         help="how the gateway finds instances: registry (default) or dns (docker: the "
         "addresses the service name resolves to)",
@@ -139,7 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="measure local, netns and docker side by side")
     bench.add_argument(
-        "--modes", default="local,netns,docker", help="comma-separated (default: all)"
+        "--modes",
+        default="local,netns,docker",
+        help="comma-separated, each mode[:wiring[:discovery]][:hostsN], e.g. "
+        "netns,netns:hosts2 (default: local,netns,docker)",
     )
     bench.add_argument(
         "--duration", type=float, default=None, metavar="S", help="seconds per run (5)"
@@ -285,7 +293,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "up":
         scale = parse_scale(args.scale, topology)
         mode = args.mode or default_mode()
-        variant = resolve(topology, mode, args.wiring, args.discovery)
+        variant = resolve(topology, mode, args.wiring, args.discovery, args.hosts)
         driver = make_driver(mode, topology=topology, root=root, progress=progress, variant=variant)
         result = driver.up(scale=scale, build=args.build)
         progress.info(f"{driver.describe_variant()} is up: {len(result.instances)} instances")
@@ -457,6 +465,7 @@ def format_status(rows: list[InstanceStatus]) -> str:
         "SERVICE",
         "INSTANCE",
         "WHERE",
+        "HOST",
         "ADDRESS",
         "PID",
         "HEALTH",
@@ -473,6 +482,7 @@ def format_status(rows: list[InstanceStatus]) -> str:
                 r.service,
                 r.instance,
                 r.where or "-",
+                r.host,
                 r.address,
                 str(r.pid) if r.pid else "-",
                 r.health,
@@ -483,7 +493,9 @@ def format_status(rows: list[InstanceStatus]) -> str:
                 ",".join(r.listening) or "-",
             )
         )
-    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    if not any(r.host for r in rows):  # a single host: no HOST column
+        table = [row[:3] + row[4:] for row in table]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     return "".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         + "\n"

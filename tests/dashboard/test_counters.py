@@ -28,6 +28,12 @@ def test_parse_reads_flow_rules_and_denied_pairs() -> None:
                 }
             },
             {"rule": {"comment": "anything else", "expr": [{"counter": {"packets": 3}}]}},
+            {  # counted where it came from (netns --hosts N)
+                "rule": {
+                    "comment": "gateway -> product:3001 (from another host)",
+                    "expr": [{"counter": {"packets": 5, "bytes": 300}}, {"accept": None}],
+                }
+            },
             {
                 "set": {
                     "name": "denied",

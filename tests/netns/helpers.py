@@ -55,6 +55,18 @@ def testbed_topology(published_port: int | None = None) -> Topology:
     )
 
 
+def testbed_toml(published_port: int) -> str:
+    """testbed_topology as a topology file, for end-to-end runs of the `shopnet` command."""
+    text = (REPO / "services/shopnet/topology/default.toml").read_text()
+    default = default_topology()
+    text = text.replace('prefix = "shopnet"', f'prefix = "{PREFIX}"', 1)
+    text = text.replace("published_port = 8080", f"published_port = {published_port}", 1)
+    for tier in default.tiers:
+        text = text.replace(f'"{tier.bridge}"', f'"{f"stbr-{tier.name}"[:15]}"')
+        text = text.replace(f'"{tier.subnet}"', f'"{SUBNETS[tier.name]}"')
+    return text
+
+
 def testbed_plan(published_port: int | None = None, *, wiring: Wiring | None = None) -> NetworkPlan:
     if literal_default():
         return NetworkPlan.from_topology(default_topology(), SCALE, wiring=wiring)

@@ -33,7 +33,8 @@ def options_from(args: argparse.Namespace, topology: Topology) -> BenchOptions:
     if unknown or not entries:
         raise ConfigError(
             f"--modes {args.modes!r}: choose from {', '.join(DRIVERS)}, each optionally "
-            "with :wiring[:discovery] (e.g. netns:attached,docker:single:dns)"
+            "with :wiring[:discovery] and, for netns, :hostsN (e.g. "
+            "netns:attached,docker:single:dns,netns:hosts2)"
         )
     # Checked against the topology now, not when the bench reaches that mode.
     modes = tuple(record_name(variant.parse(m, topology), topology) for m in entries)

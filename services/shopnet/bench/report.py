@@ -7,6 +7,7 @@ measured medians, so re-running the bench rewrites the conclusions too.
 from __future__ import annotations
 
 from shopnet.bench import orders
+from shopnet.bench.acrosshosts import section as across_hosts
 from shopnet.bench.aggregate import Ratio, Summary, find, ratios, summarize
 from shopnet.bench.results import Results
 from shopnet.bench.wrk import WORKLOADS
@@ -121,6 +122,7 @@ def render(results: Results) -> str:
         out.append("### Where the CPU goes (µs of CPU per request, main path, cache hit)\n")
         out += profile
         out.append("")
+    out += across_hosts(closed, conns)
     out.append("### Pros and cons, from these numbers\n")
     out += _pros_cons(closed, conns)
     out.append("")

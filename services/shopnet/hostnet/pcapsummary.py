@@ -2,7 +2,8 @@
 
 A small reader for the classic pcap format tcpdump writes with `-w` (not
 pcapng), for Ethernet (a bridge) and Linux cooked captures; enough to say who
-talked to whom on a tier without a Wireshark.
+talked to whom on a tier without a Wireshark. VXLAN (UDP 4789, an underlay of
+netns `--hosts N`) is opened too: what each VNI carried is summarised as well.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ _MAGIC = {
     b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
 _PROTOCOLS = {6: "tcp", 17: "udp", 1: "icmp"}
+VXLAN_PORT = 4789
+_VXLAN_HEADERS = 8 + 8
+"""UDP + VXLAN headers between the outer IPv4 header and the inner Ethernet frame."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,8 @@ class Summary:
     sent_packets: Counter[str] = field(default_factory=Counter)
     flow_packets: Counter[FlowKey] = field(default_factory=Counter)
     flow_bytes: Counter[FlowKey] = field(default_factory=Counter)
+    tunnelled: dict[int, Summary] = field(default_factory=dict)
+    """VNI → what the VXLAN packets of that VNI carried (inner frames)."""
 
     @property
     def seconds(self) -> float:
@@ -84,6 +90,12 @@ class Summary:
                     f"{endpoint(key.destination, key.destination_port)}"
                     f"  {count} pkts, {_size(self.flow_bytes[key])}"
                 )
+        for vni, inner in sorted(self.tunnelled.items()):
+            name = labels.get(f"vni {vni}")
+            lines.append(
+                f"inside VXLAN VNI {vni}{f' ({name})' if name else ''}: "
+                + inner.format(labels=labels, top=5).replace("\n", "\n  ")
+            )
         return "\n".join(lines)
 
 
@@ -116,6 +128,8 @@ def summarize(path: Path) -> Summary:
         summary.packets += 1
         summary.bytes += original
         _account(summary, frame, original, linktype)
+    for tunnel in summary.tunnelled.values():  # over the same span of time
+        tunnel.first, tunnel.last = summary.first, summary.last
     return summary
 
 
@@ -152,3 +166,10 @@ def _account(summary: Summary, frame: bytes, size: int, linktype: int) -> None:
     summary.sent_packets[source] += 1
     summary.flow_packets[key] += 1
     summary.flow_bytes[key] += size
+    inner = ihl + _VXLAN_HEADERS
+    if number == 17 and ports[1] == VXLAN_PORT and len(ip) >= inner + 14:
+        vni = int.from_bytes(ip[ihl + 12 : ihl + 15], "big")
+        tunnel = summary.tunnelled.setdefault(vni, Summary())
+        tunnel.packets += 1
+        tunnel.bytes += size - header - inner
+        _account(tunnel, ip[inner:], size - header - inner, LINKTYPE_ETHERNET)

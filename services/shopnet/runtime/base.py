@@ -48,6 +48,8 @@ class InstanceStatus:
     """ready / degraded / unavailable / down / unknown."""
     where: str = ""
     """Namespace or container, when the mode has one."""
+    host: str = ""
+    """The simulated host it runs on (netns `--hosts N`); empty on a single host."""
     listening: tuple[str, ...] = ()
     cpu_percent: float | None = None
     memory_mb: float | None = None
@@ -125,7 +127,11 @@ class Driver(abc.ABC):
             state = self.state_or_none()
             extra = state.extra if state is not None else {}
             self._variant = resolve(
-                self.topology, self.mode, extra.get("wiring"), extra.get("discovery")
+                self.topology,
+                self.mode,
+                extra.get("wiring"),
+                extra.get("discovery"),
+                extra.get("hosts"),
             )
         return self._variant
 
@@ -136,7 +142,8 @@ class Driver(abc.ABC):
     def describe_variant(self) -> str:
         """`netns stack, wiring attached, discovery registry`: what status and isolation say."""
         wiring = self.wiring.value if self.wiring is not None else "none (loopback)"
-        return f"{self.mode} stack, wiring {wiring}, discovery {self.variant.discovery}"
+        hosts = f", {self.variant.hosts} hosts" if self.variant.hosts > 1 else ""
+        return f"{self.mode} stack, wiring {wiring}, discovery {self.variant.discovery}{hosts}"
 
     # -- the lifecycle ----------------------------------------------------------
 
@@ -151,6 +158,8 @@ class Driver(abc.ABC):
         self.preflight(scale, build=build)
         state = StackState(mode=self.mode, scale=dict(scale), gateway_url=self.gateway_url)
         state.extra.update(wiring=self.wiring, discovery=self.variant.discovery)
+        if self.variant.hosts > 1:
+            state.extra["hosts"] = self.variant.hosts
         self.layout.prepare()
         state.save(self.layout)
         try:

@@ -1,12 +1,15 @@
-"""A mode's variant: its wiring and the gateway's discovery, chosen per stack.
+"""A mode's variant: its wiring, the gateway's discovery and (netns) the hosts, chosen per stack.
 
-`--modes` of the bench and the tests name one as `mode[:wiring[:discovery]]`, e.g.
-`netns:attached` or `docker:single:dns`; the topology says which wirings a mode
-may use (its first is the default), the driver which discoveries it offers.
+`--modes` of the bench and the tests name one as `mode[:wiring[:discovery]][:hostsN]`,
+e.g. `netns:attached`, `docker:single:dns` or `netns:hosts2`; the topology says which
+wirings a mode may use (its first is the default), the driver which discoveries it
+offers. `hostsN` (netns only) spreads the instances over N simulated hosts joined by
+VXLAN (`shopnet up --hosts N`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from shopnet.errors import ConfigError
@@ -18,6 +21,13 @@ class Variant:
     wiring: Wiring | None = None
     """None: the mode's default (or a mode with no wiring to choose)."""
     discovery: Discovery = Discovery.REGISTRY
+    hosts: int = 1
+    """Simulated hosts the netns mode spreads instances over (1: today's single host)."""
+
+
+MAX_HOSTS = 8
+"""Host k takes address k on every tier (`.1` … `.8`): below every instance address."""
+_HOSTS = re.compile(r"^hosts(\d+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +45,18 @@ class ModeVariant:
             parts.append(self.variant.wiring.value)
         if self.variant.discovery is not Discovery.REGISTRY:
             parts.append(self.variant.discovery.value)
+        if self.variant.hosts > 1:
+            parts.append(f"hosts{self.variant.hosts}")
         return ":".join(parts)
 
 
-def resolve(topology: Topology, mode: str, wiring: str | None, discovery: str | None) -> Variant:
+def resolve(
+    topology: Topology,
+    mode: str,
+    wiring: str | None,
+    discovery: str | None,
+    hosts: int | None = None,
+) -> Variant:
     """The variant `mode` runs, checked against the topology (ConfigError)."""
     chosen = topology.wiring(mode, wiring)
     try:
@@ -46,14 +64,26 @@ def resolve(topology: Topology, mode: str, wiring: str | None, discovery: str | 
     except ValueError:
         known = ", ".join(d.value for d in Discovery)
         raise ConfigError(f"discovery {discovery!r}: choose from {known}") from None
-    return Variant(wiring=chosen, discovery=found)
+    count = hosts or 1
+    if count != 1:
+        if mode != "netns":
+            raise ConfigError(f"--hosts is for netns mode ({mode} mode runs on one host)")
+        if not 2 <= count <= MAX_HOSTS:
+            raise ConfigError(f"--hosts takes 2 to {MAX_HOSTS} hosts")
+        if chosen is not Wiring.ROUTED:
+            raise ConfigError(f"--hosts needs the routed wiring, not {chosen}")
+    return Variant(wiring=chosen, discovery=found, hosts=count)
 
 
 def parse(text: str, topology: Topology) -> ModeVariant:
-    """`mode[:wiring[:discovery]]` → ModeVariant (the mode itself is checked by the caller)."""
+    """`mode[:wiring[:discovery]][:hostsN]` → ModeVariant (the mode is checked by the caller)."""
     mode, *rest = text.strip().split(":")
+    hosts = None
+    if rest and (match := _HOSTS.match(rest[-1])):
+        hosts = int(match.group(1))
+        rest = rest[:-1]
     if len(rest) > 2:
-        raise ConfigError(f"{text!r}: expected mode[:wiring[:discovery]]")
+        raise ConfigError(f"{text!r}: expected mode[:wiring[:discovery]][:hostsN]")
     wiring = rest[0] if rest and rest[0] else None
     discovery = rest[1] if len(rest) == 2 else None
-    return ModeVariant(mode, resolve(topology, mode, wiring, discovery))
+    return ModeVariant(mode, resolve(topology, mode, wiring, discovery, hosts))

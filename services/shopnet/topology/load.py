@@ -103,6 +103,7 @@ def parse(data: dict[str, Any], *, source: str) -> Topology:
             services=services,
             flows=flows,
             **_wirings(data),
+            placement=tuple((str(k), int(v)) for k, v in data.get("placement", {}).items()),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: malformed topology ({type(exc).__name__}: {exc})") from None
@@ -187,6 +188,12 @@ def validate(topology: Topology, *, source: str = "topology") -> None:
 
     _validate_uses(topology, fail)
     _validate_wirings(topology, fail)
+    for instance, host in topology.placement:
+        service, _, index = instance.rpartition("-")
+        if service not in services or not index.isdigit() or int(index) < 1:
+            fail(f"placement: {instance!r} is not an instance (service-N) of this topology")
+        if host < 1:
+            fail(f"placement: {instance} on host {host}; hosts are numbered from 1")
     for flow in topology.flows:
         if flow.source != WORLD and flow.source not in services:
             fail(f"flow from unknown service {flow.source!r}")

@@ -200,6 +200,9 @@ class Topology:
     """Mode → the wirings this topology supports, its default first (file: `[wirings]`)."""
     single_network: Tier | None = None
     """The one network of docker's `single` wiring (`bridge` unused); None: not supported."""
+    placement: tuple[tuple[str, int], ...] = ()
+    """Instance → the simulated host (1-based) that runs it under netns `--hosts N`
+    (file: `[placement]`); instances not named are placed round-robin."""
 
     def wirings_for(self, mode: str) -> tuple[Wiring, ...]:
         """The wirings `mode` may use with this topology (empty: the mode has no choice)."""
