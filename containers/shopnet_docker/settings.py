@@ -57,7 +57,7 @@ SERVICE_UID = 10001
 """The user our service image runs as (containers/Dockerfile)."""
 
 
-def compose_env(topology: Topology, *, password: str | None) -> dict[str, str]:
+def compose_env(topology: Topology) -> dict[str, str]:
     """The environment compose runs with: our variables over the caller's."""
     env = dict(os.environ)
     chosen = images()
@@ -70,6 +70,4 @@ def compose_env(topology: Topology, *, password: str | None) -> dict[str, str]:
             names.VAR_COMPAT_PORT: str(compat_port(topology)),
         }
     )
-    if password is not None:
-        env[names.VAR_DB_PASSWORD] = password
     return env
