@@ -35,9 +35,8 @@ from shopnet.runtime.base import DownResult, Driver, EntryPoint, InstanceStatus
 from shopnet.runtime.confine import secret_store
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import StackState
-from shopnet.runtime.users import User
 from shopnet.runtime.variant import Variant
-from shopnet.topology.model import Discovery, Engine, Kind, Service, Topology
+from shopnet.topology.model import Discovery, Topology
 from shopnet_docker import (
     backup,
     names,
@@ -52,7 +51,6 @@ from shopnet_docker import (
 from shopnet_docker import images as image_build
 from shopnet_docker.compose import VAR_REGISTRY_TOKEN_SOURCE, render
 from shopnet_docker.engine import Docker
-from shopnet_docker.hardening import DATASTORE_USERS
 from shopnet_docker.settings import IMAGES_ENV
 from shopnet_docker.stack import Container, Stack
 
@@ -105,28 +103,12 @@ class DockerDriver(Driver):
         return env
 
     def _write_secrets(self) -> None:
-        chosen = settings.images()
-        image = {Engine.POSTGRES: chosen.postgres, Engine.REDIS: chosen.redis}
-        found: dict[str, User] = {}
-        service_user = User("shopnet", settings.SERVICE_UID, settings.SERVICE_UID)
-
-        def user_of(service: Service) -> User:
-            if service.kind is Kind.APP:
-                return service_user
-            if service.name not in found:
-                found[service.name] = secretfiles.image_user(
-                    self.docker,
-                    image[service.engine()],  # type: ignore[index]
-                    DATASTORE_USERS[service.name],
-                    self.layout.dir / "image-users.json",
-                )
-            return found[service.name]
-
+        cache = self.layout.dir / "image-users.json"
         secretfiles.write(
             secret_store(self.layout),
             self.topology,
             superuser_password=self.layout.db_password(),
-            user_of=user_of,
+            user_of=secretfiles.container_users(self.docker, settings.images(), cache),
         )
 
     def _registry_token_file(self) -> Path:

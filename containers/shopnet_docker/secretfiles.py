@@ -17,11 +17,14 @@ Compose bind-mounts a file secret with the host file's owner and mode (1.29 and 
 both ignore a secret's uid/gid/mode without swarm), so each file belongs to the uid
 its container runs as: 10001 for our services, the datastore image's own `postgres`
 or `redis` user, asked of the image once per image id (`id` in a throwaway container).
+The folders stay root's (0700): the engine mounts the files as root, and a host user
+that happens to have a container's uid cannot reach them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +36,11 @@ from shopnet.runtime.secrets import RUNTIME, SecretStore
 from shopnet.runtime.users import User
 from shopnet.topology.model import Engine, Kind, Service, Topology
 from shopnet_docker.engine import Docker
+from shopnet_docker.hardening import DATASTORE_USERS
+from shopnet_docker.names import Images
+
+SERVICE_UID = 10001
+"""The user our service image runs as (containers/Dockerfile)."""
 
 VAR_SECRETS_DIR = "SHOPNET_SECRETS_DIR"
 DEFAULT_SECRETS_DIR = "./secrets"
@@ -132,6 +140,30 @@ def write(
                 product_password=product, admin_password=store.get(RUNTIME, ADMIN)
             )
             store.write(service.name, ACL, text, user=user)
+    if os.geteuid() == 0:
+        for folder in store.dir.iterdir():
+            os.chown(folder, 0, 0)
+
+
+def container_users(docker: Docker, images: Images, cache: Path) -> Callable[[Service], User]:
+    """Who each service's container runs as (hardening.py), datastores looked up lazily."""
+    service_user = User("shopnet", SERVICE_UID, SERVICE_UID)
+    image = {Engine.POSTGRES: images.postgres, Engine.REDIS: images.redis}
+    found: dict[str, User] = {}
+
+    def user_of(service: Service) -> User:
+        if service.kind is Kind.APP:
+            return service_user
+        if service.name not in found:
+            engine = service.engine()
+            if engine not in image or service.name not in DATASTORE_USERS:
+                raise DriverError(f"docker mode has no image user for {service.name!r}")
+            found[service.name] = image_user(
+                docker, image[engine], DATASTORE_USERS[service.name], cache
+            )
+        return found[service.name]
+
+    return user_of
 
 
 def image_user(docker: Docker, image: str, user: str, cache: Path) -> User:
@@ -156,3 +188,14 @@ def image_user(docker: Docker, image: str, user: str, cache: Path) -> User:
         cache.write_text(json.dumps(known))
     uid, gid = known[key]
     return User(user, uid, gid)
+
+
+def write_folder(folder: Path, topology: Topology) -> str:
+    """Every secret of the compose file into `folder` (for compose run by hand)."""
+    from shopnet_docker import settings  # settings imports this module
+
+    store = SecretStore(folder.resolve())
+    users = container_users(Docker(), settings.images(), store.dir / "image-users.json")
+    password = store.get(RUNTIME, SUPERUSER_PASSWORD)
+    write(store, topology, superuser_password=password, user_of=users)
+    return f"wrote the secrets into {store.dir}: SHOPNET_SECRETS_DIR={store.dir}"

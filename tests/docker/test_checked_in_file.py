@@ -11,22 +11,18 @@ nor removed; subnets and bridge names are the file's, so no default stack may be
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from shopnet.runtime.secrets import SecretStore
-from shopnet.runtime.users import User
 from shopnet.topology import default_topology
-from shopnet.topology.model import Kind, Service
 from shopnet_docker import names
 from shopnet_docker.compose import VAR_REGISTRY_TOKEN_SOURCE
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import CONTAINERS, BuildReport
 from shopnet_docker.preflight import host_routes
-from shopnet_docker.secretfiles import VAR_SECRETS_DIR, image_user, write
+from shopnet_docker.secretfiles import VAR_SECRETS_DIR, write_folder
 from shopnet_docker.settings import SERVICE_UID
 from tests.docker.conftest import leftovers
 from tests.docker.helpers import http, wait_until
@@ -64,7 +60,9 @@ def compose_env(docker: Docker, images: BuildReport, tmp_path: Path) -> Iterator
         VAR_REGISTRY_TOKEN_SOURCE: write_token_file(tmp_path),
     }
     os.chown(env[VAR_REGISTRY_TOKEN_SOURCE], SERVICE_UID, SERVICE_UID)
-    env[VAR_SECRETS_DIR] = str(write_secrets(docker, tmp_path))
+    # Every other secret, as its header says: `python -m shopnet_docker secrets DIR`.
+    write_folder(tmp_path / "secrets", default_topology())
+    env[VAR_SECRETS_DIR] = str(tmp_path / "secrets")
     try:
         yield env
     finally:
@@ -73,22 +71,6 @@ def compose_env(docker: Docker, images: BuildReport, tmp_path: Path) -> Iterator
         assert down.returncode == 0, down.stdout + down.stderr
         assert ours(docker) == []
         assert leftovers(docker, "shopnet") == theirs  # e.g. a person's volume, still there
-
-
-def write_secrets(docker: Docker, tmp_path: Path) -> Path:
-    """Every other secret of the file, as `shopnet up` writes them: each owned by the user
-    of the container that mounts it."""
-    store = SecretStore(tmp_path / "secrets")
-    images = {"postgres": names.OFFLINE.postgres, "redis": names.OFFLINE.redis}
-    cache = tmp_path / "image-users.json"
-
-    def user_of(service: Service) -> User:
-        if service.kind is Kind.APP:
-            return User("shopnet", SERVICE_UID, SERVICE_UID)
-        return image_user(docker, images[service.name], service.name, cache)
-
-    write(store, default_topology(), superuser_password=secrets.token_urlsafe(), user_of=user_of)
-    return store.dir
 
 
 def ours(docker: Docker) -> list[str]:
