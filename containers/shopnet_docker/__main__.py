@@ -3,6 +3,8 @@
 python -m shopnet_docker build [--online] [--refresh-base] [--verify]
 python -m shopnet_docker list [--packages]
 python -m shopnet_docker compose [--write | --check] [--topology FILE]
+python -m shopnet_docker secrets DIR [--topology FILE]   (as root: files owned by each
+    container's user) — what compose.yaml run by hand reads from SHOPNET_SECRETS_DIR
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from shopnet.errors import ShopnetError
 from shopnet.runtime.progress import Progress
 from shopnet.topology import load
-from shopnet_docker import composefile
+from shopnet_docker import composefile, secretfiles
 from shopnet_docker.composefile import COMPOSE_FILE
 from shopnet_docker.images import build_images
 from shopnet_docker.listing import list_images, listing_lines
@@ -38,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     mode = compose.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help=f"write {COMPOSE_FILE}")
     mode.add_argument("--check", action="store_true", help="exit 1 when it is out of date")
+    secrets = sub.add_parser("secrets", help="write the compose file's secrets into a folder")
+    secrets.add_argument("dir", type=Path)
+    secrets.add_argument("--topology", type=Path, default=None)
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
@@ -51,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if report.reproducible else 1
         if args.command == "list":
             print("\n".join(listing_lines(list_images(), packages=args.packages)))
+            return 0
+        if args.command == "secrets":
+            print(secretfiles.write_folder(args.dir, load(args.topology)))
             return 0
         output, code = composefile.command(load(args.topology), write=args.write, check=args.check)
         sys.stdout.write(output)

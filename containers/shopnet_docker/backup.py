@@ -2,7 +2,10 @@
 
 The same arguments, schemas and cache flushes as the other modes
 (shopnet.runtime.backup); only the way in differs: `docker exec`, with the
-password passed through the environment (`-e PGPASSWORD`), never in argv.
+passwords passed through the environment (`-e PGPASSWORD`, `-e REDISCLI_AUTH`: the
+superuser's, the Redis admin's), never in argv. After a restore the roles SQL the
+database container mounts is applied again: pg_dump's SQL recreates the tables as the
+superuser, and they go back to their owners as in the other modes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from typing import TYPE_CHECKING
 
 from shopnet.errors import DriverError, StateError
 from shopnet.runtime import backup as pg_backup
+from shopnet.runtime.confine import redis_auth
+from shopnet.topology.wiring import DB_NAME, DB_USER
+from shopnet_docker import secretfiles
 from shopnet_docker.stack import Container
 
 if TYPE_CHECKING:
@@ -49,11 +55,21 @@ def restore(driver: DockerDriver, path: Path) -> str:
     argv = [driver.docker.binary, "exec", "-i", "-e", "PGPASSWORD", postgres.name, "psql"]
     argv += pg_backup.restore_args("127.0.0.1", store.port)
     pg_backup.run_restore(argv, path, env=_pg_env(driver))
+    roles = secretfiles.SecretFile(store.name, secretfiles.ROLES).mount
+    driver.docker.run(
+        "exec", postgres.name, "psql", "-X", "-q", "-h", "/tmp", "-U", DB_USER, "-d", DB_NAME,
+        "-v", "ON_ERROR_STOP=1", "-f", roles,
+        what="handing the restored tables back to their owners",
+    )  # fmt: skip
+    auth = redis_auth(driver.layout)
+    login = ["-e", "REDISCLI_AUTH"] if auth else []
+    user = ["--user", auth[0]] if auth else []
+    env = {**os.environ, "REDISCLI_AUTH": auth[1]} if auth else None
     for item in flushes:
         out = driver.docker.run(
-            "exec", caches[item.datastore].name, "redis-cli", "-n", str(item.db),
+            "exec", *login, caches[item.datastore].name, "redis-cli", *user, "-n", str(item.db),
             "EVAL", pg_backup.FLUSH_PREFIX, "0", item.pattern,
-            what=f"flushing {item.owner}'s cache",
+            what=f"flushing {item.owner}'s cache", env=env,
         )  # fmt: skip
         if not out.stdout.strip().isdigit():  # redis-cli prints an error reply and exits 0
             raise DriverError(f"flushing {item.owner}'s cache: {out.stdout.strip()}")

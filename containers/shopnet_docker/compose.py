@@ -18,8 +18,10 @@ isolation tests cannot disagree:
   to auto-detection: the source address towards the registry (backend network),
   which is also what the registry sees (no NAT between containers of a network);
 - the stack's registry token as a compose secret (a file mounted at
-  /run/secrets/registry_token, never an environment value); the gateway's admin
-  port (/ready, /metrics) is not published;
+  /run/secrets/registry_token, never an environment value), and each container's
+  own credentials the same way (secretfiles.py): the services log in to PostgreSQL
+  and Redis as their own least-privileged users, never as the superuser; the
+  gateway's admin port (/ready, /metrics) is not published;
 - `depends_on` from the model, gated on health; health checks, restart policy,
   CPU and memory limits on every service.
 
@@ -44,11 +46,13 @@ from typing import Any
 import yaml
 
 from shopnet.errors import ConfigError
+from shopnet.runtime import datastore_auth
 from shopnet.runtime.datastores import redis_cache_args
 from shopnet.topology.model import WORLD, Discovery, Engine, Kind, Service, Tier, Topology, Wiring
 from shopnet.topology.wiring import DB_NAME, DB_USER, registry_environment, service_environment
-from shopnet_docker import names
+from shopnet_docker import names, secretfiles
 from shopnet_docker.hardening import harden
+from shopnet_docker.secretfiles import DEFAULT_SECRETS_DIR, VAR_SECRETS_DIR
 
 DEFAULT_HEALTH_INTERVAL = "5s"
 """Docker 20.10 runs the first check one interval after start (no `start_interval` yet), so
@@ -86,9 +90,11 @@ HEADER = """\
 #   SHOPNET_BASE_IMAGE      [{python_base}] base of that image when compose builds it
 #   SHOPNET_REDIS_IMAGE     [{redis}] (offline: {offline_redis})
 #   SHOPNET_POSTGRES_IMAGE  [{postgres}] (offline: {offline_postgres})
-#   SHOPNET_DB_PASSWORD     [{db_password}] used when the database volume is first created
 #   SHOPNET_REGISTRY_TOKEN_SOURCE [{token_file}] the registry token: one random line, 0600,
 #                           owned by uid 10001 (the services' user); `shopnet up` makes one
+#   SHOPNET_SECRETS_DIR     [{secrets_dir}] every other secret, <service>/<name> (the secrets
+#                           section below), 0600, owned by the user of the container that
+#                           mounts it; `shopnet up` writes them to <state>/docker/data/secrets
 #   SHOPNET_PUBLISHED_PORT  [{published}] host port of the gateway
 #   SHOPNET_COMPAT_PORT     [{compat}] second host port of the gateway (what the original setup used)
 #   SHOPNET_HEALTH_INTERVAL [{health}] between health checks (each is a `docker exec`: 30s for benchmarks)
@@ -118,8 +124,8 @@ def render(
         postgres=names.OFFICIAL.postgres,
         offline_redis=names.OFFLINE.redis,
         offline_postgres=names.OFFLINE.postgres,
-        db_password=names.DEFAULT_DB_PASSWORD,
         token_file=DEFAULT_TOKEN_FILE,
+        secrets_dir=DEFAULT_SECRETS_DIR,
         published=topology.published_port,
         compat=gateway.port,
         health=DEFAULT_HEALTH_INTERVAL,
@@ -205,6 +211,10 @@ def compose_model(
         labels = {names.LABEL_STACK: project, names.LABEL_SERVICE: store.name}
         volumes[names.DB_VOLUME] = {"labels": labels}
     secrets = {TOKEN_SECRET: {"file": var(VAR_REGISTRY_TOKEN_SOURCE, DEFAULT_TOKEN_FILE)}}
+    folder = var(VAR_SECRETS_DIR, DEFAULT_SECRETS_DIR)
+    for service in topology.start_order():
+        for file in secretfiles.of_service(topology, service):
+            secrets[file.key] = {"file": file.source(folder)}
     return {"services": services, "networks": networks_, "volumes": volumes, "secrets": secrets}
 
 
@@ -294,6 +304,7 @@ def _service(
         )
     elif engine in DATASTORES:
         spec = DATASTORES[engine](service)
+        spec["secrets"] = [f.key for f in secretfiles.of_service(topology, service)]
     else:
         raise ConfigError(f"docker mode has no image for datastore {service.name!r} ({engine})")
     spec["init"] = True  # a real PID 1: forwards the stop signal, reaps orphans
@@ -343,7 +354,11 @@ def _app(
         topology,
         service,
         endpoint=lambda name: f"{name}:{topology.service(name).port}",
-        db_password=var(names.VAR_DB_PASSWORD, names.DEFAULT_DB_PASSWORD),
+        db_password="",  # none in a URL: each logs in as its own user, password in a file
+    )
+    own = secretfiles.of_service(topology, service)
+    env = datastore_auth.authenticated_environment(
+        env, service.name, secret_file=secretfiles.credentials(topology, service)
     )
     env["SHOPNET_PORT"] = str(service.port)
     if discovery is Discovery.DNS and service.name == published_service(topology).name:
@@ -356,6 +371,9 @@ def _app(
         env["SHOPNET_GATEWAY_DISCOVERY"] = "dns"
         env["SHOPNET_GATEWAY_DNS_NAMES"] = ",".join(called)
     env["SHOPNET_REGISTRY_TOKEN_FILE"] = f"/run/secrets/{TOKEN_SECRET}"
+    for file in own:
+        if file.name == secretfiles.INTERNAL_TOKEN:
+            env["SHOPNET_INTERNAL_TOKEN_FILE"] = file.mount
     if service.name == "registry":
         env.update(registry_environment(topology, wiring))
     spec: dict[str, Any] = {
@@ -367,7 +385,7 @@ def _app(
         },
         "command": ["serve", service.name],
         "environment": env,
-        "secrets": [TOKEN_SECRET],
+        "secrets": [TOKEN_SECRET, *(f.key for f in own)],
     }
     if service.name == published_service(topology).name:
         spec["ports"] = [
@@ -389,6 +407,16 @@ def _app(
 
 
 def _postgres(service: Service) -> dict[str, Any]:
+    password = secretfiles.SecretFile(service.name, secretfiles.SUPERUSER_PASSWORD)
+    roles = secretfiles.SecretFile(service.name, secretfiles.ROLES)
+    ready = f"pg_isready -q -h 127.0.0.1 -U {DB_USER} -d {DB_NAME}"
+    # The roles (datastore_auth.roles_sql) once per container start, before the first
+    # healthy check: the services depend on that, so none starts before its login exists.
+    # As the superuser over the Unix socket (trust: only this container reaches it).
+    grant = (
+        f"psql -X -q -h /tmp -U {DB_USER} -d {DB_NAME} -v ON_ERROR_STOP=1 -f {roles.mount}"
+        f" >/dev/null && touch {ROLES_APPLIED}"
+    )
     return {
         "image": var(names.VAR_POSTGRES_IMAGE, names.OFFICIAL.postgres),
         "command": [
@@ -399,13 +427,13 @@ def _postgres(service: Service) -> dict[str, Any]:
         "environment": {
             "POSTGRES_USER": DB_USER,
             "POSTGRES_DB": DB_NAME,
-            "POSTGRES_PASSWORD": var(names.VAR_DB_PASSWORD, names.DEFAULT_DB_PASSWORD),
+            "POSTGRES_PASSWORD_FILE": password.mount,
         },
         "volumes": [f"{names.DB_VOLUME}:/var/lib/postgresql/data"],
         # Over TCP: while the image initialises the cluster its server listens on no port,
         # so a socket check would pass too early.
         "healthcheck": {
-            "test": ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME],
+            "test": ["CMD-SHELL", f"{ready} && {{ test -e {ROLES_APPLIED} || {{ {grant}; }}; }}"],
             **HEALTH_TIMING,
         },
         "stop_signal": "SIGINT",  # fast shutdown; SIGTERM would wait for clients to leave
@@ -418,12 +446,20 @@ def _redis(service: Service) -> dict[str, Any]:
     # container's memory (the rest is Redis's own overhead).
     return {
         "image": var(names.VAR_REDIS_IMAGE, names.OFFICIAL.redis),
-        "command": ["redis-server", *redis_cache_args(service.memory_mb * 3 // 4)],
+        "command": [
+            "redis-server",
+            *redis_cache_args(
+                service.memory_mb * 3 // 4,
+                aclfile=secretfiles.SecretFile(service.name, secretfiles.ACL).mount,
+            ),
+        ],
         "healthcheck": {"test": ["CMD", "redis-cli", "ping"], **HEALTH_TIMING},
         "stop_signal": "SIGTERM",
         "stop_grace_period": "10s",
     }
 
 
+ROLES_APPLIED = "/tmp/roles-applied"
+"""On the container's tmpfs: a new container (every `up`) applies the roles again."""
 DATASTORES = {Engine.POSTGRES: _postgres, Engine.REDIS: _redis}
 """Engine → its compose service (image, command, volume, health check)."""

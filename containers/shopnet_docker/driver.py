@@ -16,8 +16,9 @@ The engine is passed in (`Docker(binary)`, engine.py): another engine that speak
 the docker CLI and compose (podman, say) is a subclass with its own `engine_class`.
 
 State lives in <state-dir>/docker: state.json, the rendered compose.yaml, compose's
-output (compose.log) and the database password, which is kept with the data (the
-`pgdata` volume); `down --volumes` removes both.
+output (compose.log), and in data/ the stack's secrets (secretfiles.py: the database
+superuser's password, each service's own credentials, the tokens), which are kept with
+the data (the `pgdata` volume); `down --volumes` removes both.
 """
 
 from __future__ import annotations
@@ -31,11 +32,22 @@ from typing import ClassVar
 from shopnet.errors import ShopnetError, StateError
 from shopnet.runtime import ports
 from shopnet.runtime.base import DownResult, Driver, EntryPoint, InstanceStatus
+from shopnet.runtime.confine import secret_store
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import StackState
 from shopnet.runtime.variant import Variant
 from shopnet.topology.model import Discovery, Topology
-from shopnet_docker import backup, names, preflight, settings, startup, status, teardown, tiers
+from shopnet_docker import (
+    backup,
+    names,
+    preflight,
+    secretfiles,
+    settings,
+    startup,
+    status,
+    teardown,
+    tiers,
+)
 from shopnet_docker import images as image_build
 from shopnet_docker.compose import VAR_REGISTRY_TOKEN_SOURCE, render
 from shopnet_docker.engine import Docker
@@ -80,13 +92,24 @@ class DockerDriver(Driver):
         return f"http://127.0.0.1:{self.topology.published_port}"
 
     def _compose_env(self, *, password: bool) -> dict[str, str]:
-        secret = self.layout.db_password() if password else None
-        env = settings.compose_env(self.topology, password=secret)
-        # A path, never the token: compose mounts the file as a secret (see compose.py).
+        """`password`: make the secret files first (for `up`)."""
+        env = settings.compose_env(self.topology)
+        # Paths, never secrets: compose mounts the files as secrets (see compose.py).
         env[VAR_REGISTRY_TOKEN_SOURCE] = str(self.layout.registry_token_path)
+        env[secretfiles.VAR_SECRETS_DIR] = str(secret_store(self.layout).dir)
         if password:
             env[VAR_REGISTRY_TOKEN_SOURCE] = str(self._registry_token_file())
+            self._write_secrets()
         return env
+
+    def _write_secrets(self) -> None:
+        cache = self.layout.dir / "image-users.json"
+        secretfiles.write(
+            secret_store(self.layout),
+            self.topology,
+            superuser_password=self.layout.db_password(),
+            user_of=secretfiles.container_users(self.docker, settings.images(), cache),
+        )
 
     def _registry_token_file(self) -> Path:
         """The stack's token file, readable inside the containers: compose bind-mounts it with

@@ -40,15 +40,11 @@ VAR_IMAGE = "SHOPNET_IMAGE"
 VAR_BASE_IMAGE = "SHOPNET_BASE_IMAGE"
 VAR_REDIS_IMAGE = "SHOPNET_REDIS_IMAGE"
 VAR_POSTGRES_IMAGE = "SHOPNET_POSTGRES_IMAGE"
-VAR_DB_PASSWORD = "SHOPNET_DB_PASSWORD"
 VAR_PUBLISHED_PORT = "SHOPNET_PUBLISHED_PORT"
 VAR_COMPAT_PORT = "SHOPNET_COMPAT_PORT"
 """Second published port: the gateway's own port (3000), which the original setup published."""
 VAR_HEALTH_INTERVAL = "SHOPNET_HEALTH_INTERVAL"
 """Time between health checks (default 5s; each check is a `docker exec`)."""
-
-DEFAULT_DB_PASSWORD = "shopnet"
-"""Only for hand-run compose; `shopnet up --mode docker` generates a password per stack."""
 
 _PROJECT = re.compile(r"^[a-z][a-z0-9]{0,19}$")
 

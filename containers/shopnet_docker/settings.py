@@ -15,7 +15,7 @@ import os
 from shopnet.errors import ConfigError
 from shopnet.topology.model import Topology
 from shopnet_docker import images as image_build
-from shopnet_docker import names
+from shopnet_docker import names, secretfiles
 from shopnet_docker.compose import published_service
 
 IMAGES_ENV = "SHOPNET_DOCKER_IMAGES"
@@ -53,11 +53,10 @@ def compat_port(topology: Topology) -> int:
     return int(raw)
 
 
-SERVICE_UID = 10001
-"""The user our service image runs as (containers/Dockerfile)."""
+SERVICE_UID = secretfiles.SERVICE_UID
 
 
-def compose_env(topology: Topology, *, password: str | None) -> dict[str, str]:
+def compose_env(topology: Topology) -> dict[str, str]:
     """The environment compose runs with: our variables over the caller's."""
     env = dict(os.environ)
     chosen = images()
@@ -70,6 +69,4 @@ def compose_env(topology: Topology, *, password: str | None) -> dict[str, str]:
             names.VAR_COMPAT_PORT: str(compat_port(topology)),
         }
     )
-    if password is not None:
-        env[names.VAR_DB_PASSWORD] = password
     return env

@@ -22,6 +22,7 @@ from shopnet_docker.compose import VAR_REGISTRY_TOKEN_SOURCE
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import CONTAINERS, BuildReport
 from shopnet_docker.preflight import host_routes
+from shopnet_docker.secretfiles import VAR_SECRETS_DIR, write_folder
 from shopnet_docker.settings import SERVICE_UID
 from tests.docker.conftest import leftovers
 from tests.docker.helpers import http, wait_until
@@ -59,6 +60,9 @@ def compose_env(docker: Docker, images: BuildReport, tmp_path: Path) -> Iterator
         VAR_REGISTRY_TOKEN_SOURCE: write_token_file(tmp_path),
     }
     os.chown(env[VAR_REGISTRY_TOKEN_SOURCE], SERVICE_UID, SERVICE_UID)
+    # Every other secret, as its header says: `python -m shopnet_docker secrets DIR`.
+    write_folder(tmp_path / "secrets", default_topology())
+    env[VAR_SECRETS_DIR] = str(tmp_path / "secrets")
     try:
         yield env
     finally:

@@ -102,18 +102,25 @@ def test_static_addresses_for_services_that_do_not_scale(compose: dict[str, Any]
 
 def test_environment_names_dependencies_by_dns(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    password = "${SHOPNET_DB_PASSWORD:-shopnet}"
     token = {"SHOPNET_REGISTRY_TOKEN_FILE": "/run/secrets/registry_token"}  # a path, not a value
+    # Each service logs in as its own role and Redis user; every secret is a mounted file.
     assert services["product"]["environment"] == {
         "SERVICE_REGISTRY": "http://registry:8500",
-        "DATABASE_URL": f"postgresql://shopnet:{password}@postgres:5432/shopnet",
-        "REDIS_URL": "redis://redis:6379/0",
+        "DATABASE_URL": "postgresql://product_app@postgres:5432/shopnet",
+        "DATABASE_PASSWORD_FILE": "/run/secrets/product_postgres",
+        "SHOPNET_DB_MIGRATION_ROLE": "products_owner",
+        "REDIS_URL": "redis://product@redis:6379/0",
+        "REDIS_PASSWORD_FILE": "/run/secrets/product_redis",
+        "SHOPNET_INTERNAL_TOKEN_FILE": "/run/secrets/product_internal_token",
         "SHOPNET_PORT": "3001",
         **token,
     }
     assert services["order"]["environment"] == {
         "SERVICE_REGISTRY": "http://registry:8500",
-        "DATABASE_URL": f"postgresql://shopnet:{password}@postgres:5432/shopnet",
+        "DATABASE_URL": "postgresql://order_app@postgres:5432/shopnet",
+        "DATABASE_PASSWORD_FILE": "/run/secrets/order_postgres",
+        "SHOPNET_DB_MIGRATION_ROLE": "orders_owner",
+        "SHOPNET_INTERNAL_TOKEN_FILE": "/run/secrets/order_internal_token",
         "SHOPNET_PORT": "3002",
         **token,
     }
@@ -134,8 +141,10 @@ def test_environment_names_dependencies_by_dns(compose: dict[str, Any]) -> None:
     assert services["postgres"]["environment"] == {
         "POSTGRES_USER": "shopnet",
         "POSTGRES_DB": "shopnet",
-        "POSTGRES_PASSWORD": password,
+        "POSTGRES_PASSWORD_FILE": "/run/secrets/postgres_password",
     }
+    # No password anywhere in the file: only paths.
+    assert "PASSWORD:" not in COMPOSE_FILE.read_text().replace("PASSWORD_FILE:", "")
     # Left to auto-detection: the address towards the registry.
     assert not any(
         "SHOPNET_ADVERTISE_ADDRESS" in spec.get("environment", {}) for spec in services.values()
@@ -157,7 +166,9 @@ def test_health_restart_limits_and_dependencies_come_from_the_model(
     topology = default_topology()
     for service in topology.services:
         spec = compose["services"][service.name]
-        assert spec["healthcheck"]["test"][0] == "CMD"
+        assert spec["healthcheck"]["test"][0] == (
+            "CMD-SHELL" if service.name == "postgres" else "CMD"
+        )
         assert spec["healthcheck"]["interval"] == "${SHOPNET_HEALTH_INTERVAL:-5s}"
         assert spec["restart"] == "unless-stopped"
         assert spec["cpus"] == service.cpus
@@ -183,13 +194,38 @@ def test_health_restart_limits_and_dependencies_come_from_the_model(
     assert list(compose["volumes"]) == ["pgdata"]
 
 
-def test_the_registry_token_is_a_secret_file_of_every_app(compose: dict[str, Any]) -> None:
+def test_every_secret_is_a_file_mounted_only_where_it_is_needed(compose: dict[str, Any]) -> None:
+    folder = "${SHOPNET_SECRETS_DIR:-./secrets}"
     assert compose["secrets"] == {
-        "registry_token": {"file": "${SHOPNET_REGISTRY_TOKEN_SOURCE:-./registry-token}"}
+        "registry_token": {"file": "${SHOPNET_REGISTRY_TOKEN_SOURCE:-./registry-token}"},
+        "postgres_password": {"file": f"{folder}/postgres/password"},
+        "postgres_roles_sql": {"file": f"{folder}/postgres/roles.sql"},
+        "redis_users_acl": {"file": f"{folder}/redis/users.acl"},
+        "product_postgres": {"file": f"{folder}/product/postgres"},
+        "product_redis": {"file": f"{folder}/product/redis"},
+        "product_internal_token": {"file": f"{folder}/product/internal-token"},
+        "order_postgres": {"file": f"{folder}/order/postgres"},
+        "order_internal_token": {"file": f"{folder}/order/internal-token"},
     }
-    apps = {s.name for s in default_topology().services if s.kind is Kind.APP}
-    assert {n for n, spec in compose["services"].items() if "secrets" in spec} == apps
-    assert all(compose["services"][n]["secrets"] == ["registry_token"] for n in apps)
+    assert {name: spec["secrets"] for name, spec in compose["services"].items()} == {
+        "postgres": ["postgres_password", "postgres_roles_sql"],
+        "redis": ["redis_users_acl"],
+        "registry": ["registry_token"],
+        "product": [
+            "registry_token",
+            "product_postgres",
+            "product_redis",
+            "product_internal_token",
+        ],
+        "order": ["registry_token", "order_postgres", "order_internal_token"],
+        "gateway": ["registry_token"],
+    }
+    redis = compose["services"]["redis"]["command"]
+    assert redis[redis.index("--aclfile") + 1] == "/run/secrets/redis_users_acl"
+    assert "--protected-mode" not in redis  # the ACL file's `user default off` instead
+    # The roles are applied before PostgreSQL first counts as healthy (services wait for it).
+    check = compose["services"]["postgres"]["healthcheck"]["test"][1]
+    assert check.startswith("pg_isready ") and "-f /run/secrets/postgres_roles_sql" in check
 
 
 def test_only_keys_both_compose_versions_honour(compose: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ leaves no container, network or volume of ours.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import threading
@@ -27,7 +28,9 @@ from shopnet_docker import isolation, links
 from shopnet_docker.driver import DockerDriver
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import BuildReport
+from shopnet_docker.settings import SERVICE_UID
 from shopnet_docker.stack import Container
+from tests.docker import privilege
 from tests.docker.conftest import leftovers
 from tests.docker.helpers import (
     OUTSIDE_PORT,
@@ -42,6 +45,7 @@ from tests.docker.helpers import (
 )
 from tests.e2e.edge import (
     assert_admin_only_on_the_admin_listener,
+    assert_reservations_need_the_token,
     assert_the_gateway_answers_oversized_heads_itself,
     assert_token_file_is_private,
     forge_argv,
@@ -82,6 +86,13 @@ def stack(
 
 def containers(stack: DockerDriver) -> dict[str, Container]:
     return {c.instance: c for c in stack.stack.containers()}
+
+
+def pids(stack: DockerDriver, docker: Docker) -> list[int]:
+    return [
+        int(docker.run("inspect", "-f", "{{.State.Pid}}", c.name, what="pid").stdout)
+        for c in stack.stack.containers()
+    ]
 
 
 def test_every_instance_is_ready_at_its_address(stack: DockerDriver) -> None:
@@ -161,11 +172,7 @@ def test_the_registry_refuses_forged_registrations(stack: DockerDriver, docker: 
     registration secret the identity, and the registry sees real source addresses
     (Docker does not NAT between a bridge's members), so spoofing one is refused."""
     token_file = stack.layout.registry_token_path
-    pids = [
-        int(docker.run("inspect", "-f", "{{.State.Pid}}", c.name, what="pid").stdout)
-        for c in stack.stack.containers()
-    ]
-    assert_token_file_is_private(token_file, pids)
+    assert_token_file_is_private(token_file, pids(stack, docker))
     c = containers(stack)
     registry = f"http://{c['registry-1'].addresses['backend']}:8500"
     host = str(stack.topology.tier("backend").host_address)
@@ -187,6 +194,77 @@ def test_the_registry_refuses_forged_registrations(stack: DockerDriver, docker: 
     assert json.loads(result.stdout) == [401, 409, 403, 403]
     instances = http("GET", f"{registry}/v1/services/order").body["instances"]
     assert [(i["id"], i["address"]) for i in instances] == real
+
+
+def test_reservations_need_the_internal_token(stack: DockerDriver, docker: Docker) -> None:
+    product = containers(stack)["product-1"].addresses["backend"]
+    token_file = stack.layout.data / "secrets" / "product" / "internal-token"
+    assert_reservations_need_the_token(f"http://{product}:3001", token_file, pids(stack, docker))
+
+
+def test_datastores_grant_each_service_only_its_own(stack: DockerDriver, docker: Docker) -> None:
+    """From inside product-1 and order-1, with their own mounted credentials."""
+    c = containers(stack)
+    from_product = privilege.probe(
+        docker,
+        c["product-1"].name,
+        ["SELECT 1 FROM products.products LIMIT 1", "SELECT 1 FROM orders.orders LIMIT 1",
+         "CREATE TABLE public.planted (x int)", "COPY (SELECT 1) TO PROGRAM 'true'"],
+    )  # fmt: skip
+    assert from_product == {
+        "redis anonymous GET": "AuthenticationError",
+        "redis own prefix SET": "ok",
+        "redis other key GET": "NoPermissionError",
+        "redis CONFIG GET": "NoPermissionError",
+        "redis FLUSHALL": "NoPermissionError",
+        "SELECT 1 FROM products.products LIMIT 1": "ok",
+        "SELECT 1 FROM orders.orders LIMIT 1": "InsufficientPrivilegeError",
+        "CREATE TABLE public.planted (x int)": "InsufficientPrivilegeError",
+        "COPY (SELECT 1) TO PROGRAM 'true'": "InsufficientPrivilegeError",
+    }
+    from_order = privilege.probe(
+        docker,
+        c["order-1"].name,
+        ["SELECT 1 FROM orders.orders LIMIT 1", "UPDATE products.products SET stock = stock"],
+    )
+    assert from_order == {
+        "SELECT 1 FROM orders.orders LIMIT 1": "ok",
+        "UPDATE products.products SET stock = stock": "InsufficientPrivilegeError",
+    }
+    # No service holds a superuser session: every client connection is a service's own role.
+    out = docker.run(
+        "exec", c["postgres-1"].name, "psql", "-X", "-At", "-h", "/tmp", "-U", "shopnet",
+        "-d", "shopnet", "-c",
+        "SELECT DISTINCT usename FROM pg_stat_activity"
+        " WHERE backend_type = 'client backend' AND client_addr IS NOT NULL",
+        what="listing sessions",
+    )  # fmt: skip
+    assert set(out.stdout.split()) == {"product_app", "order_app"}
+
+
+def test_secrets_are_private_files_never_environment_or_argv(
+    stack: DockerDriver, docker: Docker
+) -> None:
+    files = [p for p in (stack.layout.data / "secrets").rglob("*") if p.is_file()]
+    files += [stack.layout.data / "db-password", stack.layout.registry_token_path]
+    owners = {p.relative_to(stack.layout.data).parts[1:2]: p.stat().st_uid for p in files}
+    assert owners[("product",)] == owners[("order",)] == SERVICE_UID
+    assert owners[("redis",)] not in {0, SERVICE_UID} and owners[("postgres",)] != 0
+    assert owners[("runtime",)] == 0  # the Redis admin's password stays on the host
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in files)
+    values = [p.read_text().strip() for p in files if p.suffix not in {".sql", ".acl"}]
+    assert len(values) >= 8 and all(len(v) >= 16 for v in values)
+    inspected = docker.run(
+        "inspect", *(c.name for c in stack.stack.containers()), what="inspecting"
+    ).stdout
+    for c in json.loads(inspected):
+        shown = json.dumps([c["Config"]["Env"], c["Config"]["Cmd"], c["Path"], c["Args"]])
+        assert not any(v in shown for v in values), c["Name"]
+        assert "PASSWORD=" not in shown, c["Name"]
+    argv = stack.docker.compose_argv(stack.compose_file, stack.project, "up", "-d")
+    seen = " ".join(argv) + stack.compose_file.read_text() + stack.compose_log.read_text()
+    seen += json.dumps([dataclasses.asdict(r) for r in stack.status()], default=str)
+    assert not any(v in seen for v in values)
 
 
 def test_isolation_matrix_from_the_model(stack: DockerDriver, docker: Docker) -> None:

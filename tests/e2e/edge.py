@@ -82,3 +82,16 @@ def assert_token_file_is_private(token_file: Path, pids: list[int]) -> None:
         for what in ("cmdline", "environ"):
             with contextlib.suppress(PermissionError):
                 assert token not in Path(f"/proc/{pid}/{what}").read_bytes(), (pid, what)
+
+
+def assert_reservations_need_the_token(product: str, token_file: Path, pids: list[int]) -> None:
+    """The product service's internal API (stock reservations) refuses a caller without the
+    stack's internal token, or with a wrong one; the token file is private like the others.
+    (That orders, which reserve through it, still succeed is each e2e test's order test.)"""
+    assert_token_file_is_private(token_file, pids)
+    body = {"items": [{"product_id": 1, "quantity": 1}]}
+    url = f"{product}/internal/reservations/e2e-forged-1"
+    for headers in ({}, {"Authorization": "Bearer " + "x" * 43}):
+        reply = request(url, method="PUT", body=body, headers=headers)
+        assert reply.status == 401, (headers, reply.status, reply.body)
+    assert request(url, method="DELETE").status == 401

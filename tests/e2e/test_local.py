@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e.edge import (
     assert_admin_only_on_the_admin_listener,
+    assert_reservations_need_the_token,
     assert_the_gateway_answers_oversized_heads_itself,
     assert_token_file_is_private,
     forge_argv,
@@ -133,6 +134,12 @@ def test_the_registry_refuses_forged_registrations(stack: Path) -> None:
     assert json.loads(result.stdout) == [401, 409, 403, 403, 400]
     served = request(f"{GATEWAY}/api/orders?customer_id=nobody")
     assert served.status == 200 and served.headers["X-Served-By"] == "order-1"
+
+
+def test_reservations_need_the_internal_token(stack: Path) -> None:
+    token_file = stack / "local" / "data" / "secrets" / "product" / "internal-token"
+    pids = [r["pid"] for r in status(stack, "local") if r["pid"]]
+    assert_reservations_need_the_token("http://127.0.0.1:3001", token_file, pids)
 
 
 def test_up_twice_is_refused_and_harms_nothing(stack: Path) -> None:

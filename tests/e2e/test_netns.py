@@ -18,6 +18,7 @@ from shopnet.topology import default_topology
 from shopnet_netns import NetworkPlan, discover, netem
 from tests.e2e.edge import (
     assert_admin_only_on_the_admin_listener,
+    assert_reservations_need_the_token,
     assert_the_gateway_answers_oversized_heads_itself,
     assert_token_file_is_private,
     forge_argv,
@@ -158,6 +159,12 @@ def test_the_registry_refuses_forgeries_from_inside_the_testbed(stack: Path) -> 
         ("order-1", "172.21.0.40", 3002)
     ]
     assert request(f"{DNAT}/api/orders?customer_id=nobody").headers["X-Served-By"] == "order-1"
+
+
+def test_reservations_need_the_internal_token(stack: Path) -> None:
+    token_file = stack / "netns" / "data" / "secrets" / "product" / "internal-token"
+    pids = [r["pid"] for r in status(stack, "netns") if r["pid"]]
+    assert_reservations_need_the_token("http://172.21.0.20:3001", token_file, pids)
 
 
 def test_exec_runs_inside_the_namespace(stack: Path) -> None:

@@ -7,6 +7,8 @@ firewall/networks additionally let only the gateway and the order service reach 
 product instance. The token closes the remaining gap — any process that can reach an
 instance directly (local mode: everything on 127.0.0.1) — when a deployment sets
 SHOPNET_INTERNAL_TOKEN_FILE for both sides. The secret stays out of argv and env.
+Every mode (local, netns, docker) generates one token per stack and gives it, as a
+0600 file, to the `SERVICES` below.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from shopnet.common.http import Unauthorized
 from shopnet.errors import ConfigError
 
 AUTHORIZATION = "Authorization"
+SERVICES = ("product", "order")
+"""Who holds the stack's internal token: product serves the internal API, order calls it."""
 _MIN_TOKEN_LENGTH = 16
 
 

@@ -19,6 +19,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from shopnet.common import internal
 from shopnet.errors import DriverError
 from shopnet.runtime import datastore_auth, datastores, sandbox, users
 from shopnet.runtime.process import ProcessSpec
@@ -101,6 +102,13 @@ class Confinement:
         return self.secrets.write(
             service.name, "registry-token", source.read_text(), user=self.user(service)
         )
+
+    def internal_token(self, service: Service) -> Path | None:
+        """The stack's internal-API token where `service` may read it, if it holds one."""
+        if service.name not in internal.SERVICES:
+            return None
+        token = self.secrets.get(RUNTIME, "internal-token")
+        return self.secrets.write(service.name, "internal-token", token, user=self.user(service))
 
     # -- datastores -----------------------------------------------------------
 

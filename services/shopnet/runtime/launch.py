@@ -149,6 +149,8 @@ class Launcher:
                 self._confinement.registry_token(service, self._registry_token)
             ),
         )
+        if token := self._confinement.internal_token(service):
+            env["SHOPNET_INTERNAL_TOKEN_FILE"] = str(token)
         if service.name == "registry" and not ip_address(placement.address).is_loopback:
             # Tier addresses (netns): each service may register only from its subnets.
             # Local mode leaves the registry's default, loopback.
