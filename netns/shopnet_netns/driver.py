@@ -15,6 +15,7 @@ from pathlib import Path
 
 from shopnet.errors import ConfigError
 from shopnet.hostnet import capture as captures
+from shopnet.hostnet.ratelimit import Rate
 from shopnet.runtime.base import EntryPoint, InstanceStatus
 from shopnet.runtime.hosted import HostedDriver
 from shopnet.runtime.launch import Placement
@@ -158,8 +159,10 @@ class NetnsDriver(HostedDriver):
         labels = {str(a): e.name for e in plan.endpoints for a in e.addresses}
         return summary.format(labels=labels)
 
-    def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
+    def netem(
+        self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool, rate: Rate | None = None
+    ) -> str:
         plan = self._state_plan()
         if clear:
             return netem.clear(plan, tier)
-        return netem.apply(plan, tier, netem.Impairment(delay_ms=delay_ms, loss_pct=loss_pct))
+        return netem.apply(plan, tier, netem.Impairment(delay_ms=delay_ms, loss_pct=loss_pct), rate)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from shopnet.errors import ConfigError, DriverError, PreflightError, StateError
+from shopnet.hostnet.ratelimit import Rate
 from shopnet.runtime.probe import get_json
 from shopnet.runtime.process import ProcessSpec
 from shopnet.runtime.progress import Progress
@@ -305,7 +306,10 @@ class Driver(abc.ABC):
     def capture(self, tier: str, *, count: int | None, seconds: float | None, output: Path) -> str:
         raise ConfigError(f"capture is not available in {self.mode} mode (no tier bridges)")
 
-    def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
+    def netem(
+        self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool, rate: Rate | None = None
+    ) -> str:
+        """Delay and loss (netem, or nftables without it) and/or a rate (tbf) on a tier's links."""
         raise ConfigError(f"netem is not available in {self.mode} mode (no tier links)")
 
     def isolation(self) -> tuple[str, bool]:
