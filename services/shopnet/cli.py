@@ -340,7 +340,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return bench(args, topology=topology, root=root, progress=progress)
 
-    if args.command == "chaos" and args.report:
+    if args.command == "chaos" and (args.report or args.publish):
         return chaos_command.chaos(args, driver=None, progress=progress)
     driver = _running_driver(args.mode, topology, root, progress)
     if args.command == "chaos":

@@ -14,7 +14,7 @@ import time
 
 from shopnet.chaos.scenarios import Scenario
 from shopnet.errors import DriverError, StateError
-from shopnet.runtime.base import Driver
+from shopnet.runtime.base import Driver, InstanceStatus
 
 HEALTHY = {"ready", "degraded"}
 
@@ -49,14 +49,15 @@ def lift(driver: Driver, scenario: Scenario) -> None:
         driver.netem(scenario.tier, delay_ms=0.0, loss_pct=0.0, clear=True)
 
 
-def wait_healthy(driver: Driver, timeout: float) -> float:
-    """Seconds until every instance is ready (or degraded) again; StateError after `timeout`."""
+def wait_healthy(driver: Driver, timeout: float) -> tuple[float, list[InstanceStatus]]:
+    """(seconds until every instance is ready or degraded again, their rows then);
+    StateError after `timeout`."""
     started = time.monotonic()
     while True:
         rows = driver.status()
         sick = [r.instance for r in rows if r.health not in HEALTHY]
         if not sick:
-            return time.monotonic() - started
+            return time.monotonic() - started, rows
         if time.monotonic() - started > timeout:
             raise StateError(
                 f"not healthy again within {timeout:.0f} s: {', '.join(sick)} "

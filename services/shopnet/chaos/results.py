@@ -39,6 +39,8 @@ class ScenarioResult:
     statuses: dict[str, int]
     timeline: dict[str, list[float]]
     """`t`, `ok`, `failed`: per-bucket rates for the chart."""
+    products: int = 0
+    """Product instances the stack ran."""
 
     @property
     def holds(self) -> bool:
@@ -59,6 +61,7 @@ class ScenarioResult:
         *,
         healthy_after_s: float,
         bucket_s: float,
+        products: int,
     ) -> ScenarioResult:
         t, ok, bad = measure.timeline(load.samples, options.seconds, bucket_s)
         return cls(
@@ -70,7 +73,7 @@ class ScenarioResult:
             orders_tried=orders.keys, orders_acked=orders.acked, orders_stored=orders.stored,
             orders_lost=orders.lost, orders_duplicated=orders.duplicates,
             statuses=dict(sorted(load.statuses.items())),
-            timeline={"t": t, "ok": ok, "failed": bad},
+            timeline={"t": t, "ok": ok, "failed": bad}, products=products,
         )  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:

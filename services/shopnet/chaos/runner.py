@@ -47,7 +47,7 @@ class ChaosOptions:
 def run(
     driver: Driver, scenario: Scenario, options: ChaosOptions, *, run_id: str, progress: Progress
 ) -> ScenarioResult:
-    faults.wait_healthy(driver, HEAL_TIMEOUT_S)
+    _, rows = faults.wait_healthy(driver, HEAL_TIMEOUT_S)
     customer = f"chaos-{run_id}-{scenario.name}"
     spec = LoadSpec(
         url=driver.gateway_url, seconds=options.seconds, order_share=scenario.order_share,
@@ -60,7 +60,7 @@ def run(
     )
     stored = asyncio.run(verify.stored_orders(spec.url, customer))
     orders = verify.check(load.result, stored)
-    healed = faults.wait_healthy(driver, HEAL_TIMEOUT_S)
+    healed, _ = faults.wait_healthy(driver, HEAL_TIMEOUT_S)
     recovery = measure.recovery(
         load.result.samples, fault_at=fault_at, lifted_at=lifted_at,
         end=options.seconds, warmup_s=WARMUP_S, bucket_s=BUCKET_S,
@@ -69,6 +69,7 @@ def run(
         driver.mode, scenario, injected, options, (fault_at, lifted_at), load.result, recovery,
         orders,
         healthy_after_s=healed, bucket_s=BUCKET_S,
+        products=sum(r.service == "product" for r in rows),
     )  # fmt: skip
 
 
