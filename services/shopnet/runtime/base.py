@@ -12,16 +12,18 @@ import importlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from shopnet.errors import ConfigError, DriverError, PreflightError, StateError
-from shopnet.hostnet.ratelimit import Rate
 from shopnet.runtime.probe import get_json
 from shopnet.runtime.process import ProcessSpec
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import Layout, StackState
 from shopnet.runtime.variant import Variant, resolve
 from shopnet.topology.model import Discovery, Topology, Wiring
+
+if TYPE_CHECKING:
+    from shopnet.hostnet.ratelimit import Rate  # an annotation only: runtime imports no hostnet
 
 DRIVERS = {
     "local": "shopnet.runtime.local:LocalDriver",
