@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import io
+import sys
+from pathlib import Path
+
 import pytest
 
-from shopnet.chaos import measure, publish, report
+from shopnet.chaos import chart, command, measure, publish, report
 from shopnet.chaos.load import LoadResult
 from shopnet.chaos.measure import Sample
+from shopnet.chaos.results import ScenarioResult
 from shopnet.chaos.scenarios import choose
 from shopnet.chaos.verify import check
 from shopnet.errors import ConfigError
 from shopnet.hostnet.ratelimit import Rate
+from shopnet.runtime.progress import Progress
 
 
 def steady(start: float, end: float, per_second: int, *, ok: bool = True) -> list[Sample]:
@@ -110,3 +116,31 @@ def test_the_recovery_section_is_replaced_and_survives_a_bench_publish() -> None
     kept = publish.keep(second, regenerated)
     assert "new figures" in kept and "\ny\n" in kept
     assert publish.keep(page, regenerated) == regenerated
+
+
+def sample_result(**changes: object) -> ScenarioResult:
+    fields = dict(
+        mode="netns", scenario="kill-product", what="kill -9 product-1",
+        injected="SIGKILL to product-1 (pid 1)", seconds=10.0, fault_at=3.0, lifted_at=3.0,
+        requests=1000, failed=10, failed_pct=1.0, first_success_s=0.1, baseline_rps=100.0,
+        back_within_10pct_s=2.0, healthy_after_s=0.5, orders_tried=250, orders_acked=249,
+        orders_stored=250, orders_lost=0, orders_duplicated=0, statuses={"200": 990},
+        timeline={"t": [0.0, 1.0], "ok": [100.0, 90.0], "failed": [0.0, 10.0]}, products=2,
+    )  # fmt: skip
+    return ScenarioResult(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def test_without_matplotlib_the_chart_is_skipped_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # not importable
+    results = [sample_result(), sample_result(mode="docker")]
+    stderr = io.StringIO()
+    command._write(results, tmp_path, as_json=False, progress=Progress(stderr))
+    out = capsys.readouterr().out
+    noted = [line for line in stderr.getvalue().splitlines() if "matplotlib" in line]
+    assert len(noted) == 1 and noted[0].endswith(f"warning: {chart.NO_MATPLOTLIB}")
+    assert not (tmp_path / "timeline.png").exists()
+    assert report.load(tmp_path / "results.json") == results
+    assert "| kill-product | docker |" in (tmp_path / "report.md").read_text()
+    assert out.splitlines()[1].split()[:2] == ["kill-product", "docker"]

@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction, with_mode) -> None:
 
 
 def chaos(args: argparse.Namespace, *, driver: Driver | None, progress: Progress) -> int:
-    from shopnet.chaos import chart, report, runner  # aiohttp and friends: only when used
+    from shopnet.chaos import report, runner  # aiohttp and friends: only when used
 
     if args.publish:
         from shopnet.chaos.publish import publish
@@ -68,8 +68,24 @@ def chaos(args: argparse.Namespace, *, driver: Driver | None, progress: Progress
     run_id = runner.run_id()
     output = args.output or Path("chaos-results") / run_id
     results = []
-    for scenario in scenarios:
-        results.append(runner.run(driver, scenario, options, run_id=run_id, progress=progress))
+    try:
+        for scenario in scenarios:
+            results.append(runner.run(driver, scenario, options, run_id=run_id, progress=progress))
+    finally:
+        if results:  # what was measured before a failure or ^C still gets written
+            _write(results, output, as_json=args.json, progress=progress)
+    if broken := [r for r in results if not r.holds]:
+        raise DriverError(
+            "acknowledged orders were lost or duplicated in "
+            + ", ".join(f"{r.scenario} ({r.orders_lost} lost, {r.orders_duplicated} duplicated)"
+                        for r in broken)
+        )  # fmt: skip
+    return 0
+
+
+def _write(results: list, output: Path, *, as_json: bool, progress: Progress) -> None:
+    from shopnet.chaos import chart, report
+
     chart_name = None
     if chart.available():
         output.mkdir(parents=True, exist_ok=True)
@@ -78,12 +94,5 @@ def chaos(args: argparse.Namespace, *, driver: Driver | None, progress: Progress
     else:
         progress.warn(chart.NO_MATPLOTLIB)
     paths = report.write(results, output, chart=chart_name)
-    print(report.to_json(results) if args.json else report.text_table(results), end="")
+    print(report.to_json(results) if as_json else report.text_table(results), end="")
     progress.info(f"chaos: results in {paths['report'].parent}")
-    if broken := [r for r in results if not r.holds]:
-        raise DriverError(
-            "acknowledged orders were lost or duplicated in "
-            + ", ".join(f"{r.scenario} ({r.orders_lost} lost, {r.orders_duplicated} duplicated)"
-                        for r in broken)
-        )  # fmt: skip
-    return 0
