@@ -138,7 +138,7 @@ def test_without_matplotlib_the_chart_is_skipped_in_one_line(
     stderr = io.StringIO()
     command._write(results, tmp_path, as_json=False, progress=Progress(stderr))
     out = capsys.readouterr().out
-    noted = [line for line in stderr.getvalue().splitlines() if "matplotlib" in line]
+    noted = [line for line in stderr.getvalue().splitlines() if "no chart" in line]
     assert len(noted) == 1 and noted[0].endswith(f"warning: {chart.NO_MATPLOTLIB}")
     assert not (tmp_path / "timeline.png").exists()
     assert report.load(tmp_path / "results.json") == results
