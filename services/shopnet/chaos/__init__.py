@@ -9,5 +9,6 @@ runner.py     one scenario: load, fault, lift, check, heal
 results.py    what a scenario measured
 report.py     text table, Markdown, JSON
 chart.py      the PNG timeline (matplotlib, the `bench` extra; skipped without it)
+publish.py    docs/comparison.md's "Recovery, measured" section, from runs
 command.py    the CLI verb
 """
