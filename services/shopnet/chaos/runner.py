@@ -41,7 +41,8 @@ class ChaosOptions:
 
     @property
     def fault_at(self) -> float:
-        return max(WARMUP_S + 2 * BUCKET_S, self.seconds / 4)
+        """On a bucket edge, so the bucket before the fault holds no effect of it."""
+        return max(WARMUP_S + 2 * BUCKET_S, round(self.seconds / 4 / BUCKET_S) * BUCKET_S)
 
 
 def run(
