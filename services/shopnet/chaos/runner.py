@@ -82,8 +82,11 @@ async def _under_load(
     running = asyncio.create_task(load.run())
     await asyncio.sleep(options.fault_at)
     try:
+        # From the moment we start: a netem fault takes effect link by link while it is
+        # applied (0.5 s in docker mode); a signal is instantaneous either way.
+        fault_at = load.now()
         injected = await asyncio.to_thread(faults.inject, driver, scenario, pid)
-        fault_at = lifted_at = load.now()
+        lifted_at = fault_at if not scenario.lasts else load.now()
         if scenario.lasts:
             await asyncio.sleep(max(0.0, fault_at + options.fault_s - load.now()))
             await asyncio.to_thread(faults.lift, driver, scenario)
