@@ -86,7 +86,7 @@ async def _under_load(
         # applied (0.5 s in docker mode); a signal is instantaneous either way.
         fault_at = load.now()
         injected = await asyncio.to_thread(faults.inject, driver, scenario, pid)
-        lifted_at = fault_at if not scenario.lasts else load.now()
+        lifted_at = fault_at
         if scenario.lasts:
             await asyncio.sleep(max(0.0, fault_at + options.fault_s - load.now()))
             await asyncio.to_thread(faults.lift, driver, scenario)
