@@ -143,4 +143,4 @@ def test_without_matplotlib_the_chart_is_skipped_in_one_line(
     assert not (tmp_path / "timeline.png").exists()
     assert report.load(tmp_path / "results.json") == results
     assert "| kill-product | docker |" in (tmp_path / "report.md").read_text()
-    assert out.splitlines()[1].split()[:2] == ["kill-product", "docker"]
+    assert [line.split()[1] for line in out.splitlines()[1:]] == ["netns", "docker"]

@@ -41,7 +41,7 @@ def section(runs: list[Path], docs: Path) -> str:
         f"{'/'.join(seconds)} s of "
         "load per scenario from our own aiohttp client (16 connections, a quarter of them "
         "orders, or only orders for kill-postgres and stop-order), the fault a quarter in.",
-        "", report.markdown_table(results), report.NOTE, "", *charts, "",
+        "", report.markdown_table(results), report.NOTE, "", "\n\n".join(charts), "",
     ])  # fmt: skip
 
 
