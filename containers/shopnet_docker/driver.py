@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from shopnet.errors import ShopnetError, StateError
+from shopnet.hostnet.ratelimit import Rate
 from shopnet.runtime import ports
 from shopnet.runtime.base import DownResult, Driver, EntryPoint, InstanceStatus
 from shopnet.runtime.confine import secret_store
@@ -268,8 +269,10 @@ class DockerDriver(Driver):
     def capture(self, tier: str, *, count: int | None, seconds: float | None, output: Path) -> str:
         return tiers.capture(self, tier, count=count, seconds=seconds, output=output)
 
-    def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
-        return tiers.netem(self, tier, delay_ms=delay_ms, loss_pct=loss_pct, clear=clear)
+    def netem(
+        self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool, rate: Rate | None = None
+    ) -> str:
+        return tiers.netem(self, tier, delay_ms=delay_ms, loss_pct=loss_pct, clear=clear, rate=rate)
 
     def _remove_loss_tables(self) -> list[str]:
         return tiers.remove_loss_tables(self)

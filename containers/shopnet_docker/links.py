@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shopnet.hostnet import links as hostlinks
-from shopnet.hostnet.links import clear, netem, root_qdiscs
+from shopnet.hostnet.links import clear, netem, ratelimit, root_qdiscs
 from shopnet_docker.stack import Container
 
-__all__ = ["Link", "clear", "links", "netem", "root_qdiscs"]
+__all__ = ["Link", "clear", "links", "netem", "ratelimit", "root_qdiscs"]
 
 
 @dataclass(frozen=True, slots=True)

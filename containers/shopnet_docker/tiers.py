@@ -1,4 +1,4 @@
-"""capture and netem in docker mode: shopnet.hostnet's tools on a tier's bridge and veths.
+"""capture and netem (delay, loss, rate) in docker mode: shopnet.hostnet's tools on a tier's bridge and veths.
 
 Same checks, wording and loss fallback (nftables, on a kernel without netem) as
 the netns mode; the bridge is the tier network's (`snd-<tier>`), the veths are
@@ -15,6 +15,7 @@ from shopnet.errors import ConfigError, PreflightError, StateError
 from shopnet.hostnet import lossfilter
 from shopnet.hostnet.capture import capture as tcpdump
 from shopnet.hostnet.netem import Impairment, kernel_support
+from shopnet.hostnet.ratelimit import Rate, check_combination
 from shopnet_docker import links
 from shopnet_docker.compose import networks as compose_networks
 from shopnet_docker.stack import Network
@@ -51,7 +52,15 @@ def capture(
     return f"{tier} ({bridge}) → {output}\n" + summary.format(labels=labels)
 
 
-def netem(driver: DockerDriver, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
+def netem(
+    driver: DockerDriver,
+    tier: str,
+    *,
+    delay_ms: float,
+    loss_pct: float,
+    clear: bool,
+    rate: Rate | None = None,
+) -> str:
     network(driver, tier)
     found = links.links(driver.stack.containers(), tier)
     if clear:
@@ -60,12 +69,29 @@ def netem(driver: DockerDriver, tier: str, *, delay_ms: float, loss_pct: float, 
     impairment = Impairment(delay_ms=delay_ms, loss_pct=loss_pct)
     if not found:
         return f"tier {tier} has no running containers; nothing to shape"
-    if reason := kernel_support():
-        if delay_ms:
+    reason = kernel_support()
+    check_combination(delay_ms=delay_ms, loss_pct=loss_pct, rate=rate, netem=reason is None)
+    done = []
+    if rate is None or impairment != Impairment():
+        done.append(_impair(driver, tier, found, impairment, reason))
+    if rate is not None:
+        shaped = links.ratelimit(found, rate)
+        done.append(
+            f"tier {tier}: rate {rate.describe()} per instance and direction by tbf "
+            f"on {shaped} interfaces (both veth ends of {len(found)} containers)"
+        )
+    return "\n".join(done)
+
+
+def _impair(
+    driver: DockerDriver, tier: str, found: list, impairment: Impairment, reason: str | None
+) -> str:
+    if reason:
+        if impairment.delay_ms:
             raise PreflightError(reason)
         subnet = next(t.subnet for t in created_networks(driver) if t.name == tier)
-        return lossfilter.apply(driver.project, tier, subnet, loss_pct)
-    shaped = links.netem(found, delay_ms=delay_ms, loss_pct=loss_pct)
+        return lossfilter.apply(driver.project, tier, subnet, impairment.loss_pct)
+    shaped = links.netem(found, delay_ms=impairment.delay_ms, loss_pct=impairment.loss_pct)
     return (
         f"tier {tier}: {impairment.describe()} on {shaped} interfaces "
         f"(both veth ends of {len(found)} containers)"

@@ -22,6 +22,7 @@ from typing import Any
 
 from shopnet.errors import ConfigError
 from shopnet.hostnet import capture as captures
+from shopnet.hostnet.ratelimit import Rate
 from shopnet.runtime.base import EntryPoint, InstanceStatus
 from shopnet.runtime.hosted import HostedDriver
 from shopnet.runtime.launch import Placement
@@ -219,10 +220,12 @@ class NetnsDriver(HostedDriver):
         }
         return summary.format(labels=labels)
 
-    def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
+    def netem(
+        self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool, rate: Rate | None = None
+    ) -> str:
         plan = self._state_plan()
         if plan.hosts:
             raise ConfigError("netem is not available with several hosts yet")
         if clear:
             return netem.clear(plan, tier)
-        return netem.apply(plan, tier, netem.Impairment(delay_ms=delay_ms, loss_pct=loss_pct))
+        return netem.apply(plan, tier, netem.Impairment(delay_ms=delay_ms, loss_pct=loss_pct), rate)

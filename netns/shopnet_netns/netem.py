@@ -1,4 +1,4 @@
-"""Delay and loss on a tier's links (tc netem, through pyroute2's tc support).
+"""Delay, loss and a rate on a tier's links (tc netem and tbf, through pyroute2's tc support).
 
 netem shapes *egress* only: a qdisc on an interface delays what leaves it. For
 symmetric impairment we put netem on both ends of each of the tier's veth
@@ -11,7 +11,8 @@ shared device teardown would have to reason about.
 So with `delay D`, every packet into or out of an instance of the tier waits D:
 a request/response exchange with one of its instances gains 2·D of round-trip
 time (4·D between two instances of the same tier, which cross two links), and
-`loss L` drops L% in each direction.
+`loss L` drops L% in each direction. A rate (shopnet.hostnet.ratelimit) is a tbf
+root qdisc on the same ends: each instance of the tier gets it in each direction.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from pyroute2.netlink.exceptions import NetlinkError
 from shopnet.errors import DriverError, PreflightError
 from shopnet.hostnet import lossfilter
 from shopnet.hostnet.netem import NO_NETEM, Impairment, kernel_support
+from shopnet.hostnet.ratelimit import KINDS, LATENCY_MS, Rate, check_combination
 from shopnet_netns import namespaces
 from shopnet_netns.plan import NetworkPlan
 
 TC_H_ROOT = 0xFFFFFFFF
 HANDLE = 0x10000  # "1:"
 
-__all__ = ["Impairment", "apply", "clear", "kernel_support", "show"]
+__all__ = ["Impairment", "Rate", "apply", "clear", "kernel_support", "show"]
 
 
 def _links(plan: NetworkPlan, tier: str) -> list[tuple[str | None, str]]:
@@ -65,12 +67,45 @@ def _index(ipr: IPRoute, ifname: str, namespace: str | None) -> int:
     return found[0]
 
 
-def apply(plan: NetworkPlan, tier: str, impairment: Impairment) -> str:
-    """Put `impairment` on every link of `tier` (replacing any previous one); returns a summary."""
+def apply(plan: NetworkPlan, tier: str, impairment: Impairment, rate: Rate | None = None) -> str:
+    """Put `impairment` and/or `rate` on every link of `tier` (replacing any previous one of
+    the same kind); returns a summary."""
     ends = _links(plan, tier)
     if not ends:
         return f"tier {tier} has no instances; nothing to shape"
-    if reason := kernel_support():
+    reason = kernel_support()
+    check_combination(
+        delay_ms=impairment.delay_ms, loss_pct=impairment.loss_pct, rate=rate, netem=reason is None
+    )
+    done = []
+    if rate is None or impairment != Impairment():
+        done.append(_impair(plan, tier, ends, impairment, reason))
+    if rate is not None:
+        for namespace, ifname in ends:
+            with _ipr(namespace) as ipr:
+                try:
+                    ipr.tc(
+                        "replace", "tbf", index=_index(ipr, ifname, namespace), handle=HANDLE,
+                        rate=rate.bytes_per_second, burst=rate.burst_bytes,
+                        latency=f"{LATENCY_MS}ms",
+                    )  # fmt: skip
+                except NetlinkError as exc:
+                    raise DriverError(f"tbf on {ifname}: {exc}") from None
+        done.append(
+            f"tier {tier}: rate {rate.describe()} per instance and direction by tbf "
+            f"on {len(ends)} interfaces (both veth ends)"
+        )
+    return "\n".join(done)
+
+
+def _impair(
+    plan: NetworkPlan,
+    tier: str,
+    ends: list[tuple[str | None, str]],
+    impairment: Impairment,
+    reason: str | None,
+) -> str:
+    if reason:
         if impairment.delay_ms or impairment.jitter_ms:
             raise PreflightError(reason)
         subnet = plan.bridge(tier).tier.subnet
@@ -109,12 +144,12 @@ def _existing_links(plan: NetworkPlan, tier: str) -> Iterator[tuple[IPRoute, int
 
 
 def clear(plan: NetworkPlan, tier: str) -> str:
-    """Remove our netem qdisc from every link of `tier` (idempotent); returns a summary."""
+    """Remove our netem and tbf qdiscs from every link of `tier` (idempotent); returns a summary."""
     cleared = 0
     table = lossfilter.clear(plan.names.prefix, tier)
     for ipr, index, _ in _existing_links(plan, tier):
         for qdisc in ipr.get_qdiscs(index=index):
-            if qdisc.get("TCA_KIND") == "netem" and qdisc["parent"] == TC_H_ROOT:
+            if qdisc.get("TCA_KIND") in KINDS and qdisc["parent"] == TC_H_ROOT:
                 ipr.tc("del", index=index, handle=qdisc["handle"], parent=TC_H_ROOT)
                 cleared += 1
     extra = " and the loss table" if table else ""

@@ -16,7 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from shopnet import __version__
+from shopnet.chaos import command as chaos_command
 from shopnet.errors import ConfigError, ShopnetError, StateError
+from shopnet.hostnet.ratelimit import Rate
 from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, MissingExtra, make_driver
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.scale import parse_scale
@@ -124,11 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, help="pcap path (default: ./capture-TIER.pcap)"
     )
 
-    netem = sub.add_parser("netem", help="add delay/loss to a tier's links (tc netem)")
+    netem = sub.add_parser(
+        "netem", help="add delay/loss (tc netem) or a rate (tbf) to a tier's links"
+    )
     with_mode(netem)
     netem.add_argument("tier")
     netem.add_argument("--delay", type=float, default=0.0, metavar="MS")
     netem.add_argument("--loss", type=float, default=0.0, metavar="PCT")
+    netem.add_argument(
+        "--rate", metavar="RATE", help="bandwidth per instance and direction, e.g. 10mbit (tbf)"
+    )
     netem.add_argument("--clear", action="store_true", help="remove shaping")
 
     for verb, text in (("backup", "dump orders and products to FILE"), ("restore", "load FILE")):
@@ -219,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"--{kind}-results", type=Path, default=Path(f"{kind}-results"), metavar="DIR",
             help=f"where the latest {kind} charts are looked for ({kind}-results)",
         )  # fmt: skip
+    chaos_command.add_parser(sub, with_mode)
     return parser
 
 
@@ -340,7 +348,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return bench(args, topology=topology, root=root, progress=progress)
 
+    if args.command == "chaos" and (args.report or args.publish):
+        return chaos_command.chaos(args, driver=None, progress=progress)
     driver = _running_driver(args.mode, topology, root, progress)
+    if args.command == "chaos":
+        return chaos_command.chaos(args, driver=driver, progress=progress)
     if args.command == "dashboard":
         from shopnet.dashboard.command import dashboard
 
@@ -383,9 +395,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(driver.capture(args.tier, count=args.count, seconds=seconds, output=output))
         return 0
     if args.command == "netem":
-        if not args.clear and args.delay <= 0 and args.loss <= 0:
-            raise ConfigError("netem needs --delay MS and/or --loss PCT, or --clear")
-        print(driver.netem(args.tier, delay_ms=args.delay, loss_pct=args.loss, clear=args.clear))
+        rate = Rate.parse(args.rate) if args.rate is not None else None
+        if not args.clear and args.delay <= 0 and args.loss <= 0 and rate is None:
+            raise ConfigError("netem needs --delay MS, --loss PCT and/or --rate RATE, or --clear")
+        print(
+            driver.netem(
+                args.tier, delay_ms=args.delay, loss_pct=args.loss, clear=args.clear, rate=rate
+            )
+        )
         return 0
     if args.command == "backup":
         print(driver.backup(args.file))

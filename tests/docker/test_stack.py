@@ -23,6 +23,7 @@ import pytest
 from shopnet.errors import PreflightError, StateError
 from shopnet.hostnet.netem import kernel_support
 from shopnet.hostnet.pcapsummary import summarize
+from shopnet.hostnet.ratelimit import Rate
 from shopnet.runtime.progress import Progress
 from shopnet_docker import isolation, links
 from shopnet_docker.driver import DockerDriver
@@ -50,6 +51,7 @@ from tests.e2e.edge import (
     assert_token_file_is_private,
     forge_argv,
 )
+from tests.support import throughput
 from tests.support.servers import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -417,6 +419,28 @@ def test_netem_shapes_both_ends_of_every_veth_and_clears(stack: DockerDriver) ->
     finally:
         stack.netem("backend", delay_ms=0, loss_pct=0, clear=True)
     assert "netem" not in links.root_qdiscs(found).values()
+
+
+def test_rate_limits_what_reaches_a_container_and_clear_lifts_it(stack: DockerDriver) -> None:
+    rate = Rate.parse("8mbit")  # 1 MB/s
+    found = links.links(stack.stack.containers(), "backend")
+    registry = containers(stack)["registry-1"]
+    address = registry.addresses["backend"]
+    before = throughput.into(registry.pid, address, 0.5)
+    message = stack.netem("backend", delay_ms=0, loss_pct=0, clear=False, rate=rate)
+    try:
+        assert f"by tbf on {2 * len(found)} interfaces" in message
+        assert set(links.root_qdiscs(found).values()) == {"tbf"}
+        limited = throughput.into(registry.pid, address, 2.0)  # host → registry: its veth
+    finally:
+        cleared = stack.netem("backend", delay_ms=0, loss_pct=0, clear=True)
+    after = throughput.into(registry.pid, address, 0.5)
+    print(f"\nhost → registry-1: {before / 1e6:.1f} MB/s, at {rate.describe()} "
+          f"{limited / 1e6:.2f} MB/s, cleared {after / 1e6:.1f} MB/s")  # fmt: skip
+    assert f"removed from {2 * len(found)} interfaces" in cleared
+    assert "tbf" not in links.root_qdiscs(found).values()
+    assert 0.5 * rate.bytes_per_second < limited <= rate.bytes_per_second * 1.1 + rate.burst_bytes
+    assert before > 10 * rate.bytes_per_second and after > 10 * rate.bytes_per_second
 
 
 def test_exec_and_logs(stack: DockerDriver, capfd: pytest.CaptureFixture[str]) -> None:

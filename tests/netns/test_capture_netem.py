@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from shopnet.hostnet.capture import Capture
 from shopnet.hostnet.pcapsummary import FlowKey
 from shopnet_netns import NetworkPlan, namespaces, netem
 from shopnet_netns.listeners import Listeners
-from shopnet_netns.netem import Impairment
+from shopnet_netns.netem import Impairment, Rate
 from tests.netns.helpers import root_only
 
 pytestmark = root_only
@@ -105,3 +106,76 @@ def test_loss_alone_works_without_netem_and_is_removed_by_clear_and_teardown(
         assert connect(network, "gateway-1", "registry-1") < 1.0
         netem.apply(network, "backend", Impairment(loss_pct=100))
     # left in place on purpose: the `clean` fixture's teardown must find and remove it
+
+
+def throughput(plan: NetworkPlan, source: str, target: str, seconds: float) -> float:
+    """Bytes per second `source` gets across to `target` in `seconds` (bounded: at most
+    64 MiB), counted by the receiver."""
+    src = plan.endpoint(source)
+    received = 0
+    with _listener(plan, target) as lsn:
+        sock = namespaces.run_in(src.namespace, socket.socket)
+        with sock:
+            sock.settimeout(5)
+            sock.connect(lsn.getsockname())
+            conn, _ = lsn.accept()
+            done = threading.Event()
+
+            def read() -> None:
+                nonlocal received
+                conn.settimeout(1)
+                with conn:
+                    while not done.is_set():
+                        try:
+                            chunk = conn.recv(1 << 16)
+                        except TimeoutError:
+                            continue
+                        if not chunk:
+                            return
+                        received += len(chunk)
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            payload = b"x" * (1 << 16)
+            started = time.monotonic()
+            sock.settimeout(0.2)
+            while time.monotonic() - started < seconds and received < 64 << 20:
+                try:
+                    sock.send(payload)
+                except TimeoutError:
+                    continue
+            took = time.monotonic() - started
+            done.set()
+            reader.join()
+    return received / took
+
+
+def _listener(plan: NetworkPlan, target: str) -> socket.socket:
+    endpoint = plan.endpoint(target)
+    address = str(endpoint.address.ip)
+    port = endpoint.instance.port  # a flow the firewall allows
+    sock = namespaces.run_in(endpoint.namespace, lambda: socket.create_server((address, port)))
+    sock.settimeout(5)
+    return sock
+
+
+def test_rate_limits_a_tiers_throughput_and_clear_lifts_it(network: NetworkPlan) -> None:
+    rate = Rate.parse("8mbit")  # 1 MB/s
+    before = throughput(network, "gateway-1", "registry-1", 0.5)
+    print(netem.apply(network, "backend", Impairment(), rate))
+    assert set(netem.show(network, "backend").values()) == {"tbf"}
+    assert set(netem.show(network, "frontend").values()) == {"noqueue"}
+    limited = throughput(network, "gateway-1", "registry-1", 2.0)
+    print(netem.clear(network, "backend"))
+    after = throughput(network, "gateway-1", "registry-1", 0.5)
+    print(
+        f"throughput gateway-1 → registry-1: {before / 1e6:.1f} MB/s, "
+        f"at {rate.describe()} {limited / 1e6:.2f} MB/s, cleared {after / 1e6:.1f} MB/s"
+    )
+    # One bucket's burst may pass at once, the rest at the rate.
+    ceiling = rate.bytes_per_second * 1.1 + rate.burst_bytes / 2.0
+    assert 0.5 * rate.bytes_per_second < limited <= ceiling
+    assert before > 10 * rate.bytes_per_second and after > 10 * rate.bytes_per_second
+    assert "tbf" not in netem.show(network, "backend").values()
+    netem.apply(network, "backend", Impairment(), rate)
+    # left in place on purpose: teardown removes it with the veths (the `clean` fixture checks)

@@ -5,6 +5,7 @@
     pcapsummary.py  read a pcap: packets per flow, TCP flags, who talked to whom
     lossfilter.py   packet loss by nftables, for kernels without netem
     netem.py        the impairment a tier gets, and whether the kernel has netem
+    ratelimit.py    a bandwidth limit (tbf) on a tier: rate parsing and tbf parameters
     links.py        a tier's veth pairs found from the host (pid + MAC), and tc on both ends
 
 The netns mode (shopnet_netns) and the docker mode (shopnet_docker) import these;

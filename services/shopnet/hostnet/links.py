@@ -1,4 +1,4 @@
-"""A tier's veth pairs, found from the host, and tc netem on both of their ends.
+"""A tier's veth pairs, found from the host, and tc netem or tbf on both of their ends.
 
 For instances whose namespace has no name we know (a container's), the veth is
 looked up: the instance's interface on the tier is the one with the MAC address
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from shopnet.errors import DriverError
 from shopnet.hostnet import tools
+from shopnet.hostnet.ratelimit import KINDS, Rate
 
 PACKAGES = {"tc": "iproute2", "nsenter": "util-linux"}
 HANDLE = "1:"
@@ -116,6 +117,20 @@ def netem(found: list[Link], *, delay_ms: float, loss_pct: float) -> int:
     return shaped
 
 
+def ratelimit(found: list[Link], rate: Rate) -> int:
+    """Replace the root qdisc of both ends of every link with tbf; returns interfaces shaped."""
+    shaped = 0
+    for link in found:
+        for prefix, ifname in _ends(link):
+            _run(
+                [*prefix, "qdisc", "replace", "dev", ifname, "root", "handle", HANDLE, "tbf",
+                 *rate.tc_args()],
+                what=f"tbf on {link.name}:{ifname}",
+            )  # fmt: skip
+            shaped += 1
+    return shaped
+
+
 def _root_kinds(prefix: list[str], ifname: str) -> list[str]:
     shown = json.loads(
         _run([*prefix, "-j", "qdisc", "show", "dev", ifname], what=f"qdiscs of {ifname}") or "[]"
@@ -124,14 +139,14 @@ def _root_kinds(prefix: list[str], ifname: str) -> list[str]:
 
 
 def clear(found: list[Link]) -> int:
-    """Remove netem root qdiscs (only ours: netem) from both ends; returns how many."""
+    """Remove the root qdiscs `netem` puts there (netem, tbf) from both ends; returns how many."""
     cleared = 0
     for link in found:
         for prefix, ifname in _ends(link):
-            if "netem" in _root_kinds(prefix, ifname):
+            if set(KINDS) & set(_root_kinds(prefix, ifname)):
                 _run(
                     [*prefix, "qdisc", "del", "dev", ifname, "root"],
-                    what=f"removing netem from {link.name}:{ifname}",
+                    what=f"removing netem/tbf from {link.name}:{ifname}",
                 )
                 cleared += 1
     return cleared

@@ -12,7 +12,7 @@ import importlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from shopnet.errors import ConfigError, DriverError, PreflightError, StateError
 from shopnet.runtime.probe import get_json
@@ -21,6 +21,9 @@ from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import Layout, StackState
 from shopnet.runtime.variant import Variant, resolve
 from shopnet.topology.model import Discovery, Topology, Wiring
+
+if TYPE_CHECKING:
+    from shopnet.hostnet.ratelimit import Rate  # an annotation only: runtime imports no hostnet
 
 DRIVERS = {
     "local": "shopnet.runtime.local:LocalDriver",
@@ -314,7 +317,10 @@ class Driver(abc.ABC):
     def capture(self, tier: str, *, count: int | None, seconds: float | None, output: Path) -> str:
         raise ConfigError(f"capture is not available in {self.mode} mode (no tier bridges)")
 
-    def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
+    def netem(
+        self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool, rate: Rate | None = None
+    ) -> str:
+        """Delay and loss (netem, or nftables without it) and/or a rate (tbf) on a tier's links."""
         raise ConfigError(f"netem is not available in {self.mode} mode (no tier links)")
 
     def isolation(self) -> tuple[str, bool]:
