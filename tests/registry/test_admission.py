@@ -7,12 +7,14 @@ which must still route to the real instance.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from shopnet.common.registry_client import InstanceInfo, RegistryClient, RegistryError
 from shopnet.registry.admission import parse_subnets
 from shopnet.registry.app import create_app
 from shopnet.registry.config import RegistryConfig
@@ -250,3 +252,24 @@ def test_the_topology_gives_each_service_its_tier_subnets() -> None:
         "product": (backend,),
         "order": (backend,),
     }
+
+
+async def test_a_restarted_instance_with_its_identity_takes_its_id_back_at_once(
+    registry: TestServer,
+) -> None:
+    """The runtime keeps a secret per instance across restarts (SHOPNET_REGISTRATION_SECRET_FILE):
+    the new process presents it and is the owner again, while a stranger still gets a 409."""
+    base = str(registry.make_url("")).rstrip("/")
+    info = InstanceInfo(id="product-1", service="product", address="127.0.0.1", port=3001,
+                        ttl=30, deregister_after=60)  # fmt: skip
+    async with aiohttp.ClientSession() as session:
+        first = RegistryClient(session, base, token=TOKEN, identity="kept-across-restarts-0123")
+        await first.register(info)  # then "killed": no deregistration, the entry stays passing
+        restarted = RegistryClient(session, base, token=TOKEN, identity="kept-across-restarts-0123")
+        await restarted.register(dataclasses.replace(info, port=3002))
+        assert await restarted.heartbeat("product-1")
+        stranger = RegistryClient(session, base, token=TOKEN)
+        with pytest.raises(RegistryError, match="409"):
+            await stranger.register(info)
+        instances, _ = await restarted.lookup("product")
+    assert [(i.id, i.port) for i in instances] == [("product-1", 3002)]

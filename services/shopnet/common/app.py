@@ -98,6 +98,11 @@ async def _serve(
 ) -> None:
     # Before anything starts: a missing token file is a configuration error, not a retry.
     token = read_token_file(cfg.registry_token_file) if cfg.register else None
+    identity = (
+        read_token_file(cfg.registration_secret_file, what="registration secret")
+        if cfg.register and cfg.registration_secret_file
+        else None
+    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in STOP_SIGNALS:
@@ -141,7 +146,7 @@ async def _serve(
         session = aiohttp.ClientSession()
         address = cfg.advertise_address or advertise_address_for(cfg.registry_url)
         registration = Registration(
-            RegistryClient(session, cfg.registry_url, token=token),
+            RegistryClient(session, cfg.registry_url, token=token, identity=identity),
             InstanceInfo(
                 id=cfg.instance_id,
                 service=cfg.service,

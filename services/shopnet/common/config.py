@@ -81,6 +81,12 @@ class ServiceConfig:
         "",
         "File holding the stack's registry token (0600); needed to register, and by the registry.",
     )
+    registration_secret_file: str = setting(
+        "SHOPNET_REGISTRATION_SECRET_FILE",
+        "",
+        "File holding this instance's own registration secret (0600). A restarted instance "
+        "presents it and gets its id back at once, not after the old entry's TTL.",
+    )
     ttl_seconds: float = setting(
         "SHOPNET_TTL_SECONDS", 10.0, "Registration TTL; the heartbeat runs every TTL/3."
     )

@@ -37,16 +37,16 @@ INDEX_HEADER = "X-Registry-Index"
 SECRET_HEADER = "X-Registry-Secret"
 
 
-def read_token_file(path: str) -> str:
-    """The registry token kept in `path` (ConfigError naming the path, never the token)."""
+def read_token_file(path: str, *, what: str = "registry token") -> str:
+    """The secret kept in `path` (ConfigError naming the path, never the secret)."""
     if not path:
         raise ConfigError("SHOPNET_REGISTRY_TOKEN_FILE is not set; the registry needs its token")
     try:
         token = Path(path).read_text().strip()
     except OSError as exc:
-        raise ConfigError(f"cannot read the registry token file {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read the {what} file {path}: {exc.strerror}") from None
     if not token:
-        raise ConfigError(f"the registry token file {path} is empty")
+        raise ConfigError(f"the {what} file {path} is empty")
     return token
 
 
@@ -88,19 +88,29 @@ class RegistryClient:
 
     Writes need `token`; the client keeps each registration's secret for the
     heartbeats and the deregistration of that instance. Reads need neither.
+    With an `identity` (a secret the runtime keeps for the instance across its
+    restarts) the client presents it from the first registration on, so a
+    restarted instance takes its passing entry back instead of getting a 409
+    until the dead process's TTL runs out.
     """
 
     def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, *, token: str | None = None
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        *,
+        token: str | None = None,
+        identity: str | None = None,
     ) -> None:
         self._session = session
         self._base = URL(base_url.rstrip("/"))
         self._token = token
+        self._identity = identity
         self._secrets: dict[str, str] = {}
 
     def _write_headers(self, instance_id: str) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
-        secret = self._secrets.get(instance_id)
+        secret = self._secrets.get(instance_id) or self._identity
         if secret:
             headers[SECRET_HEADER] = secret
         return headers

@@ -94,6 +94,16 @@ class Confinement:
             files["redis"] = str(self.secrets.path(service.name, "redis"))
         return datastore_auth.authenticated_environment(env, service.name, secret_file=files)
 
+    def registration_secret(self, instance: str, service: Service) -> Path | None:
+        """The instance's own registry secret (0600, its user's), kept across its restarts.
+
+        The registry is the one service that does not register.
+        """
+        if service.name == "registry":
+            return None
+        self.secrets.get(service.name, f"registration-{instance}", user=self.user(service))
+        return self.secrets.path(service.name, f"registration-{instance}")
+
     def registry_token(self, service: Service, source: Path) -> Path:
         """The stack's registry token copied where `service`'s sandbox may read it (0600, its own).
 

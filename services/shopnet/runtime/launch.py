@@ -149,6 +149,8 @@ class Launcher:
                 self._confinement.registry_token(service, self._registry_token)
             ),
         )
+        if (identity := self._confinement.registration_secret(placement.name, service)) is not None:
+            env["SHOPNET_REGISTRATION_SECRET_FILE"] = str(identity)
         if token := self._confinement.internal_token(service):
             env["SHOPNET_INTERNAL_TOKEN_FILE"] = str(token)
         if service.name == "registry" and not ip_address(placement.address).is_loopback:
