@@ -26,6 +26,7 @@ DRIVERS = {
     "local": "shopnet.runtime.local:LocalDriver",
     "netns": "shopnet_netns.driver:NetnsDriver",
     "docker": "shopnet_docker.driver:DockerDriver",
+    "swarm": "shopnet_swarm.driver:SwarmDriver",
 }
 
 EXTRAS = {"pyroute2": "netns"}
