@@ -227,6 +227,11 @@ class SwarmDriver(DockerDriver):
         )
         return isolation.format_matrix(cells), all(c.ok for c in cells)
 
+    def engine_argv(self, container: str) -> list[str]:
+        if self.docker.node2 is not None and not self.docker.remote:
+            self.stack.containers()  # learns which containers node 2 runs
+        return self.docker.argv(container)
+
     def exec(self, instance: str, argv: list[str]) -> int:
         container = self.stack.container(instance)
         tty = ["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else []

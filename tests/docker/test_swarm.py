@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from shopnet.audit.collect import audit
 from shopnet.runtime.progress import Progress
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import BuildReport
@@ -97,6 +98,14 @@ def test_status_isolation_and_exec(swarm: SwarmDriver) -> None:
     text, ok = swarm.isolation()
     assert ok, text
     assert swarm.exec("product-2", ["true"]) == 0
+
+
+def test_audit_measures_every_instance_on_both_nodes(swarm: SwarmDriver) -> None:
+    found = audit(swarm)
+    assert len(found) == len(swarm.topology.services) + PRODUCTS - 1
+    for item in found:  # no root, no capability, read-only root, in every task
+        assert item.facts.uid != 0 and item.facts.cap_eff == 0, item.as_dict()
+        assert not item.facts.root_writable, item.as_dict()
 
 
 def test_backup_and_restore(swarm: SwarmDriver, tmp_path: Path) -> None:
