@@ -114,7 +114,9 @@ class SwarmDriver(DockerDriver):
         )
         with self.progress.step(f"docker stack deploy {self.project}"):
             self.docker.run(
-                "stack", "deploy", "--compose-file", str(self.stack_file), self.project,
+                # `never`: the images are local on each node; no registry is asked for digests.
+                "stack", "deploy", "--resolve-image=never", "--compose-file", str(self.stack_file),
+                self.project,
                 what="docker stack deploy", env=self._compose_env(password=True), timeout=120,
             )  # fmt: skip
         with self.progress.step("waiting until every task runs and is healthy"):
