@@ -60,7 +60,8 @@ def down(driver: SwarmDriver, *, volumes: bool) -> DownResult:
                 if out.returncode != 0:
                     problems.append(f"{kind} {ident}: {last_lines(out.stderr)}")
     for _, engine in stack.engines():
-        for ident in engine.lines("ps", "-a", "-q", *labels, what="containers"):
+        listed = engine.run("ps", "-a", "-q", *labels, what="containers", check=False)
+        for ident in listed.stdout.split():
             engine.run("rm", "-f", "-v", ident, what="rm", check=False)
     removed += [f"container of {name}" for i, name in before.items()]
     for network in _wait_networks_gone(driver):
