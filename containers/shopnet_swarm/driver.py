@@ -9,7 +9,7 @@ converges (teardown.py). Status, exec, logs, isolation, backup and restore are
 docker mode's, with each command sent to the engine that runs the container.
 
 State lives in <state-dir>/swarm: state.json, stack.yaml, dockerd-n2.log and
-node 2's data root (`node2/`), removed by `down`.
+node 2's data root (`node2/`), removed by `down` (the log too, once node 2 is gone).
 """
 
 from __future__ import annotations
@@ -71,6 +71,10 @@ class SwarmDriver(DockerDriver):
     def stack_file(self) -> Path:
         return self.layout.dir / "stack.yaml"
 
+    @property
+    def node2_log(self) -> Path:
+        return self.layout.dir / "dockerd-n2.log"
+
     def describe_variant(self) -> str:
         return f"swarm stack (2 nodes, overlays per tier), discovery {self.variant.discovery}"
 
@@ -103,7 +107,7 @@ class SwarmDriver(DockerDriver):
                            images=[chosen.service, chosen.redis, chosen.postgres])  # fmt: skip
         state.save(self.layout)
         with self.progress.step(f"starting node 2 (a dockerd in namespace {self.node2.netns})"):
-            self.node2.start(self.docker, self.layout.dir / "dockerd-n2.log")
+            self.node2.start(self.docker, self.node2_log)
             self.docker.node2 = self.node2.engine(self.docker)
         with self.progress.step(f"loading {chosen.service} into node 2"):
             _copy_image(self.docker, self.docker.node2, chosen.service)

@@ -86,6 +86,7 @@ def down(driver: SwarmDriver, *, volumes: bool) -> DownResult:
     if not problems and not nodes.ours(docker):
         layout.state_file.unlink(missing_ok=True)
         driver.stack_file.unlink(missing_ok=True)
+        driver.node2_log.unlink(missing_ok=True)
         if volumes and layout.data.exists():
             shutil.rmtree(layout.data)
             removed.append(f"data in {layout.data}")
