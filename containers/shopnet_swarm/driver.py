@@ -47,6 +47,7 @@ _FETCH = (
 class SwarmDriver(DockerDriver):
     mode = "swarm"
     discoveries = (Discovery.REGISTRY,)
+    host_reaches_instances = False  # overlays live in Swarm's namespaces, not the host's
 
     def __init__(
         self,
@@ -170,7 +171,12 @@ class SwarmDriver(DockerDriver):
                     return
                 if time.monotonic() > deadline:
                     have = {s: catalog.get(s, {}).get("passing", 0) for s in wanted}
-                    raise ReadinessTimeout(f"registered instances {have}, expected {wanted}")
+                    where = ", ".join(
+                        f"{c.instance}@node{_node(c)}" for c in self.stack.containers()
+                    )
+                    raise ReadinessTimeout(
+                        f"registered instances {have}, expected {wanted} (tasks: {where})"
+                    )
                 time.sleep(1.0)
 
     def mark_up(self, state: StackState) -> None:

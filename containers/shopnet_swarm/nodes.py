@@ -117,9 +117,11 @@ class SecondNode:
             f"--containerd-plugins-namespace={self.stack}-n2-plugins",
             "--default-address-pool=base=10.95.0.0/16,size=24",
         ]  # fmt: skip
+        # `setsid --fork`: dockerd outlives this process (as a daemon should) and leaves no
+        # child of ours behind to reap; its pidfile is how `down` finds it.
         with open(log, "ab") as out:
-            subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                             start_new_session=True)  # fmt: skip
+            subprocess.run(["setsid", "--fork", *argv], stdin=subprocess.DEVNULL, stdout=out,
+                           stderr=subprocess.STDOUT, check=True, timeout=30)  # fmt: skip
         client = self.engine(docker)
         deadline = time.monotonic() + 60
         while True:

@@ -101,6 +101,9 @@ class Driver(abc.ABC):
     smoke_timeout: ClassVar[float] = 60.0
     """How long the gateway gets to serve /api/products once every instance is ready."""
 
+    host_reaches_instances: ClassVar[bool] = True
+    """Whether the host can connect to an instance's address (not through overlays: swarm)."""
+
     discoveries: ClassVar[tuple[Discovery, ...]] = (Discovery.REGISTRY,)
     """How this mode's gateway may discover instances (`--discovery`)."""
 
