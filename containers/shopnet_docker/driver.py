@@ -243,6 +243,10 @@ class DockerDriver(Driver):
             [self.docker.binary, "exec", "-i", *tty, container.name, *argv], check=False
         ).returncode
 
+    def engine_argv(self, container: str) -> list[str]:
+        """argv prefix of a docker command about `container` (the engine that runs it)."""
+        return [self.docker.binary]
+
     def log_path(self, instance: str) -> Path | None:
         return None  # Docker keeps the logs: `shopnet logs` reads them with `docker logs`
 

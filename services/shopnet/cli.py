@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--mode",
             choices=sorted(DRIVERS),
             default=default,
-            help="local, netns or docker"
+            help="local, netns, docker or swarm"
             + (" (default: the running stack)" if default is None else ""),
         )
 

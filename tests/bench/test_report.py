@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shopnet.bench import publish, write_outputs
+from shopnet.bench import publish, report, write_outputs
 from shopnet.bench.aggregate import find, ratios, summarize
 from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.wrk import WORKLOADS, WrkRun, parse
@@ -138,3 +138,22 @@ def test_publish_writes_the_docs_page_with_its_charts_and_figures(tmp_path: Path
     assert (tmp_path / "docs" / "comparison" / "charts" / "throughput.png").exists()
     copied = json.loads((tmp_path / "docs" / "comparison" / "results.json").read_text())
     assert len(copied["runs"]) == len(results.runs)
+
+
+def test_swarm_vs_compose_is_reported_across_hosts_only_when_both_ran(tmp_path: Path) -> None:
+    results = _results(tmp_path)
+    assert "## Across hosts" not in report.render(results)
+    closed = parse((FIXTURES / "wrk_closed_hit.txt").read_text())
+    for repeat in (1, 2):
+        half = type(closed)(
+            requests=closed.requests // 2, duration_s=closed.duration_s, latency=closed.latency,
+            errors=closed.errors, statuses=closed.statuses, cache=closed.cache,
+        )  # fmt: skip
+        results.runs.append(
+            RunRecord("swarm", repeat, "gateway", True, "product_hit", 16, 0.0, half)
+        )
+    page = report.render(results)
+    section = page[page.index("## Across hosts") :]
+    assert "### Swarm vs compose" in section
+    # docker ran at 0.8 of the recorded run, swarm at 0.5: swarm / compose 0.62.
+    assert "| product_hit | 3,391 | 2,119 | 0.62 |" in section

@@ -69,13 +69,15 @@ def audit(driver: Driver) -> list[InstanceAudit]:
     if state is None:
         raise StateError(f"no {driver.mode} stack is running")
     host = host_namespaces()
-    pids = {} if driver.mode == "docker" else _main_pids(driver.layout.pids)
+    containers = driver.mode in ("docker", "swarm")
+    pids = {} if containers else _main_pids(driver.layout.pids)
     results = []
     for record in state.instances:
-        if driver.mode == "docker":
+        if containers:
             if not record.container:
                 raise StateError(f"{record.name} has no container")
-            argv: Sequence[str] = ("docker", "exec", record.container, "sh", "-c", probe.SCRIPT)
+            engine = driver.engine_argv(record.container)  # type: ignore[attr-defined]
+            argv: Sequence[str] = (*engine, "exec", record.container, "sh", "-c", probe.SCRIPT)
             argv = (*argv, "probe", "1")
         else:
             pid = pids.get(record.name)

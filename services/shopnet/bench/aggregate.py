@@ -154,4 +154,6 @@ def ratios(summaries: list[Summary], connections: int) -> list[Ratio]:
             ("docker:single:dns", None),
             ("docker:single", None),
         ),
+        # Across hosts (`--modes docker,swarm`): overlays and two nodes vs compose's bridges.
+        ratio("swarm / docker (compose)", ("swarm", None), ("docker", None)),
     ]

@@ -6,7 +6,7 @@ measured medians, so re-running the bench rewrites the conclusions too.
 
 from __future__ import annotations
 
-from shopnet.bench import orders
+from shopnet.bench import orders, swarm_section
 from shopnet.bench.acrosshosts import section as across_hosts
 from shopnet.bench.aggregate import Ratio, Summary, find, ratios, summarize
 from shopnet.bench.results import Results
@@ -168,6 +168,10 @@ def render(results: Results) -> str:
         from shopnet.audit.render import side_by_side
 
         out.append(side_by_side(meta["isolation"]))
+    across = swarm_section.lines(closed, conns)
+    if across:
+        out.append("## Across hosts\n")
+        out += across
     out.append("## Charts\n")
     out.append("![Throughput per mode and path](charts/throughput.png)\n")
     out.append("![Latency percentiles vs connections](charts/latency_vs_connections.png)\n")

@@ -8,6 +8,8 @@ driver says which (Driver.entry_points):
 - netns:  127.0.0.1:8080 (nftables DNAT), 172.20.0.10:3000 (straight to the namespace)
 - docker: <host address>:8080 (Docker's iptables DNAT), 127.0.0.1:8080 (docker-proxy,
           Docker's userland proxy, which answers for loopback)
+- swarm:  as docker (the gateway's port is published in host mode on node 1); its
+          instances sit on overlays the host cannot reach, so no direct paths
 - all:    one product instance directly (the ceiling for the gateway path), and the
           nginx peer in the gateway's place where the driver can run one (Driver.peer_port)
 """
@@ -46,6 +48,6 @@ def find(rows: list[InstanceStatus], instance: str) -> InstanceStatus | None:
 def plan_targets(driver: Driver, rows: list[InstanceStatus]) -> list[Target]:
     targets = [Target(e.name, e.url, main=e.main) for e in driver.entry_points(rows)]
     product = find(rows, "product-1")
-    if product is not None:
+    if product is not None and driver.host_reaches_instances:
         targets.append(Target("product-direct", f"http://{product.address}", prefix=""))
     return targets

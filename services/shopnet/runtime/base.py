@@ -29,6 +29,7 @@ DRIVERS = {
     "local": "shopnet.runtime.local:LocalDriver",
     "netns": "shopnet_netns.driver:NetnsDriver",
     "docker": "shopnet_docker.driver:DockerDriver",
+    "swarm": "shopnet_swarm.driver:SwarmDriver",
 }
 
 EXTRAS = {"pyroute2": "netns"}
@@ -104,6 +105,9 @@ class Driver(abc.ABC):
     mode: ClassVar[str]
     smoke_timeout: ClassVar[float] = 60.0
     """How long the gateway gets to serve /api/products once every instance is ready."""
+
+    host_reaches_instances: ClassVar[bool] = True
+    """Whether the host can connect to an instance's address (not through overlays: swarm)."""
 
     discoveries: ClassVar[tuple[Discovery, ...]] = (Discovery.REGISTRY,)
     """How this mode's gateway may discover instances (`--discovery`)."""

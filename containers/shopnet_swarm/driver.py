@@ -1,0 +1,286 @@
+"""The swarm mode: `shopnet up --mode swarm`, the docker mode's driver on a two-node swarm.
+
+SwarmDriver is DockerDriver with four things swapped: the objects it finds
+(tasks.SwarmStack: Swarm's stack labels, containers on both nodes), how the
+stack starts (nodes.py: a second dockerd in a namespace of ours, `swarm init`,
+then `docker stack deploy` of stackfile.py's file), how it is probed (inside
+the containers: the overlays are not reachable from the host) and how `down`
+converges (teardown.py). Status, exec, logs, isolation, backup and restore are
+docker mode's, with each command sent to the engine that runs the container.
+
+State lives in <state-dir>/swarm: state.json, stack.yaml, dockerd-n2.log and
+node 2's data root (`node2/`), removed by `down` (the log too, once node 2 is gone).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shopnet.errors import ConfigError, DriverError, ReadinessTimeout
+from shopnet.runtime import ports, probe
+from shopnet.runtime.base import DownResult, InstanceStatus
+from shopnet.runtime.progress import Progress
+from shopnet.runtime.state import StackState
+from shopnet.runtime.variant import Variant
+from shopnet.topology.model import Discovery, Kind, Topology, Wiring
+from shopnet_docker import names, preflight, settings
+from shopnet_docker import status as docker_status
+from shopnet_docker.driver import DockerDriver
+from shopnet_docker.engine import Docker
+from shopnet_docker.stack import Container
+from shopnet_swarm import nodes, stackfile, teardown
+from shopnet_swarm.tasks import RoutingDocker, SwarmStack, Task
+
+UP_TIMEOUT = 240.0
+READY_TIMEOUT = 90.0
+_FETCH = (
+    "import sys,urllib.request as u\n"
+    "try: print(u.urlopen(sys.argv[1], timeout=3).read().decode())\n"
+    "except Exception as e: print(getattr(e, 'read', lambda: b'null')().decode() or 'null')"
+)
+
+
+class SwarmDriver(DockerDriver):
+    mode = "swarm"
+    discoveries = (Discovery.REGISTRY,)
+    host_reaches_instances = False  # overlays live in Swarm's namespaces, not the host's
+
+    def __init__(
+        self,
+        *,
+        topology: Topology,
+        root: Path,
+        progress: Progress,
+        variant: Variant | None = None,
+    ) -> None:
+        routing = RoutingDocker()
+        super().__init__(
+            topology=topology, root=root, progress=progress, variant=variant, engine=routing
+        )
+        self.docker: RoutingDocker = routing
+        self.project = stackfile.stack_name(topology.prefix)
+        self.stack = SwarmStack(routing, self.project)
+        self.node2 = nodes.SecondNode(self.project, self.layout.dir / "node2")
+        if self.node2.pid():
+            routing.node2 = self.node2.engine(routing)
+
+    @property
+    def stack_file(self) -> Path:
+        return self.layout.dir / "stack.yaml"
+
+    @property
+    def node2_log(self) -> Path:
+        return self.layout.dir / "dockerd-n2.log"
+
+    def describe_variant(self) -> str:
+        return f"swarm stack (2 nodes, overlays per tier), discovery {self.variant.discovery}"
+
+    def present(self) -> bool:
+        return bool(self.node2.present()) or super().present()
+
+    def leftovers(self) -> list[str]:
+        found = super().leftovers() + self.node2.present()
+        if nodes.ours(self.docker):
+            found.append("the swarm shopnet created")
+        return found
+
+    # -- up -------------------------------------------------------------------
+
+    def preflight(self, scale: dict[str, int], *, build: bool) -> None:
+        names.project(self.topology.prefix)
+        settings.images()
+        self.docker.ping()
+        nodes.refuse_foreign_swarm(self.docker)
+        ports.require_free(self.topology.published_port, what="the gateway's published port")
+        for _, route in preflight.host_routes():
+            if route.prefixlen and route.overlaps(nodes.UNDERLAY[0].network):
+                raise ConfigError(f"the swarm underlay {nodes.UNDERLAY[0].network} is routed here")
+        preflight.check_volume(self.stack, self.layout)
+        preflight.ensure_images(self.docker, self.progress, build=build)
+
+    def start(self, state: StackState) -> None:
+        chosen = settings.images()
+        state.extra.update(stack=self.project, stack_file=str(self.stack_file),
+                           images=[chosen.service, chosen.redis, chosen.postgres])  # fmt: skip
+        state.save(self.layout)
+        with self.progress.step(f"starting node 2 (a dockerd in namespace {self.node2.netns})"):
+            self.node2.start(self.docker, self.node2_log)
+            self.docker.node2 = self.node2.engine(self.docker)
+        with self.progress.step(f"loading {chosen.service} into node 2"):
+            _copy_image(self.docker, self.docker.node2, chosen.service)
+        with self.progress.step("creating the swarm (this engine: manager; node 2: worker)"):
+            nodes.init(self.docker, self.docker.node2, self.project)
+        self.stack_file.write_text(
+            stackfile.render(self.topology, scale=state.scale, file=str(self.stack_file))
+        )
+        with self.progress.step(f"docker stack deploy {self.project}"):
+            self.docker.run(
+                # `never`: the images are local on each node; no registry is asked for digests.
+                "stack", "deploy", "--resolve-image=never", "--compose-file", str(self.stack_file),
+                self.project,
+                what="docker stack deploy", env=self._compose_env(password=True), timeout=120,
+            )  # fmt: skip
+        with self.progress.step("waiting until every task runs and is healthy"):
+            self._wait_replicas(state.scale)
+
+    def _wait_replicas(self, scale: dict[str, int]) -> None:
+        deadline = time.monotonic() + UP_TIMEOUT
+        reported = ""
+        while True:
+            lines = self.docker.lines(
+                "service", "ls", "--filter", f"label=com.docker.stack.namespace={self.project}",
+                "--format", "{{.Name}} {{.Replicas}}", what="docker service ls",
+            )  # fmt: skip
+            summary = ", ".join(sorted(lines))
+            if summary != reported:
+                reported = summary
+                self.progress.info(f"  {summary}")
+            counts = [line.split()[1].split("/") for line in lines if len(line.split()) == 2]
+            want = len(self.topology.services)
+            if len(counts) == want and all(a == b for a, b in counts):
+                return
+            if time.monotonic() > deadline:
+                raise ReadinessTimeout(
+                    f"swarm tasks not running after {UP_TIMEOUT:.0f}s: {summary}; "
+                    f"errors: {self._task_errors()}"
+                )
+            time.sleep(1.0)
+
+    def _task_errors(self) -> str:
+        out = self.docker.run(
+            "stack", "ps", self.project, "--no-trunc", "--format", "{{.Name}} {{.Error}}",
+            what="docker stack ps", check=False,
+        )  # fmt: skip
+        errors = [line for line in out.stdout.splitlines() if len(line.split()) > 1]
+        return "; ".join(errors[:4]) or "none reported"
+
+    def wait_ready(self, state: StackState) -> None:
+        wanted = probe.expected_registrations(self.topology, state.scale)
+        registry = self.topology.service("registry")
+        with self.progress.step("waiting until every instance is registered"):
+            deadline = time.monotonic() + READY_TIMEOUT
+            while True:
+                container = self.stack.container("registry-1")
+                url = f"http://127.0.0.1:{registry.port}/v1/services"
+                catalog = (self.fetch_inside(container, url) or {}).get("services", {})
+                if all(catalog.get(s, {}).get("passing", 0) >= n for s, n in wanted.items()):
+                    return
+                if time.monotonic() > deadline:
+                    have = {s: catalog.get(s, {}).get("passing", 0) for s in wanted}
+                    where = ", ".join(
+                        f"{c.instance}@node{_node(c)}" for c in self.stack.containers()
+                    )
+                    raise ReadinessTimeout(
+                        f"registered instances {have}, expected {wanted} (tasks: {where})"
+                    )
+                time.sleep(1.0)
+
+    def mark_up(self, state: StackState) -> None:
+        containers = docker_status.ordered(self.topology, self.stack.containers())
+        state.instances = [docker_status.record_of(self.topology, c) for c in containers]
+        on_two = sorted({c.instance for c in containers if _node(c) == 2})
+        self.notes.append(f"stack file: {self.stack_file} (stack {self.project})")
+        self.notes.append(f"on node 2: {', '.join(on_two) or 'nothing'}")
+
+    # -- probes inside containers ---------------------------------------------
+
+    def fetch_inside(self, container: Container, url: str) -> object:
+        """JSON at `url` fetched from inside `container` (overlay addresses are not ours)."""
+        out = self.docker.run("exec", container.name, "python3", "-I", "-c", _FETCH, url,
+                              what="probe", check=False, timeout=15)  # fmt: skip
+        try:
+            return json.loads(out.stdout or "null")
+        except ValueError:
+            return None
+
+    def status(self) -> list[InstanceStatus]:
+        containers = docker_status.ordered(self.topology, self._containers_or_fail())
+        usage: dict[str, tuple[float | None, float | None]] = {}
+        for number, engine in self.stack.engines():  # `docker stats` fails on a foreign id
+            ids = [c.id for c in containers if c.running and _node(c) == number]
+            usage |= docker_status.stats(engine, ids)
+        rows = []
+        for c in containers:
+            cpu, memory = usage.get(c.id[:12], (None, None))
+            record = docker_status.record_of(self.topology, c)
+            node = _node(c)
+            rows.append(
+                InstanceStatus(
+                    service=c.service, instance=c.instance,
+                    address=f"{record.address}:{record.port}" if record.address else "-",
+                    pid=c.pid if node == 1 and c.pid else None, health=self._health(c),
+                    where=f"node{node}/{c.name[:40]}", cpu_percent=cpu, memory_mb=memory,
+                    restarts=c.restarts, last_exit="" if c.running else f"exit {c.exit_code}",
+                )
+            )  # fmt: skip
+        return rows
+
+    def _health(self, c: Container) -> str:
+        if not c.running:
+            return "down"
+        service = self.topology.service(c.service)
+        if service.kind is not Kind.APP:
+            return "ready" if c.health == "healthy" else "unavailable"
+        port = service.admin_port or service.port
+        body = self.fetch_inside(c, f"http://127.0.0.1:{port}/ready")
+        if isinstance(body, dict) and isinstance(body.get("status"), str):
+            return body["status"]
+        return "unavailable"
+
+    def isolation(self) -> tuple[str, bool]:
+        from shopnet_docker import isolation
+
+        cells = isolation.matrix(
+            self.docker, self.topology, self._containers_or_fail(), Wiring.TIERED
+        )
+        return isolation.format_matrix(cells), all(c.ok for c in cells)
+
+    def engine_argv(self, container: str) -> list[str]:
+        if self.docker.node2 is not None and not self.docker.remote:
+            self.stack.containers()  # learns which containers node 2 runs
+        return self.docker.argv(container)
+
+    def exec(self, instance: str, argv: list[str]) -> int:
+        container = self.stack.container(instance)
+        tty = ["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else []
+        prefix = self.docker.argv(container.name)
+        return subprocess.run([*prefix, "exec", "-i", *tty, container.name, *argv]).returncode
+
+    def logs(self, instance: str, *, follow: bool) -> int:
+        container = self.stack.container(instance)
+        argv = [*self.docker.argv(container.name), "logs", *(["--follow"] if follow else [])]
+        return subprocess.run([*argv, container.name], check=False).returncode
+
+    def capture(self, tier: str, *, count: int | None, seconds: float | None, output: Path) -> str:
+        raise ConfigError("capture is not available in swarm mode (overlays have no host bridge)")
+
+    def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
+        raise ConfigError("netem is not available in swarm mode (overlays have no host bridge)")
+
+    def _remove_loss_tables(self) -> list[str]:
+        return []
+
+    def down(self, *, volumes: bool = False) -> DownResult:
+        return teardown.down(self, volumes=volumes)
+
+
+def _node(c: Container) -> int:
+    return c.node if isinstance(c, Task) else 1
+
+
+def _copy_image(source: RoutingDocker, target: Docker | None, tag: str) -> None:
+    assert target is not None
+    """`docker save TAG | docker -H node2 load`: the image as built here, nothing pulled."""
+    save = subprocess.Popen([source.binary, "save", tag], stdout=subprocess.PIPE)
+    load = subprocess.run(
+        [source.binary, "--host", target.host, "load", "-q"],
+        stdin=save.stdout, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    if save.stdout is not None:
+        save.stdout.close()
+    if save.wait() != 0 or load.returncode != 0:
+        raise DriverError(f"copying {tag} to node 2 failed: {load.stderr.strip()[-200:]}")

@@ -1,0 +1,115 @@
+"""The stack on a two-node Docker Swarm, end to end (`--mode swarm`, product scale 2).
+
+One stack for the module under its own prefix and state dir; a killed earlier
+run's leftovers are cleared first. Teardown asserts `down --volumes` leaves no
+object of ours on either engine, no node 2, and the engine out of swarm mode as
+it was before.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shopnet.audit.collect import audit
+from shopnet.runtime.progress import Progress
+from shopnet_docker.engine import Docker
+from shopnet_docker.images import BuildReport
+from shopnet_swarm import nodes
+from shopnet_swarm.driver import SwarmDriver
+from shopnet_swarm.tasks import Task
+from tests.docker.conftest import leftovers
+from tests.docker.helpers import http, isolated_topology
+
+pytestmark = [pytest.mark.docker, pytest.mark.root, pytest.mark.slow]
+
+PREFIX = "sst"
+PRODUCTS = 2
+
+
+@pytest.fixture(scope="module")
+def swarm(
+    docker: Docker, images: BuildReport, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SwarmDriver]:
+    before, _ = nodes.swarm_state(docker)
+    if before != "inactive" and not nodes.ours(docker):
+        pytest.skip(f"the engine is already in a swarm not made by shopnet ({before})")
+    root = tmp_path_factory.mktemp("swarm-state")
+    driver = SwarmDriver(
+        topology=isolated_topology(prefix=PREFIX), root=root, progress=Progress(quiet=True)
+    )
+    cleared = driver.down(volumes=True)  # a killed earlier run's leftovers (our prefix only)
+    assert cleared.problems == (), cleared.problems
+    try:
+        driver.up(scale={"product": PRODUCTS})
+        yield driver
+    finally:
+        result = driver.down(volumes=True)
+        assert result.problems == (), result.problems
+        assert leftovers(docker, driver.project) == []
+        assert nodes.swarm_state(docker)[0] == "inactive"
+        assert driver.node2.present() == []
+        gw = docker.lines("network", "ls", "-q", "--filter", "label=io.shopnet.stack=sstsw",
+                          what="networks")  # fmt: skip
+        assert gw == []
+
+
+def test_products_and_orders_through_the_published_port(swarm: SwarmDriver) -> None:
+    served = Counter()
+    for _ in range(12):
+        reply = http("GET", f"{swarm.gateway_url}/api/products?page_size=1")
+        assert reply.status == 200, reply.body
+        assert reply.body["items"]
+        served[reply.headers.get("X-Served-By", "")] += 1
+    assert len(served) == PRODUCTS, served  # both replicas answer, wherever they run
+    order = http(
+        "POST",
+        f"{swarm.gateway_url}/api/orders",
+        {"customer_id": "swarm-e2e", "items": [{"product_id": 4, "quantity": 2}]},
+    )
+    assert order.status == 201, order.body
+
+
+def test_product_replicas_run_on_both_nodes(swarm: SwarmDriver) -> None:
+    tasks = [c for c in swarm.stack.containers() if c.service == "product" and c.running]
+    assert len(tasks) == PRODUCTS
+    assert {t.node for t in tasks if isinstance(t, Task)} == {1, 2}
+
+
+def test_tiers_are_overlays_and_the_database_one_is_internal(
+    swarm: SwarmDriver, docker: Docker
+) -> None:
+    found = {n.tier: n for n in swarm.stack.networks()}
+    assert set(found) == {t.name for t in swarm.topology.tiers}
+    for tier in swarm.topology.tiers:
+        data = docker.json("network", "inspect", found[tier.name].id, what="inspect")[0]
+        assert data["Driver"] == "overlay"
+        assert data["Internal"] is tier.internal
+        assert data["IPAM"]["Config"][0]["Subnet"] == str(tier.subnet)
+
+
+def test_status_isolation_and_exec(swarm: SwarmDriver) -> None:
+    rows = swarm.status()
+    assert {r.health for r in rows} == {"ready"}, [(r.instance, r.health) for r in rows]
+    assert len(rows) == len(swarm.topology.services) + PRODUCTS - 1
+    text, ok = swarm.isolation()
+    assert ok, text
+    assert swarm.exec("product-2", ["true"]) == 0
+
+
+def test_audit_measures_every_instance_on_both_nodes(swarm: SwarmDriver) -> None:
+    found = audit(swarm)
+    assert len(found) == len(swarm.topology.services) + PRODUCTS - 1
+    for item in found:  # no root, no capability, read-only root, in every task
+        assert item.facts.uid != 0 and item.facts.cap_eff == 0, item.as_dict()
+        assert not item.facts.root_writable, item.as_dict()
+
+
+def test_backup_and_restore(swarm: SwarmDriver, tmp_path: Path) -> None:
+    dump = tmp_path / "dump.sql"
+    assert "backed up" in swarm.backup(dump)
+    assert dump.stat().st_size > 0
+    assert "restored" in swarm.restore(dump)
