@@ -75,7 +75,9 @@ def stack(
             yield driver
         finally:
             result = driver.down(volumes=True)
-            assert result.problems == ()
+            assert result.problems == ()  # incl. no container killed at the end of its grace
+            stopped = [r for r in result.removed if ", stopped in " in r]
+            assert len(stopped) == 4 + PRODUCTS, result.removed  # all but product-2 (killed)
             assert leftovers(docker, TEST_PREFIX) == []
             assert not driver.layout.state_file.exists()
 
