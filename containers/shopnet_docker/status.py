@@ -11,6 +11,7 @@ from shopnet.topology.model import Kind, Topology
 from shopnet_docker.engine import Docker
 from shopnet_docker.health import passes
 from shopnet_docker.stack import Container
+from shopnet_docker.stoptimes import last_exit_codes
 
 _UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 1e3, "mb": 1e6, "gb": 1e9}
 
@@ -18,7 +19,7 @@ _UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 1e3, "mb": 1e6
 def rows(docker: Docker, topology: Topology, containers: list[Container]) -> list[InstanceStatus]:
     containers = ordered(topology, containers)
     usage = stats(docker, [c.id for c in containers if c.running])
-    exits = last_exit_codes(docker, [c.id for c in containers if c.restarts])
+    exits = last_exit_codes(docker, [c.id for c in containers if c.restarts], until=time.time())
     found = []
     for c in containers:
         cpu, mem = usage.get(c.id[:12], (None, None))
@@ -40,7 +41,7 @@ def rows(docker: Docker, topology: Topology, containers: list[Container]) -> lis
     return found
 
 
-def last_exit(c: Container, exits: dict[str, int]) -> str:
+def last_exit(c: Container, exits: dict[str, str]) -> str:
     """`exit 137` (SIGKILL), "" for a first run still running. A restarted container's
     State.ExitCode is 0 again, so its last exit comes from the engine's events."""
     if not c.running:  # exited or between restarts: Docker's State.ExitCode is the last one
@@ -49,25 +50,6 @@ def last_exit(c: Container, exits: dict[str, int]) -> str:
         return ""
     code = exits.get(c.id)
     return f"exit {code}" if code is not None else "exit ?"  # the engine's events rolled over
-
-
-def last_exit_codes(docker: Docker, ids: list[str]) -> dict[str, int]:
-    """Container id → exit code of its last `die` event the engine still remembers (the daemon
-    keeps its recent events in memory, a few hundred)."""
-    if not ids:
-        return {}
-    filters = [arg for i in ids for arg in ("--filter", f"container={i}")]
-    out = docker.run(
-        "events", "--since", "0", "--until", f"{time.time():.3f}", "--filter", "event=die",
-        *filters, "--format", '{{.Actor.ID}} {{index .Actor.Attributes "exitCode"}}',
-        what="docker events", timeout=15, check=False,
-    )  # fmt: skip
-    found = {}
-    for line in out.stdout.splitlines():  # oldest first: the last one wins
-        cid, _, code = line.partition(" ")
-        if code.strip().lstrip("-").isdigit():
-            found[cid] = int(code)
-    return found
 
 
 def ordered(topology: Topology, containers: list[Container]) -> list[Container]:

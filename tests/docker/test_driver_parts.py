@@ -85,7 +85,7 @@ def test_the_last_exit_of_a_restarted_container_comes_from_the_events() -> None:
     assert status.last_exit(container(), {}) == ""
     assert status.last_exit(container(state="exited", exit_code=3), {}) == "exit 3"
     # Running again: Docker's State.ExitCode is back to 0, the engine's `die` event has it.
-    assert status.last_exit(container(restarts=2), {"c1": 137}) == "exit 137"
+    assert status.last_exit(container(restarts=2), {"c1": "137"}) == "exit 137"
     assert status.last_exit(container(restarts=2), {}) == "exit ?"
 
 
