@@ -58,7 +58,8 @@ DEFAULT_HEALTH_INTERVAL = "5s"
 """Docker 20.10 runs the first check one interval after start (no `start_interval` yet), so
 the interval sets how fast health-gated start-up goes; each check is a `docker exec`, which
 costs the daemons CPU: measured on 2 cores with 6 containers idle, 2 s ≈ 14 % of a core,
-5 s ≈ 6 %. Benchmarks can set SHOPNET_HEALTH_INTERVAL=30s."""
+5 s ≈ 6 %. This default is for `compose up` by hand; `shopnet up` runs the checks itself
+while it starts a stack and sets 30 s (shopnet_docker.health)."""
 HEALTH_TIMING = {
     "interval": f"${{{names.VAR_HEALTH_INTERVAL}:-{DEFAULT_HEALTH_INTERVAL}}}",
     "timeout": "3s",

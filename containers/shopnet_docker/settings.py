@@ -17,6 +17,7 @@ from shopnet.topology.model import Topology
 from shopnet_docker import images as image_build
 from shopnet_docker import names, secretfiles
 from shopnet_docker.compose import published_service
+from shopnet_docker.health import DRIVER_INTERVAL as DRIVER_HEALTH_INTERVAL
 
 IMAGES_ENV = "SHOPNET_DOCKER_IMAGES"
 IMAGE_SOURCES = ("offline", "official", "preloaded")
@@ -69,4 +70,6 @@ def compose_env(topology: Topology) -> dict[str, str]:
             names.VAR_COMPAT_PORT: str(compat_port(topology)),
         }
     )
+    # `up` runs each new container's check itself (health.py), so Docker's can be rare.
+    env.setdefault(names.VAR_HEALTH_INTERVAL, DRIVER_HEALTH_INTERVAL)
     return env

@@ -49,6 +49,8 @@ class Container:
     """Tier → IPv4 address."""
     macs: dict[str, str] = field(default_factory=dict)
     """Tier → MAC address of the container's interface there."""
+    health_test: tuple[str, ...] = ()
+    """Its Docker health check (`CMD`, argv…), which the driver can run itself (health.py)."""
 
     def address_on(self, tier: str) -> str:
         """Its address on `tier`'s network, or its only address (the single wiring's one
@@ -166,4 +168,5 @@ def _container(data: dict[str, Any], tiers: dict[str, str]) -> Container:
         pid=int(state.get("Pid") or 0),
         addresses=addresses,
         macs=macs,
+        health_test=tuple((data["Config"].get("Healthcheck") or {}).get("Test") or ()),
     )

@@ -1,8 +1,9 @@
-"""Bringing a docker stack up: `compose up -d`, then every container healthy, then registered.
+"""Bringing a docker stack up: `compose up -d` level by level, each healthy, then registered.
 
-`compose up` runs in the background while we watch each container's way to
-healthy and fail fast, with the container's last log lines, on a crash, an
-out-of-memory kill, a restart or an unhealthy check.
+Each `compose up` runs in the background while we watch each container's way to
+healthy (running its own check ourselves, health.py) and fail fast, with the
+container's last log lines, on a crash, an out-of-memory kill, a restart or an
+unhealthy check.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from shopnet.errors import DriverError, ReadinessTimeout
 from shopnet.runtime import probe
+from shopnet_docker import health
 from shopnet_docker.stack import Container
 
 if TYPE_CHECKING:
@@ -28,44 +30,64 @@ POLL = 0.5
 
 
 def start(driver: DockerDriver, expected: dict[str, int]) -> list[Container]:
-    """`compose up -d`, reporting each container's way to healthy; fails fast on a crash."""
+    """`compose up -d` one level of dependencies at a time, each once the one before is
+    healthy by its own check (health.py: not at Docker's next interval); fails fast on a crash."""
+    total = sum(expected.values())
+    deadline = time.monotonic() + UP_TIMEOUT
+    checked: set[str] = set()
+    reported: dict[str, str] = {}
+    containers: list[Container] = []
+    with driver.progress.step(f"starting {total} containers and waiting until healthy"):
+        for level in health.dependency_levels(driver.topology):
+            wanted = {s.name: expected[s.name] for s in level}
+            process = _compose_up(driver, wanted)
+            try:
+                containers = _watch(driver, process, wanted, checked, reported, deadline)
+            finally:
+                if process.poll() is None:
+                    process.terminate()
+                    process.wait()
+    return containers
+
+
+def _compose_up(driver: DockerDriver, wanted: dict[str, int]) -> subprocess.Popen[bytes]:
+    """`compose up -d --no-deps` of these services only: compose waits for nothing."""
     scaling = [
         arg
         for s in driver.topology.services
-        if s.scalable
-        for arg in ("--scale", f"{s.name}={expected[s.name]}")
+        if s.scalable and s.name in wanted
+        for arg in ("--scale", f"{s.name}={wanted[s.name]}")
     ]
     argv = driver.docker.compose_argv(
-        driver.compose_file, driver.project, "up", "-d", "--no-build", "--remove-orphans",
-        *scaling,
+        driver.compose_file, driver.project, "up", "-d", "--no-build", "--no-deps",
+        "--remove-orphans", *scaling, *wanted,
     )  # fmt: skip
-    total = sum(expected.values())
     with open(driver.compose_log, "ab") as log:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             argv,
             env=driver._compose_env(password=True),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    try:
-        with driver.progress.step(f"starting {total} containers and waiting until healthy"):
-            return _watch(driver, process, expected)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait()
 
 
 def _watch(
-    driver: DockerDriver, process: subprocess.Popen[bytes], expected: dict[str, int]
+    driver: DockerDriver,
+    process: subprocess.Popen[bytes],
+    wanted: dict[str, int],
+    checked: set[str],
+    reported: dict[str, str],
+    deadline: float,
 ) -> list[Container]:
-    deadline = time.monotonic() + UP_TIMEOUT
-    reported: dict[str, str] = {}
+    """Until `wanted`'s containers pass their checks; `checked` keeps the ids that did,
+    `reported` what progress said of each instance last."""
     while True:
         containers = driver.stack.containers()
         for c in containers:
-            status = c.health or c.state
+            if c.service in wanted and c.id not in checked and health.passes(driver.docker, c):
+                checked.add(c.id)
+            status = "healthy" if c.id in checked else c.health or c.state
             if reported.get(c.instance) != status:
                 reported[c.instance] = status
                 driver.progress.info(f"  {c.instance:<11} {status}")
@@ -77,8 +99,8 @@ def _watch(
         done = process.poll()
         if done is not None and done != 0:
             raise DriverError(f"compose up failed: {tail_file(driver.compose_log, 4)}")
-        healthy = Counter(c.service for c in containers if c.running and c.health == "healthy")
-        if done == 0 and all(healthy[s] >= n for s, n in expected.items()):
+        healthy = Counter(c.service for c in containers if c.running and c.id in checked)
+        if done == 0 and all(healthy[s] >= n for s, n in wanted.items()):
             return containers
         if time.monotonic() > deadline:
             waiting = [f"{c.instance} {c.health or c.state}" for c in containers]

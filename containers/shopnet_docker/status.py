@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 from shopnet.runtime.base import InstanceStatus
 from shopnet.runtime.probe import get_json
 from shopnet.runtime.state import InstanceRecord
 from shopnet.topology.model import Kind, Topology
 from shopnet_docker.engine import Docker
+from shopnet_docker.health import passes
 from shopnet_docker.stack import Container
+from shopnet_docker.stoptimes import last_exit_codes
 
 _UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 1e3, "mb": 1e6, "gb": 1e9}
 
@@ -15,6 +19,7 @@ _UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 1e3, "mb": 1e6
 def rows(docker: Docker, topology: Topology, containers: list[Container]) -> list[InstanceStatus]:
     containers = ordered(topology, containers)
     usage = stats(docker, [c.id for c in containers if c.running])
+    exits = last_exit_codes(docker, [c.id for c in containers if c.restarts], until=time.time())
     found = []
     for c in containers:
         cpu, mem = usage.get(c.id[:12], (None, None))
@@ -25,18 +30,26 @@ def rows(docker: Docker, topology: Topology, containers: list[Container]) -> lis
                 instance=c.instance,
                 address=f"{record.address}:{record.port}" if record.address else "-",
                 pid=c.pid or None,
-                health=health(topology, c),
+                health=health(docker, topology, c),
                 where=c.name,
                 cpu_percent=cpu,
                 memory_mb=mem,
                 restarts=c.restarts,
-                # Docker's State.ExitCode: 137 is SIGKILL; "" for a first run still running.
-                last_exit=""
-                if c.running and not c.restarts
-                else f"exit {c.exit_code}" + (" (OOM killed)" if c.oom_killed else ""),
+                last_exit=last_exit(c, exits),
             )
         )
     return found
+
+
+def last_exit(c: Container, exits: dict[str, str]) -> str:
+    """`exit 137` (SIGKILL), "" for a first run still running. A restarted container's
+    State.ExitCode is 0 again, so its last exit comes from the engine's events."""
+    if not c.running:  # exited or between restarts: Docker's State.ExitCode is the last one
+        return f"exit {c.exit_code}" + (" (OOM killed)" if c.oom_killed else "")
+    if not c.restarts:
+        return ""
+    code = exits.get(c.id)
+    return f"exit {code}" if code is not None else "exit ?"  # the engine's events rolled over
 
 
 def ordered(topology: Topology, containers: list[Container]) -> list[Container]:
@@ -53,7 +66,7 @@ def record_of(topology: Topology, c: Container) -> InstanceRecord:
     return InstanceRecord(c.instance, c.service, address, service.port, container=c.name)
 
 
-def health(topology: Topology, c: Container) -> str:
+def health(docker: Docker, topology: Topology, c: Container) -> str:
     if not c.running:
         return "down"
     try:
@@ -67,7 +80,8 @@ def health(topology: Topology, c: Container) -> str:
         if isinstance(body, dict) and isinstance(body.get("status"), str):
             return body["status"]
         return "unavailable"
-    return "ready" if c.health == "healthy" else "unavailable"
+    # Docker checks rarely (health.DRIVER_INTERVAL): ask the container now if it has not yet.
+    return "ready" if passes(docker, c) else "unavailable"
 
 
 def stats(docker: Docker, ids: list[str]) -> dict[str, tuple[float | None, float | None]]:

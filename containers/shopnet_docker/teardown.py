@@ -10,11 +10,13 @@ directory go too, whether or not a stack was running.
 from __future__ import annotations
 
 import shutil
+import time
 from typing import TYPE_CHECKING
 
 from shopnet.errors import PreflightError
 from shopnet.runtime.base import DownResult
 from shopnet_docker.engine import last_lines
+from shopnet_docker.stoptimes import stop_times
 
 if TYPE_CHECKING:
     from shopnet_docker.driver import DockerDriver
@@ -43,6 +45,7 @@ def down(driver: DockerDriver, *, volumes: bool) -> DownResult:
     compose_error = None
 
     args = ["down", "--remove-orphans", *(["--volumes"] if volumes else [])]
+    since = time.time()
     if before_containers or before_networks or before_volumes:
         try:
             out = driver._compose(*args, what="compose down", check=False)
@@ -64,10 +67,17 @@ def down(driver: DockerDriver, *, volumes: bool) -> DownResult:
             if out.returncode != 0:
                 problems.append(f"volume {volume}: {last_lines(out.stderr)}")
 
+    stopped = stop_times(docker, list(before_containers), since=since, until=time.time())
+    problems += [f"{s.name} ignored its stop signal and was killed" for s in stopped if s.killed]
+    took = {s.name: f", stopped in {s.seconds:.1f} s (exit {s.exit_code})" for s in stopped}
     left_containers = {c.id for c in stack.containers()}
     left_networks = {n.id for n in stack.networks()}
     left_volumes = set(stack.volumes()) if volumes else set()
-    removed = [f"container {n}" for i, n in before_containers.items() if i not in left_containers]
+    removed = [
+        f"container {n}{took.get(n, '')}"
+        for i, n in before_containers.items()
+        if i not in left_containers
+    ]
     removed += [f"network {n}" for i, n in before_networks.items() if i not in left_networks]
     removed += [f"volume {v}" for v in before_volumes if v not in left_volumes]
     if compose_error and (left_containers or left_networks or left_volumes):

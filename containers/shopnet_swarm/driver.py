@@ -37,6 +37,8 @@ from shopnet_swarm.tasks import RoutingDocker, SwarmStack, Task
 
 UP_TIMEOUT = 240.0
 READY_TIMEOUT = 90.0
+SWARM_HEALTH_INTERVAL = "5s"
+"""The compose file's own default: Swarm runs every check itself."""
 _FETCH = (
     "import sys,urllib.request as u\n"
     "try: print(u.urlopen(sys.argv[1], timeout=3).read().decode())\n"
@@ -122,10 +124,18 @@ class SwarmDriver(DockerDriver):
                 # `never`: the images are local on each node; no registry is asked for digests.
                 "stack", "deploy", "--resolve-image=never", "--compose-file", str(self.stack_file),
                 self.project,
-                what="docker stack deploy", env=self._compose_env(password=True), timeout=120,
+                what="docker stack deploy", env=self._deploy_env(), timeout=120,
             )  # fmt: skip
         with self.progress.step("waiting until every task runs and is healthy"):
             self._wait_replicas(state.scale)
+
+    def _deploy_env(self) -> dict[str, str]:
+        # Docker mode's `up` runs each container's first checks itself and leaves Docker's
+        # rare; nothing here does, and a task counts as up only once Swarm's own check passed.
+        return {
+            **self._compose_env(password=True),
+            names.VAR_HEALTH_INTERVAL: SWARM_HEALTH_INTERVAL,
+        }
 
     def _wait_replicas(self, scale: dict[str, int]) -> None:
         deadline = time.monotonic() + UP_TIMEOUT

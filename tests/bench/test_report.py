@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shopnet.bench import publish, report, write_outputs
+from shopnet.bench import lifecycle, publish, report, write_outputs
 from shopnet.bench.aggregate import find, ratios, summarize
 from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.wrk import WORKLOADS, WrkRun, parse
@@ -84,6 +84,8 @@ def _results(tmp_path: Path) -> Results:
         results.runs.append(
             RunRecord("docker", repeat, "docker-proxy", False, "product_hit", 16, 0.0, closed)
         )
+        for mode, up_s in (("local", 9.0), ("docker", 20.0 + repeat)):
+            lifecycle.record(results, mode, repeat, up_s=up_s, down_s=3.0)
     return results
 
 
@@ -121,6 +123,7 @@ def test_report_and_charts_are_written_with_every_workload(tmp_path: Path) -> No
     assert "Where the CPU goes" in report and "| kernel softirq | 20.0 | 20.6 | 25.0 |" in report
     assert "kernel softirq +4 µs" in report  # why docker missed its ratio, from the profile
     assert "closed-loop" in report and "Open-loop latency" in report
+    assert "| docker | 21.5 (21.0–22.0) | 3.0 (3.0–3.0) | 2 |" in report  # start-up per mode
     for chart in ("throughput", "latency"):
         assert paths[chart].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads(paths["results"].read_text())

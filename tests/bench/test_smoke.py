@@ -9,12 +9,15 @@ import pytest
 
 from shopnet.bench.wrk import WORKLOADS
 from tests.support.servers import scratch_dir
-from tests.support.stack import leftovers, shopnet
+from tests.support.stack import leftovers, require_default_resources, shopnet
 
 pytestmark = pytest.mark.slow
 
 
 def test_quick_bench_writes_json_markdown_and_charts(tmp_path: Path) -> None:
+    require_default_resources(
+        "local"
+    )  # the bench's stacks have their own prefix, not their own port
     root = scratch_dir("shopnet-bench-")
     out = tmp_path / "results"
     try:

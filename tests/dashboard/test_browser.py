@@ -28,7 +28,7 @@ from tests.dashboard.support import (
     save_artifact,
 )
 from tests.support.servers import scratch_dir
-from tests.support.stack import shopnet, status
+from tests.support.stack import require_default_resources, shopnet, status
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -49,6 +49,7 @@ CONNECT_TO_POSTGRES = (
 
 @pytest.fixture(scope="module")
 def root() -> Iterator[Path]:
+    require_default_resources("netns")
     path = scratch_dir("shopnet-dashboard-")
     try:
         shopnet(path, "up", "--mode", "netns", "--scale", "product=2", "-q")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,12 @@ import pytest
 from shopnet.errors import ConfigError, PreflightError
 from shopnet.runtime.progress import Progress
 from shopnet.topology import default_topology
-from shopnet_docker import names, settings, status
+from shopnet_docker import health, names, settings, status
 from shopnet_docker.driver import DockerDriver
 from shopnet_docker.engine import Docker
+from shopnet_docker.images import BuildReport
+from shopnet_docker.stack import Container
+from shopnet_docker.stoptimes import stop_times
 
 
 class Podman(Docker):
@@ -59,3 +63,52 @@ def test_docker_stats_figures_are_parsed() -> None:
     assert status._mebibytes("1.5GiB") == 1536
     assert status._mebibytes("2kB") == pytest.approx(2000 / 2**20)
     assert status._mebibytes("lots") is None
+
+
+def test_up_starts_one_level_of_dependencies_at_a_time() -> None:
+    levels = [[s.name for s in level] for level in health.dependency_levels(default_topology())]
+    assert levels == [["postgres", "redis", "registry"], ["product"], ["order"], ["gateway"]]
+
+
+def test_the_driver_runs_a_containers_own_health_test() -> None:
+    assert health.exec_argv(("CMD", "redis-cli", "ping")) == ["redis-cli", "ping"]
+    assert health.exec_argv(("CMD-SHELL", "pg_isready -q")) == ["/bin/sh", "-c", "pg_isready -q"]
+    assert health.exec_argv(("NONE",)) is None and health.exec_argv(()) is None
+
+
+def test_the_last_exit_of_a_restarted_container_comes_from_the_events() -> None:
+    def container(**state: object) -> Container:
+        base = dict(id="c1", name="snt-product-1", service="product", number=1, state="running",
+                    health="healthy", exit_code=0, oom_killed=False, restarts=0, pid=9)  # fmt: skip
+        return Container(**{**base, **state})  # type: ignore[arg-type]
+
+    assert status.last_exit(container(), {}) == ""
+    assert status.last_exit(container(state="exited", exit_code=3), {}) == "exit 3"
+    # Running again: Docker's State.ExitCode is back to 0, the engine's `die` event has it.
+    assert status.last_exit(container(restarts=2), {"c1": "137"}) == "exit 137"
+    assert status.last_exit(container(restarts=2), {}) == "exit ?"
+
+
+@pytest.mark.docker
+def test_stop_times_come_from_the_engines_events(docker: Docker, images: BuildReport) -> None:
+    """One container drains in 0.3 s on SIGTERM, one ignores it and is killed after 1 s."""
+    label = "io.shopnet.stack=sn-stoptimes-test"
+    names_ = {"sn-stoptimes-drains": "sleep 0.3; exit 0", "sn-stoptimes-ignores": ""}
+    docker.run("rm", "-f", *names_, what="clearing", check=False)
+    ids = [
+        docker.run(
+            "run", "-d", "--label", label, "--name", name, "--entrypoint", "sh",
+            names.OFFLINE.service, "-c", f'trap "{trap}" TERM; while :; do sleep 0.1; done',
+            what="docker run",
+        ).stdout.strip()
+        for name, trap in names_.items()
+    ]  # fmt: skip
+    try:
+        since = time.time()
+        docker.run("stop", "-t", "1", *names_, what="docker stop", check=False)
+        stopped = {s.name: s for s in stop_times(docker, ids, since=since, until=time.time())}
+    finally:
+        docker.run("rm", "-f", *names_, what="removing", check=False)
+    drains, ignores = stopped["sn-stoptimes-drains"], stopped["sn-stoptimes-ignores"]
+    assert not drains.killed and drains.exit_code == "0" and 0.2 < drains.seconds < 0.9
+    assert ignores.killed and ignores.exit_code == "137" and 0.9 < ignores.seconds < 3

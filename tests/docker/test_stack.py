@@ -81,7 +81,9 @@ def stack(
             yield driver
         finally:
             result = driver.down(volumes=True)
-            assert result.problems == ()
+            assert result.problems == ()  # incl. no container killed at the end of its grace
+            stopped = [r for r in result.removed if ", stopped in " in r]
+            assert len(stopped) == 4 + PRODUCTS, result.removed  # all but product-2 (killed)
             assert leftovers(docker, TEST_PREFIX) == []
             assert not driver.layout.state_file.exists()
 
@@ -486,6 +488,24 @@ def test_backup_then_restore_brings_back_every_order(stack: DockerDriver, tmp_pa
     assert orders() == kept | {later}
     assert stack.restore(dump).endswith("product cache flushed")
     assert orders() == kept
+
+
+def test_a_crashed_instance_is_restarted_and_status_counts_it(stack: DockerDriver) -> None:
+    """kill -9 of product-3's service process (docker-init's child): Docker restarts the
+    container, and `status` shows one restart and the exit status of the crash."""
+    before = containers(stack)["product-3"]
+    service_pid = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(before.pid)], capture_output=True, text=True, check=True
+    ).stdout.split()[0]
+    subprocess.run(["kill", "-9", service_pid], check=True)
+
+    def back() -> bool:
+        row = next(r for r in stack.status() if r.instance == "product-3")
+        return row.health == "ready" and row.restarts == before.restarts + 1
+
+    wait_until(back, timeout=60, what="product-3 restarted and ready", interval=1.0)
+    row = next(r for r in stack.status() if r.instance == "product-3")
+    assert row.last_exit == "exit 137"  # docker-init passes on its child's SIGKILL
 
 
 def test_gateway_keeps_answering_when_a_product_container_dies(

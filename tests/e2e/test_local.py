@@ -22,7 +22,7 @@ from tests.e2e.edge import (
     forge_argv,
 )
 from tests.support.servers import scratch_dir
-from tests.support.stack import leftovers, request, shopnet, status
+from tests.support.stack import leftovers, request, require_default_resources, shopnet, status
 
 pytestmark = pytest.mark.slow
 
@@ -32,6 +32,7 @@ CLEAN = {"records": [], "tagged": [], "state": False}
 
 @pytest.fixture(scope="module")
 def root() -> Iterator[Path]:
+    require_default_resources("local")
     path = scratch_dir("shopnet-e2e-local-")
     yield path
     shopnet(path, "down", "--mode", "local", "--volumes", check=False)

@@ -28,7 +28,7 @@ from tests.netns.helpers import iptables_save, without
 from tests.netns.helpers import leftovers as network_leftovers
 from tests.netns.test_docker import dockerd  # noqa: F401 - fixture: a running dockerd
 from tests.support.servers import scratch_dir
-from tests.support.stack import leftovers, request, shopnet, status
+from tests.support.stack import leftovers, request, require_default_resources, shopnet, status
 
 pytestmark = [
     pytest.mark.slow,
@@ -54,6 +54,7 @@ def nothing_left(root: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def root() -> Iterator[Path]:
+    require_default_resources("netns")
     path = scratch_dir("shopnet-e2e-netns-")
     yield path
     shopnet(path, "down", "--mode", "netns", "--volumes", check=False)

@@ -19,7 +19,7 @@ from shopnet.topology.model import Wiring
 from shopnet_netns import NetworkPlan, discover
 from tests.netns.helpers import leftovers as network_leftovers
 from tests.support.servers import scratch_dir
-from tests.support.stack import leftovers, request, shopnet
+from tests.support.stack import leftovers, request, require_default_resources, shopnet
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,6 +33,7 @@ PLAN = NetworkPlan.from_topology(default_topology(), {"product": 3}, wiring=Wiri
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Path]:
+    require_default_resources("netns")
     root = scratch_dir("shopnet-e2e-attached-")
     try:
         result = shopnet(

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.servers import scratch_dir
-from tests.support.stack import leftovers, request, shopnet, status
+from tests.support.stack import leftovers, request, require_default_resources, shopnet, status
 
 pytestmark = [pytest.mark.slow]
 
@@ -32,6 +32,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[tuple[Path, str]]:
     mode = request.param
     if mode == "netns" and os.geteuid() != 0:
         pytest.skip("netns mode needs root")
+    require_default_resources(mode)
     root = scratch_dir(f"shopnet-e2e-supervise-{mode}-")
     shopnet(root, "up", "--mode", mode, "--scale", "product=2")
     yield root, mode

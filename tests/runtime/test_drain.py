@@ -102,3 +102,25 @@ def test_a_hanging_step_is_named_and_the_process_exits_on_budget(tmp_path: Path)
     assert code == 1 and took < 3.0
     overrun = next(e for e in entries(log) if e["msg"].startswith("drain over"))
     assert "drain and close pools" in overrun["msg"] and overrun["pending_tasks"]
+
+
+def test_drain_under_keep_alive_load_is_quick(tmp_path: Path) -> None:
+    """64 keep-alive connections busy until SIGTERM: the drain still takes well under a second
+    of its budget (10 s here, as by default): every connection is closed after its request."""
+    proc, port, log = run_service(tmp_path, SHOPNET_DRAIN_SECONDS="10")
+    load = subprocess.Popen(
+        ["wrk", "-t1", "-c64", "-d8s", f"http://127.0.0.1:{port}/v1/services"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        time.sleep(1.5)
+        code, took = stop(proc)
+    finally:
+        load.kill()
+        load.wait()
+        assert load.stdout is not None
+        load.stdout.close()
+    stopped = next(e for e in entries(log) if e["msg"] == "stopped")
+    assert code == 0 and took < 3.0, (took, stopped)
+    assert stopped["drain_s"] < 1.5, stopped

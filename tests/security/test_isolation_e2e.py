@@ -17,7 +17,7 @@ import pytest
 
 from shopnet.runtime import datastore_auth, datastores
 from tests.support.servers import scratch_dir
-from tests.support.stack import shopnet
+from tests.support.stack import require_default_resources, shopnet
 
 pytestmark = [
     pytest.mark.slow,
@@ -31,6 +31,7 @@ APPS = {"gateway", "registry", "product", "order"}
 @pytest.fixture(scope="module", params=["netns", "local"])
 def stack(request: pytest.FixtureRequest) -> Iterator[tuple[str, Path]]:
     mode = request.param
+    require_default_resources(mode)
     root = scratch_dir(f"shopnet-e2e-sandbox-{mode}-")
     try:
         shopnet(root, "up", "--mode", mode)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -11,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from shopnet.runtime import process
+from shopnet.topology import default_topology
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -81,3 +85,37 @@ def leftovers(root: Path, mode: str) -> dict[str, Any]:
         "tagged": sorted(process.tagged_processes(str(layout_dir)).values()),
         "state": (layout_dir / "state.json").exists(),
     }
+
+
+def default_resources_taken(mode: str) -> str | None:
+    """What of the default topology's fixed host resources `mode` needs is taken, or None.
+
+    Tests that run the literal default topology (port 8080; in netns mode the tier
+    subnets and prefix `shopnet`) share these with a person's stack; netns teardown
+    finds objects by prefix, so such a test must not even start next to one.
+    """
+    from shopnet_docker.preflight import host_routes
+
+    topology = default_topology()
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", topology.published_port))
+        except OSError:
+            return f"host port {topology.published_port} is in use"
+    if mode == "local":  # loopback ports only; its processes are found by state directory
+        return None
+    for ifname, network in host_routes():
+        for tier in topology.tiers:
+            if network.prefixlen and tier.subnet.overlaps(network):
+                return f"{tier.subnet} is routed on {ifname}"
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+    if any(line.startswith(f"{topology.prefix}-") for line in listed.stdout.splitlines()):
+        return f"network namespaces {topology.prefix}-… exist"
+    return None
+
+
+def require_default_resources(mode: str) -> None:
+    """Skip, in one line and before anything is changed, when another stack holds them."""
+    if taken := default_resources_taken(mode):
+        pytest.skip(f"runs the default topology, but {taken}: is a stack of someone's up?")

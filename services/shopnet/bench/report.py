@@ -6,7 +6,7 @@ measured medians, so re-running the bench rewrites the conclusions too.
 
 from __future__ import annotations
 
-from shopnet.bench import orders, swarm_section
+from shopnet.bench import lifecycle, orders, swarm_section
 from shopnet.bench.acrosshosts import section as across_hosts
 from shopnet.bench.aggregate import Ratio, Summary, find, ratios, summarize
 from shopnet.bench.results import Results
@@ -164,6 +164,7 @@ def render(results: Results) -> str:
             )
         out.append("")
 
+    out += lifecycle.rows(meta)
     if meta.get("isolation"):
         from shopnet.audit.render import side_by_side
 

@@ -13,6 +13,7 @@ a mode's default variant is recorded under the bare mode name.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 import time
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shopnet.bench import cpu, nginx, orders
+from shopnet.bench import cpu, lifecycle, nginx, orders
 from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
@@ -31,6 +32,12 @@ from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, make_driver
 from shopnet.runtime.confine import redis_auth
 from shopnet.runtime.progress import Progress
 from shopnet.topology.model import Topology
+
+BENCH_PREFIX = "snb"
+"""The bench's stacks carry their own prefix (compose project, namespaces, tables, markers):
+teardown finds objects by prefix, so with the person's `shopnet` its `down --volumes` would
+remove their stack and data. Fixed resources it shares with theirs (port 8080, the tier
+subnets) stop it at preflight, with one line, before anything changes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +85,7 @@ class Bench:
         output: Path,
     ) -> None:
         self.options = options
-        self.topology = topology
+        self.topology = dataclasses.replace(topology, prefix=BENCH_PREFIX)
         self.root = root
         self.progress = progress
         self.results = Results.start(output, options)
@@ -86,7 +93,8 @@ class Bench:
     def run(self) -> Results:
         opts = self.options
         # Docker runs a health-check command in every container every interval (~50 ms of
-        # dockerd CPU each); at the default 5 s that is load the other modes do not carry.
+        # dockerd CPU each): load the other modes do not carry. `up` no longer waits for
+        # Docker's checks (shopnet_docker.health), so a long interval costs no start-up time.
         os.environ.setdefault("SHOPNET_HEALTH_INTERVAL", "30s")
         self.results.meta["docker_health_interval"] = os.environ["SHOPNET_HEALTH_INTERVAL"]
         for repeat in range(1, opts.repeats + 1):
@@ -100,19 +108,23 @@ class Bench:
                     progress=self.progress,
                     variant=chosen.variant,
                 )
-                if driver.present():
-                    raise ShopnetError(
-                        f"a {mode} stack is already running; run `shopnet down` before benchmarking"
-                    )
+                if driver.present():  # a killed earlier bench's: the prefix is the bench's own
+                    self.progress.warn(f"{mode}: removing what an earlier bench left")
+                    driver.down(volumes=True)
+                started = time.monotonic()
                 with self.progress.step(f"{label}: starting the stack"):
                     driver.up(scale=opts.scale)
+                up_s = time.monotonic() - started
                 try:
                     self._measure(driver, mode, repeat, label)
                     if repeat == 1:
                         self._audit(driver, mode)
                 finally:
+                    started = time.monotonic()
                     with self.progress.step(f"{label}: removing the stack"):
                         driver.down(volumes=True)  # the next repeat seeds a fresh data set
+                    down_s = time.monotonic() - started
+                lifecycle.record(self.results, mode, repeat, up_s=up_s, down_s=down_s)
         self.results.finish()
         return self.results
 

@@ -29,6 +29,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from shopnet.common.background import BackgroundLoop
 from shopnet.errors import ConfigError
 
 log = logging.getLogger("shopnet.registry_client")
@@ -208,17 +209,17 @@ def advertise_address_for(registry_url: str) -> str:
         return probe.getsockname()[0]
 
 
-class Registration:
+class Registration(BackgroundLoop):
     """Keep one instance registered: register, heartbeat at TTL/3, re-register on 404."""
 
     def __init__(self, client: RegistryClient, instance: InstanceInfo) -> None:
         self._client = client
         self.instance = instance
         self.registered = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"registration:{self.instance.id}")
+    @property
+    def task_name(self) -> str:
+        return f"registration:{self.instance.id}"
 
     async def _run(self) -> None:
         backoff = 0.1
@@ -249,10 +250,7 @@ class Registration:
 
     async def stop(self) -> None:
         """Stop heartbeating and deregister (best effort: the TTL covers a failure)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await super().stop()
         try:
             await self._client.deregister(self.instance.id)
             log.info("deregistered")
@@ -260,7 +258,7 @@ class Registration:
             log.warning("deregister failed; the TTL will expire instead: %s", exc)
 
 
-class ServiceWatch:
+class ServiceWatch(BackgroundLoop):
     """Follow one service's passing instances with long-polls; call `on_change` on each change.
 
     The last known list is kept while the registry is unreachable: stale
@@ -280,16 +278,10 @@ class ServiceWatch:
         self._on_change = on_change
         self._wait = wait
         self.synced = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"watch:{self.service}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+    @property
+    def task_name(self) -> str:
+        return f"watch:{self.service}"
 
     async def _run(self) -> None:
         index = 0

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 import aiohttp
 from aiohttp import web
 
+from shopnet.common.background import BackgroundLoop
 from shopnet.common.health import CheckResult, CheckStatus, ReadinessCheck
 from shopnet.common.http import json_response
 from shopnet.common.registry_client import RegistryClient, ServiceInstance, ServiceWatch
@@ -47,7 +48,7 @@ async def resolve_ipv4(name: str, port: int) -> list[str]:
     return [info[4][0] for info in found]
 
 
-class DnsWatch:
+class DnsWatch(BackgroundLoop):
     """Follow the addresses `name` resolves to; call `on_change` on each change.
 
     Same interface as ServiceWatch (start, stop, synced). Instances are sorted by
@@ -73,16 +74,10 @@ class DnsWatch:
         self._interval = interval
         self._resolve = resolve
         self.synced = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"dns:{self.service}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+    @property
+    def task_name(self) -> str:
+        return f"dns:{self.service}"
 
     async def _run(self) -> None:
         last: list[ServiceInstance] | None = None
