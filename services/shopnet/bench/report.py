@@ -7,7 +7,16 @@ measured medians, so re-running the bench rewrites the conclusions too.
 from __future__ import annotations
 
 from shopnet.bench import orders
-from shopnet.bench.aggregate import Ratio, Summary, find, ratios, summarize
+from shopnet.bench.aggregate import (
+    PATH_COMPONENTS,
+    Ratio,
+    Summary,
+    cpu_ratios,
+    find,
+    path_cpu,
+    ratios,
+    summarize,
+)
 from shopnet.bench.results import Results
 from shopnet.bench.wrk import WORKLOADS
 from shopnet.runtime.base import DRIVERS
@@ -113,13 +122,18 @@ def render(results: Results) -> str:
     out.append("")
     out.append("### Ratios (cache hit, same run)\n")
     out.append("| ratio | value | target |\n|---|---:|---:|")
-    for r in ratios(closed, conns):
+    for r in ratios(closed, conns) + cpu_ratios(closed, conns):
         out.append(_ratio_row(r))
     out.append("")
-    profile = _cpu_table(closed, conns)
+    profile = _cpu_table(closed, conns, meta.get("baseline"))
     if profile:
         out.append("### Where the CPU goes (µs of CPU per request, main path, cache hit)\n")
         out += profile
+        out.append("")
+    by_path = _path_cpu_table(closed, conns)
+    if by_path:
+        out.append("### CPU per request of each path's server (cache hit)\n")
+        out += by_path
         out.append("")
     out.append("### Pros and cons, from these numbers\n")
     out += _pros_cons(closed, conns)
@@ -210,7 +224,8 @@ def _mode_rank(mode: str) -> int:
     return MODE_ORDER.index(base) if base in MODE_ORDER else 9
 
 
-def _cpu_table(closed: list[Summary], conns: int) -> list[str]:
+def _cpu_table(closed: list[Summary], conns: int, baseline: dict | None = None) -> list[str]:
+    """Per component and mode; with a baseline (`shopnet bench --baseline`), before → after."""
     cells = {
         mode: s.cpu_us
         for mode in modes_of(closed)
@@ -218,6 +233,7 @@ def _cpu_table(closed: list[Summary], conns: int) -> list[str]:
     }
     if not cells:
         return []
+    before: dict[str, dict[str, float]] = (baseline or {}).get("cpu_us", {})
     components = list(dict.fromkeys(c for profile in cells.values() for c in profile))
     # Idle services (order, postgres, registry on the hit path) would only add rows of zeros.
     components = [
@@ -226,14 +242,62 @@ def _cpu_table(closed: list[Summary], conns: int) -> list[str]:
     lines = [
         "Each process tree's user+system time, the load generator's, the kernel's softirq "
         "time (packet processing not charged to a process) and the rest of the machine's "
-        "busy time, divided by the requests served (medians over repeats):\n",
+        "busy time, divided by the requests served (medians over repeats)"
+        + (
+            f"; before → after, the baseline being {baseline.get('source', '?')} "
+            f"(commit `{baseline.get('commit') or 'unknown'}`)"
+            if before
+            else ""
+        )
+        + ":\n",
         "| component | " + " | ".join(cells) + " |",
         "|---|" + "---:|" * len(cells),
     ]
+
+    def cell(mode: str, component: str) -> str:
+        after = f"{cells[mode].get(component, 0.0):.1f}"
+        if component not in before.get(mode, {}):
+            return after
+        return f"{before[mode][component]:.1f} → {after}"
+
     for component in components:
-        values = " | ".join(f"{cells[m].get(component, 0.0):.1f}" for m in cells)
+        values = " | ".join(cell(m, component) for m in cells)
         name = f"**{component}**" if component == "total" else component
         lines.append(f"| {name} | {values} |")
+    return lines
+
+
+def baseline_of(results: Results, source: str) -> dict:
+    """What the CPU table compares with: the main path's CPU per component, per mode."""
+    conns = int(results.meta.get("options", {}).get("connections", 64))
+    closed = [s for s in summarize(results.runs) if not s.paced]
+    cpu = {
+        mode: s.cpu_us
+        for mode in modes_of(closed)
+        if (s := find(closed, mode=mode, connections=conns)) is not None and s.cpu_us
+    }
+    return {"source": source, "commit": results.meta.get("commit"), "cpu_us": cpu}
+
+
+def _path_cpu_table(closed: list[Summary], conns: int) -> list[str]:
+    """The server in each path's place: gateway, nginx, product, the trivial handler."""
+    cells = {mode: path_cpu(closed, mode, conns) for mode in modes_of(closed)}
+    cells = {mode: found for mode, found in cells.items() if len(found) > 1}
+    if not cells:
+        return []
+    paths = [p or "gateway" for p, _ in PATH_COMPONENTS]
+    paths = [p for p in dict.fromkeys(paths) if any(p in found for found in cells.values())]
+    what = {p or "gateway": component for p, component in PATH_COMPONENTS}
+    lines = [
+        "µs of CPU per request of the one process tree doing each path's job (the gateway on "
+        "the main path, nginx in its place, the product service straight, the trivial aiohttp "
+        "handler of the calibration path):\n",
+        "| path | process | " + " | ".join(cells) + " |",
+        "|---|---|" + "---:|" * len(cells),
+    ]
+    for path in paths:
+        values = " | ".join(f"{cells[m][path]:.1f}" if path in cells[m] else "–" for m in cells)
+        lines.append(f"| {path} | {what[path]} | {values} |")
     return lines
 
 
@@ -256,7 +320,7 @@ def _ratio_row(r: Ratio) -> str:
         target = "–"
     else:
         mark = {True: "✓", False: "✗", None: ""}[r.met]
-        target = f"≥ {r.target:.2f}× {mark}".strip()
+        target = f"{r.bound} {r.target:.2f}× {mark}".strip()
     return f"| {r.name} | {value} | {target} |"
 
 
@@ -280,9 +344,9 @@ def _targets(closed: list[Summary], conns: int) -> list[str]:
             else f"p99 {s.latency.p99:.1f} ms > {TARGET_P99_MS:.0f} ✗"
         )
         lines.append(f"- {mode}, gateway, cache hit, {conns} connections: {rps_text}; {p99_text}.")
-    for r in ratios(closed, conns):
+    for r in ratios(closed, conns) + cpu_ratios(closed, conns):
         if r.target is not None and r.value is not None:
-            verdict = "met" if r.met else f"missed by {(r.target - r.value) / r.target:.0%}"
+            verdict = "met" if r.met else f"missed by {abs(r.target - r.value) / r.target:.0%}"
             why = ""
             if not r.met:
                 num = find(closed, mode=r.numerator.split()[0], connections=conns)
@@ -294,7 +358,9 @@ def _targets(closed: list[Summary], conns: int) -> list[str]:
                     and r.denominator.endswith("gateway")
                 ):
                     why = _cpu_delta(num, den)
-            lines.append(f"- {r.name}: {r.value:.2f}× (target ≥ {r.target:.2f}×) — {verdict}.{why}")
+            lines.append(
+                f"- {r.name}: {r.value:.2f}× (target {r.bound} {r.target:.2f}×) — {verdict}.{why}"
+            )
     return lines or ["- (no runs to judge)"]
 
 

@@ -9,7 +9,9 @@ driver says which (Driver.entry_points):
 - docker: <host address>:8080 (Docker's iptables DNAT), 127.0.0.1:8080 (docker-proxy,
           Docker's userland proxy, which answers for loopback)
 - all:    one product instance directly (the ceiling for the gateway path), and the
-          nginx peer in the gateway's place where the driver can run one (Driver.peer_port)
+          nginx peer in the gateway's place where the driver can run one (Driver.peer_port);
+          there too the calibration path, a trivial aiohttp handler beside product-1
+          (shopnet.bench.calibration), the cache-hit workload only
 """
 
 from __future__ import annotations
@@ -30,9 +32,13 @@ class Target:
     prefix: str = "/api"
     main: bool = False
     """The path every mode shares (the comparison's headline)."""
+    only: tuple[str, ...] = ()
+    """The workloads it can serve, when not all those its prefix allows."""
 
     @property
     def workloads(self) -> tuple[str, ...]:
+        if self.only:
+            return self.only
         return PRODUCT_WORKLOADS if self.prefix == "" else WORKLOADS
 
 
