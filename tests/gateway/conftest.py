@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from shopnet.common.admin import ADMIN_APP
+from shopnet.common.protocol import FrontAppRunner
 from shopnet.common.registry_client import InstanceInfo, RegistryClient
 from shopnet.gateway.app import create_app
 from shopnet.gateway.config import GatewayConfig
@@ -131,10 +132,19 @@ class Stack:
         return client
 
     async def serve(self, app: web.Application) -> TestClient:
-        """A client of the gateway `app`, whose admin listener is served too (see `admin`)."""
-        client = await self.start_client(app)
+        """A client of the gateway `app`, whose admin listener is served too (see `admin`).
+
+        Served as `shopnet serve` does, proxy path and all (FrontAppRunner)."""
+        client = await self.start_client(GatewayTestServer(app))
         _ADMINS[id(client.app)] = await self.start_client(app[ADMIN_APP])
         return client
+
+
+class GatewayTestServer(TestServer):
+    """A TestServer whose runner installs the app's front handler, as serve() does."""
+
+    async def _make_runner(self, **kwargs: Any) -> FrontAppRunner:
+        return FrontAppRunner(self.app, **kwargs)
 
 
 _ADMINS: dict[int, TestClient] = {}
