@@ -20,7 +20,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from shopnet.common.admin import ADMIN_APP
-from shopnet.common.protocol import FrontAppRunner
 from shopnet.common.registry_client import InstanceInfo, RegistryClient
 from shopnet.gateway.app import create_app
 from shopnet.gateway.config import GatewayConfig
@@ -29,6 +28,7 @@ from shopnet.registry.app import create_app as create_registry_app
 from shopnet.registry.config import RegistryConfig
 from tests.support.registry import TOKEN
 from tests.support.servers import free_port
+from tests.support.serving import ServedAsDeployed
 from tests.support.waiting import until
 
 
@@ -135,16 +135,9 @@ class Stack:
         """A client of the gateway `app`, whose admin listener is served too (see `admin`).
 
         Served as `shopnet serve` does, proxy path and all (FrontAppRunner)."""
-        client = await self.start_client(GatewayTestServer(app))
+        client = await self.start_client(ServedAsDeployed(app))
         _ADMINS[id(client.app)] = await self.start_client(app[ADMIN_APP])
         return client
-
-
-class GatewayTestServer(TestServer):
-    """A TestServer whose runner installs the app's front handler, as serve() does."""
-
-    async def _make_runner(self, **kwargs: Any) -> FrontAppRunner:
-        return FrontAppRunner(self.app, **kwargs)
 
 
 _ADMINS: dict[int, TestClient] = {}
