@@ -9,7 +9,8 @@ import pytest
 
 from shopnet.bench import publish, write_outputs
 from shopnet.bench.aggregate import cpu_ratios, find, ratios, summarize
-from shopnet.bench.report import baseline_of, render
+from shopnet.bench.cpu_report import baseline_of
+from shopnet.bench.report import render
 from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.wrk import WORKLOADS, WrkRun, parse
 from shopnet.errors import DriverError

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 from shopnet.bench.results import RunRecord
 from shopnet.bench.wrk import Latency
+from shopnet.runtime.base import DRIVERS
+
+MODE_ORDER = tuple(DRIVERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,3 +229,14 @@ def cpu_ratios(summaries: list[Summary], connections: int) -> list[Ratio]:
             )
         )
     return out
+
+
+def modes_of(summaries: list[Summary]) -> list[str]:
+    """The modes measured, variants (`netns:attached`) right after their mode."""
+    found = list(dict.fromkeys(s.mode for s in summaries))
+    base = [m.partition(":")[0] for m in found]
+    return sorted(
+        found,
+        key=lambda m: (MODE_ORDER.index(b) if (b := m.partition(":")[0]) in MODE_ORDER else 9,
+                       base.index(m.partition(":")[0]), found.index(m)),
+    )  # fmt: skip

@@ -112,7 +112,7 @@ def _baseline(path: Path | None) -> dict | None:
     """The CPU figures of an earlier run (`--baseline`), read before anything starts."""
     if path is None:
         return None
-    from shopnet.bench.report import baseline_of
+    from shopnet.bench.cpu_report import baseline_of
 
     try:
         return baseline_of(Results.load(path), str(path))

@@ -8,32 +8,18 @@ from __future__ import annotations
 
 from shopnet.bench import orders
 from shopnet.bench.aggregate import (
-    PATH_COMPONENTS,
+    MODE_ORDER,
     Ratio,
     Summary,
     cpu_ratios,
     find,
-    path_cpu,
+    modes_of,
     ratios,
     summarize,
 )
+from shopnet.bench.cpu_report import cpu_delta, cpu_table, path_cpu_table
 from shopnet.bench.results import Results
 from shopnet.bench.wrk import WORKLOADS
-from shopnet.runtime.base import DRIVERS
-
-MODE_ORDER = tuple(DRIVERS)
-
-
-def modes_of(summaries: list[Summary]) -> list[str]:
-    """The modes measured, variants (`netns:attached`) right after their mode."""
-    found = list(dict.fromkeys(s.mode for s in summaries))
-    base = [m.partition(":")[0] for m in found]
-    return sorted(
-        found,
-        key=lambda m: (MODE_ORDER.index(b) if (b := m.partition(":")[0]) in MODE_ORDER else 9,
-                       base.index(m.partition(":")[0]), found.index(m)),
-    )  # fmt: skip
-
 
 TARGET_RPS = 5400
 TARGET_P99_MS = 20.0
@@ -125,12 +111,12 @@ def render(results: Results) -> str:
     for r in ratios(closed, conns) + cpu_ratios(closed, conns):
         out.append(_ratio_row(r))
     out.append("")
-    profile = _cpu_table(closed, conns, meta.get("baseline"))
+    profile = cpu_table(closed, conns, meta.get("baseline"))
     if profile:
         out.append("### Where the CPU goes (µs of CPU per request, main path, cache hit)\n")
         out += profile
         out.append("")
-    by_path = _path_cpu_table(closed, conns)
+    by_path = path_cpu_table(closed, conns)
     if by_path:
         out.append("### CPU per request of each path's server (cache hit)\n")
         out += by_path
@@ -224,96 +210,6 @@ def _mode_rank(mode: str) -> int:
     return MODE_ORDER.index(base) if base in MODE_ORDER else 9
 
 
-def _cpu_table(closed: list[Summary], conns: int, baseline: dict | None = None) -> list[str]:
-    """Per component and mode; with a baseline (`shopnet bench --baseline`), before → after."""
-    cells = {
-        mode: s.cpu_us
-        for mode in modes_of(closed)
-        if (s := find(closed, mode=mode, connections=conns)) is not None and s.cpu_us
-    }
-    if not cells:
-        return []
-    before: dict[str, dict[str, float]] = (baseline or {}).get("cpu_us", {})
-    components = list(dict.fromkeys(c for profile in cells.values() for c in profile))
-    # Idle services (order, postgres, registry on the hit path) would only add rows of zeros.
-    components = [
-        c for c in components if c != "total" and any(p.get(c, 0.0) >= 0.5 for p in cells.values())
-    ] + ["total"]
-    lines = [
-        "Each process tree's user+system time, the load generator's, the kernel's softirq "
-        "time (packet processing not charged to a process) and the rest of the machine's "
-        "busy time, divided by the requests served (medians over repeats)"
-        + (
-            f"; before → after, the baseline being {baseline.get('source', '?')} "
-            f"(commit `{baseline.get('commit') or 'unknown'}`)"
-            if before
-            else ""
-        )
-        + ":\n",
-        "| component | " + " | ".join(cells) + " |",
-        "|---|" + "---:|" * len(cells),
-    ]
-
-    def cell(mode: str, component: str) -> str:
-        after = f"{cells[mode].get(component, 0.0):.1f}"
-        if component not in before.get(mode, {}):
-            return after
-        return f"{before[mode][component]:.1f} → {after}"
-
-    for component in components:
-        values = " | ".join(cell(m, component) for m in cells)
-        name = f"**{component}**" if component == "total" else component
-        lines.append(f"| {name} | {values} |")
-    return lines
-
-
-def baseline_of(results: Results, source: str) -> dict:
-    """What the CPU table compares with: the main path's CPU per component, per mode."""
-    conns = int(results.meta.get("options", {}).get("connections", 64))
-    closed = [s for s in summarize(results.runs) if not s.paced]
-    cpu = {
-        mode: s.cpu_us
-        for mode in modes_of(closed)
-        if (s := find(closed, mode=mode, connections=conns)) is not None and s.cpu_us
-    }
-    return {"source": source, "commit": results.meta.get("commit"), "cpu_us": cpu}
-
-
-def _path_cpu_table(closed: list[Summary], conns: int) -> list[str]:
-    """The server in each path's place: gateway, nginx, product, the trivial handler."""
-    cells = {mode: path_cpu(closed, mode, conns) for mode in modes_of(closed)}
-    cells = {mode: found for mode, found in cells.items() if len(found) > 1}
-    if not cells:
-        return []
-    paths = [p or "gateway" for p, _ in PATH_COMPONENTS]
-    paths = [p for p in dict.fromkeys(paths) if any(p in found for found in cells.values())]
-    what = {p or "gateway": component for p, component in PATH_COMPONENTS}
-    lines = [
-        "µs of CPU per request of the one process tree doing each path's job (the gateway on "
-        "the main path, nginx in its place, the product service straight, the trivial aiohttp "
-        "handler of the calibration path):\n",
-        "| path | process | " + " | ".join(cells) + " |",
-        "|---|---|" + "---:|" * len(cells),
-    ]
-    for path in paths:
-        values = " | ".join(f"{cells[m][path]:.1f}" if path in cells[m] else "–" for m in cells)
-        lines.append(f"| {path} | {what[path]} | {values} |")
-    return lines
-
-
-def _cpu_delta(a: Summary, b: Summary) -> str:
-    """The components whose CPU per request grew most from `b` to `a` (e.g. netns vs local)."""
-    if not (a.cpu_us and b.cpu_us):
-        return ""
-    grew = sorted(
-        ((a.cpu_us.get(c, 0.0) - b.cpu_us.get(c, 0.0), c) for c in a.cpu_us if c != "total"),
-        reverse=True,
-    )
-    parts = [f"{name} {delta:+.0f} µs" for delta, name in grew[:3] if delta > 0.5]
-    total = a.cpu_us.get("total", 0.0) - b.cpu_us.get("total", 0.0)
-    return f" CPU per request {total:+.0f} µs ({', '.join(parts)})." if parts else ""
-
-
 def _ratio_row(r: Ratio) -> str:
     value = f"{r.value:.2f}×" if r.value is not None else "not measured"
     if r.target is None:
@@ -357,7 +253,7 @@ def _targets(closed: list[Summary], conns: int) -> list[str]:
                     and r.numerator.endswith("gateway")
                     and r.denominator.endswith("gateway")
                 ):
-                    why = _cpu_delta(num, den)
+                    why = cpu_delta(num, den)
             lines.append(
                 f"- {r.name}: {r.value:.2f}× (target {r.bound} {r.target:.2f}×) — {verdict}.{why}"
             )
@@ -380,7 +276,7 @@ def _pros_cons(closed: list[Summary], conns: int) -> list[str]:
         verdict = "costs little" if netns.rps >= 0.95 * local.rps else "has a measurable cost"
         lines.append(
             f"- **netns** {verdict}: {netns.rps:,.0f} vs {local.rps:,.0f} req/s on loopback "
-            f"({_pct(netns.rps, local.rps)}), p50 {cost * 1000:+.0f} µs.{_cpu_delta(netns, local)} "
+            f"({_pct(netns.rps, local.rps)}), p50 {cost * 1000:+.0f} µs.{cpu_delta(netns, local)} "
             "Pro: the same kernel paths "
             "Docker uses (veth, bridge, routing, nftables), each visible and scriptable. Con: root, and "
             "every rule and interface is yours to manage and clean up."
@@ -421,3 +317,6 @@ def _pros_cons(closed: list[Summary], conns: int) -> list[str]:
                 f"({ours.rps / peer.rps:.2f}×), p99 {ours.latency.p99:.1f} vs {peer.latency.p99:.1f} ms."
             )
     return lines or ["- (run more than one mode to compare)"]
+
+
+__all__ = ["MODE_ORDER", "modes_of", "render", "stock_rows"]
