@@ -1,0 +1,35 @@
+"""The calibration path's handler, and CPU accounting of processes beside the stack."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import orjson
+
+from shopnet.bench import cpu
+from shopnet.bench.calibration import create_app, spec
+
+
+async def test_the_trivial_handler_answers_a_product_sized_json(aiohttp_client) -> None:
+    client = await aiohttp_client(create_app())
+    resp = await client.get("/products/1")
+    assert resp.status == 200 and resp.content_type == "application/json"
+    body = orjson.loads(await resp.read())
+    assert body["id"] == 1 and {"name", "price_cents", "stock"} <= set(body)
+    assert (await client.get("/nothing")).status == 404
+
+
+def test_it_runs_as_a_module_on_the_given_address(tmp_path: Path) -> None:
+    run = spec(instance="calibration", host="10.0.0.5", port=3081, log_path=tmp_path / "log")
+    assert run.argv[1:] == ("-m", "shopnet.bench.calibration", "10.0.0.5", "3081")
+    assert run.user != "root"
+
+
+def test_helpers_are_counted_as_components_of_their_own() -> None:
+    before = cpu.snapshot([], {"calibration": os.getpid()})
+    sum(i * i for i in range(300_000))  # burn some CPU in the "helper" (this process)
+    after = cpu.snapshot([], {"calibration": os.getpid()})
+    usage = cpu.per_request(before, after, 1000)
+    assert usage["calibration"] >= 0 and "calibration" in after.services
+    assert after.services["calibration"] >= before.services["calibration"]
