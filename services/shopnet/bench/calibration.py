@@ -12,7 +12,10 @@ It runs beside product-1 (same host, or the same namespace) on its own port, as
 
 from __future__ import annotations
 
+import os
+import pwd
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -48,12 +51,20 @@ def create_app() -> web.Application:
 
 
 def spec(*, instance: str, host: str, port: int, log_path: Path) -> ProcessSpec:
-    return ProcessSpec(
-        instance=instance,
-        argv=(sys.executable, "-m", "shopnet.bench.calibration", host, str(port)),
-        log_path=log_path,
-        user=unprivileged_user(),
-    )
+    """Started as the caller (the interpreter may sit where only root can reach it, as
+    under /root/.pyenv); it drops to an unprivileged user itself once it listens."""
+    argv = [sys.executable, "-m", "shopnet.bench.calibration", host, str(port)]
+    user = unprivileged_user()
+    if user is not None:
+        argv.append(user)
+    return ProcessSpec(instance=instance, argv=tuple(argv), log_path=log_path)
+
+
+def _drop_to(name: str) -> None:
+    entry = pwd.getpwnam(name)
+    os.setgroups([])
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
 
 
 def main(argv: list[str]) -> None:
@@ -62,7 +73,10 @@ def main(argv: list[str]) -> None:
     host, port = argv[0], int(argv[1])
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     uvloop.install()
-    web.run_app(create_app(), host=host, port=port, access_log=None, print=None)
+    sock = socket.create_server((host, port), backlog=1024)
+    if len(argv) > 2:  # everything is imported and bound: nothing below needs root
+        _drop_to(argv[2])
+    web.run_app(create_app(), sock=sock, access_log=None, print=None)
 
 
 if __name__ == "__main__":
