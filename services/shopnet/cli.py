@@ -176,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--publish", type=Path, metavar="RESULTS_DIR", help="write docs/comparison.md from a run"
     )
+    bench.add_argument(
+        "--baseline", type=Path, metavar="RESULTS_JSON",
+        help="an earlier run: the CPU table shows its figures before this run's (before → after)",
+    )  # fmt: skip
 
     images = sub.add_parser("images", help="docker: build (offline by default) or list the images")
     images.add_argument("action", choices=["build", "list"])

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from shopnet.bench import lifecycle, publish, report, write_outputs
-from shopnet.bench.aggregate import find, ratios, summarize
+from shopnet.bench.aggregate import cpu_ratios, find, ratios, summarize
+from shopnet.bench.cpu_report import baseline_of
+from shopnet.bench.report import render
 from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.wrk import WORKLOADS, WrkRun, parse
 from shopnet.errors import DriverError
@@ -160,3 +162,41 @@ def test_swarm_vs_compose_is_reported_across_hosts_only_when_both_ran(tmp_path: 
     assert "### Swarm vs compose" in section
     # docker ran at 0.8 of the recorded run, swarm at 0.5: swarm / compose 0.62.
     assert "| product_hit | 3,391 | 2,119 | 0.62 |" in section
+
+
+def test_calibration_and_cpu_ratios_are_reported_with_the_baseline(tmp_path: Path) -> None:
+    closed = parse((FIXTURES / "wrk_closed_hit.txt").read_text())
+    results = _results(tmp_path)
+    # The local gateway run is profiled at 60 µs of gateway CPU (see _results).
+    for repeat in (1, 2):
+        for path, scale, profile in (
+            ("nginx", 1.0, {"nginx": 20.0, "product": 40.0}),
+            ("product-direct", 0.85, {"product": 40.0}),
+            ("calibration", 1.0, {"calibration": 32.0}),
+        ):
+            shrunk = type(closed)(
+                requests=int(closed.requests * scale), duration_s=closed.duration_s,
+                latency=closed.latency, errors=closed.errors,
+            )  # fmt: skip
+            results.runs.append(
+                RunRecord("local", repeat, path, False, "product_hit", 16, 0.0, shrunk, profile)
+            )
+    summaries = summarize(results.runs)
+    by_name = {r.name: r for r in ratios(summaries, 16) + cpu_ratios(summaries, 16)}
+    calibration = by_name["product direct / trivial aiohttp (local)"]
+    assert calibration.value == pytest.approx(0.85, abs=0.01) and calibration.met is True
+    cpu = by_name["gateway CPU / nginx CPU per request (local)"]
+    assert cpu.value == 3.0 and cpu.met is False  # a ceiling: 60 µs against nginx's 20
+    assert by_name["product CPU / trivial aiohttp CPU per request (local)"].value == 1.25
+
+    baseline = tmp_path / "before"
+    earlier = _results(baseline)
+    for run in earlier.runs:
+        if run.cpu_us:
+            run.cpu_us["gateway"] = 80.0
+    earlier.save()
+    results.meta["baseline"] = baseline_of(Results.load(earlier.path), "the earlier run")
+    report = render(results)
+    assert "| gateway | 80.0 → 60.0 | 80.0 → 60.0 | 80.0 → 60.0 |" in report
+    assert "| gateway CPU / nginx CPU per request (local) | 3.00× | ≤ 2.00× ✗ |" in report
+    assert "| calibration | calibration | 32.0 |" in report

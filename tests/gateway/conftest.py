@@ -28,6 +28,7 @@ from shopnet.registry.app import create_app as create_registry_app
 from shopnet.registry.config import RegistryConfig
 from tests.support.registry import TOKEN
 from tests.support.servers import free_port
+from tests.support.serving import ServedAsDeployed
 from tests.support.waiting import until
 
 
@@ -131,8 +132,10 @@ class Stack:
         return client
 
     async def serve(self, app: web.Application) -> TestClient:
-        """A client of the gateway `app`, whose admin listener is served too (see `admin`)."""
-        client = await self.start_client(app)
+        """A client of the gateway `app`, whose admin listener is served too (see `admin`).
+
+        Served as `shopnet serve` does, proxy path and all (FrontAppRunner)."""
+        client = await self.start_client(ServedAsDeployed(app))
         _ADMINS[id(client.app)] = await self.start_client(app[ADMIN_APP])
         return client
 

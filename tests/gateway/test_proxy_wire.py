@@ -3,6 +3,7 @@ bodies, answers that come too late or too large, connections closed under a requ
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -107,3 +108,38 @@ async def test_answer_over_the_cap_is_502_and_not_retried(stack: Stack, start) -
     assert "over 4096 bytes" in error["message"]
     assert (len(big.seen), len(good.seen)) == (1, 0)
     assert await errors(gateway, "disconnect") == 1
+
+
+async def test_header_fields_pass_as_the_bytes_received(stack: Stack, start) -> None:
+    await start(
+        "product-1",
+        lambda _: Reply(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Odd: caf\xe9 \xff\r\n"
+            b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Request-ID: the-upstream-s\r\n"
+            b"Server: upstream/1.0\r\nKeep-Alive: timeout=5\r\n\r\nok"
+        ),
+    )
+    gateway = await stack.gateway(expect={"product": 1})
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    try:
+        writer.write(b"GET /api/products/1 HTTP/1.1\r\nHost: t\r\nX-Request-ID: mine\r\n\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert await reader.readexactly(2) == b"ok"
+    finally:
+        writer.close()
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 200 OK"
+    assert b"X-Odd: caf\xe9 \xff" in lines  # not one byte changed
+    assert [line for line in lines if line.startswith(b"Set-Cookie")] == [
+        b"Set-Cookie: a=1",
+        b"Set-Cookie: b=2",
+    ]
+    assert [line for line in lines if line.lower().startswith(b"x-request-id")] == [
+        b"X-Request-ID: mine"
+    ]
+    assert b"Server: shopnet" in lines and b"Server: upstream/1.0" not in lines
+    assert b"Content-Length: 2" in lines and b"X-Served-By: product-1" in lines
+    assert not any(line.lower().startswith(b"keep-alive") for line in lines)
+    # aiohttp still adds what it adds to every answer: a date, a default type.
+    assert any(line.startswith(b"Date: ") for line in lines)
+    assert b"Content-Type: application/octet-stream" in lines

@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from shopnet.product.app import create_app
 from shopnet.product.config import ProductConfig
+from tests.support.serving import ServedAsDeployed
 
 MakeConfig = Callable[..., ProductConfig]
 
@@ -36,10 +37,10 @@ def product_config(database_url: str, redis_url: str) -> MakeConfig:
 
 @pytest.fixture
 async def products(product_config: MakeConfig, aiohttp_client) -> TestClient:
-    return await aiohttp_client(create_app(product_config()))
+    return await aiohttp_client(ServedAsDeployed(create_app(product_config())))
 
 
 @pytest.fixture
 async def seeded(product_config: MakeConfig, aiohttp_client) -> TestClient:
     """The app with a 45-product seed catalog."""
-    return await aiohttp_client(create_app(product_config(seed_products=45)))
+    return await aiohttp_client(ServedAsDeployed(create_app(product_config(seed_products=45))))

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 from shopnet.bench.results import RunRecord
 from shopnet.bench.wrk import Latency
+from shopnet.runtime.base import DRIVERS
+
+MODE_ORDER = tuple(DRIVERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +113,18 @@ class Ratio:
     denominator: str
     value: float | None
     target: float | None = None
+    at_most: bool = False
+    """The target is a ceiling (a cost), not a floor (a throughput)."""
 
     @property
     def met(self) -> bool | None:
         if self.value is None or self.target is None:
             return None
-        return self.value >= self.target
+        return self.value <= self.target if self.at_most else self.value >= self.target
+
+    @property
+    def bound(self) -> str:
+        return "≤" if self.at_most else "≥"
 
 
 def ratios(summaries: list[Summary], connections: int) -> list[Ratio]:
@@ -140,8 +149,21 @@ def ratios(summaries: list[Summary], connections: int) -> list[Ratio]:
         ratio("docker (DNAT) / netns", ("docker", None), ("netns", None), 0.9),
         ratio("docker-proxy / docker DNAT", ("docker", "docker-proxy"), ("docker", None)),
         ratio("netns DNAT / netns direct", ("netns", None), ("netns", "gateway-direct")),
-        ratio("our gateway / nginx (local)", ("local", None), ("local", "nginx"), 0.5),
-        ratio("our gateway / nginx (netns)", ("netns", "gateway-direct"), ("netns", "nginx"), 0.5),
+        ratio("our gateway / nginx (local)", ("local", None), ("local", "nginx"), 0.75),
+        ratio("our gateway / nginx (netns)", ("netns", "gateway-direct"), ("netns", "nginx"), 0.75),
+        # The calibration path: how much our product service adds to aiohttp's own cost.
+        ratio(
+            "product direct / trivial aiohttp (local)",
+            ("local", "product-direct"),
+            ("local", "calibration"),
+            0.8,
+        ),
+        ratio(
+            "product direct / trivial aiohttp (netns)",
+            ("netns", "product-direct"),
+            ("netns", "calibration"),
+            0.8,
+        ),
         ratio("gateway / product direct (local)", ("local", None), ("local", "product-direct")),
         ratio("gateway / product direct (netns)", ("netns", None), ("netns", "product-direct")),
         ratio("gateway / product direct (docker)", ("docker", None), ("docker", "product-direct")),
@@ -157,3 +179,66 @@ def ratios(summaries: list[Summary], connections: int) -> list[Ratio]:
         # Across hosts (`--modes docker,swarm`): overlays and two nodes vs compose's bridges.
         ratio("swarm / docker (compose)", ("swarm", None), ("docker", None)),
     ]
+
+
+# (path, the component that does that path's job): what each path's CPU is compared by.
+PATH_COMPONENTS = (
+    (None, "gateway"),
+    ("gateway-direct", "gateway"),
+    ("nginx", "nginx"),
+    ("product-direct", "product"),
+    ("calibration", "calibration"),
+)
+
+
+def path_cpu(summaries: list[Summary], mode: str, connections: int) -> dict[str, float]:
+    """µs of CPU per request of the component in each path's place (gateway on the main
+    path, nginx on its own, product direct, the calibration handler), where measured."""
+    found = {}
+    for path, component in PATH_COMPONENTS:
+        s = find(summaries, mode=mode, path=path, connections=connections)
+        if s is not None and s.cpu_us.get(component):
+            found[path or s.path] = s.cpu_us[component]
+    return found
+
+
+def cpu_ratios(summaries: list[Summary], connections: int) -> list[Ratio]:
+    """CPU per request, our component / its reference, on the cache-hit workload."""
+    out = []
+    for mode in ("local", "netns"):
+        cells = path_cpu(summaries, mode, connections)
+        ours = cells.get("gateway")
+        peer = cells.get("nginx")
+        value = round(ours / peer, 2) if ours and peer else None
+        out.append(
+            Ratio(
+                f"gateway CPU / nginx CPU per request ({mode})",
+                f"{mode} gateway",
+                f"{mode} nginx",
+                value,
+                2.0,
+                at_most=True,
+            )
+        )
+        ours, trivial = cells.get("product-direct"), cells.get("calibration")
+        value = round(ours / trivial, 2) if ours and trivial else None
+        out.append(
+            Ratio(
+                f"product CPU / trivial aiohttp CPU per request ({mode})",
+                f"{mode} product-direct",
+                f"{mode} calibration",
+                value,
+            )
+        )
+    return out
+
+
+def modes_of(summaries: list[Summary]) -> list[str]:
+    """The modes measured, variants (`netns:attached`) right after their mode."""
+    found = list(dict.fromkeys(s.mode for s in summaries))
+    base = [m.partition(":")[0] for m in found]
+    return sorted(
+        found,
+        key=lambda m: (MODE_ORDER.index(b) if (b := m.partition(":")[0]) in MODE_ORDER else 9,
+                       base.index(m.partition(":")[0]), found.index(m)),
+    )  # fmt: skip

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shopnet.bench.aggregate import Summary
-from shopnet.bench.report import MODE_ORDER
+from shopnet.bench.aggregate import MODE_ORDER, Summary
 
 
 def _pyplot():

@@ -71,8 +71,13 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
             "shopnet bench draws charts with matplotlib: install the `bench` extra "
             "(pip install 'shopnet[bench]')"
         )
+    baseline = _baseline(args.baseline)
     if args.report:
-        paths = write_outputs(Results.load(args.report))
+        results = Results.load(args.report)
+        if baseline:
+            results.meta["baseline"] = baseline
+            results.save()
+        paths = write_outputs(results)
         print(paths["report"])
         return 0
     if args.publish:
@@ -84,6 +89,8 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
     own_root = Path(tempfile.mkdtemp(prefix="shopnet-bench-"))
     own_root.chmod(0o755)  # the datastores run as their own users
     runner = Bench(options, topology=topology, root=own_root, progress=progress, output=output)
+    if baseline:
+        runner.results.meta["baseline"] = baseline
     try:
         results = runner.run()
     finally:
@@ -100,3 +107,15 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
             + "; see the report"
         )
     return 0
+
+
+def _baseline(path: Path | None) -> dict | None:
+    """The CPU figures of an earlier run (`--baseline`), read before anything starts."""
+    if path is None:
+        return None
+    from shopnet.bench.cpu_report import baseline_of
+
+    try:
+        return baseline_of(Results.load(path), str(path))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"--baseline {path}: {exc}") from None

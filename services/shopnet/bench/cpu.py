@@ -6,7 +6,8 @@ main run the bench reads the CPU time of every instance's process tree
 reaped children, via getrusage) and of the whole machine (/proc/stat), and
 divides each by the requests served:
 
-    gateway, product, redis, …   user + system time of those processes
+    gateway, product, redis, …   user + system time of those processes (and of the
+                                 helpers beside them: nginx, calibration)
     wrk                          the load generator itself
     kernel softirq               packet processing outside any process's account
                                  (veth, bridges, routing, netfilter, conntrack)
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import os
 import resource
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,16 +61,20 @@ def _machine() -> tuple[float, float]:
     return busy * _TICK_US / 1e6, softirq * _TICK_US / 1e6
 
 
-def snapshot(rows: list[InstanceStatus]) -> Snapshot:
+def snapshot(rows: list[InstanceStatus], helpers: Mapping[str, int] | None = None) -> Snapshot:
+    """`helpers`: name → pid of processes beside the stack (the nginx peer, the calibration
+    handler), each counted as a component of its own."""
     stats = _stats()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _) in stats.items():
         children.setdefault(ppid, []).append(pid)
+    roots = [(row.service, row.pid) for row in rows if row.pid]
+    roots += list((helpers or {}).items())
     services: dict[str, float] = {}
-    for row in rows:
-        if not row.pid or row.pid not in stats:
+    for name, root in roots:
+        if root not in stats:
             continue
-        ticks, todo, seen = 0, [row.pid], set()
+        ticks, todo, seen = 0, [root], set()
         while todo:
             pid = todo.pop()
             if pid in seen or pid not in stats:
@@ -76,7 +82,7 @@ def snapshot(rows: list[InstanceStatus]) -> Snapshot:
             seen.add(pid)
             ticks += stats[pid][1]
             todo += children.get(pid, [])
-        services[row.service] = services.get(row.service, 0.0) + ticks * _TICK_US / 1e6
+        services[name] = services.get(name, 0.0) + ticks * _TICK_US / 1e6
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy, softirq = _machine()
     return Snapshot(services, usage.ru_utime + usage.ru_stime, busy, softirq)

@@ -8,24 +8,19 @@ from __future__ import annotations
 
 from shopnet.bench import lifecycle, orders, swarm_section
 from shopnet.bench.acrosshosts import section as across_hosts
-from shopnet.bench.aggregate import Ratio, Summary, find, ratios, summarize
+from shopnet.bench.aggregate import (
+    MODE_ORDER,
+    Ratio,
+    Summary,
+    cpu_ratios,
+    find,
+    modes_of,
+    ratios,
+    summarize,
+)
+from shopnet.bench.cpu_report import cpu_delta, cpu_table, path_cpu_table
 from shopnet.bench.results import Results
 from shopnet.bench.wrk import WORKLOADS
-from shopnet.runtime.base import DRIVERS
-
-MODE_ORDER = tuple(DRIVERS)
-
-
-def modes_of(summaries: list[Summary]) -> list[str]:
-    """The modes measured, variants (`netns:attached`) right after their mode."""
-    found = list(dict.fromkeys(s.mode for s in summaries))
-    base = [m.partition(":")[0] for m in found]
-    return sorted(
-        found,
-        key=lambda m: (MODE_ORDER.index(b) if (b := m.partition(":")[0]) in MODE_ORDER else 9,
-                       base.index(m.partition(":")[0]), found.index(m)),
-    )  # fmt: skip
-
 
 TARGET_RPS = 5400
 TARGET_P99_MS = 20.0
@@ -114,13 +109,18 @@ def render(results: Results) -> str:
     out.append("")
     out.append("### Ratios (cache hit, same run)\n")
     out.append("| ratio | value | target |\n|---|---:|---:|")
-    for r in ratios(closed, conns):
+    for r in ratios(closed, conns) + cpu_ratios(closed, conns):
         out.append(_ratio_row(r))
     out.append("")
-    profile = _cpu_table(closed, conns)
+    profile = cpu_table(closed, conns, meta.get("baseline"))
     if profile:
         out.append("### Where the CPU goes (µs of CPU per request, main path, cache hit)\n")
         out += profile
+        out.append("")
+    by_path = path_cpu_table(closed, conns)
+    if by_path:
+        out.append("### CPU per request of each path's server (cache hit)\n")
+        out += by_path
         out.append("")
     out += across_hosts(closed, conns)
     out.append("### Pros and cons, from these numbers\n")
@@ -217,53 +217,13 @@ def _mode_rank(mode: str) -> int:
     return MODE_ORDER.index(base) if base in MODE_ORDER else 9
 
 
-def _cpu_table(closed: list[Summary], conns: int) -> list[str]:
-    cells = {
-        mode: s.cpu_us
-        for mode in modes_of(closed)
-        if (s := find(closed, mode=mode, connections=conns)) is not None and s.cpu_us
-    }
-    if not cells:
-        return []
-    components = list(dict.fromkeys(c for profile in cells.values() for c in profile))
-    # Idle services (order, postgres, registry on the hit path) would only add rows of zeros.
-    components = [
-        c for c in components if c != "total" and any(p.get(c, 0.0) >= 0.5 for p in cells.values())
-    ] + ["total"]
-    lines = [
-        "Each process tree's user+system time, the load generator's, the kernel's softirq "
-        "time (packet processing not charged to a process) and the rest of the machine's "
-        "busy time, divided by the requests served (medians over repeats):\n",
-        "| component | " + " | ".join(cells) + " |",
-        "|---|" + "---:|" * len(cells),
-    ]
-    for component in components:
-        values = " | ".join(f"{cells[m].get(component, 0.0):.1f}" for m in cells)
-        name = f"**{component}**" if component == "total" else component
-        lines.append(f"| {name} | {values} |")
-    return lines
-
-
-def _cpu_delta(a: Summary, b: Summary) -> str:
-    """The components whose CPU per request grew most from `b` to `a` (e.g. netns vs local)."""
-    if not (a.cpu_us and b.cpu_us):
-        return ""
-    grew = sorted(
-        ((a.cpu_us.get(c, 0.0) - b.cpu_us.get(c, 0.0), c) for c in a.cpu_us if c != "total"),
-        reverse=True,
-    )
-    parts = [f"{name} {delta:+.0f} µs" for delta, name in grew[:3] if delta > 0.5]
-    total = a.cpu_us.get("total", 0.0) - b.cpu_us.get("total", 0.0)
-    return f" CPU per request {total:+.0f} µs ({', '.join(parts)})." if parts else ""
-
-
 def _ratio_row(r: Ratio) -> str:
     value = f"{r.value:.2f}×" if r.value is not None else "not measured"
     if r.target is None:
         target = "–"
     else:
         mark = {True: "✓", False: "✗", None: ""}[r.met]
-        target = f"≥ {r.target:.2f}× {mark}".strip()
+        target = f"{r.bound} {r.target:.2f}× {mark}".strip()
     return f"| {r.name} | {value} | {target} |"
 
 
@@ -287,9 +247,9 @@ def _targets(closed: list[Summary], conns: int) -> list[str]:
             else f"p99 {s.latency.p99:.1f} ms > {TARGET_P99_MS:.0f} ✗"
         )
         lines.append(f"- {mode}, gateway, cache hit, {conns} connections: {rps_text}; {p99_text}.")
-    for r in ratios(closed, conns):
+    for r in ratios(closed, conns) + cpu_ratios(closed, conns):
         if r.target is not None and r.value is not None:
-            verdict = "met" if r.met else f"missed by {(r.target - r.value) / r.target:.0%}"
+            verdict = "met" if r.met else f"missed by {abs(r.target - r.value) / r.target:.0%}"
             why = ""
             if not r.met:
                 num = find(closed, mode=r.numerator.split()[0], connections=conns)
@@ -300,8 +260,10 @@ def _targets(closed: list[Summary], conns: int) -> list[str]:
                     and r.numerator.endswith("gateway")
                     and r.denominator.endswith("gateway")
                 ):
-                    why = _cpu_delta(num, den)
-            lines.append(f"- {r.name}: {r.value:.2f}× (target ≥ {r.target:.2f}×) — {verdict}.{why}")
+                    why = cpu_delta(num, den)
+            lines.append(
+                f"- {r.name}: {r.value:.2f}× (target {r.bound} {r.target:.2f}×) — {verdict}.{why}"
+            )
     return lines or ["- (no runs to judge)"]
 
 
@@ -321,7 +283,7 @@ def _pros_cons(closed: list[Summary], conns: int) -> list[str]:
         verdict = "costs little" if netns.rps >= 0.95 * local.rps else "has a measurable cost"
         lines.append(
             f"- **netns** {verdict}: {netns.rps:,.0f} vs {local.rps:,.0f} req/s on loopback "
-            f"({_pct(netns.rps, local.rps)}), p50 {cost * 1000:+.0f} µs.{_cpu_delta(netns, local)} "
+            f"({_pct(netns.rps, local.rps)}), p50 {cost * 1000:+.0f} µs.{cpu_delta(netns, local)} "
             "Pro: the same kernel paths "
             "Docker uses (veth, bridge, routing, nftables), each visible and scriptable. Con: root, and "
             "every rule and interface is yours to manage and clean up."
@@ -362,3 +324,6 @@ def _pros_cons(closed: list[Summary], conns: int) -> list[str]:
                 f"({ours.rps / peer.rps:.2f}×), p99 {ours.latency.p99:.1f} vs {peer.latency.p99:.1f} ms."
             )
     return lines or ["- (run more than one mode to compare)"]
+
+
+__all__ = ["MODE_ORDER", "modes_of", "render", "stock_rows"]

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shopnet.bench import cpu, lifecycle, nginx, orders
+from shopnet.bench import calibration, cpu, lifecycle, nginx, orders
 from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
@@ -147,10 +147,15 @@ class Bench:
         rows = driver.status()
         targets = plan_targets(driver, rows)
         peer_port = driver.peer_port()
+        helpers: dict[str, int] = {}  # helper processes whose CPU is counted too
         if opts.main_only:
             targets = [t for t in targets if t.main]
-        elif opts.peer and peer_port is not None:
-            targets.append(self._start_peer(driver, rows, peer_port))
+        elif peer_port is not None:
+            if opts.peer:
+                targets.append(self._start_peer(driver, rows, peer_port, helpers))
+            calibration_target = self._start_calibration(driver, rows, peer_port + 1, helpers)
+            if calibration_target is not None:
+                targets.append(calibration_target)
         for target in targets:
             self._warm_up(target)
             for workload in (w for w in opts.workloads if w in target.workloads):
@@ -158,19 +163,16 @@ class Bench:
                     opts.sweep if target.main and workload == "product_hit" else (opts.connections,)
                 )
                 for connections in counts:
-                    # The headline run also says where its CPU went, component by component.
-                    profiled = (
-                        target.main
-                        and workload == "product_hit"
-                        and connections == opts.connections
-                    )
-                    before = cpu.snapshot(rows) if profiled else None
+                    # The cache-hit run of every path also says where its CPU went, component
+                    # by component (the ratios compare our gateway's with nginx's, say).
+                    profiled = workload == "product_hit" and connections == opts.connections
+                    before = cpu.snapshot(rows, helpers) if profiled else None
                     with self._flushing(
                         rows if workload == "product_miss" else None, redis_auth(driver.layout)
                     ):
                         result = self._wrk(target, workload, connections)
                     usage = (
-                        cpu.per_request(before, cpu.snapshot(rows), result.requests)
+                        cpu.per_request(before, cpu.snapshot(rows, helpers), result.requests)
                         if before
                         else {}
                     )
@@ -281,7 +283,9 @@ class Bench:
             WrkRun(url=target.url, workload="product_miss", prefix=target.prefix,
                    connections=8, duration_s=1.0).run()  # fmt: skip
 
-    def _start_peer(self, driver: Driver, rows: list[InstanceStatus], port: int) -> Target:
+    def _start_peer(
+        self, driver: Driver, rows: list[InstanceStatus], port: int, helpers: dict[str, int]
+    ) -> Target:
         gateway = find(rows, "gateway-1")
         host = gateway.address.rsplit(":", 1)[0] if gateway else "127.0.0.1"
         directory = driver.layout.dir / "bench-nginx"
@@ -295,12 +299,29 @@ class Bench:
             ),
         )
         with self.progress.step(f"starting the nginx peer on {host}:{port}"):
-            driver.run_beside(
+            helpers["nginx"] = driver.run_beside(
                 "gateway-1",
                 nginx.spec(instance="nginx-peer", conf=conf, log_path=directory / "nginx.log"),
             )
             _wait_port(host, port)
         return Target("nginx", f"http://{host}:{port}")
+
+    def _start_calibration(
+        self, driver: Driver, rows: list[InstanceStatus], port: int, helpers: dict[str, int]
+    ) -> Target | None:
+        """The trivial aiohttp handler beside product-1 (shopnet.bench.calibration)."""
+        product = find(rows, "product-1")
+        if product is None:
+            return None
+        host = product.address.rsplit(":", 1)[0]
+        log_path = driver.layout.dir / "bench-calibration.log"
+        with self.progress.step(f"starting the calibration handler on {host}:{port}"):
+            helpers["calibration"] = driver.run_beside(
+                "product-1",
+                calibration.spec(instance="calibration", host=host, port=port, log_path=log_path),
+            )
+            _wait_port(host, port, what="the calibration handler")
+        return Target("calibration", f"http://{host}:{port}", prefix="", only=("product_hit",))
 
     @contextlib.contextmanager
     def _flushing(
@@ -342,7 +363,7 @@ class Bench:
             thread.join()
 
 
-def _wait_port(host: str, port: int, timeout: float = 10.0) -> None:
+def _wait_port(host: str, port: int, timeout: float = 10.0, what: str = "the nginx peer") -> None:
     import socket
 
     deadline = time.monotonic() + timeout
@@ -350,7 +371,7 @@ def _wait_port(host: str, port: int, timeout: float = 10.0) -> None:
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return
         time.sleep(0.05)
-    raise ShopnetError(f"the nginx peer did not listen on {host}:{port} in {timeout:.0f}s")
+    raise ShopnetError(f"{what} did not listen on {host}:{port} in {timeout:.0f}s")
 
 
 __all__ = ["PRODUCT_WORKLOADS", "Bench", "BenchOptions"]

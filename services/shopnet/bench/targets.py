@@ -11,7 +11,9 @@ driver says which (Driver.entry_points):
 - swarm:  as docker (the gateway's port is published in host mode on node 1); its
           instances sit on overlays the host cannot reach, so no direct paths
 - all:    one product instance directly (the ceiling for the gateway path), and the
-          nginx peer in the gateway's place where the driver can run one (Driver.peer_port)
+          nginx peer in the gateway's place where the driver can run one (Driver.peer_port);
+          there too the calibration path, a trivial aiohttp handler beside product-1
+          (shopnet.bench.calibration), the cache-hit workload only
 """
 
 from __future__ import annotations
@@ -32,9 +34,13 @@ class Target:
     prefix: str = "/api"
     main: bool = False
     """The path every mode shares (the comparison's headline)."""
+    only: tuple[str, ...] = ()
+    """The workloads it can serve, when not all those its prefix allows."""
 
     @property
     def workloads(self) -> tuple[str, ...]:
+        if self.only:
+            return self.only
         return PRODUCT_WORKLOADS if self.prefix == "" else WORKLOADS
 
 

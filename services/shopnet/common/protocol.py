@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,8 @@ from aiohttp.web_server import Server
 from shopnet.common.http import error_body, error_response, incoming_request_id
 
 log = logging.getLogger("shopnet.protocol")
+
+_Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 _CODES = {400: "bad_request", 408: "request_timeout", 413: "payload_too_large"}
 
@@ -177,7 +180,23 @@ class _BoundedServer(Server):
             self._schedule_sweep()
 
 
-class BoundedAppRunner(web.AppRunner):
+FRONT_HANDLER = web.AppKey("front_handler", Callable[[_Handler], _Handler])
+"""Optional: given the app's own request handler, the one its public listener runs
+instead (e.g. the gateway's proxy path without the router: shopnet.gateway.front)."""
+
+
+class FrontAppRunner(web.AppRunner):
+    """An AppRunner whose listener runs the app's FRONT_HANDLER, when it has one."""
+
+    async def _make_server(self) -> Server:
+        server = await super()._make_server()
+        front = self._app.get(FRONT_HANDLER)
+        if front is not None:
+            server.request_handler = front(server.request_handler)
+        return server
+
+
+class BoundedAppRunner(FrontAppRunner):
     """An AppRunner whose connections are BoundedRequestHandlers under `limits`."""
 
     def __init__(self, app: web.Application, *, limits: ClientLimits, **kwargs: Any) -> None:

@@ -21,12 +21,14 @@ from shopnet.common.app import create_base_app, serve
 from shopnet.common.health import READINESS_CHECKS
 from shopnet.common.http import NotFound
 from shopnet.common.metrics import METRICS
+from shopnet.common.protocol import FRONT_HANDLER
 from shopnet.gateway import openapi
 from shopnet.gateway.client import UpstreamClient
 from shopnet.gateway.config import GatewayConfig
 from shopnet.gateway.connection import MAX_ANSWER_BYTES
 from shopnet.gateway.discovery import Discovery
 from shopnet.gateway.edge import parser_limits
+from shopnet.gateway.front import FrontDoor
 from shopnet.gateway.keys import DISCOVERY, FORWARDERS, GATEWAY_CONFIG, GATEWAY_METRICS
 from shopnet.gateway.metrics import GatewayMetrics
 from shopnet.gateway.proxy import Forwarder
@@ -64,11 +66,15 @@ def create_app(
     app.cleanup_ctx.append(discovery.watching)
 
     openapi.install(app)
+    registered = []
     for route in routes:
         handler = forwarders[route.prefix].handle
-        app.router.add_route("*", route.prefix, handler)
-        app.router.add_route("*", route.prefix + "/{tail:.*}", handler)
+        exact = app.router.add_route("*", route.prefix, handler)
+        below = app.router.add_route("*", route.prefix + "/{tail:.*}", handler)
+        registered.append((route.prefix, exact, below))
     app.router.add_route("*", "/api/{tail:.*}", _no_route)
+    # The public listener's proxy path skips the router (the routes above stay for the rest).
+    app[FRONT_HANDLER] = FrontDoor(app, registered)
     if ADMIN_APP in app:
         app[ADMIN_APP].router.add_get("/registry", discovery.view)
     return app

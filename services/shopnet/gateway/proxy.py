@@ -23,14 +23,14 @@ broken connections and 5xx answers are failures, anything else a success.
 
 This module is the hot path: per request it serialises the request head to bytes once
 (from the raw header fields, as received), picks an instance, makes one call through
-the gateway's own upstream client (shopnet.gateway.client) and builds one response;
+the gateway's own upstream client (shopnet.gateway.client) and builds one response,
+its header fields passed as received (shopnet.gateway.relay);
 everything else is precomputed, and nothing is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from ipaddress import IPv4Network
 
 from aiohttp import web
@@ -53,29 +53,14 @@ from shopnet.gateway.connection import (
     AnswerTooLarge,
     ConnectError,
     Disconnected,
-    UpstreamResponse,
 )
 from shopnet.gateway.edge import check_head, forwarded_fields, parse_networks
 from shopnet.gateway.metrics import Failure, GatewayMetrics
+from shopnet.gateway.relay import HOP_BY_HOP, connection_options, relay
 from shopnet.gateway.routes import Route
 
-SERVED_BY = "X-Served-By"
 IDEMPOTENCY_KEY = "Idempotency-Key"
 
-# RFC 9110 §7.6.1 hop-by-hop fields, plus the non-standard Proxy-Connection.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 # Never forwarded upstream: hop-by-hop fields; Host and Content-Length, which the
 # client writes for the upstream; Expect, which the gateway answered by reading the
 # body; and the fields the gateway sets itself (a caller's value must not survive
@@ -95,24 +80,11 @@ _DROP_FROM_REQUEST = frozenset(
         "forwarded",
     }
 )
-# The gateway's response gets its Content-Length from the body it sends (the upstream's
-# is kept for HEAD, which has none).
-# An upstream's Server header is not ours to announce (the gateway sets its own).
-_DROP_FROM_RESPONSE = frozenset(name.encode() for name in HOP_BY_HOP | {"content-length", "server"})
-_DROP_FROM_HEAD_RESPONSE = frozenset(name.encode() for name in HOP_BY_HOP | {"server"})
-
 _REPEATABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _RETRYABLE_STATUSES = frozenset({502, 503, 504})
 # Methods whose requests carry a body by definition: without one they say
 # `Content-Length: 0` rather than leave the upstream to guess (RFC 9110 §8.6).
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-
-def connection_options(values: Iterable[bytes]) -> frozenset[bytes]:
-    """The field names Connection headers list (hop-by-hop too), lower-cased."""
-    return frozenset(
-        token.strip().lower() for value in values for token in value.split(b",") if token.strip()
-    )
 
 
 class Forwarder:
@@ -171,7 +143,7 @@ class Forwarder:
         pool = self.pool
         tried: list[Endpoint] = []
         failure: Failure | None = None
-        answer: web.Response | None = None  # the last 5xx answer, should every try fail
+        answer: web.StreamResponse | None = None  # the last 5xx answer, should every try fail
         out_of_time = False
 
         for attempt in range(self._tries):
@@ -213,10 +185,10 @@ class Forwarder:
                 status = upstream.status
                 if status < 500:
                     pool.succeeded(endpoint)
-                    return _response(upstream, endpoint, head_only, self.route)
+                    return relay(upstream, endpoint, head_only, self.route)
                 pool.failed(endpoint)
                 self._errors[Failure.STATUS_5XX].inc()
-                answer = _response(upstream, endpoint, head_only, self.route)
+                answer = relay(upstream, endpoint, head_only, self.route)
                 if not (repeatable and status in _RETRYABLE_STATUSES):
                     return answer
                 continue
@@ -303,31 +275,3 @@ def _request_fields(
         key_honoured and IDEMPOTENCY_KEY in headers and b"idempotency-key" not in drop
     )
     return b"".join(lines), repeatable
-
-
-_LOCATION_FIELDS = frozenset({"location", "content-location"})
-# Answers that carry a Location to follow: created (201) and redirects.
-_LOCATION_STATUSES = frozenset({201, 301, 302, 303, 307, 308})
-
-
-def _response(
-    upstream: UpstreamResponse, endpoint: Endpoint, head_only: bool, route: Route
-) -> web.Response:
-    drop = _DROP_FROM_HEAD_RESPONSE if head_only else _DROP_FROM_RESPONSE
-    fields = upstream.headers
-    connection = [value for name, value in fields if name.lower() == b"connection"]
-    if connection:
-        drop = drop | connection_options(connection)
-    # Decoded as aiohttp's own client decodes them, so bytes pass through unchanged.
-    headers = [
-        (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-        for name, value in fields
-        if name.lower() not in drop
-    ]
-    if upstream.status in _LOCATION_STATUSES:
-        headers = [
-            (name, route.public_location(value) if name.lower() in _LOCATION_FIELDS else value)
-            for name, value in headers
-        ]
-    headers.append((SERVED_BY, endpoint.id))
-    return web.Response(body=upstream.body, status=upstream.status, headers=headers)

@@ -14,6 +14,8 @@ from shopnet.common.health import CheckResult
 from shopnet.common.internal import read_token
 from shopnet.common.metrics import METRICS
 from shopnet.common.pg import close_pool, open_database, pool_readiness
+from shopnet.common.protocol import FRONT_HANDLER
+from shopnet.common.routes_memo import remembered_routes
 from shopnet.product import cache, handlers, internal, seed
 from shopnet.product.config import ProductConfig
 from shopnet.product.db import ProductStore
@@ -51,6 +53,8 @@ def create_app(cfg: ProductConfig) -> web.Application:
     r.add_patch("/products/{id}", handlers.patch_product)
     r.add_delete("/products/{id}", handlers.delete_product)
     internal.add_routes(app)
+    # GET /products/{id} on a cache hit asks the router the same question every time.
+    app[FRONT_HANDLER] = remembered_routes(app)
     return app
 
 
