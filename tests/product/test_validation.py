@@ -38,6 +38,9 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("NUL in description", product_body(description="a\x00b"), "validation_failed"),
     ("empty name", product_body(name=""), "validation_failed"),
     ("blank name", product_body(name="   "), "validation_failed"),
+    # Blank as both Python and the OpenAPI document (ECMA-262) count it: one rule on both sides.
+    ("name of an information separator", product_body(name="\x1d"), "validation_failed"),
+    ("name of a byte-order mark", product_body(name="\ufeff "), "validation_failed"),
     ("long name", product_body(name="x" * 201), "validation_failed"),
     ("long description", product_body(description="x" * 5001), "validation_failed"),
     ("sku with spaces", product_body(sku="A B"), "validation_failed"),

@@ -25,7 +25,10 @@ MAX_QUERY_LENGTH = 200
 # \Z, not $: Python's $ also matches before a final newline ("EUR\n" would pass here and
 # then break the database's CHECK, a 500 instead of a 400).
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"
-NAME_PATTERN = r"^(?=[^\x00]*\Z)[\s\S]*?\S"
+# Blank, spelled out: Python's \s also takes \x1c-\x1f and \x85, ECMA-262's (the OpenAPI
+# document's) takes \ufeff; both count all of these as blank, so a name of "\x1d" means the same.
+BLANK = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+NAME_PATTERN = rf"^(?=[^\x00]*\Z)[\s\S]*?[^{BLANK}]"
 DESCRIPTION_PATTERN = r"^[^\x00]*\Z"
 CURRENCY_PATTERN = r"^[A-Z]{3}\Z"
 Sku = Annotated[str, msgspec.Meta(pattern=SKU_PATTERN)]
