@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -36,8 +37,9 @@ from shopnet.runtime.base import DownResult, Driver, EntryPoint, InstanceStatus
 from shopnet.runtime.confine import secret_store
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import StackState
+from shopnet.runtime.users import User
 from shopnet.runtime.variant import Variant
-from shopnet.topology.model import Discovery, Topology
+from shopnet.topology.model import Discovery, Service, Topology
 from shopnet_docker import (
     backup,
     names,
@@ -103,13 +105,17 @@ class DockerDriver(Driver):
             self._write_secrets()
         return env
 
-    def _write_secrets(self) -> None:
+    def _users(self) -> Callable[[Service], User]:
+        """Who each service's containers run as: the owner of its secret files."""
         cache = self.layout.dir / "image-users.json"
+        return secretfiles.container_users(self.docker, settings.images(), cache)
+
+    def _write_secrets(self) -> None:
         secretfiles.write(
             secret_store(self.layout),
             self.topology,
             superuser_password=self.layout.db_password(),
-            user_of=secretfiles.container_users(self.docker, settings.images(), cache),
+            user_of=self._users(),
         )
 
     def _registry_token_file(self) -> Path:

@@ -117,7 +117,9 @@ class SwarmDriver(DockerDriver):
         with self.progress.step("creating the swarm (this engine: manager; node 2: worker)"):
             nodes.init(self.docker, self.docker.node2, self.project)
         self.stack_file.write_text(
-            stackfile.render(self.topology, scale=state.scale, file=str(self.stack_file))
+            stackfile.render(
+                self.topology, scale=state.scale, user_of=self._users(), file=str(self.stack_file)
+            )
         )
         with self.progress.step(f"docker stack deploy {self.project}"):
             self.docker.run(

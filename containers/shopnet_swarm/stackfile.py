@@ -18,9 +18,10 @@ What Swarm needs differently:
   mode; PostgreSQL and Redis stay on node 1 as well (the database volume is a
   node-local volume); the app services spread over the nodes (node label
   `io.shopnet.node`);
-- the registry token is a Swarm secret mounted 0400 for the services' user
-  (Swarm, unlike compose 1.29, honours a secret's uid and mode); `/tmp` is a
-  tmpfs mount.
+- every secret of the compose file (the registry token, each service's own
+  credentials, the datastores' password, roles and ACL files) is a Swarm secret
+  mounted 0400 for the user its container runs as (Swarm, unlike compose 1.29,
+  honours a secret's uid and mode); `/tmp` is a tmpfs mount.
 
 Swarm ignores `depends_on`: services that start before their datastores fail
 their health check and are restarted until the datastores answer. It has no
@@ -30,14 +31,15 @@ mode (the services still run as a non-root user with every capability dropped).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 
-from shopnet.topology.model import Discovery, Kind, Topology, Wiring
+from shopnet.runtime.users import User
+from shopnet.topology.model import Discovery, Kind, Service, Topology, Wiring
 from shopnet_docker import names
-from shopnet_docker.compose import TOKEN_SECRET, compose_model, published_service
-from shopnet_docker.settings import SERVICE_UID
+from shopnet_docker.compose import compose_model, published_service
 
 STACK_VERSION = "3.8"
 """3.8: long port syntax, endpoint_mode, secret uid/mode, max_replicas_per_node, init."""
@@ -56,8 +58,14 @@ def stack_name(prefix: str) -> str:
     return f"{names.project(prefix)}sw"
 
 
-def render(topology: Topology, *, scale: dict[str, int], file: str = "stack.yaml") -> str:
-    model = stack_model(topology, scale=scale)
+UserOf = Callable[[Service], User]
+"""Who a service's containers run as (secretfiles.container_users): its secrets' owner."""
+
+
+def render(
+    topology: Topology, *, scale: dict[str, int], user_of: UserOf, file: str = "stack.yaml"
+) -> str:
+    model = stack_model(topology, scale=scale, user_of=user_of)
     body = yaml.dump(model, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
     return HEADER.format(file=file, stack=stack_name(topology.prefix)) + body
 
@@ -69,7 +77,7 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
-def stack_model(topology: Topology, *, scale: dict[str, int]) -> dict[str, Any]:
+def stack_model(topology: Topology, *, scale: dict[str, int], user_of: UserOf) -> dict[str, Any]:
     stack = stack_name(topology.prefix)
     model = compose_model(
         topology, build_context=".", wiring=Wiring.TIERED, discovery=Discovery.REGISTRY
@@ -78,7 +86,9 @@ def stack_model(topology: Topology, *, scale: dict[str, int]) -> dict[str, Any]:
         s.name for s in topology.services if s.kind is not Kind.APP
     }
     services = {
-        name: _service(topology, name, spec, stack, scale=scale, pinned=name in pinned)
+        name: _service(
+            topology, name, spec, stack, scale=scale, pinned=name in pinned, user_of=user_of
+        )
         for name, spec in model["services"].items()
     }
     networks = {key: _network(net, stack) for key, net in model["networks"].items()}
@@ -118,6 +128,7 @@ def _service(
     *,
     scale: dict[str, int],
     pinned: bool,
+    user_of: UserOf,
 ) -> dict[str, Any]:
     service = topology.service(name)
     for key in ("build", "depends_on", "restart", "security_opt"):
@@ -132,9 +143,11 @@ def _service(
              "protocol": "tcp", "mode": "host"}
         ]  # fmt: skip
     if "secrets" in spec:
+        owner = user_of(service)
         spec["secrets"] = [
-            {"source": TOKEN_SECRET, "target": TOKEN_SECRET,
-             "uid": str(SERVICE_UID), "gid": str(SERVICE_UID), "mode": 0o400}
+            {"source": key, "target": key, "uid": str(owner.uid), "gid": str(owner.gid),
+             "mode": 0o400}
+            for key in spec["secrets"]
         ]  # fmt: skip
     spec["labels"] = {**spec["labels"], names.LABEL_STACK: stack}
     placement: dict[str, Any] = (
