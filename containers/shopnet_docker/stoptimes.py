@@ -34,7 +34,10 @@ class Stopped:
     seconds: float
     """From the first stop signal until the container's process exited."""
     killed: bool
-    """It was still running when the grace period ended (SIGKILL)."""
+    """It was still running when the grace period ended: a SIGKILL after a stop signal.
+
+    A SIGKILL that comes first is ours (the sweep's `rm -f` of a crash's leftovers),
+    not a container ignoring its stop signal."""
     exit_code: str
 
 
@@ -65,8 +68,9 @@ def stop_times(docker: Docker, ids: list[str], *, since: float, until: float) ->
     found = []
     for e in events(docker, ids, since=since, until=until):
         if e.action == "kill":
-            first_kill.setdefault(e.container, e.nanos)
-            if e.value == SIGKILL:
+            if e.container not in first_kill:
+                first_kill[e.container] = e.nanos
+            elif e.value == SIGKILL:
                 killed.add(e.container)
         elif e.action == "die" and e.container in first_kill:
             seconds = (e.nanos - first_kill[e.container]) / 1e9

@@ -112,3 +112,20 @@ def test_stop_times_come_from_the_engines_events(docker: Docker, images: BuildRe
     drains, ignores = stopped["sn-stoptimes-drains"], stopped["sn-stoptimes-ignores"]
     assert not drains.killed and drains.exit_code == "0" and 0.2 < drains.seconds < 0.9
     assert ignores.killed and ignores.exit_code == "137" and 0.9 < ignores.seconds < 3
+
+
+@pytest.mark.docker
+def test_a_container_we_force_remove_did_not_ignore_a_stop_signal(
+    docker: Docker, images: BuildReport
+) -> None:
+    """The sweep's `rm -f` (a crash's leftovers) sends SIGKILL first: no stop signal ignored."""
+    name = "sn-stoptimes-swept"
+    docker.run("rm", "-f", name, what="clearing", check=False)
+    since = time.time()
+    cid = docker.run(
+        "run", "-d", "--label", "io.shopnet.stack=sn-stoptimes-test", "--name", name,
+        names.OFFLINE.service, "sleep", "300", what="docker run",
+    ).stdout.strip()  # fmt: skip
+    docker.run("rm", "-f", name, what="rm -f")
+    (swept,) = stop_times(docker, [cid], since=since, until=time.time())
+    assert swept.exit_code == "137" and not swept.killed
