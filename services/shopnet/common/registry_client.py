@@ -237,16 +237,15 @@ class Registration(BackgroundLoop):
                     continue
                 backoff = 0.1
                 await asyncio.sleep(self.instance.ttl / 3)
+                continue
             except RegistryError as exc:
                 log.warning("registry call failed; retrying in %.1fs: %s", backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.instance.ttl / 3)
             except Exception:
                 # Nobody awaits this task until stop(): had it ended here, the instance would
                 # serve, healthy, and never be routed to (seen in swarm start-up).
                 log.exception("registration failed unexpectedly; retrying in %.1fs", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.instance.ttl / 3)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.instance.ttl / 3)
 
     async def stop(self) -> None:
         """Stop heartbeating and deregister (best effort: the TTL covers a failure)."""

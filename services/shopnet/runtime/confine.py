@@ -87,11 +87,9 @@ class Confinement:
         user = self.user(service)
         files: dict[str, str] = {}
         if "DATABASE_URL" in env and service.name in datastore_auth.SCHEMAS:
-            self.secrets.get(service.name, "postgres", user=user)
-            files["postgres"] = str(self.secrets.path(service.name, "postgres"))
+            files["postgres"] = str(self.secrets.file(service.name, "postgres", user=user))
         if "REDIS_URL" in env:
-            self.secrets.get(service.name, "redis", user=user)
-            files["redis"] = str(self.secrets.path(service.name, "redis"))
+            files["redis"] = str(self.secrets.file(service.name, "redis", user=user))
         return datastore_auth.authenticated_environment(env, service.name, secret_file=files)
 
     def registration_secret(self, instance: str, service: Service) -> Path | None:
@@ -101,8 +99,7 @@ class Confinement:
         """
         if service.name == "registry":
             return None
-        self.secrets.get(service.name, f"registration-{instance}", user=self.user(service))
-        return self.secrets.path(service.name, f"registration-{instance}")
+        return self.secrets.file(service.name, f"registration-{instance}", user=self.user(service))
 
     def registry_token(self, service: Service, source: Path) -> Path:
         """The stack's registry token copied where `service`'s sandbox may read it (0600, its own).

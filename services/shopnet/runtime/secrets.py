@@ -50,6 +50,11 @@ class SecretStore:
         self.write(owner, name, value, user=user)
         return value
 
+    def file(self, owner: str, name: str, *, user: User | None = None) -> Path:
+        """Where the secret `name` of `owner` is kept, made on first use (for a *_FILE setting)."""
+        self.get(owner, name, user=user)
+        return self.path(owner, name)
+
     def write(self, owner: str, name: str, text: str, *, user: User | None = None) -> Path:
         """Store `text` as `owner`'s file `name` (0600, owned by `user` when we are root)."""
         folder = self.folder(owner, user=user)
