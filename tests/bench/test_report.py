@@ -200,3 +200,23 @@ def test_calibration_and_cpu_ratios_are_reported_with_the_baseline(tmp_path: Pat
     assert "| gateway | 80.0 → 60.0 | 80.0 → 60.0 | 80.0 → 60.0 |" in report
     assert "| gateway CPU / nginx CPU per request (local) | 3.00× | ≤ 2.00× ✗ |" in report
     assert "| calibration | calibration | 32.0 |" in report
+
+
+@pytest.mark.parametrize(
+    ("value", "met", "cell", "verdict"),
+    [
+        (1.04, True, "1.00× ±5% ✓", "met"),
+        (0.96, True, "1.00× ±5% ✓", "met"),
+        (1.08, False, "1.00× ±5% ✗", "off by 8%, allowed 5%"),
+        (0.91, False, "1.00× ±5% ✗", "off by 9%, allowed 5%"),
+    ],
+)
+def test_a_two_sided_target_fails_above_as_well_as_below(
+    value: float, met: bool, cell: str, verdict: str
+) -> None:
+    """docker:single must cost what docker tiered costs, not merely no more."""
+    from shopnet.bench.aggregate import Ratio
+
+    r = Ratio("docker:single / docker (tiered)", "a", "b", value, within=0.05)
+    assert r.met is met and r.miss == verdict
+    assert report._ratio_row(r) == f"| docker:single / docker (tiered) | {value:.2f}× | {cell} |"

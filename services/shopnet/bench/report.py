@@ -219,11 +219,11 @@ def _mode_rank(mode: str) -> int:
 
 def _ratio_row(r: Ratio) -> str:
     value = f"{r.value:.2f}×" if r.value is not None else "not measured"
-    if r.target is None:
+    if r.goal is None:
         target = "–"
     else:
         mark = {True: "✓", False: "✗", None: ""}[r.met]
-        target = f"{r.bound} {r.target:.2f}× {mark}".strip()
+        target = f"{r.goal} {mark}".strip()
     return f"| {r.name} | {value} | {target} |"
 
 
@@ -248,8 +248,8 @@ def _targets(closed: list[Summary], conns: int) -> list[str]:
         )
         lines.append(f"- {mode}, gateway, cache hit, {conns} connections: {rps_text}; {p99_text}.")
     for r in ratios(closed, conns) + cpu_ratios(closed, conns):
-        if r.target is not None and r.value is not None:
-            verdict = "met" if r.met else f"missed by {abs(r.target - r.value) / r.target:.0%}"
+        if r.goal is not None and r.value is not None:
+            verdict = r.miss
             why = ""
             if not r.met:
                 num = find(closed, mode=r.numerator.split()[0], connections=conns)
@@ -261,9 +261,7 @@ def _targets(closed: list[Summary], conns: int) -> list[str]:
                     and r.denominator.endswith("gateway")
                 ):
                     why = cpu_delta(num, den)
-            lines.append(
-                f"- {r.name}: {r.value:.2f}× (target {r.bound} {r.target:.2f}×) — {verdict}.{why}"
-            )
+            lines.append(f"- {r.name}: {r.value:.2f}× (target {r.goal}) — {verdict}.{why}")
     return lines or ["- (no runs to judge)"]
 
 
