@@ -6,7 +6,7 @@ measured medians, so re-running the bench rewrites the conclusions too.
 
 from __future__ import annotations
 
-from shopnet.bench import lifecycle, orders, swarm_section
+from shopnet.bench import lifecycle, orders, swarm_section, wiring_section
 from shopnet.bench.acrosshosts import section as across_hosts
 from shopnet.bench.aggregate import (
     MODE_ORDER,
@@ -53,7 +53,8 @@ def _sorted(summaries: list[Summary]) -> list[Summary]:
     return sorted(
         summaries,
         key=lambda s: (
-            MODE_ORDER.index(s.mode) if s.mode in MODE_ORDER else 9,
+            _mode_rank(s.mode),
+            s.mode,
             not s.main,
             s.path,
             s.connections,
@@ -99,7 +100,7 @@ def render(results: Results) -> str:
         f"The main path — through the gateway from the host's port, cache hit, {conns} connections:\n"
     )
     out.append(_HEADER)
-    for mode in MODE_ORDER:
+    for mode in modes_of(closed):
         s = find(closed, mode=mode, connections=conns)
         if s:
             out.append(_row(s))
@@ -122,10 +123,11 @@ def render(results: Results) -> str:
         out.append("### CPU per request of each path's server (cache hit)\n")
         out += by_path
         out.append("")
-    out += across_hosts(closed, conns)
     out.append("### Pros and cons, from these numbers\n")
     out += _pros_cons(closed, conns)
     out.append("")
+    out += wiring_section.lines(closed, conns, meta.get("matrix"))
+    out += across_hosts(closed, conns)
 
     for workload in WORKLOADS:
         cells = [

@@ -25,7 +25,7 @@ from shopnet.bench import calibration, cpu, lifecycle, nginx, orders
 from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
-from shopnet.errors import ShopnetError
+from shopnet.errors import ConfigError, ShopnetError
 from shopnet.runtime import variant
 from shopnet.runtime.backup import flush, flushes
 from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, make_driver
@@ -119,6 +119,7 @@ class Bench:
                     self._measure(driver, mode, repeat, label)
                     if repeat == 1:
                         self._audit(driver, mode)
+                        self._matrix(driver, mode)
                 finally:
                     started = time.monotonic()
                     with self.progress.step(f"{label}: removing the stack"):
@@ -138,6 +139,19 @@ class Bench:
             self.progress.warn(f"{mode}: audit failed: {exc}")
             return
         self.results.meta.setdefault("isolation", {})[mode] = rows
+        self.results.save()
+
+    def _matrix(self, driver: Driver, mode: str) -> None:
+        """The wiring section's isolation matrices: `shopnet isolation` of the running stack
+        (what a single app-network lets through that the tiers deny is the lesson)."""
+        try:
+            text, ok = driver.isolation()
+        except ConfigError:
+            return  # local mode: no network isolation to probe
+        except ShopnetError as exc:
+            self.progress.warn(f"{mode}: isolation probe failed: {exc}")
+            return
+        self.results.meta.setdefault("matrix", {})[mode] = {"text": text, "ok": ok}
         self.results.save()
 
     # -- one mode, one repeat -------------------------------------------------
