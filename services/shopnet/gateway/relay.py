@@ -21,7 +21,9 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
+from shopnet.common.http import REQUEST_ID
 from shopnet.common.upstreams import Endpoint
+from shopnet.gateway.answer import serialise, set_field
 from shopnet.gateway.connection import UpstreamResponse
 from shopnet.gateway.routes import Route
 
@@ -80,10 +82,10 @@ class RelayedResponse(web.Response):
             writer._headers_buf = head[:-2] + self._passed + b"\r\n"  # type: ignore[union-attr]
 
 
-def relay(
-    upstream: UpstreamResponse, endpoint: Endpoint, head_only: bool, route: Route
-) -> RelayedResponse:
-    """The caller's answer from the upstream's, served by `endpoint` (X-Served-By)."""
+def _split(
+    upstream: UpstreamResponse, head_only: bool, route: Route
+) -> tuple[list[tuple[str, str]], bytes]:
+    """The fields that go in the multidict (as str), and those passed as received."""
     drop = _DROP_FOR_HEAD if head_only else _DROP
     fields = upstream.headers
     connection = [value for name, value in fields if name.lower() == b"connection"]
@@ -102,7 +104,31 @@ def relay(
             headers.append((_text(name), route.public_location(_text(value))))
         else:
             passed.append(name + b": " + value + b"\r\n")
+    return headers, b"".join(passed)
+
+
+def relay(
+    upstream: UpstreamResponse, endpoint: Endpoint, head_only: bool, route: Route
+) -> RelayedResponse:
+    """The caller's answer from the upstream's, served by `endpoint` (X-Served-By)."""
+    headers, passed = _split(upstream, head_only, route)
     headers.append((SERVED_BY, endpoint.id))
     response = RelayedResponse(body=upstream.body, status=upstream.status, headers=headers)
-    response._passed = b"".join(passed)
+    response._passed = passed
     return response
+
+
+def relay_bytes(
+    upstream: UpstreamResponse,
+    endpoint: Endpoint,
+    head_only: bool,
+    route: Route,
+    request_id: str,
+    keep_alive: bool,
+) -> bytes:
+    """The same answer as `relay` gives once aiohttp and the request middleware have
+    written it (X-Request-ID set, Content-Length, Date, Server…), as bytes."""
+    headers, passed = _split(upstream, head_only, route)
+    headers.append((SERVED_BY, endpoint.id))
+    set_field(headers, REQUEST_ID, request_id)
+    return serialise(upstream.status, headers, passed, upstream.body, head_only, keep_alive)
