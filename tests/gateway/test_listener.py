@@ -197,3 +197,43 @@ async def test_the_drain_finishes_a_request_in_flight(stack: Stack) -> None:
     await asyncio.wait_for(drain, 5)
     writer.close()
     idle_writer.close()
+
+
+async def test_answers_are_the_bytes_aiohttp_would_write(stack: Stack, aiohttp_requests) -> None:
+    await stack.upstream(
+        "product-1", response_headers={"X-Extra": "a", "Cache-Control": "no-store"}
+    )
+    gateway = await stack.gateway(expect={"product": 1})
+    requests = [
+        b"GET /api/products/1?q=a%20b HTTP/1.1\r\nHost: x\r\nX-Request-ID: same\r\n\r\n",
+        b"HEAD /api/products/1 HTTP/1.1\r\nHost: x\r\nX-Request-ID: same\r\n\r\n",
+        b"POST /api/products HTTP/1.1\r\nHost: x\r\nX-Request-ID: same\r\n"
+        b"Content-Length: 2\r\n\r\n{}",
+        b"GET /api/products/../metrics HTTP/1.1\r\nHost: x\r\nX-Request-ID: same\r\n\r\n",
+    ]
+
+    async def answers(reader, writer) -> list[bytes]:  # type: ignore[no-untyped-def]
+        got = []
+        for request in requests:
+            writer.write(request)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            lines = [line for line in head.split(b"\r\n") if not line.startswith(b"Date:")]
+            length = next(
+                (int(line.split(b":")[1]) for line in lines if line.startswith(b"Content-Length")),
+                0,
+            )
+            body = b"" if request.startswith(b"HEAD") else await reader.readexactly(length)
+            got.append(b"\r\n".join(lines) + body)
+        return got
+
+    own_reader, own_writer = await connect(gateway)
+    ours = await answers(own_reader, own_writer)
+    own_writer.close()
+    assert aiohttp_requests == []
+    reader, writer = await connect(gateway)
+    writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    await read_answer(reader)  # the connection is aiohttp's from here
+    theirs = await answers(reader, writer)
+    writer.close()
+    assert len(aiohttp_requests) == 1 + len(requests)
+    assert ours == theirs

@@ -17,28 +17,45 @@ from http import HTTPStatus
 from shopnet.common.app import SERVER_NAME
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
-_EMPTY_BODY_STATUSES = frozenset({204, 304, *range(100, 200)})
+EMPTY_BODY_STATUSES = frozenset({204, 304, *range(100, 200)})
 _SERVER = f"Server: {SERVER_NAME}\r\n"
+SERVER_LINE = _SERVER.encode()
+_STATUS_LINES = {
+    status: f"HTTP/1.1 {status} {reason}\r\n".encode() for status, reason in _REASONS.items()
+}
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else f"HTTP/1.1 {status} \r\n".encode()
 
 
 class _Clock:
     """The Date field, formatted once per second (as aiohttp does)."""
 
-    __slots__ = ("_field", "_second")
+    __slots__ = ("_field", "_line", "_second")
 
     def __init__(self) -> None:
         self._second = 0
         self._field = ""
+        self._line = b""
 
     def date_field(self) -> str:
         now = int(time.time())
         if now != self._second:
             self._second = now
             self._field = f"Date: {formatdate(now, usegmt=True)}\r\n"
+            self._line = self._field.encode()
         return self._field
 
+    def date_line(self) -> bytes:
+        self.date_field()
+        return self._line
 
-date_field = _Clock().date_field
+
+_clock = _Clock()
+date_field = _clock.date_field
+date_line = _clock.date_line
 
 
 def set_field(fields: list[tuple[str, str]], name: str, value: str) -> None:
@@ -65,7 +82,7 @@ def serialise(
     """The whole answer: status line, `fields` then `passed` (header lines as bytes), the
     fields aiohttp adds, the blank line and, unless it must be empty, the body."""
     names = {name.lower() for name, _ in fields}
-    empty_status = status in _EMPTY_BODY_STATUSES
+    empty_status = status in EMPTY_BODY_STATUSES
     lines = [f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n"]
     if empty_status and "content-length" in names:
         lines += [f"{k}: {v}\r\n" for k, v in fields if k.lower() != "content-length"]

@@ -51,10 +51,23 @@ class Call:
         "url",
     )
 
-    def __init__(self, **values: Any) -> None:
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        query: str,
+        headers: list[tuple[bytes, bytes]],
+        keep_alive: bool,
+        given_id: str | None,
+        forwarder: Forwarder,
+        info: Any,
+    ) -> None:
+        self.method, self.url, self.path, self.query = method, url, path, query
+        self.headers, self.keep_alive, self.given_id = headers, keep_alive, given_id
+        self.forwarder, self.info = forwarder, info
         self.body: bytes | None = None
-        for name, value in values.items():
-            setattr(self, name, value)
+        self.started = 0.0
 
 
 class _Seen:
@@ -121,16 +134,15 @@ class FrontPath:
             if lower == b"x-request-id" and given_id is None:
                 given_id = value.decode("utf-8", "surrogateescape")
         return Call(
-            method=method.decode("ascii"),
-            url=target,
-            path=path,
-            query=query,
-            headers=headers,
-            keep_alive=keep_alive,
-            given_id=given_id,
-            forwarder=forwarder,
-            info=info,
-            started=0.0,
+            method.decode("ascii"),
+            target,
+            path,
+            query,
+            headers,
+            keep_alive,
+            given_id,
+            forwarder,
+            info,
         )
 
     def _route(self, path: str) -> tuple[Forwarder, Any] | None:
