@@ -37,6 +37,7 @@ from shopnet.common.http import ApiError, error_body, new_request_id, request_id
 from shopnet.common.logs import request_id_var
 from shopnet.common.protocol import TIMED_OUT, TOO_MANY
 from shopnet.gateway.answer import serialise
+from shopnet.gateway.handover import offset_of
 from shopnet.gateway.paths import Call, FrontPath
 
 log = logging.getLogger("shopnet.protocol")
@@ -118,6 +119,8 @@ class FrontProtocol(asyncio.Protocol):
                 self._refuse(self._refusal)
             else:
                 self._hand_over_from(self._begun - 1, buffer)
+        except httptools.HttpParserUpgrade:  # aiohttp's (the head is handed over first)
+            self._hand_over_from(self._begun - 1, buffer)
         except httptools.HttpParserError as exc:
             self._refuse(str(exc) or type(exc).__name__)
         else:
@@ -268,7 +271,7 @@ class FrontProtocol(asyncio.Protocol):
             self._finish_with(b"")
             return
         index, buffer = self._hand_over
-        data = buffer[_offset_of(index, buffer) :] + b"".join(self._held)
+        data = buffer[offset_of(index, buffer) :] + b"".join(self._held)
         self._server._connections.pop(self, None)
         if self._keepalive is not None:
             self._keepalive.cancel()
@@ -316,30 +319,3 @@ class FrontProtocol(asyncio.Protocol):
                 task.cancel()
                 await asyncio.wait({task}, timeout=timeout)
         self._finish_with(b"")
-
-
-class _Begins:
-    __slots__ = ("count",)
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def on_message_begin(self) -> None:
-        self.count += 1
-
-
-def _offset_of(index: int, buffer: bytes) -> int:
-    """Where message `index` (0: the first) starts in `buffer`, which starts a message.
-
-    httptools reports no positions, so a fresh parser is fed a byte at a time: only when
-    a connection turns to aiohttp mid-pipeline, never on the proxy path.
-    """
-    if index <= 0:
-        return 0
-    begins = _Begins()
-    parser = httptools.HttpRequestParser(begins)
-    for offset in range(len(buffer)):
-        parser.feed_data(buffer[offset : offset + 1])
-        if begins.count > index:
-            return offset
-    return len(buffer)
