@@ -23,7 +23,8 @@ from shopnet.common.admin import ADMIN_APP
 from shopnet.common.registry_client import InstanceInfo, RegistryClient
 from shopnet.gateway.app import create_app
 from shopnet.gateway.config import GatewayConfig
-from shopnet.gateway.keys import DISCOVERY
+from shopnet.gateway.edge import parser_limits
+from shopnet.gateway.keys import DISCOVERY, GATEWAY_CONFIG
 from shopnet.registry.app import create_app as create_registry_app
 from shopnet.registry.config import RegistryConfig
 from tests.support.registry import TOKEN
@@ -135,7 +136,8 @@ class Stack:
         """A client of the gateway `app`, whose admin listener is served too (see `admin`).
 
         Served as `shopnet serve` does, proxy path and all (FrontAppRunner)."""
-        client = await self.start_client(ServedAsDeployed(app))
+        options = parser_limits(app[GATEWAY_CONFIG].max_header_bytes)
+        client = await self.start_client(ServedAsDeployed(app, runner_options=options))
         _ADMINS[id(client.app)] = await self.start_client(app[ADMIN_APP])
         return client
 

@@ -1,4 +1,5 @@
-"""Serving an app in tests the way `shopnet serve` does: with its front handler, if any."""
+"""Serving an app in tests the way `shopnet serve` does: with its front handler and front
+protocol, if any, under the client limits of its configuration."""
 
 from __future__ import annotations
 
@@ -6,11 +7,22 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
-from shopnet.common.protocol import FrontAppRunner
+from shopnet.common.app import CONFIG, client_limits
+from shopnet.common.protocol import BoundedAppRunner, FrontAppRunner
 
 
 class ServedAsDeployed(TestServer):
-    """A TestServer whose runner installs the app's FRONT_HANDLER, as serve() does."""
+    """A TestServer whose runner is serve()'s (BoundedAppRunner, the app's config limits);
+    `runner_options` as serve() is given them (the gateway: shopnet.gateway.edge.parser_limits)."""
+
+    def __init__(
+        self, app: Any, *, runner_options: dict[str, int] | None = None, **kw: Any
+    ) -> None:
+        super().__init__(app, **kw)
+        self._runner_options = runner_options or {}
 
     async def _make_runner(self, **kwargs: Any) -> FrontAppRunner:
-        return FrontAppRunner(self.app, **kwargs)
+        if CONFIG not in self.app:  # a bare app: its front handler, no limits
+            return FrontAppRunner(self.app, **kwargs)
+        limits = client_limits(self.app[CONFIG])
+        return BoundedAppRunner(self.app, limits=limits, **self._runner_options, **kwargs)

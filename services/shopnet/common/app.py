@@ -89,6 +89,15 @@ def listening_socket(bind: str, port: int, *, reuse_port: bool = False) -> socke
     return sock
 
 
+def client_limits(cfg: ServiceConfig) -> ClientLimits:
+    """What one client may cost the service's public listener (shopnet.common.protocol)."""
+    return ClientLimits(
+        head_timeout=cfg.head_timeout_seconds,
+        keepalive_timeout=cfg.keepalive_seconds,
+        max_connections=cfg.max_connections,
+    )
+
+
 async def _serve(
     app: web.Application,
     cfg: ServiceConfig,
@@ -112,11 +121,7 @@ async def _serve(
 
     runner = BoundedAppRunner(
         app,
-        limits=ClientLimits(
-            head_timeout=cfg.head_timeout_seconds,
-            keepalive_timeout=cfg.keepalive_seconds,
-            max_connections=cfg.max_connections,
-        ),
+        limits=client_limits(cfg),
         handle_signals=False,
         access_log_class=logs.JsonAccessLogger,
         access_log=logging.getLogger("shopnet.access") if cfg.access_log else None,

@@ -186,7 +186,11 @@ os.register_at_fork(after_in_child=_request_ids.__init__)
 
 def incoming_request_id(request: web.BaseRequest) -> str:
     """Keep a caller's X-Request-ID when it is sane, otherwise mint one."""
-    given = request.headers.get(REQUEST_ID)
+    return request_id_from(request.headers.get(REQUEST_ID))
+
+
+def request_id_from(given: str | None) -> str:
+    """`given` (a caller's X-Request-ID) when it is sane, otherwise a new id."""
     if given and len(given) <= _MAX_REQUEST_ID and given.isascii() and given.isprintable():
         return given
     return new_request_id()

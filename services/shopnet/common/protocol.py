@@ -65,10 +65,10 @@ def _raw_answer(status: int, reason: str, code: str, message: str) -> bytes:
     return head.encode() + body
 
 
-_TIMED_OUT = _raw_answer(
+TIMED_OUT = _raw_answer(
     408, "Request Timeout", "request_timeout", "the request head did not arrive in time"
 )
-_TOO_MANY = _raw_answer(
+TOO_MANY = _raw_answer(
     503, "Service Unavailable", "unavailable", "too many connections; retry later"
 )
 
@@ -91,7 +91,7 @@ class BoundedRequestHandler(RequestHandler):
         manager = self._manager
         if manager is not None and len(manager.connections) > self._limits.max_connections:
             log.warning("connection refused: %d open", len(manager.connections) - 1)
-            transport.write(_TOO_MANY)  # type: ignore[attr-defined]
+            transport.write(TOO_MANY)  # type: ignore[attr-defined]
             self.force_close()
             transport.close()
 
@@ -116,7 +116,7 @@ class BoundedRequestHandler(RequestHandler):
             extra={"peer": _peer(transport)},
         )
         if transport is not None:
-            transport.write(_TIMED_OUT)  # type: ignore[attr-defined]
+            transport.write(TIMED_OUT)  # type: ignore[attr-defined]
         self.force_close()
         if transport is not None:
             transport.close()
@@ -158,11 +158,19 @@ class _BoundedServer(Server):
     _limits: ClientLimits
     _sweep: asyncio.TimerHandle | None = None
 
-    def __call__(self) -> RequestHandler:
-        handler = BoundedRequestHandler(self, loop=self._loop, **self._kwargs)
-        handler._limits = self._limits
+    _front: Callable[[_BoundedServer], asyncio.Protocol] | None = None
+
+    def __call__(self) -> asyncio.Protocol:  # type: ignore[override]
+        """A new connection's protocol: the app's FRONT_PROTOCOL's, or aiohttp's."""
         if self._sweep is None:
             self._schedule_sweep()
+        front = self._front
+        return front(self) if front is not None else self.make_handler()
+
+    def make_handler(self) -> BoundedRequestHandler:
+        """aiohttp's protocol under our bounds (a front protocol hands connections to it)."""
+        handler = BoundedRequestHandler(self, loop=self._loop, **self._kwargs)
+        handler._limits = self._limits
         return handler
 
     def _schedule_sweep(self) -> None:
@@ -183,6 +191,14 @@ class _BoundedServer(Server):
 FRONT_HANDLER = web.AppKey("front_handler", Callable[[_Handler], _Handler])
 """Optional: given the app's own request handler, the one its public listener runs
 instead (e.g. the gateway's proxy path without the router: shopnet.gateway.front)."""
+
+
+FRONT_PROTOCOL = web.AppKey("front_protocol", Callable[..., asyncio.Protocol])
+"""Optional: given the listener's server, a protocol for a new public connection that
+serves what it chooses and hands the rest to `server.make_handler()` (the gateway's
+proxy path: shopnet.gateway.listener). Only under a BoundedAppRunner, whose server
+also sweeps the protocol's heads (`head_started`, `head_timed_out()`) and drains it
+(`close()`, `shutdown(timeout)`) as one of its connections."""
 
 
 class FrontAppRunner(web.AppRunner):
@@ -212,4 +228,5 @@ class BoundedAppRunner(FrontAppRunner):
         server = await super()._make_server()
         server.__class__ = _BoundedServer  # same state, our protocol per connection
         server._limits = self._limits  # type: ignore[attr-defined]
+        server._front = self._app.get(FRONT_PROTOCOL)  # type: ignore[attr-defined]
         return server

@@ -13,9 +13,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network, ip_address
-
-from aiohttp import web
 
 from shopnet.common.http import ApiError
 from shopnet.errors import ConfigError
@@ -47,12 +46,17 @@ def parser_limits(max_field_bytes: int) -> dict[str, int]:
     return {"max_line_size": roomy, "max_field_size": roomy}
 
 
-def check_head(request: web.Request, max_field: int, max_head: int) -> None:
+def check_head(
+    raw_path: str | bytes,
+    raw_headers: Iterable[tuple[bytes, bytes]],
+    max_field: int,
+    max_head: int,
+) -> None:
     """414/431 unless every part of the request head fits what upstreams accept."""
-    if len(request.raw_path) > max_field:
+    if len(raw_path) > max_field:
         raise UriTooLong(f"the request target is longer than {max_field} bytes")
     total = 0
-    for name, value in request.raw_headers:
+    for name, value in raw_headers:
         size = len(name) + len(value)
         if len(value) > max_field or len(name) > max_field:
             raise HeaderFieldsTooLarge(
@@ -63,14 +67,16 @@ def check_head(request: web.Request, max_field: int, max_head: int) -> None:
         raise HeaderFieldsTooLarge(f"the request headers exceed {max_head} bytes in total")
 
 
-def forwarded_fields(request: web.Request, trusted: tuple[IPv4Network, ...]) -> str:
-    """The `X-Forwarded-For` (and, from a trusted proxy, `Forwarded`) lines for upstreams."""
-    peer = request.remote or ""
+def forwarded_fields(
+    peer: str,
+    given: str | None,
+    forwarded: str | None,
+    trusted: tuple[IPv4Network, ...],
+) -> str:
+    """The `X-Forwarded-For` (and, from a trusted proxy, `Forwarded`) lines for upstreams,
+    given the peer address and the caller's own X-Forwarded-For and Forwarded values."""
     if trusted and _is_trusted(peer, trusted):
-        headers = request.headers
-        given = headers.get("X-Forwarded-For")
         lines = f"X-Forwarded-For: {f'{given}, {peer}' if given else peer}\r\n"
-        forwarded = headers.get("Forwarded")
         if forwarded:
             lines += f'Forwarded: {forwarded}, for="{peer}"\r\n'
         return lines

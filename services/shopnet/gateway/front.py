@@ -22,7 +22,7 @@ from aiohttp.web_urldispatcher import ResourceRoute, UrlMappingMatchInfo
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
-def _match_info(app: web.Application, route: ResourceRoute) -> UrlMappingMatchInfo:
+def match_info(app: web.Application, route: ResourceRoute) -> UrlMappingMatchInfo:
     """What the router would attach for `route`, built once: frozen, so it can be shared."""
     info = UrlMappingMatchInfo({}, route)
     info.add_app(app)
@@ -55,7 +55,7 @@ class FrontDoor:
                 # aiohttp's own order: the first middleware is the outermost.
                 for middleware in reversed(app.middlewares):
                     handler = functools.partial(middleware, handler=handler)  # type: ignore[arg-type]
-                entries.append((_match_info(app, route), handler))
+                entries.append((match_info(app, route), handler))
             table.append((prefix, len(prefix), entries[0], entries[1]))
         routes = tuple(table)
         expect = hdrs.EXPECT

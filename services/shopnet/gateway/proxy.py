@@ -31,6 +31,7 @@ everything else is precomputed, and nothing is logged.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from ipaddress import IPv4Network
 
 from aiohttp import web
@@ -53,13 +54,12 @@ from shopnet.gateway.connection import (
     AnswerTooLarge,
     ConnectError,
     Disconnected,
+    UpstreamResponse,
 )
 from shopnet.gateway.edge import check_head, forwarded_fields, parse_networks
 from shopnet.gateway.metrics import Failure, GatewayMetrics
 from shopnet.gateway.relay import HOP_BY_HOP, connection_options, relay
 from shopnet.gateway.routes import Route
-
-IDEMPOTENCY_KEY = "Idempotency-Key"
 
 # Never forwarded upstream: hop-by-hop fields; Host and Content-Length, which the
 # client writes for the upstream; Expect, which the gateway answered by reading the
@@ -117,11 +117,11 @@ class Forwarder:
         self._max_head = cfg.max_head_bytes
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """The aiohttp handler for every path under the route's prefix."""
-        client = self.client
-        assert client is not None, "the gateway's upstream client is not started"
+        """The aiohttp handler for every path under the route's prefix (the public
+        listener's own protocol, shopnet.gateway.listener, serves most requests instead)."""
         method = request.method
-        check_head(request, self._max_field, self._max_head)
+        raw_headers = request.raw_headers
+        check_head(request.raw_path, raw_headers, self._max_field, self._max_head)
 
         body = None
         if request.body_exists:
@@ -133,17 +133,49 @@ class Forwarder:
             body = await read_body(request)  # bounded by client_max_size and a timeout
 
         start = f"{method} {self._target(request)} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")
-        fields, repeatable = _request_fields(
-            request, method, body, self._key_honoured, self._trusted
+        fields, repeatable = self.request_fields(
+            raw_headers, method, body, request.remote or "", request.scheme
         )
         head_only = method == "HEAD"
+        upstream, endpoint = await self.forward(start, fields, body, head_only, repeatable)
+        return relay(upstream, endpoint, head_only, self.route)
 
+    def request_fields(
+        self,
+        raw_headers: Iterable[tuple[bytes, bytes]],
+        method: str,
+        body: bytes | None,
+        peer: str,
+        scheme: str,
+    ) -> tuple[bytes, bool]:
+        """The header lines for the upstream (after Host) with the blank line that ends the
+        head, and whether the retry rules let the request be sent twice.
+
+        The caller's fields pass as the raw bytes they arrived as, less hop-by-hop ones.
+        """
+        return _request_fields(
+            raw_headers, method, body, self._key_honoured, self._trusted, peer, scheme
+        )
+
+    async def forward(
+        self,
+        start: bytes,
+        fields: bytes,
+        body: bytes | None,
+        head_only: bool,
+        repeatable: bool,
+    ) -> tuple[UpstreamResponse, Endpoint]:
+        """Send the request (its start line and fields as bytes) to an instance, retrying as
+        the rules above allow: the answer to relay and who gave it, or an ApiError."""
+        client = self.client
+        assert client is not None, "the gateway's upstream client is not started"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._total
         pool = self.pool
         tried: list[Endpoint] = []
         failure: Failure | None = None
-        answer: web.StreamResponse | None = None  # the last 5xx answer, should every try fail
+        # The last 5xx answer, should every try fail.
+        answer: tuple[UpstreamResponse, Endpoint] | None = None
         out_of_time = False
 
         for attempt in range(self._tries):
@@ -185,10 +217,10 @@ class Forwarder:
                 status = upstream.status
                 if status < 500:
                     pool.succeeded(endpoint)
-                    return relay(upstream, endpoint, head_only, self.route)
+                    return upstream, endpoint
                 pool.failed(endpoint)
                 self._errors[Failure.STATUS_5XX].inc()
-                answer = relay(upstream, endpoint, head_only, self.route)
+                answer = upstream, endpoint
                 if not (repeatable and status in _RETRYABLE_STATUSES):
                     return answer
                 continue
@@ -209,6 +241,18 @@ class Forwarder:
         if failure is Failure.CONNECT:
             raise BadGateway(f"could not connect to any instance of {service} ({len(tried)} tried)")
         raise BadGateway(f"{service} closed the connection without a complete answer")
+
+    def check_head(self, raw_path: str | bytes, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        """414/431 unless the head fits what upstreams accept (shopnet.gateway.edge)."""
+        check_head(raw_path, raw_headers, self._max_field, self._max_head)
+
+    def raw_target(self, raw_path: str, query: str) -> str:
+        """The upstream request target for a raw path known to be under the prefix and free
+        of percent-escapes (the listener's fast path), and its raw query."""
+        if _has_dot_segment(raw_path):
+            raise BadRequest("the path must not contain '.' or '..' segments")
+        target = self._upstream_prefix + raw_path[self._prefix_length :]
+        return f"{target}?{query}" if query else target
 
     def _target(self, request: web.Request) -> str:
         """The upstream request target: the path with the prefix swapped, and the query.
@@ -234,34 +278,38 @@ def _has_dot_segment(path: str) -> bool:
     return "/." in path and any(part in (".", "..") for part in path.split("/"))
 
 
+_NOTED = frozenset({b"connection", b"host", b"x-forwarded-for", b"forwarded", b"idempotency-key"})
+
+
 def _request_fields(
-    request: web.Request,
+    raw_headers: Iterable[tuple[bytes, bytes]],
     method: str,
     body: bytes | None,
     key_honoured: bool,
     trusted: tuple[IPv4Network, ...],
+    peer: str,
+    scheme: str,
 ) -> tuple[bytes, bool]:
-    """The header lines for the upstream (after Host) with the blank line that ends the
-    head, and whether the retry rules let the request be sent twice.
-
-    The caller's fields pass as the raw bytes they arrived as, less hop-by-hop ones.
-    """
-    headers = request.headers
+    noted: dict[bytes, list[bytes]] = {}
+    for name, value in raw_headers:
+        lower = name.lower()
+        if lower in _NOTED:
+            noted.setdefault(lower, []).append(value)
     drop = _DROP_FROM_REQUEST
-    connection = headers.getall("Connection", None)
+    connection = noted.get(b"connection")
     if connection:
-        drop = drop | connection_options(v.encode("utf-8", "surrogateescape") for v in connection)
+        drop = drop | connection_options(connection)
     lines = [
-        name + b": " + value + b"\r\n"
-        for name, value in request.raw_headers
-        if name.lower() not in drop
+        name + b": " + value + b"\r\n" for name, value in raw_headers if name.lower() not in drop
     ]
+    given = noted.get(b"x-forwarded-for")
+    forwarded = noted.get(b"forwarded")
     own = (
         f"{REQUEST_ID}: {request_id_var.get() or ''}\r\n"
-        f"{forwarded_fields(request, trusted)}"
-        f"X-Forwarded-Proto: {request.scheme}\r\n"
+        f"{forwarded_fields(peer, _first(given), _first(forwarded), trusted)}"
+        f"X-Forwarded-Proto: {scheme}\r\n"
     )
-    host = headers.get("Host")
+    host = _first(noted.get(b"host"))
     if host:
         own += f"X-Forwarded-Host: {host}\r\n"
     if body is not None:
@@ -272,6 +320,11 @@ def _request_fields(
         own += "\r\n"
     lines.append(own.encode("utf-8", "surrogateescape"))
     repeatable = method in _REPEATABLE_METHODS or (
-        key_honoured and IDEMPOTENCY_KEY in headers and b"idempotency-key" not in drop
+        key_honoured and b"idempotency-key" in noted and b"idempotency-key" not in drop
     )
     return b"".join(lines), repeatable
+
+
+def _first(values: list[bytes] | None) -> str | None:
+    # As aiohttp decodes header values, so the bytes go out unchanged.
+    return values[0].decode("utf-8", "surrogateescape") if values else None

@@ -21,7 +21,16 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
+from shopnet.common.http import REQUEST_ID
 from shopnet.common.upstreams import Endpoint
+from shopnet.gateway.answer import (
+    EMPTY_BODY_STATUSES,
+    SERVER_LINE,
+    date_line,
+    serialise,
+    set_field,
+    status_line,
+)
 from shopnet.gateway.connection import UpstreamResponse
 from shopnet.gateway.routes import Route
 
@@ -80,10 +89,10 @@ class RelayedResponse(web.Response):
             writer._headers_buf = head[:-2] + self._passed + b"\r\n"  # type: ignore[union-attr]
 
 
-def relay(
-    upstream: UpstreamResponse, endpoint: Endpoint, head_only: bool, route: Route
-) -> RelayedResponse:
-    """The caller's answer from the upstream's, served by `endpoint` (X-Served-By)."""
+def _split(
+    upstream: UpstreamResponse, head_only: bool, route: Route
+) -> tuple[list[tuple[str, str]], bytes]:
+    """The fields that go in the multidict (as str), and those passed as received."""
     drop = _DROP_FOR_HEAD if head_only else _DROP
     fields = upstream.headers
     connection = [value for name, value in fields if name.lower() == b"connection"]
@@ -102,7 +111,86 @@ def relay(
             headers.append((_text(name), route.public_location(_text(value))))
         else:
             passed.append(name + b": " + value + b"\r\n")
+    return headers, b"".join(passed)
+
+
+def relay(
+    upstream: UpstreamResponse, endpoint: Endpoint, head_only: bool, route: Route
+) -> RelayedResponse:
+    """The caller's answer from the upstream's, served by `endpoint` (X-Served-By)."""
+    headers, passed = _split(upstream, head_only, route)
     headers.append((SERVED_BY, endpoint.id))
     response = RelayedResponse(body=upstream.body, status=upstream.status, headers=headers)
-    response._passed = b"".join(passed)
+    response._passed = passed
     return response
+
+
+def relay_bytes(
+    upstream: UpstreamResponse,
+    endpoint: Endpoint,
+    head_only: bool,
+    route: Route,
+    request_id: str,
+    keep_alive: bool,
+) -> bytes:
+    """The same answer as `relay` gives once aiohttp and the request middleware have
+    written it (X-Request-ID set, Content-Length, Date, Server…), as bytes.
+
+    The common answer (no Location to rewrite, no Connection options, a status with a
+    body) is written from the bytes received in one pass; the others as `relay` does.
+    """
+    status = upstream.status
+    if status in _LOCATION_STATUSES or status in EMPTY_BODY_STATUSES:
+        return _relay_generic(upstream, endpoint, head_only, route, request_id, keep_alive)
+    drop = _DROP_FOR_HEAD if head_only else _DROP
+    head = [status_line(status)]
+    passed = []
+    request_id_line = b"X-Request-ID: " + request_id.encode() + b"\r\n"
+    seen: set[bytes] = set()
+    for name, value in upstream.headers:
+        lower = name.lower()
+        if lower == b"connection":
+            return _relay_generic(upstream, endpoint, head_only, route, request_id, keep_alive)
+        if lower in drop:
+            continue
+        if lower in _CONSULTED:
+            if lower == b"x-request-id":
+                if lower not in seen:
+                    head.append(request_id_line)  # where the upstream's was, as a multidict
+            else:
+                head.append(name + b": " + value + b"\r\n")
+            seen.add(lower)
+        else:
+            passed.append(name + b": " + value + b"\r\n")
+    head.append(b"X-Served-By: " + endpoint.id.encode() + b"\r\n")
+    if b"x-request-id" not in seen:
+        head.append(request_id_line)
+    body = upstream.body
+    if b"content-length" not in seen and (body or not head_only):
+        head.append(b"Content-Length: %d\r\n" % len(body))
+    if body and not head_only and b"content-type" not in seen:
+        head.append(b"Content-Type: application/octet-stream\r\n")
+    if b"date" not in seen:
+        head.append(date_line())
+    head.append(SERVER_LINE)
+    if not keep_alive:
+        head.append(b"Connection: close\r\n")
+    head += passed
+    head.append(b"\r\n")
+    if body and not head_only:
+        head.append(body)
+    return b"".join(head)
+
+
+def _relay_generic(
+    upstream: UpstreamResponse,
+    endpoint: Endpoint,
+    head_only: bool,
+    route: Route,
+    request_id: str,
+    keep_alive: bool,
+) -> bytes:
+    headers, passed = _split(upstream, head_only, route)
+    headers.append((SERVED_BY, endpoint.id))
+    set_field(headers, REQUEST_ID, request_id)
+    return serialise(upstream.status, headers, passed, upstream.body, head_only, keep_alive)

@@ -1,0 +1,321 @@
+"""The public listener's own HTTP/1.1 protocol: the proxy path without aiohttp's server.
+
+aiohttp spends more per request than the whole proxy path: a request object, a
+stream writer, a response object, a head prepared and written through layers of
+coroutines. `FrontProtocol` owns each public connection instead: httptools parses
+it, and a request for a route prefix (shopnet.gateway.routes) goes straight to its
+forwarder, one task per request, the answer written as bytes (shopnet.gateway.answer)
+with the same fields, request ids, JSON errors and metrics labels as before.
+
+Everything else is handed to aiohttp, *with the rest of the connection*: /health,
+/api/openapi.json, unknown paths, `Expect:`, chunked or oversized bodies, a body
+that does not arrive with its head, `Upgrade`, CONNECT, HTTP/1.0, percent-escapes
+in the path. Handing over a whole connection is the simplest split that keeps
+behaviour: once the answers to earlier requests are written, the protocol replaces
+itself on the transport by aiohttp's own (BoundedRequestHandler) and gives it the
+bytes from that request on, so aiohttp parses and answers as it always did (its
+FRONT_HANDLER still skips the router for the proxy paths that follow). A
+connection sending only proxy requests never meets aiohttp.
+
+The edge's bounds are the same as aiohttp's (shopnet.common.protocol) and shared
+with it: this protocol is one of the server's connections, so the connection cap
+counts it, the head-timeout sweep times its heads (JSON 408), the drain waits for
+its request in flight; line and field limits are the listener's (JSON 400 beyond).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Any
+
+import httptools
+
+from shopnet.common.http import ApiError, error_body, new_request_id, request_id_from
+from shopnet.common.logs import request_id_var
+from shopnet.common.protocol import TIMED_OUT, TOO_MANY
+from shopnet.gateway.answer import serialise
+from shopnet.gateway.handover import offset_of
+from shopnet.gateway.paths import Call, FrontPath
+
+log = logging.getLogger("shopnet.protocol")
+
+_HAND_OVER = object()  # in the queue: aiohttp takes the connection from here
+
+
+class _Stop(Exception):
+    """Raised in a parser callback to stop parsing (the reason is on the protocol)."""
+
+
+class FrontProtocol(asyncio.Protocol):
+    """One public connection (see the module's docstring)."""
+
+    head_started: float | None = None
+    """When the request head being read began (the server's sweep answers 408)."""
+
+    def __init__(self, server: Any, front: FrontPath) -> None:
+        self._server = server
+        self._front = front
+        self._loop: asyncio.AbstractEventLoop = server._loop
+        self._limits = server._limits
+        self._transport: asyncio.Transport | None = None
+        self._peer = ""
+        self._parser = httptools.HttpRequestParser(self)
+        self._queue: deque[Any] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._idle_since = 0.0
+        self._keepalive: asyncio.TimerHandle | None = None
+        # Bytes since the last point known to start a message, and messages begun since.
+        self._base = b""
+        self._begun = 0
+        self._hand_over: tuple[int, bytes] | None = None
+        self._held: list[bytes] = []
+        self._refusal = ""
+        # The message being parsed.
+        self._in_message = False
+        self._call: Call | None = None
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self._peer = peer[0] if isinstance(peer, tuple) else ""
+        connections = self._server._connections
+        connections[self] = transport
+        if len(connections) > self._limits.max_connections:
+            log.warning("connection refused: %d open", len(connections) - 1)
+            self._finish_with(TOO_MANY)
+            return
+        self._idle_since = self._loop.time()
+        self._keepalive = self._loop.call_at(
+            self._idle_since + self._limits.keepalive_timeout, self._check_idle
+        )
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._transport is None:
+            return  # handed over, or already gone
+        self._transport = None
+        self._server._connections.pop(self, None)
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+        self._queue.clear()
+
+    def data_received(self, data: bytes) -> None:
+        if self._hand_over is not None or self._refusal:
+            self._held.append(data)
+            return
+        buffer = self._base + data if self._base else data
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError:
+            if self._refusal:
+                self._refuse(self._refusal)
+            else:
+                self._hand_over_from(self._begun - 1, buffer)
+        except httptools.HttpParserUpgrade:  # aiohttp's (the head is handed over first)
+            self._hand_over_from(self._begun - 1, buffer)
+        except httptools.HttpParserError as exc:
+            self._refuse(str(exc) or type(exc).__name__)
+        else:
+            if not self._in_message:
+                self._base, self._begun = b"", 0
+            elif self._call is not None:  # the body is still coming: aiohttp bounds its time
+                self._hand_over_from(self._begun - 1, buffer)
+            else:
+                self._base = buffer
+        self._next()
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self._begun += 1
+        self._in_message = True
+        self._url = b""
+        self._headers = []
+        if self._task is None:
+            self.head_started = self._loop.time()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self._front.max_line:
+            self._stop(f"the request line is longer than {self._front.max_line} bytes")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        front = self._front
+        if len(name) > front.max_field or len(value) > front.max_field:
+            self._stop(f"a header field is longer than {front.max_field} bytes")
+        self._headers.append((name, value))
+        if len(self._headers) > front.max_headers:
+            self._stop(f"more than {front.max_headers} header fields")
+
+    def on_headers_complete(self) -> None:
+        self.head_started = None
+        parser = self._parser
+        call = self._front.call(
+            parser.get_method(),
+            parser.get_http_version(),
+            self._url,
+            self._headers,
+            parser.should_keep_alive(),
+        )
+        if call is None:
+            raise _Stop  # aiohttp's to answer
+        self._call = call
+        self._body = []
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        call = self._call
+        assert call is not None
+        if self._body:
+            call.body = b"".join(self._body)
+        self._call = None
+        self._in_message = False
+        self._queue.append(call)
+
+    # the answers, in order
+
+    def _next(self) -> None:
+        while self._task is None and self._queue:
+            item = self._queue.popleft()
+            if item is _HAND_OVER:
+                self._hand_over_now()
+                return
+            if isinstance(item, bytes):
+                self._finish_with(item)
+                return
+            self._task = self._loop.create_task(self._serve(item))
+        if self._task is None:
+            self._idle_since = self._loop.time()
+            if self._in_message and self.head_started is None and self._call is None:
+                self.head_started = self._idle_since  # a head that came while busy
+            elif self._closing and not self._in_message:
+                self._finish_with(b"")
+
+    async def _serve(self, call: Call) -> None:
+        call.started = time.perf_counter()
+        request_id = request_id_from(call.given_id)
+        token = request_id_var.set(request_id)
+        front = self._front
+        try:
+            upstream, endpoint = await front.answer(call, self._peer)
+        except ApiError as exc:
+            keep_alive = call.keep_alive and not self._closing
+            keep_alive = keep_alive and exc.headers.get("Connection") != "close"
+            status, answer = exc.status, front.error(exc, request_id, call, keep_alive)
+        except Exception:
+            log.exception("unhandled error on %s %s", call.method, call.url)
+            keep_alive = call.keep_alive and not self._closing
+            error = ApiError("internal error")
+            status, answer = 500, front.error(error, request_id, call, keep_alive)
+        else:
+            keep_alive = call.keep_alive and not self._closing
+            status = upstream.status
+            answer = front.relay(call, upstream, endpoint, request_id, keep_alive)
+        finally:
+            request_id_var.reset(token)
+        self._front.record(call, status)
+        self._task = None
+        transport = self._transport
+        if transport is None:
+            return
+        if keep_alive:
+            transport.write(answer)
+            self._next()
+        else:
+            self._finish_with(answer)
+
+    def _finish_with(self, answer: bytes) -> None:
+        """Write `answer` (if any) and close the connection."""
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            if answer:
+                transport.write(answer)
+            transport.close()
+
+    def _stop(self, reason: str) -> None:
+        self._refusal = reason
+        raise _Stop
+
+    def _refuse(self, reason: str) -> None:
+        """A protocol error: our JSON 400 after the answers before it, then close."""
+        self._refusal = reason = reason[:200]
+        log.warning("protocol error: %s", reason, extra={"status": 400, "peer": self._peer})
+        body = error_body("bad_request", reason, new_request_id())
+        fields = [("Content-Type", "application/json")]
+        self._queue.append(serialise(400, fields, b"", body, False, False))
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    # handing the connection to aiohttp
+
+    def _hand_over_from(self, index: int, buffer: bytes) -> None:
+        self._hand_over = (index, buffer)
+        self._queue.append(_HAND_OVER)
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def _hand_over_now(self) -> None:
+        transport = self._transport
+        assert self._hand_over is not None and transport is not None
+        if self._closing:
+            self._finish_with(b"")
+            return
+        index, buffer = self._hand_over
+        data = buffer[offset_of(index, buffer) :] + b"".join(self._held)
+        self._server._connections.pop(self, None)
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+        self._transport = None
+        handler = self._server.make_handler()
+        transport.set_protocol(handler)
+        handler.connection_made(transport)
+        if data:
+            handler.data_received(data)
+        transport.resume_reading()
+
+    # bounds and draining (called by the server: shopnet.common.protocol)
+
+    def head_timed_out(self) -> None:
+        self.head_started = None
+        log.warning(
+            "request head timed out after %gs; closing the connection",
+            self._limits.head_timeout,
+            extra={"peer": self._peer},
+        )
+        self._finish_with(TIMED_OUT)
+
+    def _check_idle(self) -> None:
+        now = self._loop.time()
+        due = self._idle_since + self._limits.keepalive_timeout
+        idle = self._task is None and not self._in_message and not self._queue
+        if idle and now >= due:
+            self._finish_with(b"")  # quietly, as aiohttp's keep-alive does
+            return
+        self._keepalive = self._loop.call_at(max(due, now + 0.1), self._check_idle)
+
+    def close(self) -> None:
+        """Stop after the request in flight (the server stops listening)."""
+        self._closing = True
+        if self._task is None and not self._queue:
+            self._finish_with(b"")
+
+    async def shutdown(self, timeout: float | None) -> None:
+        """Wait up to `timeout` for the request in flight, then cancel it; close."""
+        self._closing = True
+        task = self._task
+        if task is not None:
+            await asyncio.wait({task}, timeout=timeout)
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=timeout)
+        self._finish_with(b"")
