@@ -79,7 +79,7 @@ async def test_lists_are_cached_and_every_write_makes_them_stale(seeded: TestCli
 async def test_concurrent_misses_make_one_query(seeded: TestClient, database_url: str) -> None:
     """50 requests miss together while the database is slow: one query serves them all."""
     store, metrics = seeded.app[STORE], seeded.app[CACHE_METRICS]
-    misses_before, queries_before = metrics.miss._value.get(), store.queries
+    misses_before, queries_before = metrics.miss.value, store.queries
     blocker = await asyncpg.connect(database_url)
     try:
         # Hold reads of the table until every request has missed and joined the load.
@@ -87,7 +87,7 @@ async def test_concurrent_misses_make_one_query(seeded: TestClient, database_url
         await transaction.start()
         await blocker.execute("LOCK TABLE products.products IN ACCESS EXCLUSIVE MODE")
         requests = [asyncio.create_task(get(seeded, "/products/11")) for _ in range(50)]
-        await until(lambda: metrics.miss._value.get() - misses_before == 50, timeout=10)
+        await until(lambda: metrics.miss.value - misses_before == 50, timeout=10)
         assert not any(r.done() for r in requests)
         await transaction.rollback()
         results = await asyncio.gather(*requests)
@@ -100,14 +100,14 @@ async def test_concurrent_misses_make_one_query(seeded: TestClient, database_url
 
 async def test_concurrent_list_misses_make_one_query(seeded: TestClient, database_url: str) -> None:
     store, metrics = seeded.app[STORE], seeded.app[CACHE_METRICS]
-    misses_before, queries_before = metrics.miss._value.get(), store.queries
+    misses_before, queries_before = metrics.miss.value, store.queries
     blocker = await asyncpg.connect(database_url)
     try:
         transaction = blocker.transaction()
         await transaction.start()
         await blocker.execute("LOCK TABLE products.products IN ACCESS EXCLUSIVE MODE")
         requests = [asyncio.create_task(get(seeded, "/products?in_stock=true")) for _ in range(20)]
-        await until(lambda: metrics.miss._value.get() - misses_before == 20, timeout=10)
+        await until(lambda: metrics.miss.value - misses_before == 20, timeout=10)
         await transaction.rollback()
         results = await asyncio.gather(*requests)
     finally:

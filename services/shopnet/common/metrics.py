@@ -1,24 +1,34 @@
 """Prometheus metrics: one registry per app (so tests can build many apps), served at /metrics.
 
 Every service counts its requests and their latency by route; services add
-their own collectors to the same registry (`app[METRICS].registry`).
+their own collectors to the same registry (`app[METRICS].registry`), and their
+per-request counters to its tallies (`app[METRICS].tallies`).
+
+The request counter and the latency histogram are tallied (shopnet.common.tallies):
+counted in plain ints on the hot path, handed to prometheus when it collects.
 
 A service run as several worker processes sets PROMETHEUS_MULTIPROC_DIR (before
 prometheus_client is imported): every process then writes its samples to files
 there, and /metrics, whichever worker answers it, sums them over all workers.
+Each worker writes its tallies to its files every second (tallies.FLUSH_SECONDS),
+just before it answers /metrics itself, and when it stops: so /metrics shows the
+answering worker's requests at once and the other workers' up to a second late.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_left
+from collections.abc import AsyncIterator
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from shopnet.common.http import Handler, Middleware
+from shopnet.common.tallies import Count, Observations, PeriodicFlush, Tallies
 
 # Latency buckets in seconds, dense where a LAN service lives (sub-millisecond to 100 ms).
 LATENCY_BUCKETS = (
@@ -50,23 +60,23 @@ class ServiceMetrics:
     def __init__(self, service: str) -> None:
         self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
+        multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        self.tallies = Tallies(self.registry, multiprocess=bool(multiprocess_dir))
+        self.requests = self.tallies.counter(
             "shopnet_http_requests",
             "HTTP requests served, by route, method and status.",
             ["route", "method", "status"],
-            registry=self.registry,
         )
-        self.latency = Histogram(
+        self.latency = self.tallies.histogram(
             "shopnet_http_request_duration_seconds",
             "Time to serve a request, by route.",
             ["route"],
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
         )
-        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._upper_bounds = self.latency.upper_bounds
+        self._children: dict[tuple[str, str, int], tuple[Count, Observations]] = {}
         # What /metrics renders: this registry, or the sum over all workers' files.
         self.exposition = self.registry
-        multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if multiprocess_dir:
             self.exposition = CollectorRegistry()
             MultiProcessCollector(self.exposition, path=multiprocess_dir)
@@ -85,8 +95,28 @@ class ServiceMetrics:
                 self.latency.labels(route),
             )
             self._children[key] = children
-        children[0].inc()
-        children[1].observe(time.perf_counter() - started)
+        count, latency = children
+        count.value += 1
+        # Observations.observe, inlined: this runs once per request of every service.
+        elapsed = time.perf_counter() - started
+        latency.counts[bisect_left(self._upper_bounds, elapsed)] += 1
+        latency.sum += elapsed
+
+    def render(self) -> bytes:
+        """The text /metrics answers; in multiprocess mode, with this process's latest counts."""
+        self.tallies.flush()
+        return generate_latest(self.exposition)
+
+    async def flushing(self, app: web.Application) -> AsyncIterator[None]:
+        """cleanup_ctx: in multiprocess mode, flush the tallies every second and once at the end."""
+        if not self.tallies.multiprocess:
+            yield
+            return
+        flusher = PeriodicFlush(self.tallies)
+        flusher.start()
+        yield
+        await flusher.stop()
+        self.tallies.flush()  # after the drain: the last requests count too
 
     def middleware(self) -> Middleware:
         """A middleware that records (shopnet.common.http.make_request_middleware records
@@ -112,5 +142,5 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 def metrics_response(app: web.Application) -> web.Response:
     """/metrics of `app` (an admin listener answers it for the app it belongs to)."""
-    body = generate_latest(app[METRICS].exposition)
+    body = app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -8,6 +8,7 @@ precise 400 instead of a KeyError deep in a handler.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -74,10 +75,15 @@ def bounded_int(raw: str, *, minimum: int, maximum: int) -> int | None:
     digits = raw[1:] if raw.startswith("-") else raw
     if not (digits.isascii() and digits.isdigit()):
         return None
-    if len(digits) > len(str(max(abs(minimum), abs(maximum)))):
+    if len(digits) > _most_digits(minimum, maximum):
         return None
     value = int(raw)
     return value if minimum <= value <= maximum else None
+
+
+@functools.cache  # once per pair of bounds, not per id in every request path
+def _most_digits(minimum: int, maximum: int) -> int:
+    return len(str(max(abs(minimum), abs(maximum))))
 
 
 def known_params(request: web.Request, *allowed: str) -> None:

@@ -40,7 +40,7 @@ def create_app(cfg: ProductConfig) -> web.Application:
         cfg, readiness={"postgres": pool_readiness(POOL), "redis": _cache_readiness}
     )
     app[PRODUCT_CONFIG] = cfg
-    app[CACHE_METRICS] = cache.CacheMetrics(app[METRICS].registry)
+    app[CACHE_METRICS] = cache.CacheMetrics(app[METRICS])
     app[FLIGHTS] = Flights()
     app[INTERNAL_TOKEN] = read_token(cfg.internal_token_file)
     app.cleanup_ctx.append(_database)

@@ -39,11 +39,12 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import Gauge
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from shopnet.common.health import CheckResult, CheckStatus
+from shopnet.common.metrics import ServiceMetrics
 from shopnet.product import scripts
 from shopnet.product.batching import ERRORS, GetBatcher
 
@@ -86,21 +87,23 @@ def list_key(generation: str, query_key: str) -> str:
 
 
 class CacheMetrics:
-    """shopnet_cache_up and shopnet_cache_requests{result}, children bound once (hot path)."""
+    """shopnet_cache_up and shopnet_cache_requests{result}, children bound once (hot path).
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    The lookups are tallied (shopnet.common.tallies): one per request, counted in a plain int.
+    """
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
         self.up = Gauge(
             "shopnet_cache_up",
             "1 while Redis answers; 0 while reads bypass it and go to PostgreSQL.",
-            registry=registry,
+            registry=metrics.registry,
             multiprocess_mode="livemin",  # with workers: up only if up in every worker
         )
-        requests = Counter(
+        requests = metrics.tallies.counter(
             "shopnet_cache_requests",
             "Cache lookups by result: hit, miss, error (Redis failed), "
             "bypass (breaker open, Redis not asked).",
             ["result"],
-            registry=registry,
         )
         self.hit = requests.labels("hit")
         self.miss = requests.labels("miss")
