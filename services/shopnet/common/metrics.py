@@ -10,9 +10,10 @@ counted in plain ints on the hot path, handed to prometheus when it collects.
 A service run as several worker processes sets PROMETHEUS_MULTIPROC_DIR (before
 prometheus_client is imported): every process then writes its samples to files
 there, and /metrics, whichever worker answers it, sums them over all workers.
-Each worker writes its tallies to its files every second (tallies.FLUSH_SECONDS),
-just before it answers /metrics itself, and when it stops: so /metrics shows the
-answering worker's requests at once and the other workers' up to a second late.
+Each worker writes its request tallies to its files after every request (so
+/metrics, whichever worker answers, counts every answered request at once), and
+any other tallies every second (tallies.FLUSH_SECONDS), before it answers
+/metrics itself and when it stops. One process (the default) writes no files.
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ class ServiceMetrics:
         )
         self._upper_bounds = self.latency.upper_bounds
         self._children: dict[tuple[str, str, int], tuple[Count, Observations]] = {}
+        # With several workers, whichever one answers /metrics must already count every
+        # request another worker answered: their files are written as each one is served
+        # (the single-process default, where nothing else reads them, counts for free).
+        self._flush_each = bool(multiprocess_dir)
         # What /metrics renders: this registry, or the sum over all workers' files.
         self.exposition = self.registry
         if multiprocess_dir:
@@ -101,6 +106,8 @@ class ServiceMetrics:
         elapsed = time.perf_counter() - started
         latency.counts[bisect_left(self._upper_bounds, elapsed)] += 1
         latency.sum += elapsed
+        if self._flush_each:
+            self.tallies.flush()
 
     def render(self) -> bytes:
         """The text /metrics answers; in multiprocess mode, with this process's latest counts."""

@@ -16,10 +16,12 @@ Prometheus still sees the same metrics, in one of two ways:
   must reach this process's sample files, which MultiProcessCollector adds up
   over all workers. Each tallied metric then has a real prometheus metric as its
   sink, and `flush()` adds what was counted since the last flush to the sink's
-  children. ServiceMetrics flushes every FLUSH_SECONDS, before this process
-  answers /metrics and at shutdown; so the other workers' requests show up in
-  /metrics up to FLUSH_SECONDS late, and a worker killed with SIGKILL loses its
-  last second of counts.
+  children. ServiceMetrics flushes its request metrics after every request there
+  (any worker's /metrics must count what the others answered, at once), and all
+  tallies every FLUSH_SECONDS, before this process answers /metrics and at
+  shutdown; a tally flushed only periodically shows up in the other workers'
+  /metrics up to FLUSH_SECONDS late. Multiprocess mode is the opt-in
+  (SHOPNET_GATEWAY_WORKERS > 1); the default single process counts for free.
 """
 
 from __future__ import annotations
