@@ -32,7 +32,7 @@ from shopnet_docker import status as docker_status
 from shopnet_docker.driver import DockerDriver
 from shopnet_docker.engine import Docker
 from shopnet_docker.stack import Container
-from shopnet_swarm import nodes, stackfile, teardown
+from shopnet_swarm import nodes, stackfile, teardown, tierroutes
 from shopnet_swarm.tasks import RoutingDocker, SwarmStack, Task
 
 UP_TIMEOUT = 240.0
@@ -82,10 +82,11 @@ class SwarmDriver(DockerDriver):
         return f"swarm stack (2 nodes, overlays per tier), discovery {self.variant.discovery}"
 
     def present(self) -> bool:
-        return bool(self.node2.present()) or super().present()
+        return bool(self.node2.present() or tierroutes.claimed(self.topology)) or super().present()
 
     def leftovers(self) -> list[str]:
         found = super().leftovers() + self.node2.present()
+        found += [f"route unreachable {s}" for s in tierroutes.claimed(self.topology)]
         if nodes.ours(self.docker):
             found.append("the swarm shopnet created")
         return found
@@ -98,9 +99,7 @@ class SwarmDriver(DockerDriver):
         self.docker.ping()
         nodes.refuse_foreign_swarm(self.docker)
         ports.require_free(self.topology.published_port, what="the gateway's published port")
-        for _, route in preflight.host_routes():
-            if route.prefixlen and route.overlaps(nodes.UNDERLAY[0].network):
-                raise ConfigError(f"the swarm underlay {nodes.UNDERLAY[0].network} is routed here")
+        tierroutes.refuse_routed(self.topology)
         preflight.check_volume(self.stack, self.layout)
         preflight.ensure_images(self.docker, self.progress, build=build)
 
@@ -112,6 +111,8 @@ class SwarmDriver(DockerDriver):
         with self.progress.step(f"starting node 2 (a dockerd in namespace {self.node2.netns})"):
             self.node2.start(self.docker, self.node2_log)
             self.docker.node2 = self.node2.engine(self.docker)
+        with self.progress.step("claiming the tiers' subnets on both nodes (unreachable routes)"):
+            tierroutes.claim(self.topology, self.node2.netns)
         with self.progress.step(f"loading {chosen.service} into node 2"):
             _copy_image(self.docker, self.docker.node2, chosen.service)
         with self.progress.step("creating the swarm (this engine: manager; node 2: worker)"):
