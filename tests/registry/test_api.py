@@ -199,6 +199,32 @@ async def test_a_stuck_or_cancelled_call_does_not_end_the_registration(
     await registration.stop()
 
 
+async def test_an_instance_finds_its_address_in_the_loop(registry: TestClient) -> None:
+    # A registry name that does not resolve yet (swarm start-up) is one more retried call,
+    # not an exception after the server listened; a resolvable one gives the address.
+    url = str(registry.make_url("/"))
+    client = RegistryClient(registry.session, url, token=TOKEN)
+    waiting = Registration(
+        client,
+        InstanceInfo("product-7", "product", "", 3001, ttl=3, deregister_after=3),
+        advertise_via="http://registry.invalid:8500",
+    )
+    waiting.start()
+    await asyncio.sleep(0.5)
+    assert waiting._task is not None and not waiting._task.done()
+    assert not waiting.registered.is_set()
+    await waiting.stop()
+    found = Registration(
+        client,
+        InstanceInfo("product-6", "product", "", 3001, ttl=3, deregister_after=3),
+        advertise_via=url,
+    )
+    found.start()
+    await asyncio.wait_for(found.registered.wait(), 5)
+    assert found.instance.address == "127.0.0.1"
+    await found.stop()
+
+
 async def test_watch_follows_changes(registry: TestClient) -> None:
     client = RegistryClient(registry.session, str(registry.make_url("/")))
     seen: list[list[ServiceInstance]] = []

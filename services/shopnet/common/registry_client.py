@@ -17,6 +17,7 @@ secret (`X-Registry-Secret`); shopnet.registry.admission explains why.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import socket
@@ -211,6 +212,13 @@ def advertise_address_for(registry_url: str) -> str:
         return probe.getsockname()[0]
 
 
+async def _source_address(url: str) -> str:
+    try:
+        return await asyncio.to_thread(advertise_address_for, url)
+    except OSError as exc:  # the registry's name does not resolve (yet)
+        raise RegistryError(f"no route towards {url} yet: {exc}") from None
+
+
 CALL_BOUND = 15.0
 """Longest one registration call may take, whatever aiohttp's own 5 s timeout does."""
 
@@ -237,9 +245,17 @@ async def _bounded(call: Coroutine[Any, Any, T]) -> T:
 class Registration(BackgroundLoop):
     """Keep one instance registered: register, heartbeat at TTL/3, re-register on 404."""
 
-    def __init__(self, client: RegistryClient, instance: InstanceInfo) -> None:
+    def __init__(
+        self, client: RegistryClient, instance: InstanceInfo, *, advertise_via: str = ""
+    ) -> None:
+        """An instance without an address registers the source address of its route to
+        `advertise_via` (advertise_address_for), found here rather than before the loop:
+        in swarm start-up the registry's name resolves only once its task is healthy, and a
+        failure there, after the server listened, left a process serving but never
+        registering. Here it is one more retried, logged call."""
         self._client = client
         self.instance = instance
+        self._advertise_via = advertise_via
         self.registered = asyncio.Event()
 
     @property
@@ -252,6 +268,9 @@ class Registration(BackgroundLoop):
         while True:
             try:
                 if not registered:
+                    if not self.instance.address:
+                        address = await _bounded(_source_address(self._advertise_via))
+                        self.instance = dataclasses.replace(self.instance, address=address)
                     await _bounded(self._client.register(self.instance))
                     registered = True
                     self.registered.set()
