@@ -3,9 +3,11 @@
 SwarmDriver is DockerDriver with four things swapped: the objects it finds
 (tasks.SwarmStack: Swarm's stack labels, containers on both nodes), how the
 stack starts (nodes.py: a second dockerd in a namespace of ours, `swarm init`,
-then `docker stack deploy` of stackfile.py's file), how it is probed (inside
-the containers: the overlays are not reachable from the host) and how `down`
-converges (teardown.py). Status, exec, logs, isolation, backup and restore are
+then `docker stack deploy` of stackfile.py's file, each node answering for the
+tiers' subnets: tierroutes.py), how it is probed (inside the containers: the
+overlays are not reachable from the host; readiness.py waits that way, and the
+bench's cache flush is sent that way: cacheflush.py) and how `down` converges
+(teardown.py). Status, exec, logs, isolation, backup and restore are
 docker mode's, with each command sent to the engine that runs the container.
 
 State lives in <state-dir>/swarm: state.json, stack.yaml, dockerd-n2.log and
@@ -14,14 +16,15 @@ node 2's data root (`node2/`), removed by `down` (the log too, once node 2 is go
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
-from shopnet.errors import ConfigError, DriverError, ReadinessTimeout
-from shopnet.runtime import ports, probe
+from shopnet.errors import ConfigError, DriverError
+from shopnet.runtime import ports
 from shopnet.runtime.base import DownResult, InstanceStatus
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import StackState
@@ -32,11 +35,9 @@ from shopnet_docker import status as docker_status
 from shopnet_docker.driver import DockerDriver
 from shopnet_docker.engine import Docker
 from shopnet_docker.stack import Container
-from shopnet_swarm import nodes, stackfile, teardown
+from shopnet_swarm import cacheflush, nodes, readiness, stackfile, teardown, tierroutes
 from shopnet_swarm.tasks import RoutingDocker, SwarmStack, Task
 
-UP_TIMEOUT = 240.0
-READY_TIMEOUT = 90.0
 SWARM_HEALTH_INTERVAL = "5s"
 """The compose file's own default: Swarm runs every check itself."""
 _FETCH = (
@@ -67,6 +68,7 @@ class SwarmDriver(DockerDriver):
         self.project = stackfile.stack_name(topology.prefix)
         self.stack = SwarmStack(routing, self.project)
         self.node2 = nodes.SecondNode(self.project, self.layout.dir / "node2")
+        self._user_of: stackfile.UserOf | None = None
         if self.node2.pid():
             routing.node2 = self.node2.engine(routing)
 
@@ -82,10 +84,11 @@ class SwarmDriver(DockerDriver):
         return f"swarm stack (2 nodes, overlays per tier), discovery {self.variant.discovery}"
 
     def present(self) -> bool:
-        return bool(self.node2.present()) or super().present()
+        return bool(self.node2.present() or tierroutes.claimed(self.topology)) or super().present()
 
     def leftovers(self) -> list[str]:
         found = super().leftovers() + self.node2.present()
+        found += [f"route unreachable {s}" for s in tierroutes.claimed(self.topology)]
         if nodes.ours(self.docker):
             found.append("the swarm shopnet created")
         return found
@@ -98,9 +101,7 @@ class SwarmDriver(DockerDriver):
         self.docker.ping()
         nodes.refuse_foreign_swarm(self.docker)
         ports.require_free(self.topology.published_port, what="the gateway's published port")
-        for _, route in preflight.host_routes():
-            if route.prefixlen and route.overlaps(nodes.UNDERLAY[0].network):
-                raise ConfigError(f"the swarm underlay {nodes.UNDERLAY[0].network} is routed here")
+        tierroutes.refuse_routed(self.topology)
         preflight.check_volume(self.stack, self.layout)
         preflight.ensure_images(self.docker, self.progress, build=build)
 
@@ -112,6 +113,8 @@ class SwarmDriver(DockerDriver):
         with self.progress.step(f"starting node 2 (a dockerd in namespace {self.node2.netns})"):
             self.node2.start(self.docker, self.node2_log)
             self.docker.node2 = self.node2.engine(self.docker)
+        with self.progress.step("claiming the tiers' subnets on both nodes (unreachable routes)"):
+            tierroutes.claim(self.topology, self.node2.netns)
         with self.progress.step(f"loading {chosen.service} into node 2"):
             _copy_image(self.docker, self.docker.node2, chosen.service)
         with self.progress.step("creating the swarm (this engine: manager; node 2: worker)"):
@@ -129,7 +132,13 @@ class SwarmDriver(DockerDriver):
                 what="docker stack deploy", env=self._deploy_env(), timeout=120,
             )  # fmt: skip
         with self.progress.step("waiting until every task runs and is healthy"):
-            self._wait_replicas(state.scale)
+            readiness.wait_replicas(self)
+
+    def _users(self) -> stackfile.UserOf:
+        # `up` asks twice (the secret files, then the stack file): look the users up once.
+        if self._user_of is None:
+            self._user_of = super()._users()
+        return self._user_of
 
     def _deploy_env(self) -> dict[str, str]:
         # Docker mode's `up` runs each container's first checks itself and leaves Docker's
@@ -139,57 +148,9 @@ class SwarmDriver(DockerDriver):
             names.VAR_HEALTH_INTERVAL: SWARM_HEALTH_INTERVAL,
         }
 
-    def _wait_replicas(self, scale: dict[str, int]) -> None:
-        deadline = time.monotonic() + UP_TIMEOUT
-        reported = ""
-        while True:
-            lines = self.docker.lines(
-                "service", "ls", "--filter", f"label=com.docker.stack.namespace={self.project}",
-                "--format", "{{.Name}} {{.Replicas}}", what="docker service ls",
-            )  # fmt: skip
-            summary = ", ".join(sorted(lines))
-            if summary != reported:
-                reported = summary
-                self.progress.info(f"  {summary}")
-            counts = [line.split()[1].split("/") for line in lines if len(line.split()) == 2]
-            want = len(self.topology.services)
-            if len(counts) == want and all(a == b for a, b in counts):
-                return
-            if time.monotonic() > deadline:
-                raise ReadinessTimeout(
-                    f"swarm tasks not running after {UP_TIMEOUT:.0f}s: {summary}; "
-                    f"errors: {self._task_errors()}"
-                )
-            time.sleep(1.0)
-
-    def _task_errors(self) -> str:
-        out = self.docker.run(
-            "stack", "ps", self.project, "--no-trunc", "--format", "{{.Name}} {{.Error}}",
-            what="docker stack ps", check=False,
-        )  # fmt: skip
-        errors = [line for line in out.stdout.splitlines() if len(line.split()) > 1]
-        return "; ".join(errors[:4]) or "none reported"
-
     def wait_ready(self, state: StackState) -> None:
-        wanted = probe.expected_registrations(self.topology, state.scale)
-        registry = self.topology.service("registry")
         with self.progress.step("waiting until every instance is registered"):
-            deadline = time.monotonic() + READY_TIMEOUT
-            while True:
-                container = self.stack.container("registry-1")
-                url = f"http://127.0.0.1:{registry.port}/v1/services"
-                catalog = (self.fetch_inside(container, url) or {}).get("services", {})
-                if all(catalog.get(s, {}).get("passing", 0) >= n for s, n in wanted.items()):
-                    return
-                if time.monotonic() > deadline:
-                    have = {s: catalog.get(s, {}).get("passing", 0) for s in wanted}
-                    where = ", ".join(
-                        f"{c.instance}@node{_node(c)}" for c in self.stack.containers()
-                    )
-                    raise ReadinessTimeout(
-                        f"registered instances {have}, expected {wanted} (tasks: {where})"
-                    )
-                time.sleep(1.0)
+            readiness.wait_registered(self, state.scale)
 
     def mark_up(self, state: StackState) -> None:
         containers = docker_status.ordered(self.topology, self.stack.containers())
@@ -272,6 +233,11 @@ class SwarmDriver(DockerDriver):
 
     def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
         raise ConfigError("netem is not available in swarm mode (overlays have no host bridge)")
+
+    def cache_flusher(
+        self, rows: list[InstanceStatus]
+    ) -> contextlib.AbstractContextManager[Callable[[], None] | None]:
+        return cacheflush.flusher(self)  # the host cannot reach an overlay's Redis
 
     def _remove_loss_tables(self) -> list[str]:
         return []

@@ -6,7 +6,8 @@
    secrets, configs, containers, networks; with `volumes` our volumes too;
 3. leaving the swarm, only when it is ours (advertised on our underlay), and our
    labelled docker_gwbridge;
-4. node 2: its dockerd, data root, exec root, veth and namespace.
+4. node 2: its dockerd, data root, exec root, veth and namespace;
+5. our unreachable routes for the tiers' subnets on this host (tierroutes.py).
 
 A swarm someone else made is never left, and nothing without our labels is touched.
 """
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 from shopnet.errors import PreflightError
 from shopnet.runtime.base import DownResult
 from shopnet_docker.engine import last_lines
-from shopnet_swarm import nodes
+from shopnet_swarm import nodes, tierroutes
 from shopnet_swarm.tasks import STACK_LABEL
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def down(driver: SwarmDriver, *, volumes: bool) -> DownResult:
     try:
         docker.ping(timeout=10.0)
     except PreflightError as exc:
-        removed = driver.node2.stop()
+        removed = driver.node2.stop() + tierroutes.release(driver.topology)
         if not layout.state_file.exists():
             return DownResult(removed=tuple(removed))
         return DownResult(
@@ -83,6 +84,7 @@ def down(driver: SwarmDriver, *, volumes: bool) -> DownResult:
         problems.append(str(exc))
     docker.node2 = None
     removed += driver.node2.stop()
+    removed += tierroutes.release(driver.topology)
     if not problems and not nodes.ours(docker):
         layout.state_file.unlink(missing_ok=True)
         driver.stack_file.unlink(missing_ok=True)

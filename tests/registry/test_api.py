@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
+from shopnet.common import registry_client
 from shopnet.common.registry_client import (
     InstanceInfo,
     Registration,
@@ -164,6 +165,64 @@ async def test_registration_heartbeats_and_reregisters(registry: TestClient) -> 
     await registration.stop()
     instances, _ = await client.lookup("product")
     assert instances == []
+
+
+class StallingClient(RegistryClient):
+    """The real client, except that its first register never returns and its second is
+    cancelled from inside (a timeout firing as a call returns)."""
+
+    calls = 0
+
+    async def register(self, instance: InstanceInfo) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.Event().wait()
+        if self.calls == 2:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+            await asyncio.sleep(0)
+        await super().register(instance)
+
+
+async def test_a_stuck_or_cancelled_call_does_not_end_the_registration(
+    registry: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry_client, "CALL_BOUND", 0.2)
+    client = StallingClient(registry.session, str(registry.make_url("/")), token=TOKEN)
+    registration = Registration(
+        client, InstanceInfo("product-8", "product", "127.0.0.1", 3001, ttl=3, deregister_after=3)
+    )
+    registration.start()
+    await asyncio.wait_for(registration.registered.wait(), 5)
+    assert client.calls == 3
+    await registration.stop()
+
+
+async def test_an_instance_finds_its_address_in_the_loop(registry: TestClient) -> None:
+    # A registry name that does not resolve yet (swarm start-up) is one more retried call,
+    # not an exception after the server listened; a resolvable one gives the address.
+    url = str(registry.make_url("/"))
+    client = RegistryClient(registry.session, url, token=TOKEN)
+    waiting = Registration(
+        client,
+        InstanceInfo("product-7", "product", "", 3001, ttl=3, deregister_after=3),
+        advertise_via="http://registry.invalid:8500",
+    )
+    waiting.start()
+    await asyncio.sleep(0.5)
+    assert waiting._task is not None and not waiting._task.done()
+    assert not waiting.registered.is_set()
+    await waiting.stop()
+    found = Registration(
+        client,
+        InstanceInfo("product-6", "product", "", 3001, ttl=3, deregister_after=3),
+        advertise_via=url,
+    )
+    found.start()
+    await asyncio.wait_for(found.registered.wait(), 5)
+    assert found.instance.address == "127.0.0.1"
+    await found.stop()
 
 
 async def test_watch_follows_changes(registry: TestClient) -> None:

@@ -27,9 +27,7 @@ from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
 from shopnet.errors import ConfigError, ShopnetError
 from shopnet.runtime import variant
-from shopnet.runtime.backup import flush, flushes
 from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, make_driver
-from shopnet.runtime.confine import redis_auth
 from shopnet.runtime.progress import Progress
 from shopnet.topology.model import Topology
 
@@ -181,9 +179,7 @@ class Bench:
                     # by component (the ratios compare our gateway's with nginx's, say).
                     profiled = workload == "product_hit" and connections == opts.connections
                     before = cpu.snapshot(rows, helpers) if profiled else None
-                    with self._flushing(
-                        rows if workload == "product_miss" else None, redis_auth(driver.layout)
-                    ):
+                    with self._flushing(driver, rows if workload == "product_miss" else None):
                         result = self._wrk(target, workload, connections)
                     usage = (
                         cpu.per_request(before, cpu.snapshot(rows, helpers), result.requests)
@@ -338,43 +334,35 @@ class Bench:
         return Target("calibration", f"http://{host}:{port}", prefix="", only=("product_hit",))
 
     @contextlib.contextmanager
-    def _flushing(
-        self, rows: list[InstanceStatus] | None, auth: tuple[str, str] | None
-    ) -> Iterator[None]:
+    def _flushing(self, driver: Driver, rows: list[InstanceStatus] | None) -> Iterator[None]:
         """Keep flushing the caches during a cache-miss run, so reads keep going to PostgreSQL.
 
-        Only the cache users' key prefixes go (as after a restore), never FLUSHALL. The
+        Only the cache users' key prefixes go (as after a restore), never FLUSHALL, the way
+        the driver reaches its caches (Driver.cache_flusher: swarm's from inside). The
         run still records X-Cache HIT/MISS counts, so the report states the real miss
         ratio rather than assuming it.
         """
-        targets = []
-        for item in flushes(self.topology) if rows is not None else ():
-            cache = find(rows or [], f"{item.datastore}-1")
-            if cache is not None:
-                host, port = cache.address.rsplit(":", 1)
-                targets.append((host, int(port), item))
-        if not targets:
+        if rows is None:
             yield
             return
-        stop = threading.Event()
+        with driver.cache_flusher(rows) as flush_all:
+            if flush_all is None:
+                yield
+                return
+            stop = threading.Event()
 
-        def flush_all() -> None:
-            for host, port, item in targets:
-                with contextlib.suppress(ShopnetError):
-                    flush(host, port, item, auth=auth)
+            def keep_flushing() -> None:
+                while not stop.wait(0.1):
+                    flush_all()
 
-        def keep_flushing() -> None:
-            while not stop.wait(0.1):
-                flush_all()
-
-        thread = threading.Thread(target=keep_flushing, name="cache-flusher", daemon=True)
-        flush_all()
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
+            thread = threading.Thread(target=keep_flushing, name="cache-flusher", daemon=True)
+            flush_all()
+            thread.start()
+            try:
+                yield
+            finally:
+                stop.set()
+                thread.join()
 
 
 def _wait_port(host: str, port: int, timeout: float = 10.0, what: str = "the nginx peer") -> None:

@@ -33,7 +33,6 @@ from shopnet.common.registry_client import (
     InstanceInfo,
     Registration,
     RegistryClient,
-    advertise_address_for,
     read_token_file,
 )
 
@@ -150,17 +149,17 @@ async def _serve(
     session = None
     if cfg.register:
         session = aiohttp.ClientSession()
-        address = cfg.advertise_address or advertise_address_for(cfg.registry_url)
         registration = Registration(
             RegistryClient(session, cfg.registry_url, token=token, identity=identity),
             InstanceInfo(
                 id=cfg.instance_id,
                 service=cfg.service,
-                address=address,
+                address=cfg.advertise_address,  # "" : found by the loop (advertise_via)
                 port=cfg.port,
                 ttl=cfg.ttl_seconds,
                 deregister_after=cfg.deregister_after_seconds,
             ),
+            advertise_via=cfg.registry_url,
         )
         registration.start()
 

@@ -17,13 +17,14 @@ secret (`X-Registry-Secret`); shopnet.registry.admission explains why.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
@@ -33,6 +34,8 @@ from shopnet.common.background import BackgroundLoop
 from shopnet.errors import ConfigError
 
 log = logging.getLogger("shopnet.registry_client")
+
+T = TypeVar("T")
 
 INDEX_HEADER = "X-Registry-Index"
 SECRET_HEADER = "X-Registry-Secret"
@@ -209,12 +212,50 @@ def advertise_address_for(registry_url: str) -> str:
         return probe.getsockname()[0]
 
 
+async def _source_address(url: str) -> str:
+    try:
+        return await asyncio.to_thread(advertise_address_for, url)
+    except OSError as exc:  # the registry's name does not resolve (yet)
+        raise RegistryError(f"no route towards {url} yet: {exc}") from None
+
+
+CALL_BOUND = 15.0
+"""Longest one registration call may take, whatever aiohttp's own 5 s timeout does."""
+
+
+async def _bounded(call: Coroutine[Any, Any, T]) -> T:
+    """`call` in a task of its own, given up after CALL_BOUND s, so that one call that never
+    returns, or a cancellation that is not stop()'s, cannot end the registration loop: the
+    instance would serve, healthy, and never be routed to (seen in swarm start-up)."""
+    attempt = asyncio.ensure_future(call)
+    try:
+        await asyncio.wait({attempt}, timeout=CALL_BOUND)
+    except asyncio.CancelledError:  # stop()
+        attempt.cancel()
+        raise
+    if not attempt.done():
+        where = " < ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in attempt.get_stack(limit=6))
+        attempt.cancel()  # not awaited: a call stuck in its cleanup must not hold us too
+        raise RegistryError(f"registry call stuck for {CALL_BOUND:.0f} s in {where}")
+    if attempt.cancelled():
+        raise RegistryError("registry call cancelled by something other than stop()")
+    return attempt.result()
+
+
 class Registration(BackgroundLoop):
     """Keep one instance registered: register, heartbeat at TTL/3, re-register on 404."""
 
-    def __init__(self, client: RegistryClient, instance: InstanceInfo) -> None:
+    def __init__(
+        self, client: RegistryClient, instance: InstanceInfo, *, advertise_via: str = ""
+    ) -> None:
+        """An instance without an address registers the source address of its route to
+        `advertise_via` (advertise_address_for), found here rather than before the loop:
+        in swarm start-up the registry's name resolves only once its task is healthy, and a
+        failure there, after the server listened, left a process serving but never
+        registering. Here it is one more retried, logged call."""
         self._client = client
         self.instance = instance
+        self._advertise_via = advertise_via
         self.registered = asyncio.Event()
 
     @property
@@ -227,11 +268,14 @@ class Registration(BackgroundLoop):
         while True:
             try:
                 if not registered:
-                    await self._client.register(self.instance)
+                    if not self.instance.address:
+                        address = await _bounded(_source_address(self._advertise_via))
+                        self.instance = dataclasses.replace(self.instance, address=address)
+                    await _bounded(self._client.register(self.instance))
                     registered = True
                     self.registered.set()
                     log.info("registered", extra={"address": self.instance.address})
-                elif not await self._client.heartbeat(self.instance.id):
+                elif not await _bounded(self._client.heartbeat(self.instance.id)):
                     log.warning("registry forgot this instance; registering again")
                     registered = False
                     continue

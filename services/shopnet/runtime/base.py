@@ -8,13 +8,15 @@ only for docker. The CLI is thin: it parses options and calls these methods.
 from __future__ import annotations
 
 import abc
+import contextlib
 import importlib
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from shopnet.errors import ConfigError, DriverError, PreflightError, StateError
+from shopnet.errors import ConfigError, DriverError, PreflightError, ShopnetError, StateError
 from shopnet.runtime.probe import get_json
 from shopnet.runtime.process import ProcessSpec
 from shopnet.runtime.progress import Progress
@@ -350,6 +352,29 @@ class Driver(abc.ABC):
     def peer_port(self) -> int | None:
         """Port of the nginx peer started beside gateway-1 (run_beside), or None: no peer."""
         return None
+
+    @contextlib.contextmanager
+    def cache_flusher(self, rows: list[InstanceStatus]) -> Iterator[Callable[[], None] | None]:
+        """For the cache-miss runs: a call that drops every cache user's keys (what a restore
+        flushes, never FLUSHALL), errors ignored; None without a cache. Here from the host,
+        to each cache's address in `rows` (the stack's status)."""
+        from shopnet.runtime.backup import flush, flushes
+        from shopnet.runtime.confine import redis_auth
+
+        auth = redis_auth(self.layout)
+        targets = []
+        for item in flushes(self.topology):
+            cache = next((r for r in rows if r.instance == f"{item.datastore}-1"), None)
+            if cache is not None:
+                host, port = cache.address.rsplit(":", 1)
+                targets.append((host, int(port), item))
+
+        def flush_all() -> None:
+            for host, port, item in targets:
+                with contextlib.suppress(ShopnetError):
+                    flush(host, port, item, auth=auth)
+
+        yield flush_all if targets else None
 
 
 def driver_class(mode: str) -> type[Driver]:
