@@ -72,6 +72,7 @@ def main_store(root: Path, builds: Sequence[_Build], *, source_root: Path) -> Bu
     for old in root.glob("buildah*"):
         if old.is_dir() and old.name != name:
             Buildah.at(old).remove_storage()
+    root.mkdir(parents=True, exist_ok=True)  # a fresh state directory has none yet
     (root / CURRENT_STORE).write_text(name + "\n")
     return Buildah.at(root / name)
 

@@ -129,3 +129,18 @@ def test_a_container_we_force_remove_did_not_ignore_a_stop_signal(
     docker.run("rm", "-f", name, what="rm -f")
     (swept,) = stop_times(docker, [cid], since=since, until=time.time())
     assert swept.exit_code == "137" and not swept.killed
+
+
+def test_the_first_build_in_a_fresh_state_directory_makes_its_build_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bench builds images under a state directory of its own: no build/ there yet."""
+    from types import SimpleNamespace
+
+    from shopnet_docker import offline
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    root = tmp_path / "state" / "build"
+    store = offline.main_store(root, [SimpleNamespace(dated_by=())], source_root=tmp_path)
+    assert store.root == root / "buildah-1700000000"
+    assert offline.current_store(root).root == store.root
