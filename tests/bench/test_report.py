@@ -121,6 +121,8 @@ def test_report_and_charts_are_written_with_every_workload(tmp_path: Path) -> No
     ):
         assert title in report
     assert "| docker (DNAT) / netns | 0.82× | ≥ 0.90× ✗ |" in report
+    # Sold-out refusals are counted as failed, and the report says why they are there.
+    assert "about one order in 13 (they pick products at random) is rightly refused" in report
     assert "missed by 8%" in report
     assert "Where the CPU goes" in report and "| kernel softirq | 20.0 | 20.6 | 25.0 |" in report
     assert "kernel softirq +4 µs" in report  # why docker missed its ratio, from the profile

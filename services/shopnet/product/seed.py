@@ -30,6 +30,8 @@ _NOUNS = (
 
 _LOCK = zlib.crc32(b"shopnet:product:seed")
 _BATCH = 5000
+SOLD_OUT_EVERY = 13
+"""Every 13th seed product has no stock: orders for it are refused (409), by design."""
 
 
 def catalog_entry(i: int) -> tuple[str, str, str, int, str, int]:
@@ -40,7 +42,7 @@ def catalog_entry(i: int) -> tuple[str, str, str, int, str, int]:
     if k >= a * m * n:
         name += f" Mk {k // (a * m * n) + 1}"
     price_cents = ((i * 7919) % 500) * 100 + 99  # 0.99 … 499.99, scattered by a prime stride
-    stock = 0 if i % 13 == 0 else (i * 37) % 200 + 1  # every 13th product is sold out
+    stock = 0 if i % SOLD_OUT_EVERY == 0 else (i * 37) % 200 + 1
     description = f"{name}: item {i} of the shopnet seed catalog."
     return f"SN-{i:06d}", name, description, price_cents, "EUR", stock
 
