@@ -129,6 +129,7 @@ def render(results: Results) -> str:
     out.append("")
     out += wiring_section.lines(closed, conns, meta.get("matrix"))
     out += across_hosts(closed, conns)
+    out += swarm_section.lines(closed, conns)
 
     for workload in WORKLOADS:
         cells = [
@@ -179,10 +180,6 @@ def render(results: Results) -> str:
         from shopnet.audit.render import side_by_side
 
         out.append(side_by_side(meta["isolation"]))
-    across = swarm_section.lines(closed, conns)
-    if across:
-        out.append("## Across hosts\n")
-        out += across
     out.append("## Charts\n")
     out.append("![Throughput per mode and path](charts/throughput.png)\n")
     out.append("![Latency percentiles vs connections](charts/latency_vs_connections.png)\n")

@@ -1,4 +1,4 @@
-"""The "Swarm vs compose" part of the report's "Across hosts" section, from the numbers.
+"""The report's "Across hosts: Swarm vs compose" section, from the numbers.
 
 Both modes run the same stack from one compose model; swarm puts it on two
 nodes (overlay networks over VXLAN, one product replica on each node), compose
@@ -26,7 +26,7 @@ def lines(closed: list[Summary], conns: int) -> list[str]:
     if not rows:
         return []
     return [
-        "### Swarm vs compose\n",
+        "## Across hosts: Swarm vs compose\n",
         "The same stack from the same compose model: `docker` on one host's bridges, `swarm` "
         "on two nodes of this machine (this engine and a second dockerd in a namespace), "
         "tiers as VXLAN overlays, `endpoint_mode: dnsrr`, the gateway published in host mode "
