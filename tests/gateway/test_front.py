@@ -1,4 +1,4 @@
-"""The proxy path skips aiohttp's router (shopnet.gateway.front) and behaves as through it."""
+"""The proxy path skips aiohttp's router (shopnet.gateway.listener) and behaves as through it."""
 
 from __future__ import annotations
 

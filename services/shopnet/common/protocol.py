@@ -190,7 +190,7 @@ class _BoundedServer(Server):
 
 FRONT_HANDLER = web.AppKey("front_handler", Callable[[_Handler], _Handler])
 """Optional: given the app's own request handler, the one its public listener runs
-instead (e.g. the gateway's proxy path without the router: shopnet.gateway.front)."""
+instead (e.g. the product service's remembered routes: shopnet.common.routes_memo)."""
 
 
 FRONT_PROTOCOL = web.AppKey("front_protocol", Callable[..., asyncio.Protocol])

@@ -21,14 +21,12 @@ from shopnet.common.app import create_base_app, serve
 from shopnet.common.health import READINESS_CHECKS
 from shopnet.common.http import NotFound
 from shopnet.common.metrics import METRICS
-from shopnet.common.protocol import FRONT_HANDLER
 from shopnet.gateway import openapi, paths
 from shopnet.gateway.client import UpstreamClient
 from shopnet.gateway.config import GatewayConfig
 from shopnet.gateway.connection import MAX_ANSWER_BYTES
 from shopnet.gateway.discovery import Discovery
 from shopnet.gateway.edge import parser_limits
-from shopnet.gateway.front import FrontDoor
 from shopnet.gateway.keys import DISCOVERY, FORWARDERS, GATEWAY_CONFIG, GATEWAY_METRICS
 from shopnet.gateway.listener import FrontProtocol
 from shopnet.gateway.metrics import GatewayMetrics
@@ -74,9 +72,8 @@ def create_app(
         below = app.router.add_route("*", route.prefix + "/{tail:.*}", handler)
         registered.append((route.prefix, exact, below))
     app.router.add_route("*", "/api/{tail:.*}", _no_route)
-    # The public listener's proxy path skips the router (the routes above stay for the rest).
-    app[FRONT_HANDLER] = FrontDoor(app, registered)
-    # ...and most of it skips aiohttp's server too (the rest is handed to it).
+    # The public listener serves the proxy path without aiohttp's server or router; what
+    # it hands to aiohttp (shopnet.gateway.listener) takes the routes above.
     paths.install(app, registered, forwarders, FrontProtocol)
     if ADMIN_APP in app:
         app[ADMIN_APP].router.add_get("/registry", discovery.view)

@@ -13,9 +13,8 @@ that does not arrive with its head, `Upgrade`, CONNECT, HTTP/1.0, percent-escape
 in the path. Handing over a whole connection is the simplest split that keeps
 behaviour: once the answers to earlier requests are written, the protocol replaces
 itself on the transport by aiohttp's own (BoundedRequestHandler) and gives it the
-bytes from that request on, so aiohttp parses and answers as it always did (its
-FRONT_HANDLER still skips the router for the proxy paths that follow). A
-connection sending only proxy requests never meets aiohttp.
+bytes from that request on, so aiohttp parses, routes and answers as it always
+did. A connection sending only proxy requests never meets aiohttp.
 
 The edge's bounds are the same as aiohttp's (shopnet.common.protocol) and shared
 with it: this protocol is one of the server's connections, so the connection cap

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_urldispatcher import ResourceRoute
+from aiohttp.web_urldispatcher import ResourceRoute, UrlMappingMatchInfo
 
 from shopnet.common.http import REQUEST_ID, ApiError, error_body
 from shopnet.common.metrics import METRICS
@@ -23,7 +23,6 @@ from shopnet.common.protocol import FRONT_PROTOCOL
 from shopnet.common.upstreams import Endpoint
 from shopnet.gateway.answer import serialise
 from shopnet.gateway.connection import UpstreamResponse
-from shopnet.gateway.front import match_info
 from shopnet.gateway.proxy import Forwarder
 from shopnet.gateway.relay import relay_bytes
 
@@ -32,6 +31,14 @@ log = logging.getLogger("shopnet.http")
 # Requests with these fields are aiohttp's: it answers `Expect:`, reads chunked bodies
 # and refuses upgrades as it always did.
 _AIOHTTP_FIELDS = frozenset({b"expect", b"transfer-encoding", b"upgrade"})
+
+
+def match_info(app: web.Application, route: ResourceRoute) -> UrlMappingMatchInfo:
+    """What the router would attach for `route`, built once: frozen, so it can be shared."""
+    info = UrlMappingMatchInfo({}, route)
+    info.add_app(app)
+    info.freeze()
+    return info
 
 
 class Call:
