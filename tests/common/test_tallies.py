@@ -204,6 +204,6 @@ def test_multiprocess_flushes_are_summed_over_processes(tmp_path: Path) -> None:
     assert 'shopnet_http_request_duration_seconds_bucket{le="0.005",route="/a"} 8.0' in text
     total = re.search(r'shopnet_http_request_duration_seconds_sum\{route="/a"\} (\S+)', text)
     assert total is not None and float(total[1]) == pytest.approx(8 * 0.003)
-    # Served requests: the /metrics answers flushed them, the shutdown flushed the /metrics too.
+    # Served requests: each one's record flushed it, the last /metrics included.
     assert 'shopnet_http_requests_total{method="GET",route="/health",status="200"} 8.0' in text
     assert 'shopnet_http_requests_total{method="GET",route="/metrics",status="200"} 2.0' in text

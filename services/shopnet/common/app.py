@@ -66,7 +66,6 @@ def create_base_app(
     hide_server_version()
     app[CONFIG] = cfg
     app[METRICS] = metrics
-    app.cleanup_ctx.append(metrics.flushing)  # first in, so the last to stop: after the drain
     app[READINESS_CHECKS] = dict(readiness or {})
     app.router.add_get("/health", health)
     if cfg.admin_port:

@@ -10,10 +10,9 @@ counted in plain ints on the hot path, handed to prometheus when it collects.
 A service run as several worker processes sets PROMETHEUS_MULTIPROC_DIR (before
 prometheus_client is imported): every process then writes its samples to files
 there, and /metrics, whichever worker answers it, sums them over all workers.
-Each worker writes its request tallies to its files after every request (so
-/metrics, whichever worker answers, counts every answered request at once), and
-any other tallies every second (tallies.FLUSH_SECONDS), before it answers
-/metrics itself and when it stops. One process (the default) writes no files.
+Each worker writes its tallies to its files after every request it records (so
+/metrics, whichever worker answers, counts every answered request at once) and
+before it answers /metrics itself. One process (the default) writes no files.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from __future__ import annotations
 import os
 import time
 from bisect import bisect_left
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
@@ -29,7 +27,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from shopnet.common.http import Handler, Middleware
-from shopnet.common.tallies import Count, Observations, PeriodicFlush, Tallies
+from shopnet.common.tallies import Count, Observations, Tallies
 
 # Latency buckets in seconds, dense where a LAN service lives (sub-millisecond to 100 ms).
 LATENCY_BUCKETS = (
@@ -113,17 +111,6 @@ class ServiceMetrics:
         """The text /metrics answers; in multiprocess mode, with this process's latest counts."""
         self.tallies.flush()
         return generate_latest(self.exposition)
-
-    async def flushing(self, app: web.Application) -> AsyncIterator[None]:
-        """cleanup_ctx: in multiprocess mode, flush the tallies every second and once at the end."""
-        if not self.tallies.multiprocess:
-            yield
-            return
-        flusher = PeriodicFlush(self.tallies)
-        flusher.start()
-        yield
-        await flusher.stop()
-        self.tallies.flush()  # after the drain: the last requests count too
 
     def middleware(self) -> Middleware:
         """A middleware that records (shopnet.common.http.make_request_middleware records

@@ -16,17 +16,14 @@ Prometheus still sees the same metrics, in one of two ways:
   must reach this process's sample files, which MultiProcessCollector adds up
   over all workers. Each tallied metric then has a real prometheus metric as its
   sink, and `flush()` adds what was counted since the last flush to the sink's
-  children. ServiceMetrics flushes its request metrics after every request there
-  (any worker's /metrics must count what the others answered, at once), and all
-  tallies every FLUSH_SECONDS, before this process answers /metrics and at
-  shutdown; a tally flushed only periodically shows up in the other workers'
-  /metrics up to FLUSH_SECONDS late. Multiprocess mode is the opt-in
-  (SHOPNET_GATEWAY_WORKERS > 1); the default single process counts for free.
+  children. ServiceMetrics flushes after every request it records (any worker's
+  /metrics must count what the others answered, at once) and before this process
+  answers /metrics. Multiprocess mode is the opt-in (SHOPNET_GATEWAY_WORKERS > 1);
+  the default single process counts for free.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
@@ -37,11 +34,6 @@ from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.samples import Sample
 from prometheus_client.utils import INF, floatToGoString
-
-from shopnet.common.background import BackgroundLoop
-
-FLUSH_SECONDS = 1.0
-"""Multiprocess mode: how often the tallies reach this process's sample files."""
 
 
 def _created_samples_wanted() -> bool:
@@ -233,16 +225,3 @@ class Tallies:
         """Multiprocess mode: add what was counted since the last flush to the sinks."""
         for tallied in self._metrics:
             tallied.flush()
-
-
-class PeriodicFlush(BackgroundLoop):
-    """Flush `tallies` every `interval` seconds (multiprocess mode)."""
-
-    def __init__(self, tallies: Tallies, interval: float = FLUSH_SECONDS) -> None:
-        self._tallies = tallies
-        self._interval = interval
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            self._tallies.flush()
