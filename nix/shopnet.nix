@@ -15,6 +15,7 @@ let
   required = [
     python3Packages.aiohttp
     python3Packages.asyncpg
+    python3Packages.hiredis
     python3Packages.httptools
     python3Packages.msgspec
     python3Packages.orjson
