@@ -46,6 +46,7 @@ NIXPKGS_ATTRIBUTES = (
     "python3Packages.setuptools",
     "python3Packages.aiohttp",
     "python3Packages.asyncpg",
+    "python3Packages.hiredis",
     "python3Packages.httptools",
     "python3Packages.msgspec",
     "python3Packages.orjson",
