@@ -7,9 +7,10 @@ Keys (standalone Redis; the scripts build list keys from arguments):
     shopnet:products:gen                   the list generation, bumped by every write
     shopnet:products:list:{gen}:{query}    one list page's JSON
 
-Hits. Product GETs issued in the same event-loop tick leave as one MGET
-(auto-pipelining, as ioredis and Lettuce do): one round trip and one pass
-through redis-py per tick instead of one per request, which is what makes the
+Hits. Product GETs are auto-pipelined (as ioredis and Lettuce do): those issued
+in one event-loop tick leave as one MGET, and while it is in flight the next ones
+gather for the one after it (shopnet.product.batching). One round trip and one
+pass through redis-py per batch instead of per request, which is what makes the
 hit path cheap. The bytes come back verbatim; nothing is decoded.
 
 Fills cannot resurrect old data. A miss reads the product's token *before* it
