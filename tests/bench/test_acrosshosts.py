@@ -11,7 +11,7 @@ def summary(mode: str, rps: float, p50: float, cpu: dict[str, float]) -> Summary
     return Summary(
         mode=mode, path="gateway", main=True, workload="product_hit", connections=64,
         paced=False, repeats=2, rps=rps, latency=Latency(p50, p50, p50, 2 * p50, 3 * p50),
-        failed=0, requests=1000, rate=0.0, miss_ratio=None, cpu_us=cpu,
+        failed=0, conflicts=None, requests=1000, rate=0.0, miss_ratio=None, cpu_us=cpu,
     )  # fmt: skip
 
 

@@ -30,6 +30,8 @@ class Summary:
     """Median of each statistic across repeats (corrected latency for paced runs)."""
     failed: int
     """Non-2xx/3xx answers and socket errors, summed over repeats (never hidden)."""
+    conflicts: int | None
+    """Of those, 409s (orders refused for want of stock), when the workload recorded them."""
     requests: int
     rate: float
     miss_ratio: float | None
@@ -51,6 +53,11 @@ def _median_latency(latencies: list[Latency]) -> Latency:
 def _median_components(profiles: list[dict[str, float]]) -> dict[str, float]:
     names = dict.fromkeys(name for profile in profiles for name in profile)
     return {name: round(statistics.median(p.get(name, 0.0) for p in profiles), 1) for name in names}
+
+
+def _sum_known(values: Iterable[int | None]) -> int | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
 
 
 def summarize(runs: Iterable[RunRecord]) -> list[Summary]:
@@ -76,6 +83,7 @@ def summarize(runs: Iterable[RunRecord]) -> list[Summary]:
                 rps=round(statistics.median(r.rps for r in results), 1),
                 latency=_median_latency(latencies),
                 failed=sum(r.failed for r in results),
+                conflicts=_sum_known(r.conflicts for r in results),
                 requests=sum(r.requests for r in results),
                 rate=statistics.median(r.rate for r in group),
                 miss_ratio=round(misses / (hits + misses), 3) if hits + misses else None,

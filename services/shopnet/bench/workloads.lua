@@ -90,7 +90,7 @@ function init(args)
   next_send_us = now_us()
   delay = paced_delay
   end
-  if rate > 0 or workload == "product_miss" or workload == "mix" or workload == "order_limited" then
+  if rate > 0 or workload == "product_miss" or workload == "mix" or workload:find("^order_") then
   response = record_response
   end
 end
@@ -214,7 +214,7 @@ function done(summary, latency, requests)
   local codes = {}
   for code, n in pairs(status_total) do codes[#codes + 1] = '"' .. code .. '":' .. n end
   add("statuses", "{" .. table.concat(codes, ",") .. "}")
-  -- Orders that were placed, and refused for want of stock (order_limited, mix).
+  -- Orders that were placed, and refused for want of stock (the order workloads, mix).
   add("created", status_total[201] or 0)
   add("conflicts", status_total[409] or 0)
   io.write("SHOPNET_WRK_JSON {" .. table.concat(parts, ",") .. "}\n")
