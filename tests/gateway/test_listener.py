@@ -201,3 +201,21 @@ async def test_answers_are_the_bytes_aiohttp_would_write(stack: Stack, aiohttp_r
     writer.close()
     assert len(aiohttp_requests) == 1 + len(requests)
     assert ours == theirs
+
+
+async def test_heads_aiohttps_parser_refuses_are_its_400s(stack: Stack) -> None:
+    """No Host, or a singleton field twice: handed over, aiohttp refuses them as before
+    the proxy path had its own protocol (never forwarded)."""
+    product = await stack.upstream("product-1")
+    gateway = await stack.gateway(expect={"product": 1})
+    for head in (
+        b"GET /api/products/1 HTTP/1.1\r\n\r\n",
+        b"GET /api/products/1 HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+        b"GET /api/products/1 HTTP/1.1\r\nHost: x\r\nContent-Type: a\r\nContent-Type: b\r\n\r\n",
+    ):
+        reader, writer = await connect(gateway)
+        writer.write(head)
+        data, _ = await until_closed(reader)
+        writer.close()
+        assert json_error(data)[:2] == (400, "bad_request"), head
+    assert product.hits == 0

@@ -34,8 +34,23 @@ from shopnet.common.protocol import FRONT_PROTOCOL
 log = logging.getLogger("shopnet.http")
 
 # Requests with these fields are aiohttp's: it answers `Expect:`, reads chunked bodies
-# and refuses upgrades as it always did.
-AIOHTTP_FIELDS = frozenset({b"expect", b"transfer-encoding", b"upgrade"})
+# and refuses upgrades as it always did; it refuses the old websocket handshake.
+_AIOHTTP_FIELDS = frozenset({b"expect", b"transfer-encoding", b"upgrade", b"sec-websocket-key1"})
+# Fields aiohttp's request parser refuses to see twice (RFC 9110 singletons).
+_SINGLETONS = frozenset(
+    {
+        b"content-length",
+        b"content-location",
+        b"content-range",
+        b"content-type",
+        b"etag",
+        b"host",
+        b"max-forwards",
+        b"server",
+        b"transfer-encoding",
+        b"user-agent",
+    }
+)
 
 
 class FrontCall:
@@ -84,6 +99,30 @@ class FrontPath(Protocol):
 
     def record(self, call: Any, status: int) -> None:
         """Count the answered request (ServiceMetrics.record)."""
+
+
+def scan_fields(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, int] | None:
+    """(the caller's X-Request-ID, the Content-Length or 0) of an HTTP/1.1 request head;
+    None when aiohttp is to answer it: a field it handles itself, or a head its parser
+    refuses (no Host, a singleton field twice) — then it answers its 400 as always."""
+    given_id = None
+    length = 0
+    seen: set[bytes] = set()
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _SINGLETONS:
+            if lower in seen:
+                return None
+            seen.add(lower)
+            if lower == b"content-length":
+                length = int(value)
+        elif lower == b"x-request-id" and given_id is None:  # aiohttp's headers.get()
+            given_id = value.rstrip(b" \t").decode("utf-8", "surrogateescape")
+        if lower in _AIOHTTP_FIELDS:
+            return None
+    if b"host" not in seen:
+        return None
+    return given_id, length
 
 
 def frozen_match_info(app: web.Application, route: AbstractRoute) -> UrlMappingMatchInfo:

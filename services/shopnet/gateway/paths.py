@@ -18,12 +18,12 @@ from aiohttp.web_urldispatcher import ResourceRoute
 
 from shopnet.common import front_path
 from shopnet.common.front_path import (
-    AIOHTTP_FIELDS,
     FrontCall,
     ParserBounds,
     Seen,
     frozen_match_info,
     json_error,
+    scan_fields,
 )
 from shopnet.common.http import ApiError
 from shopnet.common.metrics import METRICS
@@ -96,15 +96,12 @@ class ProxyPath(ParserBounds):
         if routed is None:
             return None
         forwarder, info = routed
-        given_id = None
-        for name, value in headers:
-            lower = name.lower()
-            if lower in AIOHTTP_FIELDS:
-                return None
-            if lower == b"content-length" and int(value) > self._max_body:
-                return None  # its 413, without reading the body, is aiohttp's
-            if lower == b"x-request-id" and given_id is None:
-                given_id = value.decode("utf-8", "surrogateescape")
+        scanned = scan_fields(headers)
+        if scanned is None:
+            return None
+        given_id, length = scanned
+        if length > self._max_body:
+            return None  # its 413, without reading the body, is aiohttp's
         return Call(
             method.decode("ascii"),
             target,

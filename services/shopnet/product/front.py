@@ -25,12 +25,12 @@ from aiohttp.web_urldispatcher import AbstractRoute
 from shopnet.common import front_path
 from shopnet.common.answer import SERVER_LINE, date_line
 from shopnet.common.front_path import (
-    AIOHTTP_FIELDS,
     FrontCall,
     ParserBounds,
     Seen,
     frozen_match_info,
     json_error,
+    scan_fields,
 )
 from shopnet.common.http import ApiError
 from shopnet.common.metrics import METRICS
@@ -87,15 +87,10 @@ class ProductPath(ParserBounds):
         product_id = int(digits)
         if product_id > _MAX_ID:
             return None
-        given_id = None
-        for name, value in headers:
-            lower = name.lower()
-            if lower == b"x-request-id":
-                if given_id is None:
-                    given_id = value.decode("utf-8", "surrogateescape")
-            elif lower in AIOHTTP_FIELDS or (lower == b"content-length" and value != b"0"):
-                return None
-        return ProductCall(url.decode("ascii"), keep_alive, given_id, product_id)
+        scanned = scan_fields(headers)
+        if scanned is None or scanned[1]:
+            return None  # a body, or not a head to serve
+        return ProductCall(url.decode("ascii"), keep_alive, scanned[0], product_id)
 
     async def answer(
         self, call: ProductCall, peer: str, request_id: str, keep_alive: Callable[[], bool]
