@@ -1,26 +1,22 @@
 """The public listener's own HTTP/1.1 protocol: a service's hot path without aiohttp's server.
 
-aiohttp spends more per request than a hot path itself: a request object, a stream
-writer, a response object, a head prepared and written through layers of
-coroutines. `FrontProtocol` owns each public connection instead: httptools parses
-it, and a request the service's FrontPath (shopnet.common.front_path) chooses — the
-gateway's proxy path, the product's GET /products/{id} — is served by that path, one
-task per request, its answer written as bytes by aiohttp's rules
-(shopnet.common.answer) with the same fields, request ids, JSON errors and metrics.
+aiohttp's server costs more per request than a hot path itself: a request object, a
+stream writer, a response object, a head written through layers of coroutines.
+`FrontProtocol` owns each public connection instead: httptools parses it, and what
+the service's FrontPath (shopnet.common.front_path) chooses — the gateway's proxy
+path, the product's GET /products/{id} — that path serves, one task per request,
+answered as bytes by aiohttp's rules (shopnet.common.answer).
 
-Everything else is handed to aiohttp, *with the rest of the connection*: whatever the
-path declines (other paths, `Expect:`, chunked bodies, HTTP/1.0…), a body that does
-not arrive with its head, `Upgrade`. Handing over a whole connection is the simplest
-split that keeps behaviour: once the answers to earlier requests are written, the
-protocol replaces itself on the transport by aiohttp's own (BoundedRequestHandler)
-and gives it the bytes from that request on (shopnet.common.handover), so aiohttp
-parses, routes and answers as it always did. A connection sending only hot-path
-requests never meets aiohttp.
+Everything else is handed to aiohttp *with the rest of the connection*: what the path
+declines, a body that does not arrive with its head, `Upgrade`. Once the answers
+before it are written, aiohttp's own protocol (BoundedRequestHandler) takes the
+transport with the bytes from that request on (shopnet.common.handover) and parses,
+routes and answers as it always did: the simplest split that keeps behaviour.
 
-The edge's bounds are aiohttp's (shopnet.common.protocol) and shared with it: this
-protocol is one of the server's connections, so the connection cap counts it, the
-head-timeout sweep times its heads (JSON 408), the drain waits for its request in
-flight; line and field limits are the server's (JSON 400 beyond).
+The edge's bounds are shared with aiohttp (shopnet.common.protocol): this protocol is
+one of the server's connections, so the connection cap counts it, the head-timeout
+sweep times its heads (JSON 408), the drain waits for its request in flight; line and
+field limits are the server's (JSON 400 beyond).
 """
 
 from __future__ import annotations
@@ -213,14 +209,12 @@ class FrontProtocol(asyncio.Protocol):
         try:
             status, answer = await front.answer(call, self._peer, request_id, self._keep_alive)
             keep_alive = self._keep_alive()
-        except ApiError as exc:
-            keep_alive = self._keep_alive() and exc.headers.get("Connection") != "close"
-            status, answer = exc.status, front.error(exc, request_id, call, keep_alive)
-        except Exception:
-            log.exception("unhandled error on %s %s", call.method, call.url)
-            keep_alive = self._keep_alive()
-            error = ApiError("internal error")
-            status, answer = 500, front.error(error, request_id, call, keep_alive)
+        except Exception as exc:
+            error = exc if isinstance(exc, ApiError) else ApiError("internal error")
+            if error is not exc:
+                log.exception("unhandled error on %s %s", call.method, call.url)
+            keep_alive = self._keep_alive() and error.headers.get("Connection") != "close"
+            status, answer = error.status, front.error(error, request_id, call, keep_alive)
         finally:
             request_id_var.reset(token)
         front.record(call, status)
