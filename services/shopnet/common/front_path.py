@@ -1,4 +1,4 @@
-"""What a service's hot path gives the public listener's own protocol (shopnet.common.front_listener).
+"""A service's side of the listener's own protocol (shopnet.common.front_listener).
 
 The protocol knows HTTP/1.1 and the server's bounds; a service knows which requests
 it serves there and how. A `FrontPath` is that service's side, kept small so the
