@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 
+import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
@@ -221,3 +222,26 @@ async def test_with_the_access_log_on_aiohttp_serves_and_logs_every_request(
     assert [(r.path, r.status, r.request_id) for r in lines] == [  # type: ignore[attr-defined]
         ("/products/1", 200, "logged-1")
     ]
+
+
+async def test_an_unexpected_error_is_the_same_500(
+    aiohttp_requests: list[str], seeded: TestClient, database_url: str, caplog
+) -> None:
+    """A database error that is not an outage (here: the table is gone) is the request
+    middleware's JSON 500 and one logged traceback, on either side."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("ALTER TABLE products.products RENAME TO gone")
+    finally:
+        await conn.close()
+    caplog.set_level(logging.ERROR, logger="shopnet.http")
+    answers = []
+    for reader, writer in (await connect(seeded), await aiohttps_connection(seeded)):
+        writer.write(get("/products/3"))
+        answers.append(await raw_answer(reader))
+        writer.close()
+    assert answers[0].startswith(b"HTTP/1.1 500 ") and b'"internal"' in answers[0]
+    assert answers[0] == answers[1]
+    assert aiohttp_requests == ["/health", "/products/3"]
+    logged = [r for r in caplog.records if r.name == "shopnet.http"]
+    assert len(logged) == 2 and all(r.exc_info for r in logged)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from shopnet.common.front_path import FrontCall, FrontPath
 
 log = logging.getLogger("shopnet.protocol")
+http_log = logging.getLogger("shopnet.http")  # what the request middleware logs to
 
 _HAND_OVER = object()  # in the queue: aiohttp takes the connection from here
 
@@ -212,7 +213,7 @@ class FrontProtocol(asyncio.Protocol):
         except Exception as exc:
             error = exc if isinstance(exc, ApiError) else ApiError("internal error")
             if error is not exc:
-                log.exception("unhandled error on %s %s", call.method, call.url)
+                http_log.exception("unhandled error on %s %s", call.method, call.url)
             keep_alive = self._keep_alive() and error.headers.get("Connection") != "close"
             status, answer = error.status, front.error(error, request_id, call, keep_alive)
         finally:
