@@ -5,9 +5,10 @@ server around it (request object, middleware, Response, writer) cost more than
 the hit itself. So the public listener serves the route's plain form itself:
 `GET /products/<id>` over HTTP/1.1, the id as path_int accepts it written the
 canonical way (digits, no leading zero), no query, no body, none of `Expect`,
-`Transfer-Encoding`, `Upgrade`. Anything else — a query string (known_params'
-400), `/products/007`, HEAD, other methods and paths — goes to aiohttp with the
-rest of the connection, which answers it as it always did.
+`Transfer-Encoding`, `Upgrade`, nothing aiohttp's parser refuses
+(front_path.scan_fields). Anything else — a query string (known_params' 400),
+`/products/007`, HEAD, other methods and paths — goes to aiohttp with the rest of
+the connection, which answers it as it always did.
 
 The answer is what the route's handler gives (handlers.read_product: X-Cache HIT
 or MISS, 404, 503 on database errors), with the fields, order and request id the
