@@ -1,43 +1,23 @@
-"""The public listener's own protocol (shopnet.gateway.listener): the proxy path without
-aiohttp's server, everything else handed to it, the edge's bounds kept. Real sockets."""
+"""The public listener's own protocol (shopnet.common.front_listener) with the gateway's
+proxy path (shopnet.gateway.paths): the proxy path without aiohttp's server, everything
+else handed to it, the edge's bounds kept. Real sockets."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import time
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from tests.gateway.conftest import Stack
-
-
-async def connect(gateway: TestClient) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    port = gateway.server.port
-    assert port is not None
-    return await asyncio.open_connection("127.0.0.1", port)
-
-
-async def read_answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
-    """One answer with a Content-Length: (status, fields lower-cased, body)."""
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-    lines = head.decode("latin-1").split("\r\n")
-    fields = {}
-    for line in lines[1:]:
-        if line:
-            name, _, value = line.partition(":")
-            fields[name.strip().lower()] = value.strip()
-    body = await reader.readexactly(int(fields.get("content-length", "0")))
-    return int(lines[0].split()[1]), fields, body
-
-
-async def until_closed(reader: asyncio.StreamReader, wait: float = 5) -> tuple[bytes, float]:
-    started = time.monotonic()
-    data = await asyncio.wait_for(reader.read(), wait)
-    return data, time.monotonic() - started
+from tests.support.wire import (
+    connect,
+    count_aiohttp_requests,
+    raw_answer,
+    read_answer,
+    until_closed,
+)
 
 
 def json_error(data: bytes) -> tuple[int, str, str | None]:
@@ -51,16 +31,7 @@ def json_error(data: bytes) -> tuple[int, str, str | None]:
 def aiohttp_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths of the requests aiohttp's server made a request object for (but the
     upstreams', aiohttp apps in this process too, which see /products and /orders)."""
-    made: list[str] = []
-    original = web.Application._make_request
-
-    def counting(self, message, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if not message.path.startswith(("/products", "/orders")):
-            made.append(message.path)
-        return original(self, message, *args, **kwargs)
-
-    monkeypatch.setattr(web.Application, "_make_request", counting)
-    return made
+    return count_aiohttp_requests(monkeypatch, skip=("/products", "/orders"))
 
 
 async def test_pipelined_requests_are_answered_in_order_and_others_go_to_aiohttp(
@@ -216,14 +187,7 @@ async def test_answers_are_the_bytes_aiohttp_would_write(stack: Stack, aiohttp_r
         got = []
         for request in requests:
             writer.write(request)
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            lines = [line for line in head.split(b"\r\n") if not line.startswith(b"Date:")]
-            length = next(
-                (int(line.split(b":")[1]) for line in lines if line.startswith(b"Content-Length")),
-                0,
-            )
-            body = b"" if request.startswith(b"HEAD") else await reader.readexactly(length)
-            got.append(b"\r\n".join(lines) + body)
+            got.append(await raw_answer(reader, head_only=request.startswith(b"HEAD")))
         return got
 
     own_reader, own_writer = await connect(gateway)
@@ -237,3 +201,21 @@ async def test_answers_are_the_bytes_aiohttp_would_write(stack: Stack, aiohttp_r
     writer.close()
     assert len(aiohttp_requests) == 1 + len(requests)
     assert ours == theirs
+
+
+async def test_heads_aiohttps_parser_refuses_are_its_400s(stack: Stack) -> None:
+    """No Host, or a singleton field twice: handed over, aiohttp refuses them as before
+    the proxy path had its own protocol (never forwarded)."""
+    product = await stack.upstream("product-1")
+    gateway = await stack.gateway(expect={"product": 1})
+    for head in (
+        b"GET /api/products/1 HTTP/1.1\r\n\r\n",
+        b"GET /api/products/1 HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+        b"GET /api/products/1 HTTP/1.1\r\nHost: x\r\nContent-Type: a\r\nContent-Type: b\r\n\r\n",
+    ):
+        reader, writer = await connect(gateway)
+        writer.write(head)
+        data, _ = await until_closed(reader)
+        writer.close()
+        assert json_error(data)[:2] == (400, "bad_request"), head
+    assert product.hits == 0

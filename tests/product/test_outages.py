@@ -29,14 +29,6 @@ def own_redis() -> Iterator[RedisServer]:
     server.destroy()
 
 
-@pytest.fixture
-def own_postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    server.start()
-    yield server
-    server.destroy()
-
-
 async def status(client: TestClient, path: str) -> tuple[int, str | None, bytes]:
     resp = await client.get(path)
     return resp.status, resp.headers.get("X-Cache"), await resp.read()

@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+from typing import Any
 
 import aiohttp
 from aiohttp import web, web_response
@@ -97,6 +98,15 @@ def client_limits(cfg: ServiceConfig) -> ClientLimits:
     )
 
 
+def access_log_options(cfg: ServiceConfig) -> dict[str, Any]:
+    """The runner's access log: JSON lines when SHOPNET_ACCESS_LOG is on, else none (then
+    the listener's own protocol may serve a hot path: shopnet.common.front_path)."""
+    return {
+        "access_log_class": logs.JsonAccessLogger,
+        "access_log": logging.getLogger("shopnet.access") if cfg.access_log else None,
+    }
+
+
 async def _serve(
     app: web.Application,
     cfg: ServiceConfig,
@@ -122,8 +132,7 @@ async def _serve(
         app,
         limits=client_limits(cfg),
         handle_signals=False,
-        access_log_class=logs.JsonAccessLogger,
-        access_log=logging.getLogger("shopnet.access") if cfg.access_log else None,
+        **access_log_options(cfg),
         # aiohttp waits this long for an in-flight handler, then as long again after asking
         # it to stop (its "cancel" only fails the request body: a handler that does not
         # read it runs on). So in-flight requests take up to half the drain budget.

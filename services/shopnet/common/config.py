@@ -98,7 +98,12 @@ class ServiceConfig:
     log_level: str = setting(
         "SHOPNET_LOG_LEVEL", "INFO", "Log level (DEBUG, INFO, WARNING, ERROR)."
     )
-    access_log: bool = setting("SHOPNET_ACCESS_LOG", False, "Log every request as a JSON line.")
+    access_log: bool = setting(
+        "SHOPNET_ACCESS_LOG",
+        False,
+        "Log every request as a JSON line (aiohttp then serves every request: the hot paths' "
+        "own protocol writes no access log).",
+    )
     max_body_bytes: int = setting(
         "SHOPNET_MAX_BODY_BYTES", 1 << 20, "Largest request body accepted (413 above)."
     )

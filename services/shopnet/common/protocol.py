@@ -195,9 +195,9 @@ instead (e.g. the product service's remembered routes: shopnet.common.routes_mem
 
 FRONT_PROTOCOL = web.AppKey("front_protocol", Callable[..., asyncio.Protocol])
 """Optional: given the listener's server, a protocol for a new public connection that
-serves what it chooses and hands the rest to `server.make_handler()` (the gateway's
-proxy path: shopnet.gateway.listener). Only under a BoundedAppRunner, whose server
-also sweeps the protocol's heads (`head_started`, `head_timed_out()`) and drains it
+serves what it chooses and hands the rest to `server.make_handler()`
+(shopnet.common.front_listener: the gateway's proxy path, the product's cache hit).
+Only under a BoundedAppRunner, whose server also sweeps the protocol's heads (`head_started`, `head_timed_out()`) and drains it
 (`close()`, `shutdown(timeout)`) as one of its connections."""
 
 

@@ -28,7 +28,6 @@ from shopnet.gateway.connection import MAX_ANSWER_BYTES
 from shopnet.gateway.discovery import Discovery
 from shopnet.gateway.edge import parser_limits
 from shopnet.gateway.keys import DISCOVERY, FORWARDERS, GATEWAY_CONFIG, GATEWAY_METRICS
-from shopnet.gateway.listener import FrontProtocol
 from shopnet.gateway.metrics import GatewayMetrics
 from shopnet.gateway.proxy import Forwarder
 from shopnet.gateway.routes import ROUTES, Route
@@ -73,8 +72,8 @@ def create_app(
         registered.append((route.prefix, exact, below))
     app.router.add_route("*", "/api/{tail:.*}", _no_route)
     # The public listener serves the proxy path without aiohttp's server or router; what
-    # it hands to aiohttp (shopnet.gateway.listener) takes the routes above.
-    paths.install(app, registered, forwarders, FrontProtocol)
+    # it hands to aiohttp (shopnet.common.front_listener) takes the routes above.
+    paths.install(app, registered, forwarders)
     if ADMIN_APP in app:
         app[ADMIN_APP].router.add_get("/registry", discovery.view)
     return app

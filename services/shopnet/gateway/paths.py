@@ -1,8 +1,8 @@
-"""What the listener's own protocol (shopnet.gateway.listener) does with one request.
+"""The gateway's proxy path on the listener's own protocol (shopnet.common.front_listener).
 
-`FrontPath.call` decides, from a parsed head, whether the request is one the
+`ProxyPath.call` decides, from a parsed head, whether the request is one the
 protocol serves (a route prefix, nothing unusual) — anything else is aiohttp's;
-`FrontPath.answer` runs it through the route's forwarder (the same checks, retries
+`ProxyPath.answer` runs it through the route's forwarder (the same checks, retries
 and relay as the aiohttp handler) and gives the answer as bytes; `error` is the
 request middleware's JSON error; `record` counts the request with the route
 templates the router would have named (ServiceMetrics.record).
@@ -10,53 +10,31 @@ templates the router would have named (ServiceMetrics.record).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_urldispatcher import ResourceRoute, UrlMappingMatchInfo
+from aiohttp.web_urldispatcher import ResourceRoute
 
-from shopnet.common.http import REQUEST_ID, ApiError, error_body
+from shopnet.common import front_path
+from shopnet.common.front_path import (
+    FrontCall,
+    ParserBounds,
+    Seen,
+    frozen_match_info,
+    json_error,
+    scan_fields,
+)
+from shopnet.common.http import ApiError
 from shopnet.common.metrics import METRICS
-from shopnet.common.protocol import FRONT_PROTOCOL
-from shopnet.common.upstreams import Endpoint
-from shopnet.gateway.answer import serialise
-from shopnet.gateway.connection import UpstreamResponse
 from shopnet.gateway.proxy import Forwarder
 from shopnet.gateway.relay import relay_bytes
 
-log = logging.getLogger("shopnet.http")
 
-# Requests with these fields are aiohttp's: it answers `Expect:`, reads chunked bodies
-# and refuses upgrades as it always did.
-_AIOHTTP_FIELDS = frozenset({b"expect", b"transfer-encoding", b"upgrade"})
+class Call(FrontCall):
+    """One request on the proxy path."""
 
-
-def match_info(app: web.Application, route: ResourceRoute) -> UrlMappingMatchInfo:
-    """What the router would attach for `route`, built once: frozen, so it can be shared."""
-    info = UrlMappingMatchInfo({}, route)
-    info.add_app(app)
-    info.freeze()
-    return info
-
-
-class Call:
-    """One request the protocol serves."""
-
-    __slots__ = (
-        "body",
-        "forwarder",
-        "given_id",
-        "headers",
-        "info",
-        "keep_alive",
-        "method",
-        "path",
-        "query",
-        "started",
-        "url",
-    )
+    __slots__ = ("forwarder", "headers", "info", "path", "query")
 
     def __init__(
         self,
@@ -70,46 +48,33 @@ class Call:
         forwarder: Forwarder,
         info: Any,
     ) -> None:
-        self.method, self.url, self.path, self.query = method, url, path, query
-        self.headers, self.keep_alive, self.given_id = headers, keep_alive, given_id
+        super().__init__(method, url, keep_alive, given_id)
+        self.path, self.query, self.headers = path, query, headers
         self.forwarder, self.info = forwarder, info
-        self.body: bytes | None = None
-        self.started = 0.0
 
 
-class _Seen:
-    """What ServiceMetrics.record reads of a request and its response."""
-
-    __slots__ = ("match_info", "method", "status")
-
-    def __init__(self, info: Any, method: str, status: int) -> None:
-        self.match_info, self.method, self.status = info, method, status
-
-
-class FrontPath:
-    """The route table as the protocol uses it, built once per worker."""
+class ProxyPath(ParserBounds):
+    """The route table as the protocol uses it (a FrontPath), built once per worker."""
 
     def __init__(
         self,
         app: web.Application,
         routes: list[tuple[str, ResourceRoute, ResourceRoute]],
         forwarders: dict[str, Forwarder],
-        limits: dict[str, int],
+        server_options: dict[str, int],
     ) -> None:
+        super().__init__(server_options)
         self._table = tuple(
             (
                 prefix,
                 len(prefix),
                 forwarders[prefix],
-                match_info(app, exact),
-                match_info(app, below),
+                frozen_match_info(app, exact),
+                frozen_match_info(app, below),
             )
             for prefix, exact, below in routes
         )
         self._record = app[METRICS].record
-        self.max_line = limits.get("max_line_size", 8190)
-        self.max_field = limits.get("max_field_size", 8190)
-        self.max_headers = limits.get("max_headers", 100)
         self._max_body = app._client_max_size
 
     def call(
@@ -131,15 +96,12 @@ class FrontPath:
         if routed is None:
             return None
         forwarder, info = routed
-        given_id = None
-        for name, value in headers:
-            lower = name.lower()
-            if lower in _AIOHTTP_FIELDS:
-                return None
-            if lower == b"content-length" and int(value) > self._max_body:
-                return None  # its 413, without reading the body, is aiohttp's
-            if lower == b"x-request-id" and given_id is None:
-                given_id = value.decode("utf-8", "surrogateescape")
+        scanned = scan_fields(headers)
+        if scanned is None:
+            return None
+        given_id, length = scanned
+        if length > self._max_body:
+            return None  # its 413, without reading the body, is aiohttp's
         return Call(
             method.decode("ascii"),
             target,
@@ -164,8 +126,11 @@ class FrontPath:
             return None  # `/api/productsX`: the router's 404
         return None
 
-    async def answer(self, call: Call, peer: str) -> tuple[UpstreamResponse, Endpoint]:
-        """The route's upstream's answer, and who gave it; or an ApiError."""
+    async def answer(
+        self, call: Call, peer: str, request_id: str, keep_alive: Callable[[], bool]
+    ) -> tuple[int, bytes]:
+        """The route's upstream's answer as the caller gets it (shopnet.gateway.relay);
+        or an ApiError."""
         forwarder: Forwarder = call.forwarder
         forwarder.check_head(call.url, call.headers)
         method = call.method
@@ -174,35 +139,17 @@ class FrontPath:
         body = call.body
         fields, repeatable = forwarder.request_fields(call.headers, method, body, peer, "http")
         head_only = method == "HEAD"
-        return await forwarder.forward(start, fields, body, head_only, repeatable)
-
-    def relay(
-        self,
-        call: Call,
-        upstream: UpstreamResponse,
-        endpoint: Endpoint,
-        request_id: str,
-        keep_alive: bool,
-    ) -> bytes:
-        """The upstream's answer as the caller gets it, as bytes (shopnet.gateway.relay)."""
-        head_only = call.method == "HEAD"
-        route = call.forwarder.route
-        return relay_bytes(upstream, endpoint, head_only, route, request_id, keep_alive)
+        upstream, endpoint = await forwarder.forward(start, fields, body, head_only, repeatable)
+        route = forwarder.route
+        answer = relay_bytes(upstream, endpoint, head_only, route, request_id, keep_alive())
+        return upstream.status, answer
 
     def error(self, exc: ApiError, request_id: str, call: Call, keep_alive: bool) -> bytes:
         """The request middleware's JSON answer to `exc`."""
-        if exc.status >= 500:
-            log.warning("%s: %s", exc.code, exc.message)
-        body = error_body(exc.code, exc.message, request_id, exc.details)
-        fields = [
-            *exc.headers.items(),
-            ("Content-Type", "application/json"),
-            (REQUEST_ID, request_id),
-        ]
-        return serialise(exc.status, fields, b"", body, call.method == "HEAD", keep_alive)
+        return json_error(exc, request_id, call.method == "HEAD", keep_alive)
 
     def record(self, call: Call, status: int) -> None:
-        seen = _Seen(call.info, call.method, status)
+        seen = Seen(call.info, call.method, status)
         self._record(seen, seen, call.started)  # type: ignore[arg-type]
 
 
@@ -210,15 +157,6 @@ def install(
     app: web.Application,
     routes: list[tuple[str, ResourceRoute, ResourceRoute]],
     forwarders: dict[str, Forwarder],
-    protocol: Callable[[Any, FrontPath], Any],
 ) -> None:
-    """Serve `routes` on the public listener with `protocol` (FRONT_PROTOCOL); the path
-    table is built with the first connection, once the app is frozen."""
-    built: list[FrontPath] = []
-
-    def make(server: Any) -> Any:
-        if not built:
-            built.append(FrontPath(app, routes, forwarders, server._kwargs))
-        return protocol(server, built[0])
-
-    app[FRONT_PROTOCOL] = make
+    """Serve `routes` on the public listener's own protocol (shopnet.common.front_path)."""
+    front_path.install(app, lambda options: ProxyPath(app, routes, forwarders, options))

@@ -118,7 +118,7 @@ class Forwarder:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp handler for every path under the route's prefix (the public
-        listener's own protocol, shopnet.gateway.listener, serves most requests instead)."""
+        listener's own protocol, shopnet.gateway.paths, serves most requests instead)."""
         method = request.method
         raw_headers = request.raw_headers
         check_head(request.raw_path, raw_headers, self._max_field, self._max_head)

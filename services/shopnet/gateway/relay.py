@@ -21,9 +21,7 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from shopnet.common.http import REQUEST_ID
-from shopnet.common.upstreams import Endpoint
-from shopnet.gateway.answer import (
+from shopnet.common.answer import (
     EMPTY_BODY_STATUSES,
     SERVER_LINE,
     date_line,
@@ -31,6 +29,8 @@ from shopnet.gateway.answer import (
     set_field,
     status_line,
 )
+from shopnet.common.http import REQUEST_ID
+from shopnet.common.upstreams import Endpoint
 from shopnet.gateway.connection import UpstreamResponse
 from shopnet.gateway.routes import Route
 

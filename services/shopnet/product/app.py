@@ -16,7 +16,7 @@ from shopnet.common.metrics import METRICS
 from shopnet.common.pg import close_pool, open_database, pool_readiness
 from shopnet.common.protocol import FRONT_HANDLER
 from shopnet.common.routes_memo import remembered_routes
-from shopnet.product import cache, handlers, internal, seed
+from shopnet.product import cache, front, handlers, internal, seed
 from shopnet.product.config import ProductConfig
 from shopnet.product.db import ProductStore
 from shopnet.product.keys import (
@@ -48,12 +48,15 @@ def create_app(cfg: ProductConfig) -> web.Application:
     r = app.router
     r.add_get("/products", handlers.list_products)
     r.add_post("/products", handlers.create_product)
-    r.add_get("/products/{id}", handlers.get_product)
+    get_product = r.add_get("/products/{id}", handlers.get_product)
     r.add_put("/products/{id}", handlers.replace_product)
     r.add_patch("/products/{id}", handlers.patch_product)
     r.add_delete("/products/{id}", handlers.delete_product)
     internal.add_routes(app)
-    # GET /products/{id} on a cache hit asks the router the same question every time.
+    # GET /products/{id} is served by the listener's own protocol; what it hands to
+    # aiohttp (other routes, HEAD, queries…) asks the router the same questions again
+    # and again, so the answers are remembered.
+    front.install(app, get_product)
     app[FRONT_HANDLER] = remembered_routes(app)
     return app
 

@@ -1,7 +1,9 @@
 """HTTP handlers of the product service.
 
 GET /products/{id} on a cache hit is the benchmark path: one batched Redis read
-and the stored bytes returned as they are; nothing else happens on it.
+and the stored bytes returned as they are; nothing else happens on it. The public
+listener serves its plain form without aiohttp (shopnet.product.front), through
+`read_product` as here.
 """
 
 from __future__ import annotations
@@ -30,15 +32,22 @@ _MISS = {"X-Cache": "MISS"}
 
 async def get_product(request: web.Request) -> web.Response:
     known_params(request)
-    product_id = path_int(request, "id")
-    app = request.app
+    body, cached = await read_product(request.app, path_int(request, "id"))
+    return web.Response(body=body, content_type=JSON, headers=_HIT if cached else _MISS)
+
+
+async def read_product(app: web.Application, product_id: int) -> tuple[bytes, bool]:
+    """GET /products/{id} once the id is known: (the product's JSON, whether it came from
+    the cache); NotFound, or a 503 when the database is unreachable. The one place that
+    says what the route answers, whether aiohttp or the listener's own protocol serves
+    it (shopnet.product.front)."""
     body = await app[CACHE].get_product(product_id)
     if body is not None:
-        return web.Response(body=body, content_type=JSON, headers=_HIT)
+        return body, True
     body = await _load_product(app, product_id)
     if body is None:
         raise NotFound(f"product {product_id} not found")
-    return web.Response(body=body, content_type=JSON, headers=_MISS)
+    return body, False
 
 
 async def _load_product(app: web.Application, product_id: int) -> bytes | None:

@@ -1,11 +1,14 @@
-"""Where a pipelined request starts, for handing a connection to aiohttp mid-stream.
+"""Handing a connection to aiohttp mid-stream (shopnet.common.front_listener).
 
-httptools reports no byte positions, and the listener (shopnet.gateway.listener)
-needs one only when a connection turns to aiohttp with earlier requests in the
-same bytes: then a fresh parser, fed a byte at a time, finds it.
+httptools reports no byte positions, and the listener needs one only when a
+connection turns to aiohttp with earlier requests in the same bytes: then a fresh
+parser, fed a byte at a time, finds where the handed-over request starts.
 """
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 import httptools
 
@@ -35,3 +38,14 @@ def offset_of(index: int, buffer: bytes) -> int:
         if begins.count > index:
             return offset
     return len(buffer)
+
+
+def hand_over(server: Any, transport: asyncio.Transport, data: bytes) -> None:
+    """Give `transport` to a new aiohttp protocol of `server` (make_handler), as if it had
+    just connected and sent `data`; it reads on from there."""
+    handler = server.make_handler()
+    transport.set_protocol(handler)
+    handler.connection_made(transport)
+    if data:
+        handler.data_received(data)
+    transport.resume_reading()

@@ -1,4 +1,4 @@
-"""An answer's head written as aiohttp writes it, for the listener's own protocol.
+"""An answer written as aiohttp writes it, for the listener's own protocol (front_listener).
 
 The rules are aiohttp's (Response._start, StreamResponse._prepare_headers), so an
 answer reads the same whichever of the two wrote it: the fields given, in order;

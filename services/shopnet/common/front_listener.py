@@ -1,25 +1,22 @@
-"""The public listener's own HTTP/1.1 protocol: the proxy path without aiohttp's server.
+"""The public listener's own HTTP/1.1 protocol: a service's hot path without aiohttp's server.
 
-aiohttp spends more per request than the whole proxy path: a request object, a
-stream writer, a response object, a head prepared and written through layers of
-coroutines. `FrontProtocol` owns each public connection instead: httptools parses
-it, and a request for a route prefix (shopnet.gateway.routes) goes straight to its
-forwarder, one task per request, the answer written as bytes (shopnet.gateway.answer)
-with the same fields, request ids, JSON errors and metrics labels as before.
+aiohttp's server costs more per request than a hot path itself: a request object, a
+stream writer, a response object, a head written through layers of coroutines.
+`FrontProtocol` owns each public connection instead: httptools parses it, and what
+the service's FrontPath (shopnet.common.front_path) chooses — the gateway's proxy
+path, the product's GET /products/{id} — that path serves, one task per request,
+answered as bytes by aiohttp's rules (shopnet.common.answer).
 
-Everything else is handed to aiohttp, *with the rest of the connection*: /health,
-/api/openapi.json, unknown paths, `Expect:`, chunked or oversized bodies, a body
-that does not arrive with its head, `Upgrade`, CONNECT, HTTP/1.0, percent-escapes
-in the path. Handing over a whole connection is the simplest split that keeps
-behaviour: once the answers to earlier requests are written, the protocol replaces
-itself on the transport by aiohttp's own (BoundedRequestHandler) and gives it the
-bytes from that request on, so aiohttp parses, routes and answers as it always
-did. A connection sending only proxy requests never meets aiohttp.
+Everything else is handed to aiohttp *with the rest of the connection*: what the path
+declines, a body that does not arrive with its head, `Upgrade`. Once the answers
+before it are written, aiohttp's own protocol (BoundedRequestHandler) takes the
+transport with the bytes from that request on (shopnet.common.handover) and parses,
+routes and answers as it always did: the simplest split that keeps behaviour.
 
-The edge's bounds are the same as aiohttp's (shopnet.common.protocol) and shared
-with it: this protocol is one of the server's connections, so the connection cap
-counts it, the head-timeout sweep times its heads (JSON 408), the drain waits for
-its request in flight; line and field limits are the listener's (JSON 400 beyond).
+The edge's bounds are shared with aiohttp (shopnet.common.protocol): this protocol is
+one of the server's connections, so the connection cap counts it, the head-timeout
+sweep times its heads (JSON 408), the drain waits for its request in flight; line and
+field limits are the server's (JSON 400 beyond).
 """
 
 from __future__ import annotations
@@ -28,18 +25,21 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httptools
 
+from shopnet.common.answer import serialise
+from shopnet.common.handover import hand_over, offset_of
 from shopnet.common.http import ApiError, error_body, new_request_id, request_id_from
 from shopnet.common.logs import request_id_var
 from shopnet.common.protocol import TIMED_OUT, TOO_MANY
-from shopnet.gateway.answer import serialise
-from shopnet.gateway.handover import offset_of
-from shopnet.gateway.paths import Call, FrontPath
+
+if TYPE_CHECKING:
+    from shopnet.common.front_path import FrontCall, FrontPath
 
 log = logging.getLogger("shopnet.protocol")
+http_log = logging.getLogger("shopnet.http")  # what the request middleware logs to
 
 _HAND_OVER = object()  # in the queue: aiohttp takes the connection from here
 
@@ -49,7 +49,7 @@ class _Stop(Exception):
 
 
 class FrontProtocol(asyncio.Protocol):
-    """One public connection (see the module's docstring)."""
+    """One public connection, served by `front` (see the module's docstring)."""
 
     head_started: float | None = None
     """When the request head being read began (the server's sweep answers 408)."""
@@ -64,6 +64,7 @@ class FrontProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._queue: deque[Any] = deque()
         self._task: asyncio.Task[None] | None = None
+        self._serving: FrontCall | None = None  # the task's call
         self._closing = False
         self._idle_since = 0.0
         self._keepalive: asyncio.TimerHandle | None = None
@@ -75,7 +76,7 @@ class FrontProtocol(asyncio.Protocol):
         self._refusal = ""
         # The message being parsed.
         self._in_message = False
-        self._call: Call | None = None
+        self._call: FrontCall | None = None
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
@@ -192,6 +193,7 @@ class FrontProtocol(asyncio.Protocol):
             if isinstance(item, bytes):
                 self._finish_with(item)
                 return
+            self._serving = item
             self._task = self._loop.create_task(self._serve(item))
         if self._task is None:
             self._idle_since = self._loop.time()
@@ -200,29 +202,23 @@ class FrontProtocol(asyncio.Protocol):
             elif self._closing and not self._in_message:
                 self._finish_with(b"")
 
-    async def _serve(self, call: Call) -> None:
+    async def _serve(self, call: FrontCall) -> None:
         call.started = time.perf_counter()
         request_id = request_id_from(call.given_id)
         token = request_id_var.set(request_id)
         front = self._front
         try:
-            upstream, endpoint = await front.answer(call, self._peer)
-        except ApiError as exc:
-            keep_alive = call.keep_alive and not self._closing
-            keep_alive = keep_alive and exc.headers.get("Connection") != "close"
-            status, answer = exc.status, front.error(exc, request_id, call, keep_alive)
-        except Exception:
-            log.exception("unhandled error on %s %s", call.method, call.url)
-            keep_alive = call.keep_alive and not self._closing
-            error = ApiError("internal error")
-            status, answer = 500, front.error(error, request_id, call, keep_alive)
-        else:
-            keep_alive = call.keep_alive and not self._closing
-            status = upstream.status
-            answer = front.relay(call, upstream, endpoint, request_id, keep_alive)
+            status, answer = await front.answer(call, self._peer, request_id, self._keep_alive)
+            keep_alive = self._keep_alive()
+        except Exception as exc:
+            error = exc if isinstance(exc, ApiError) else ApiError("internal error")
+            if error is not exc:
+                http_log.exception("unhandled error on %s %s", call.method, call.url)
+            keep_alive = self._keep_alive() and error.headers.get("Connection") != "close"
+            status, answer = error.status, front.error(error, request_id, call, keep_alive)
         finally:
             request_id_var.reset(token)
-        self._front.record(call, status)
+        front.record(call, status)
         self._task = None
         transport = self._transport
         if transport is None:
@@ -232,6 +228,12 @@ class FrontProtocol(asyncio.Protocol):
             self._next()
         else:
             self._finish_with(answer)
+
+    def _keep_alive(self) -> bool:
+        """Whether the connection stays open after the answer being written: the request
+        asked for it and the server is not draining."""
+        call = self._serving
+        return call is not None and call.keep_alive and not self._closing
 
     def _finish_with(self, answer: bytes) -> None:
         """Write `answer` (if any) and close the connection."""
@@ -275,12 +277,7 @@ class FrontProtocol(asyncio.Protocol):
         if self._keepalive is not None:
             self._keepalive.cancel()
         self._transport = None
-        handler = self._server.make_handler()
-        transport.set_protocol(handler)
-        handler.connection_made(transport)
-        if data:
-            handler.data_received(data)
-        transport.resume_reading()
+        hand_over(self._server, transport, data)
 
     # bounds and draining (called by the server: shopnet.common.protocol)
 
