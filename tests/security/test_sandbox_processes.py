@@ -140,11 +140,14 @@ def test_postgres_in_its_sandbox_takes_the_fast_shutdown(place: Path) -> None:
     assert "fast shutdown request" in layout.log("postgres-1").read_text()
 
 
-def test_code_under_a_closed_folder_in_tmp_is_reached(
-    place: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("mode", [0o700, 0o755], ids=["closed", "open"])
+def test_code_under_a_folder_in_tmp_is_reached(
+    place: Path, monkeypatch: pytest.MonkeyPatch, mode: int
 ) -> None:
-    """A checkout in a `mktemp -d` folder (0700, under the /tmp the sandbox replaces) still runs."""
-    closed = Path(tempfile.mkdtemp(prefix="shopnet-test-closed-"))  # 0700, like mktemp -d
+    """A checkout under the /tmp the sandbox replaces still runs: in a `mktemp -d` folder
+    (0700: shimmed), or in an open one (`git clone … /tmp/x`: kept as it is)."""
+    closed = Path(tempfile.mkdtemp(prefix="shopnet-test-tmp-"))
+    closed.chmod(mode)
     code = closed / "checkout"
     code.mkdir(mode=0o755)
     (code / "probe.py").write_text("print('reached')\n")

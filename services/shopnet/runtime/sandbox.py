@@ -60,6 +60,8 @@ on to the service, which, not being PID 1, gets the default action until it has 
 (A script's asynchronous command starts with SIGINT ignored, for good — `trap` cannot
 undo it — so `env --default-signal` restores it: PostgreSQL's fast shutdown is SIGINT.)"""
 STAGE_CANDIDATES = ("/mnt", "/srv", "/media", "/opt", "/var/tmp")
+FRESH = (Path("/tmp"), Path("/dev/shm"))
+"""Mounted afresh (empty) in every sandbox."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,16 +140,18 @@ def setup_script(sandbox: Sandbox, *, pidfile: Path, stop_signal: int, stop_phas
             f"(umask 077 && record $stat >{tmp})",
             f"mv -f {tmp} {q(str(pidfile))}",
         ]
-    shims = hidden_ancestors(sandbox.user, needed_paths())
+    needed = needed_paths()
+    shims = hidden_ancestors(sandbox.user, needed)
     kept = sorted(
         {
             *(c for children in shims.values() for c in children),
+            *under_fresh_mounts(needed, shims),
             *sandbox.writable,
             *sandbox.readable,
         },
         key=lambda p: len(p.parts),
     )
-    stage = q(str(stage_for((*kept, *shims, Path("/tmp"), Path("/dev/shm")))))
+    stage = q(str(stage_for((*kept, *shims, *FRESH))))
     lines.append(f"mount -t tmpfs -o mode=0700,size=1m shopnet-stage {stage}")
     for i, path in enumerate(kept):
         lines += [f"mkdir {stage}/{i}", f"mount --bind {q(str(path))} {stage}/{i}"]
@@ -195,6 +199,17 @@ def stage_for(covered: Iterable[Path]) -> Path:
         if candidate.is_dir() and not clash:
             return candidate
     raise PreflightError("no directory to stage the sandbox's mounts on (tried /mnt, /srv, …)")
+
+
+def under_fresh_mounts(paths: Iterable[Path], shims: dict[Path, set[Path]]) -> set[Path]:
+    """The `paths` the fresh /tmp and /dev/shm would hide (a checkout or venv in an open
+    folder under /tmp), unless a shim already keeps them."""
+    return {
+        path
+        for path in paths
+        if any(fresh in path.parents for fresh in FRESH)
+        and not any(shim in path.parents for shim in shims)
+    }
 
 
 def _tmpfs(path: str, mode: str) -> str:
