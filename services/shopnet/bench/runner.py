@@ -110,8 +110,16 @@ class Bench:
                     self.progress.warn(f"{mode}: removing what an earlier bench left")
                     driver.down(volumes=True)
                 started = time.monotonic()
-                with self.progress.step(f"{label}: starting the stack"):
-                    driver.up(scale=opts.scale)
+                try:
+                    with self.progress.step(f"{label}: starting the stack"):
+                        driver.up(scale=opts.scale)
+                except BaseException:
+                    # A failed `up` keeps its volumes (a person's data); the bench's are its
+                    # own, and one left behind would stop the next bench (its password is in
+                    # this run's state directory only).
+                    with contextlib.suppress(ShopnetError):
+                        driver.down(volumes=True)
+                    raise
                 up_s = time.monotonic() - started
                 try:
                     self._measure(driver, mode, repeat, label)
