@@ -226,3 +226,10 @@ def test_a_two_sided_target_fails_above_as_well_as_below(
     r = Ratio("docker:single / docker (tiered)", "a", "b", value, within=0.05)
     assert r.met is met and r.miss == verdict
     assert report._ratio_row(r) == f"| docker:single / docker (tiered) | {value:.2f}× | {cell} |"
+
+
+def test_a_run_that_stopped_early_says_how_many_repeats_it_measured(tmp_path: Path) -> None:
+    results = _results(tmp_path)
+    results.runs = [run for run in results.runs if run.repeat == 1]
+    assert "1 (of 2 planned: the run stopped early) interleaved repeat(s)" in render(results)
+    assert "2 interleaved repeat(s)" in render(_results(tmp_path))

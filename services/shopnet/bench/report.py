@@ -44,6 +44,15 @@ def _row(s: Summary) -> str:
     )
 
 
+def _repeats(results: Results, opts: dict) -> str:
+    """The repeats measured, and the planned number when the run stopped short of it."""
+    planned = opts.get("repeats", "?")
+    done = max((run.repeat for run in results.runs), default=0)
+    if isinstance(planned, int) and done < planned:
+        return f"{done} (of {planned} planned: the run stopped early)"
+    return str(planned)
+
+
 def _failed(s: Summary) -> str:
     """The failed count, with the stock refusals among them when they were counted."""
     if s.conflicts and s.workload != "order_limited":
@@ -84,8 +93,8 @@ def render(results: Results) -> str:
         f"kernel {machine.get('kernel', '?')}, {machine.get('cores', '?')} cores "
         f"({machine.get('cpu', '?')}), {machine.get('memory_gib', '?')} GiB; commit "
         f"`{meta.get('commit') or 'unknown'}`. Load from wrk ({meta.get('versions', {}).get('wrk') or 'wrk'}), "
-        f"{opts.get('duration_s', '?')} s per run, {opts.get('repeats', '?')} interleaved repeat(s) per mode "
-        f"(figures are medians over repeats), scale {opts.get('scale', {})}.\n"
+        f"{opts.get('duration_s', '?')} s per run, {_repeats(results, opts)} interleaved repeat(s) "
+        f"per mode (figures are medians over repeats), scale {opts.get('scale', {})}.\n"
     )
     out.append(
         "Latency figures are **closed-loop** (wrk waits for each answer before sending the next on a "
