@@ -21,6 +21,15 @@ def postgres_server() -> Iterator[PostgresServer]:
     server.destroy()
 
 
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test alone, to stop and start."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.destroy()
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     server = RedisServer()

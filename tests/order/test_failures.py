@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import asyncpg
 import pytest
@@ -143,14 +142,6 @@ async def test_a_database_error_mid_order_is_500_json_and_stores_nothing(stack: 
         assert retry.status == 201
     finally:
         await conn.close()
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    server.start()
-    yield server
-    server.destroy()
 
 
 async def test_an_acknowledged_order_survives_a_postgres_crash(

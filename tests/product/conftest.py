@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,7 +10,6 @@ from aiohttp.test_utils import TestClient
 
 from shopnet.product.app import create_app
 from shopnet.product.config import ProductConfig
-from tests.support.servers import PostgresServer
 from tests.support.serving import ServedAsDeployed
 
 MakeConfig = Callable[..., ProductConfig]
@@ -45,12 +44,3 @@ async def products(product_config: MakeConfig, aiohttp_client) -> TestClient:
 async def seeded(product_config: MakeConfig, aiohttp_client) -> TestClient:
     """The app with a 45-product seed catalog."""
     return await aiohttp_client(ServedAsDeployed(create_app(product_config(seed_products=45))))
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL of this test alone, to stop and start."""
-    server = PostgresServer()
-    server.start()
-    yield server
-    server.destroy()

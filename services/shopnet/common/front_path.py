@@ -29,6 +29,7 @@ from shopnet.common.answer import serialise
 from shopnet.common.app import CONFIG
 from shopnet.common.front_listener import FrontProtocol
 from shopnet.common.http import REQUEST_ID, ApiError, error_body
+from shopnet.common.metrics import METRICS
 from shopnet.common.protocol import FRONT_PROTOCOL
 
 log = logging.getLogger("shopnet.http")
@@ -56,10 +57,14 @@ _SINGLETONS = frozenset(
 class FrontCall:
     """One request the protocol serves; a path's calls add what they need."""
 
-    __slots__ = ("body", "given_id", "keep_alive", "method", "started", "url")
+    __slots__ = ("body", "given_id", "info", "keep_alive", "method", "started", "url")
 
-    def __init__(self, method: str, url: str, keep_alive: bool, given_id: str | None) -> None:
+    def __init__(
+        self, method: str, url: str, keep_alive: bool, given_id: str | None, info: Any
+    ) -> None:
         self.method, self.url, self.keep_alive, self.given_id = method, url, keep_alive, given_id
+        self.info = info
+        """The route's frozen match info (frozen_match_info): what the metrics name."""
         self.body: bytes | None = None
         """Set by the protocol when the request has one."""
         self.started = 0.0
@@ -155,14 +160,25 @@ def json_error(exc: ApiError, request_id: str, head_only: bool, keep_alive: bool
     return serialise(exc.status, fields, b"", body, head_only, keep_alive)
 
 
-class ParserBounds:
-    """A path's request-head bounds: those the aiohttp server was given (its AppRunner's
-    options), so a head too long for one is too long for the other."""
+class BasePath:
+    """What every FrontPath shares: the head bounds the aiohttp server was given (its
+    AppRunner's options, so a head too long for one is too long for the other), the
+    request middleware's JSON errors, and the request metrics by route."""
 
-    def __init__(self, server_options: dict[str, Any]) -> None:
+    def __init__(self, app: web.Application, server_options: dict[str, Any]) -> None:
         self.max_line: int = server_options.get("max_line_size", 8190)
         self.max_field: int = server_options.get("max_field_size", 8190)
         self.max_headers: int = server_options.get("max_headers", 100)
+        self._record = app[METRICS].record
+
+    def error(self, exc: ApiError, request_id: str, call: FrontCall, keep_alive: bool) -> bytes:
+        """The request middleware's JSON answer to `exc`."""
+        return json_error(exc, request_id, call.method == "HEAD", keep_alive)
+
+    def record(self, call: FrontCall, status: int) -> None:
+        """Count the answered request under its route (ServiceMetrics.record)."""
+        seen = Seen(call.info, call.method, status)
+        self._record(seen, seen, call.started)  # type: ignore[arg-type]
 
 
 def install(app: web.Application, build: Callable[[dict[str, Any]], FrontPath]) -> bool:

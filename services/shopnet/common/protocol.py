@@ -197,8 +197,9 @@ FRONT_PROTOCOL = web.AppKey("front_protocol", Callable[..., asyncio.Protocol])
 """Optional: given the listener's server, a protocol for a new public connection that
 serves what it chooses and hands the rest to `server.make_handler()`
 (shopnet.common.front_listener: the gateway's proxy path, the product's cache hit).
-Only under a BoundedAppRunner, whose server also sweeps the protocol's heads (`head_started`, `head_timed_out()`) and drains it
-(`close()`, `shutdown(timeout)`) as one of its connections."""
+Only under a BoundedAppRunner, whose server also sweeps the protocol's heads
+(`head_started`, `head_timed_out()`) and drains it (`close()`, `shutdown(timeout)`)
+as one of its connections."""
 
 
 class FrontAppRunner(web.AppRunner):

@@ -18,14 +18,11 @@ from aiohttp.web_urldispatcher import ResourceRoute
 
 from shopnet.common import front_path
 from shopnet.common.front_path import (
+    BasePath,
     FrontCall,
-    ParserBounds,
-    Seen,
     frozen_match_info,
-    json_error,
     scan_fields,
 )
-from shopnet.common.http import ApiError
 from shopnet.common.metrics import METRICS
 from shopnet.gateway.proxy import Forwarder
 from shopnet.gateway.relay import relay_bytes
@@ -34,7 +31,7 @@ from shopnet.gateway.relay import relay_bytes
 class Call(FrontCall):
     """One request on the proxy path."""
 
-    __slots__ = ("forwarder", "headers", "info", "path", "query")
+    __slots__ = ("forwarder", "headers", "path", "query")
 
     def __init__(
         self,
@@ -48,12 +45,12 @@ class Call(FrontCall):
         forwarder: Forwarder,
         info: Any,
     ) -> None:
-        super().__init__(method, url, keep_alive, given_id)
+        super().__init__(method, url, keep_alive, given_id, info)
         self.path, self.query, self.headers = path, query, headers
-        self.forwarder, self.info = forwarder, info
+        self.forwarder = forwarder
 
 
-class ProxyPath(ParserBounds):
+class ProxyPath(BasePath):
     """The route table as the protocol uses it (a FrontPath), built once per worker."""
 
     def __init__(
@@ -63,7 +60,7 @@ class ProxyPath(ParserBounds):
         forwarders: dict[str, Forwarder],
         server_options: dict[str, int],
     ) -> None:
-        super().__init__(server_options)
+        super().__init__(app, server_options)
         self._table = tuple(
             (
                 prefix,
@@ -143,14 +140,6 @@ class ProxyPath(ParserBounds):
         route = forwarder.route
         answer = relay_bytes(upstream, endpoint, head_only, route, request_id, keep_alive())
         return upstream.status, answer
-
-    def error(self, exc: ApiError, request_id: str, call: Call, keep_alive: bool) -> bytes:
-        """The request middleware's JSON answer to `exc`."""
-        return json_error(exc, request_id, call.method == "HEAD", keep_alive)
-
-    def record(self, call: Call, status: int) -> None:
-        seen = Seen(call.info, call.method, status)
-        self._record(seen, seen, call.started)  # type: ignore[arg-type]
 
 
 def install(

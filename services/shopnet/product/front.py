@@ -19,6 +19,7 @@ under the same route template.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
@@ -26,15 +27,11 @@ from aiohttp.web_urldispatcher import AbstractRoute
 from shopnet.common import front_path
 from shopnet.common.answer import SERVER_LINE, date_line
 from shopnet.common.front_path import (
+    BasePath,
     FrontCall,
-    ParserBounds,
-    Seen,
     frozen_match_info,
-    json_error,
     scan_fields,
 )
-from shopnet.common.http import ApiError
-from shopnet.common.metrics import METRICS
 from shopnet.product.handlers import read_product
 
 _PREFIX = b"/products/"
@@ -54,21 +51,22 @@ class ProductCall(FrontCall):
 
     __slots__ = ("product_id",)
 
-    def __init__(self, url: str, keep_alive: bool, given_id: str | None, product_id: int) -> None:
-        super().__init__("GET", url, keep_alive, given_id)
+    def __init__(
+        self, url: str, keep_alive: bool, given_id: str | None, info: Any, product_id: int
+    ) -> None:
+        super().__init__("GET", url, keep_alive, given_id, info)
         self.product_id = product_id
 
 
-class ProductPath(ParserBounds):
+class ProductPath(BasePath):
     """The FrontPath of the product service: GET /products/{id} (see the module's docstring)."""
 
     def __init__(
         self, app: web.Application, route: AbstractRoute, server_options: dict[str, int]
     ) -> None:
-        super().__init__(server_options)
+        super().__init__(app, server_options)
         self._app = app
         self._info = frozen_match_info(app, route)
-        self._record = app[METRICS].record
 
     def call(
         self,
@@ -91,7 +89,7 @@ class ProductPath(ParserBounds):
         scanned = scan_fields(headers)
         if scanned is None or scanned[1]:
             return None  # a body, or not a head to serve
-        return ProductCall(url.decode("ascii"), keep_alive, scanned[0], product_id)
+        return ProductCall(url.decode("ascii"), keep_alive, scanned[0], self._info, product_id)
 
     async def answer(
         self, call: ProductCall, peer: str, request_id: str, keep_alive: Callable[[], bool]
@@ -109,14 +107,6 @@ class ProductPath(ParserBounds):
                 body,
             )
         )
-
-    def error(self, exc: ApiError, request_id: str, call: ProductCall, keep_alive: bool) -> bytes:
-        """The request middleware's JSON answer to `exc`."""
-        return json_error(exc, request_id, False, keep_alive)
-
-    def record(self, call: ProductCall, status: int) -> None:
-        seen = Seen(self._info, "GET", status)
-        self._record(seen, seen, call.started)  # type: ignore[arg-type]
 
 
 def install(app: web.Application, route: AbstractRoute) -> None:
