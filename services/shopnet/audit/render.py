@@ -65,7 +65,7 @@ def side_by_side(by_mode: Mapping[str, Sequence[InstanceAudit | Mapping[str, Any
     """An "Isolation, measured" section: one table per mode plus a per-instance score line."""
     out = ["## Isolation, measured", ""]
     out.append(
-        "`shopnet audit` run inside every instance of each mode (see README, *shopnet audit*, "
+        "`shopnet audit` run inside every instance of each mode (see docs/security.md "
         "for how the exposure score is weighted: 0 safe … 10 exposed)."
     )
     modes = list(by_mode)

@@ -1,6 +1,6 @@
 """Who may do what in Redis and PostgreSQL: ACL users, roles, and the services' credentials.
 
-Redis (an `--aclfile`, field notes §6): the default user is off; `product` may run
+Redis (an `--aclfile`; docs/security.md): the default user is off; `product` may run
 reads, writes, scripts and connection commands on the product service's keys only
 (`shopnet:product:*`, `shopnet:product-token:*`, `shopnet:products:*`), nothing
 dangerous, plus TIME (a new list generation starts from Redis' clock);

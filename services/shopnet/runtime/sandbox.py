@@ -23,7 +23,7 @@ fast shutdown) and exits with the service; then the kernel kills the rest of the
 namespace and unshare exits too.
 Killing unshare kills the service (--kill-child) — the SIGKILL fallback stays sound.
 
-Traps handled here (see field notes §5): `remount,ro` is only ever done with `bind`
+Traps handled here (util-linux's mount semantics): `remount,ro` is only ever done with `bind`
 (without it, the superblock — the host's whole file system — turns read-only);
 util-linux cannot remount recursively, so every mount point is remounted on its
 own; directories the user could not traverse on the way to the interpreter (say a
