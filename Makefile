@@ -113,9 +113,11 @@ test-fast: venv nca
 docs: venv
 	$(BIN)/shopnet topology --svg docs/topology.svg
 
+# Seconds, not minutes: CI runs it before the tests. mypy's settings: pyproject.toml.
 lint: venv
 	$(BIN)/ruff check services netns containers tests
 	$(BIN)/ruff format --check services netns containers tests
+	$(BIN)/python -m mypy
 
 # Regenerate the hash-pinned lock files (needs `pip install uv`; not part of setup).
 lock:

@@ -32,6 +32,8 @@ let
     python3Packages.pytest-timeout
     python3Packages.kubernetes-validate
     python3Packages.schemathesis
+    python3Packages.mypy
+    python3Packages.types-pyyaml
   ];
   withBench = shopnet.override { withBench = true; };
   python = python3.withPackages (_: withBench.pythonDependencies ++ testTools);

@@ -62,7 +62,7 @@ __all__ = ["IMAGES_ENV", "DockerDriver"]
 
 class DockerDriver(Driver):
     mode = "docker"
-    discoveries = (Discovery.REGISTRY, Discovery.DNS)
+    discoveries: ClassVar[tuple[Discovery, ...]] = (Discovery.REGISTRY, Discovery.DNS)
     engine_class: ClassVar[type[Docker]] = Docker
     """The container engine's client; a subclass for another engine names its own."""
 

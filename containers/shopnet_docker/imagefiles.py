@@ -35,7 +35,8 @@ class Exported:
 
     @property
     def manifest(self) -> dict[str, Any]:
-        return json.loads((self.path / "manifest.json").read_text())
+        manifest: dict[str, Any] = json.loads((self.path / "manifest.json").read_text())
+        return manifest
 
     def blob(self, digest: str) -> Path:
         return self.path / digest.removeprefix("sha256:")

@@ -8,7 +8,8 @@ from pathlib import Path
 from shopnet_docker import names, sbom
 from shopnet_docker import offline as offline_build
 from shopnet_docker.engine import Docker
-from shopnet_docker.images import image_id, image_size, images_for
+from shopnet_docker.images import images_for
+from shopnet_docker.inventory import image_id, image_size
 
 
 @dataclass(frozen=True, slots=True)

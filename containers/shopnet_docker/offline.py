@@ -152,6 +152,7 @@ def install(
         current = image_id(docker, tag)
         if (
             known.get("buildah") == item.buildah_id
+            and current is not None
             and current == known.get("docker")
             and sbom.read(root / "sbom", tag) is not None
         ):

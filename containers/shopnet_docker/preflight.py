@@ -15,7 +15,7 @@ from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import Layout
 from shopnet.topology.model import Topology, Wiring
 from shopnet_docker import images as image_build
-from shopnet_docker import names, settings
+from shopnet_docker import inventory, names, settings
 from shopnet_docker.compose import bridge_name, published_service
 from shopnet_docker.compose import networks as compose_networks
 from shopnet_docker.engine import Docker
@@ -70,7 +70,7 @@ def ensure_images(docker: Docker, progress: Progress, *, build: bool) -> None:
             raise ConfigError(f"--build: {settings.IMAGES_ENV}=preloaded runs images as they are")
         chosen = settings.images()
         for tag in (chosen.service, chosen.redis, chosen.postgres):
-            if image_build.image_labels(docker, tag) is None:
+            if inventory.image_labels(docker, tag) is None:
                 raise PreflightError(
                     f"image {tag} is not loaded ({settings.IMAGES_ENV}=preloaded builds "
                     "nothing); load it first (e.g. shopnet-load-images)"

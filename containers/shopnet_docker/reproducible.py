@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from shopnet_docker.imagefiles import Exported, image_id, listing, normalised_config
+from shopnet_docker.imagefiles import Entry, Exported, image_id, listing, normalised_config
 
 MAX_FILES = 40
 """Files listed per differing layer: the first few are enough to find the cause."""
@@ -68,17 +68,17 @@ def compare(image: str, first: Exported, second: Exported) -> Comparison:
     return Comparison(image, ids[0], ids[1], tuple(layers), tuple(config))
 
 
-def file_diff(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
+def file_diff(first: dict[str, Entry], second: dict[str, Entry]) -> list[str]:
     lines = []
     for name in sorted(first.keys() | second.keys()):
         a, b = first.get(name), second.get(name)
         if a == b:
             continue
-        if b is None:
+        if b is None and a is not None:
             lines.append(f"- {name}: {a.describe()}")
-        elif a is None:
+        elif a is None and b is not None:
             lines.append(f"+ {name}: {b.describe()}")
-        else:
+        elif a is not None and b is not None:
             lines.append(f"~ {name}: {a.describe()} -> {b.describe()}")
     if len(lines) > MAX_FILES:
         lines = [*lines[:MAX_FILES], f"… and {len(lines) - MAX_FILES} more"]

@@ -77,9 +77,8 @@ def health(docker: Docker, topology: Topology, c: Container) -> str:
         address = c.address_on(service.tier)
         port = service.admin_port or service.port  # the gateway's /ready is on its admin port
         body = get_json(f"http://{address}:{port}/ready") if address else None
-        if isinstance(body, dict) and isinstance(body.get("status"), str):
-            return body["status"]
-        return "unavailable"
+        status = body.get("status") if isinstance(body, dict) else None
+        return status if isinstance(status, str) else "unavailable"
     # Docker checks rarely (health.DRIVER_INTERVAL): ask the container now if it has not yet.
     return "ready" if passes(docker, c) else "unavailable"
 

@@ -16,6 +16,7 @@ from shopnet.hostnet import lossfilter
 from shopnet.hostnet.capture import capture as tcpdump
 from shopnet.hostnet.netem import Impairment, kernel_support
 from shopnet.hostnet.ratelimit import Rate, check_combination
+from shopnet.topology.model import Tier
 from shopnet_docker import links
 from shopnet_docker.compose import networks as compose_networks
 from shopnet_docker.stack import Network
@@ -36,7 +37,7 @@ def network(driver: DockerDriver, tier: str) -> Network:
     raise StateError(f"the docker stack has no {tier} network (is it up?)")
 
 
-def created_networks(driver: DockerDriver):
+def created_networks(driver: DockerDriver) -> tuple[Tier, ...]:
     return compose_networks(driver.topology, driver.wiring)
 
 
@@ -84,7 +85,11 @@ def netem(
 
 
 def _impair(
-    driver: DockerDriver, tier: str, found: list, impairment: Impairment, reason: str | None
+    driver: DockerDriver,
+    tier: str,
+    found: list[links.Link],
+    impairment: Impairment,
+    reason: str | None,
 ) -> str:
     if reason:
         if impairment.delay_ms:

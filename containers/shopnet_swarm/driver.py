@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shopnet.errors import ConfigError, DriverError
+from shopnet.hostnet.ratelimit import Rate
 from shopnet.runtime import ports
 from shopnet.runtime.base import DownResult, InstanceStatus
 from shopnet.runtime.progress import Progress
@@ -66,7 +67,7 @@ class SwarmDriver(DockerDriver):
         )
         self.docker: RoutingDocker = routing
         self.project = stackfile.stack_name(topology.prefix)
-        self.stack = SwarmStack(routing, self.project)
+        self.stack: SwarmStack = SwarmStack(routing, self.project)
         self.node2 = nodes.SecondNode(self.project, self.layout.dir / "node2")
         self._user_of: stackfile.UserOf | None = None
         if self.node2.pid():
@@ -200,9 +201,8 @@ class SwarmDriver(DockerDriver):
             return "ready" if c.health == "healthy" else "unavailable"
         port = service.admin_port or service.port
         body = self.fetch_inside(c, f"http://127.0.0.1:{port}/ready")
-        if isinstance(body, dict) and isinstance(body.get("status"), str):
-            return body["status"]
-        return "unavailable"
+        status = body.get("status") if isinstance(body, dict) else None
+        return status if isinstance(status, str) else "unavailable"
 
     def isolation(self) -> tuple[str, bool]:
         from shopnet_docker import isolation
@@ -231,7 +231,9 @@ class SwarmDriver(DockerDriver):
     def capture(self, tier: str, *, count: int | None, seconds: float | None, output: Path) -> str:
         raise ConfigError("capture is not available in swarm mode (overlays have no host bridge)")
 
-    def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
+    def netem(
+        self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool, rate: Rate | None = None
+    ) -> str:
         raise ConfigError("netem is not available in swarm mode (overlays have no host bridge)")
 
     def cache_flusher(

@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Interface
 from pathlib import Path
@@ -173,8 +174,25 @@ class NodeDocker(Docker):
     def host(self) -> str:
         return self._host
 
-    def run(self, *args: str, **kwargs):  # type: ignore[override]
-        return super().run("--host", self._host, *args, **kwargs)
+    def run(
+        self,
+        *args: str,
+        what: str,
+        timeout: float = 60.0,
+        check: bool = True,
+        stdin: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        return super().run(
+            "--host",
+            self._host,
+            *args,
+            what=what,
+            timeout=timeout,
+            check=check,
+            stdin=stdin,
+            env=env,
+        )
 
     def ping(self, *, timeout: float = 15.0) -> str:
         out = subprocess.run(

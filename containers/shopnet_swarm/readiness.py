@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shopnet.errors import ReadinessTimeout
 from shopnet.runtime import probe
@@ -72,7 +72,7 @@ def wait_registered(driver: SwarmDriver, scale: dict[str, int]) -> None:
         time.sleep(1.0)
 
 
-def _registry(driver: SwarmDriver, path: str) -> dict:
+def _registry(driver: SwarmDriver, path: str) -> dict[str, Any]:
     registry = driver.topology.service("registry")
     container = driver.stack.container("registry-1")
     body = driver.fetch_inside(container, f"http://127.0.0.1:{registry.port}{path}")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from shopnet.errors import PreflightError
 from shopnet.runtime.base import DownResult
 from shopnet_docker.engine import last_lines
+from shopnet_docker.stack import Network
 from shopnet_swarm import nodes, tierroutes
 from shopnet_swarm.tasks import STACK_LABEL
 
@@ -35,11 +36,11 @@ def down(driver: SwarmDriver, *, volumes: bool) -> DownResult:
     try:
         docker.ping(timeout=10.0)
     except PreflightError as exc:
-        removed = driver.node2.stop() + tierroutes.release(driver.topology)
+        stopped = driver.node2.stop() + tierroutes.release(driver.topology)
         if not layout.state_file.exists():
-            return DownResult(removed=tuple(removed))
+            return DownResult(removed=tuple(stopped))
         return DownResult(
-            removed=tuple(removed),
+            removed=tuple(stopped),
             problems=(f"{exc}; {layout.state_file} is kept for a later `shopnet down`",),
         )
     removed: list[str] = []
@@ -95,7 +96,7 @@ def down(driver: SwarmDriver, *, volumes: bool) -> DownResult:
     return DownResult(removed=tuple(removed), problems=tuple(problems))
 
 
-def _wait_networks_gone(driver: SwarmDriver):
+def _wait_networks_gone(driver: SwarmDriver) -> list[Network]:
     """Our networks still there after `stack rm` (which removes them asynchronously)."""
     deadline = time.monotonic() + 15.0
     while (left := driver.stack.networks()) and time.monotonic() < deadline:

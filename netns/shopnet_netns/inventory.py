@@ -11,6 +11,7 @@ converges after a build killed at any point.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 from collections.abc import Callable
@@ -150,7 +151,7 @@ def teardown(names: Names | str, *, stop_timeout: float = 5.0) -> TeardownReport
 
     step("stopping processes", lambda: stop_namespace_processes(names, timeout=stop_timeout))
     for namespace in namespaces.listed(names.prefix):
-        step(f"namespace {namespace}", lambda ns=namespace: _remove_namespace(ns))
+        step(f"namespace {namespace}", functools.partial(_remove_namespace, namespace))
     step("links", lambda: links.remove_links(names))
     # The firewall goes last, as it came first in `build`: no link of ours is ever
     # up without its rules.

@@ -19,6 +19,7 @@ import errno
 import logging
 from ipaddress import IPv4Interface
 from pathlib import Path
+from typing import Any
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -67,7 +68,15 @@ def lookup(ipr: IPRoute, ifname: str) -> int | None:
     return found[0] if found else None
 
 
-def _kind(link) -> str | None:
+def created(ipr: IPRoute, ifname: str) -> int:
+    """The index of `ifname`, just added (a DriverError if it is already gone)."""
+    idx = lookup(ipr, ifname)
+    if idx is None:
+        raise DriverError(f"interface {ifname} is gone right after it was added")
+    return idx
+
+
+def _kind(link: Any) -> str | None:
     info = link.get("IFLA_LINKINFO")
     return info.get("IFLA_INFO_KIND") if info is not None else None
 
@@ -91,7 +100,7 @@ def ensure_bridge(
         if (stale := lookup(ipr, scratch)) is not None:
             ipr.link("del", index=stale)
         ipr.link("add", ifname=scratch, kind="bridge")
-        idx = lookup(ipr, scratch)
+        idx = created(ipr, scratch)
         ipr.link("set", index=idx, ifalias=marker)
         ipr.link("set", index=idx, ifname=name)
         log.info("bridge created", extra={"bridge": name})
@@ -183,7 +192,7 @@ def ensure_pair(
     return host, peer
 
 
-def _owned(ipr: IPRoute, names: Names) -> list:
+def _owned(ipr: IPRoute, names: Names) -> list[Any]:
     return [
         link
         for link in ipr.get_links()

@@ -10,7 +10,9 @@ connection arrived from the source's own address, not through NAT.
 
 from __future__ import annotations
 
+import functools
 import socket
+from collections.abc import Iterable
 
 from shopnet.topology.model import Topology
 from shopnet_netns import namespaces
@@ -28,6 +30,10 @@ def _listening_socket(address: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.setblocking(False)
     return sock
+
+
+def _listening_sockets(address: str, ports: Iterable[int]) -> list[socket.socket]:
+    return [_listening_socket(address, port) for port in ports]
 
 
 class Listeners:
@@ -49,16 +55,15 @@ class Listeners:
                 address = str(endpoint.address.ip)
                 wanted = ports if self.every_port else (endpoint.instance.port,)
                 made = namespaces.run_in(
-                    endpoint.namespace,
-                    lambda a=address, w=wanted: [_listening_socket(a, p) for p in w],
+                    endpoint.namespace, functools.partial(_listening_sockets, address, wanted)
                 )
                 for port, sock in zip(wanted, made, strict=True):
                     self.sockets[(address, port)] = sock
             # The real host's own addresses: its tier bridges', or its underlay address.
             under = self.plan.underlay
             mine = [under.address.ip] if under else [b.address.ip for b in self.plan.bridges]
-            for address in mine:
-                sock = _listening_socket(str(address), self.host_port or 0)
+            for own in mine:
+                sock = _listening_socket(str(own), self.host_port or 0)
                 self.host_port = sock.getsockname()[1]
                 self.sockets[(str(address), self.host_port)] = sock
         except BaseException:

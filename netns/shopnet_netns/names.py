@@ -95,7 +95,7 @@ class Names:
 
     def owns(self, alias: str | None) -> bool:
         """Whether a link's IFLA_IFALIAS carries our marker."""
-        return bool(alias) and alias.split(":", 1)[0] == self.prefix and alias.count(":") >= 2
+        return alias is not None and alias.split(":", 1)[0] == self.prefix and alias.count(":") >= 2
 
     @property
     def nft_table(self) -> str:

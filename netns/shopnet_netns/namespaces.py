@@ -112,21 +112,22 @@ def enter(name: str) -> Callable[[], None]:
 
 def run_in(name: str, fn: Callable[[], T]) -> T:
     """Run `fn` in a short-lived thread that joined namespace `name`; return its result."""
-    outcome: dict[str, object] = {}
+    values: list[T] = []
+    errors: list[BaseException] = []
 
     def worker() -> None:
         try:
             join(name)
-            outcome["value"] = fn()
+            values.append(fn())
         except BaseException as exc:
-            outcome["error"] = exc
+            errors.append(exc)
 
     thread = threading.Thread(target=worker, name=f"in-{name}", daemon=True)
     thread.start()
     thread.join()
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["value"]  # type: ignore[return-value]
+    if errors:
+        raise errors[0]
+    return values[0]
 
 
 def write_sysctls(name: str, values: dict[str, str]) -> None:

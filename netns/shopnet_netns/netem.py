@@ -64,7 +64,8 @@ def _index(ipr: IPRoute, ifname: str, namespace: str | None) -> int:
     if not found:
         where = namespace or "the host"
         raise DriverError(f"{ifname} not found in {where} (is the network built?)")
-    return found[0]
+    index: int = found[0]
+    return index
 
 
 def apply(plan: NetworkPlan, tier: str, impairment: Impairment, rate: Rate | None = None) -> str:

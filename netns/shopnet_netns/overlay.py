@@ -75,7 +75,7 @@ def _ensure_host(ipr: IPRoute, plan: NetworkPlan, host: HostPlan, under: int) ->
             idx = links.lookup(hsr, bridge.name)
             if idx is None:
                 hsr.link("add", ifname=bridge.name, kind="bridge")
-                idx = links.lookup(hsr, bridge.name)
+                idx = links.created(hsr, bridge.name)
             hsr.link("set", index=idx, address=bridge.mac, mtu=bridge.mtu)
             links.ensure_address(hsr, idx, str(bridge.address.ip), bridge.address.network.prefixlen)
             hsr.link("set", index=idx, state="up")

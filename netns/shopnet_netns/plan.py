@@ -175,15 +175,9 @@ class NetworkPlan:
                 routes=_routes(topology, inst, wiring, placement, under),
                 marker=names.marker(Role.VETH, inst.name),
                 legs=legs_of(topology, names, inst) if wiring is Wiring.ATTACHED else (),
-                **(
-                    {
-                        "host": f"host{placement[inst.name]}",
-                        "mac": hostplan.mac_for(inst.address),
-                        "mtu": hostplan.TIER_MTU,
-                    }
-                    if placement
-                    else {}
-                ),
+                host=f"host{placement[inst.name]}" if placement else None,
+                mac=hostplan.mac_for(inst.address) if placement else None,
+                mtu=hostplan.TIER_MTU if placement else None,
             )
             for inst in instances
         )

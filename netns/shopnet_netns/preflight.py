@@ -111,7 +111,12 @@ def conflicts(plan: NetworkPlan) -> list[str]:
                 )
         for addr in addresses:
             address = addr.get("IFA_ADDRESS")
-            if address and ip_network(address).subnet_of(subnet) and not ours(addr["index"]):
+            network = ip_network(address) if address else None
+            if (
+                isinstance(network, IPv4Network)
+                and network.subnet_of(subnet)
+                and not ours(addr["index"])
+            ):
                 found.setdefault(
                     (tier, ifname(addr["index"])),
                     f"{tier} ({subnet}) holds {address}/{addr['prefixlen']}, already "

@@ -18,6 +18,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from shopnet.errors import DriverError
 
@@ -46,7 +47,7 @@ def write(key: str, value: str) -> None:
 
 
 @contextlib.contextmanager
-def _locked(record: Path) -> Iterator[dict]:
+def _locked(record: Path) -> Iterator[dict[str, Any]]:
     """The record's content, under an exclusive lock; saved (or removed) on exit.
 
     The lock is on the record's directory, so no lock file is left behind.

@@ -14,6 +14,7 @@ import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from shopnet import __version__
 from shopnet.chaos import command as chaos_command
@@ -25,6 +26,7 @@ from shopnet.runtime.scale import parse_scale
 from shopnet.runtime.state import default_root
 from shopnet.runtime.variant import resolve
 from shopnet.topology import load
+from shopnet.topology.model import Topology
 
 
 def default_mode() -> str:
@@ -49,10 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(common, defaults=False)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def sub_parser(name: str, **kwargs: object) -> argparse.ArgumentParser:
-        return subparsers.add_parser(name, parents=[common], **kwargs)  # type: ignore[arg-type]
-
-    sub = argparse.Namespace(add_parser=sub_parser)
+    sub = _Verbs(subparsers, common)
 
     def with_mode(p: argparse.ArgumentParser, default: str | None = None) -> None:
         p.add_argument(
@@ -230,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"--{kind}-results", type=Path, default=Path(f"{kind}-results"), metavar="DIR",
             help=f"where the latest {kind} charts are looked for ({kind}-results)",
         )  # fmt: skip
-    chaos_command.add_parser(sub, with_mode)
+    chaos_command.add_parser(sub.add_parser, with_mode)
     return parser
 
 
@@ -394,9 +393,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "logs":
         return driver.logs(args.instance, follow=args.follow)
     if args.command == "capture":
-        output = args.output or Path(f"capture-{args.tier}.pcap")
+        pcap: Path = args.output or Path(f"capture-{args.tier}.pcap")
         seconds = args.seconds if args.seconds is not None or args.count else 10.0
-        print(driver.capture(args.tier, count=args.count, seconds=seconds, output=output))
+        print(driver.capture(args.tier, count=args.count, seconds=seconds, output=pcap))
         return 0
     if args.command == "netem":
         rate = Rate.parse(args.rate) if args.rate is not None else None
@@ -417,7 +416,22 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise ConfigError(f"unknown command {args.command}")  # pragma: no cover - argparse prevents it
 
 
-def _k8s(args: argparse.Namespace, topology) -> int:
+class _Verbs:
+    """The verbs' subparsers; each verb takes the common options after it too."""
+
+    def __init__(
+        self,
+        subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+        common: argparse.ArgumentParser,
+    ) -> None:
+        self._subparsers = subparsers
+        self._common = common
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return self._subparsers.add_parser(name, parents=[self._common], **kwargs)
+
+
+def _k8s(args: argparse.Namespace, topology: Topology) -> int:
     import shopnet_k8s
     from shopnet_k8s.render import secret_note
 
@@ -433,7 +447,7 @@ def _k8s(args: argparse.Namespace, topology) -> int:
     return 0
 
 
-def _drivers(topology, root: Path, progress: Progress) -> list[Driver]:
+def _drivers(topology: Topology, root: Path, progress: Progress) -> list[Driver]:
     """Every mode's driver that can be loaded here (docker without a client is skipped)."""
     drivers = []
     for mode in DRIVERS:
@@ -444,7 +458,7 @@ def _drivers(topology, root: Path, progress: Progress) -> list[Driver]:
     return drivers
 
 
-def _running_driver(mode: str | None, topology, root: Path, progress: Progress) -> Driver:
+def _running_driver(mode: str | None, topology: Topology, root: Path, progress: Progress) -> Driver:
     if mode is not None:
         return make_driver(mode, topology=topology, root=root, progress=progress)
     running = [d for d in _drivers(topology, root, progress) if d.present()]
@@ -456,7 +470,7 @@ def _running_driver(mode: str | None, topology, root: Path, progress: Progress) 
     return running[0]
 
 
-def _down(args: argparse.Namespace, topology, root: Path, progress: Progress) -> int:
+def _down(args: argparse.Namespace, topology: Topology, root: Path, progress: Progress) -> int:
     drivers = (
         [make_driver(args.mode, topology=topology, root=root, progress=progress)]
         if args.mode
@@ -496,7 +510,7 @@ def format_status(rows: list[InstanceStatus]) -> str:
         "LAST EXIT",
         "LISTENING",
     )
-    table = [headers]
+    table: list[tuple[str, ...]] = [headers]
     for r in rows:
         table.append(
             (

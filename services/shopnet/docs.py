@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from shopnet.common.config import ServiceConfig
+from shopnet.gateway.config import GatewayConfig
+from shopnet.order.config import OrderConfig
 from shopnet.serve import SERVICES, config_class
 
 Row = tuple[str, str, str]
@@ -38,7 +40,7 @@ def configuration_markdown() -> str:
 
 def _time_budget() -> str:
     """How the timeouts along one request fit together (with the defaults in force)."""
-    gateway, order = config_class("gateway")(), config_class("order")()
+    gateway, order = GatewayConfig(), OrderConfig()
     return f"""
 ## One time budget per request
 

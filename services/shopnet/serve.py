@@ -29,7 +29,8 @@ def config_class(service: str) -> type[ServiceConfig]:
     except KeyError:
         raise ConfigError(f"unknown service {service!r}; services: {', '.join(SERVICES)}") from None
     module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+    config: type[ServiceConfig] = getattr(importlib.import_module(module), name)
+    return config
 
 
 def run(service: str) -> int:
@@ -44,7 +45,8 @@ def run(service: str) -> int:
     )
     app_module = importlib.import_module(SERVICES[service][1])
     if hasattr(app_module, "run"):
-        return app_module.run(cfg)
+        status: int = app_module.run(cfg)
+        return status
     from shopnet.common.app import serve
 
     serve(app_module.create_app(cfg), cfg)

@@ -73,7 +73,7 @@ async def test_panels_show_the_latest_bench_charts_and_no_audit(
 ) -> None:
     client: TestClient = await aiohttp_client(create_app(config(tmp_path)))
     body = await (await client.get("/api/panels")).json()
-    assert body["audit"]["available"] is False
+    assert body["audit"] == {"available": False, "text": "no local stack is running"}
     assert body["charts"]["bench"]["run"] == "20260102-000000"
     assert body["charts"]["bench"]["charts"] == ["/charts/bench/throughput.png"]
     assert body["charts"]["chaos"]["charts"] == []

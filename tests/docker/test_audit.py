@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from shopnet.audit import audit, format_table
+from shopnet.dashboard import panels
 from shopnet.runtime.progress import Progress
 from shopnet_docker.driver import DockerDriver
 from shopnet_docker.engine import Docker
@@ -56,3 +57,11 @@ def test_every_container_is_unprivileged(stack: DockerDriver) -> None:
         assert facts.no_new_privs and not facts.root_writable, format_table(rows)
         assert not {"net", "mnt", "pid", "ipc", "uts"} & {n for n, s in row.shared.items() if s}
         assert facts.memory_limit is not None and facts.cpu_limit is not None
+
+
+def test_the_dashboards_audit_panel_is_the_audit_table(stack: DockerDriver) -> None:
+    panel = panels.audit(stack)
+    assert panel["available"] is True, panel["text"]
+    lines = panel["text"].splitlines()
+    assert lines[0].split()[:3] == ["instance", "uid:gid", "CapEff"]
+    assert {line.split()[0] for line in lines[1:]} == {r.instance for r in audit(stack)}

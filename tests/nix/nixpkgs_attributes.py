@@ -63,6 +63,8 @@ NIXPKGS_ATTRIBUTES = (
     "python3Packages.pytest-timeout",
     "python3Packages.kubernetes-validate",
     "python3Packages.schemathesis",
+    "python3Packages.mypy",
+    "python3Packages.types-pyyaml",
     # What the modes run.
     "coreutils",
     "iproute2",

@@ -122,11 +122,13 @@ def test_package_dependencies_are_pyprojects(parts: dict[str, Any]) -> None:
 
 def test_test_tools_are_pyprojects_dev_extra(parts: dict[str, Any]) -> None:
     """The dev extra's test tools run the check phase (pytest as its hook), setuptools
-    builds, ruff lints (checks.lint). `nix develop` has all but setuptools: the shell
-    installs nothing, it runs the checkout from PYTHONPATH."""
+    builds, ruff lints (checks.lint), mypy type-checks (`make lint`, and in the shell).
+    `nix develop` has all but setuptools: the shell installs nothing, it runs the checkout
+    from PYTHONPATH."""
     dev = set(requirement_names(PYPROJECT["project"]["optional-dependencies"]["dev"]))
     check = set(stub_names(parts["package"]["nativeCheckInputs"]))
-    assert check == (dev - {"pytest", "ruff", "setuptools"}) | {"pytestCheckHook"}
+    linters = {"ruff", "mypy", "types-pyyaml"}
+    assert check == (dev - {"pytest", "setuptools"} - linters) | {"pytestCheckHook"}
     assert stub_names(parts["package"]["build-system"]) == ["setuptools"]
     shell = set(stub_names(parts["shell"]["python"])) | set(stub_names(parts["shell"]["packages"]))
     assert dev - {"setuptools"} <= shell

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from shopnet.cli import main
 from shopnet.errors import ConfigError
-from shopnet.runtime.base import DRIVERS, driver_class
+from shopnet.runtime.base import DRIVERS, Driver, driver_class
 
 
 def test_unknown_mode_names_the_supported_ones() -> None:
@@ -36,4 +39,28 @@ def test_a_missing_extra_is_one_line_naming_it() -> None:
     assert out.returncode == 3
     assert out.stderr == (
         "shopnet: error: netns mode needs the 'netns' extra: pip install 'shopnet[netns]'\n"
+    )
+
+
+def test_every_driver_takes_the_arguments_driver_declares() -> None:
+    """What a caller passes per Driver's signature, every mode accepts (the swarm driver's
+    netem once lacked `rate=`, so `shopnet netem --mode swarm` ended in a TypeError)."""
+    for mode in DRIVERS:
+        cls = driver_class(mode)
+        for name, declared in vars(Driver).items():
+            if name.startswith("_") or not inspect.isfunction(declared):
+                continue
+            own = inspect.signature(getattr(cls, name)).parameters
+            for parameter in inspect.signature(declared).parameters.values():
+                assert parameter.name in own, f"{cls.__name__}.{name} lacks {parameter.name}"
+
+
+@pytest.mark.parametrize("rate", [[], ["--rate", "10mbit"]])
+def test_netem_in_swarm_mode_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rate: list[str]
+) -> None:
+    argv = ["--state-dir", str(tmp_path), "netem", "--mode", "swarm", "frontend", "--delay", "5"]
+    assert main([*argv, *rate]) == ConfigError.exit_code
+    assert capsys.readouterr().err == (
+        "shopnet: error: netem is not available in swarm mode (overlays have no host bridge)\n"
     )

@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from shopnet.audit import probe, score
 from shopnet.errors import DriverError, StateError
@@ -34,7 +35,7 @@ class InstanceAudit:
     score: float
     failed: tuple[str, ...] = field(default=())
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         f = self.facts
         return {
             "instance": self.instance,
@@ -76,6 +77,7 @@ def audit(driver: Driver) -> list[InstanceAudit]:
         if containers:
             if not record.container:
                 raise StateError(f"{record.name} has no container")
+            # Only the container drivers have engine_argv (a capability protocol would say so).
             engine = driver.engine_argv(record.container)  # type: ignore[attr-defined]
             argv: Sequence[str] = (*engine, "exec", record.container, "sh", "-c", probe.SCRIPT)
             argv = (*argv, "probe", "1")

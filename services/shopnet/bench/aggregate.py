@@ -45,7 +45,7 @@ Key = tuple[str, str, str, int, bool]
 
 def _median_latency(latencies: list[Latency]) -> Latency:
     def med(attr: str) -> float:
-        return round(statistics.median(getattr(lat, attr) for lat in latencies), 3)
+        return round(statistics.median(float(getattr(lat, attr)) for lat in latencies), 3)
 
     return Latency(med("mean"), med("p50"), med("p90"), med("p99"), med("max"))
 
@@ -171,7 +171,10 @@ def ratios(summaries: list[Summary], connections: int) -> list[Ratio]:
         within: float | None = None,
     ) -> Ratio:
         a, b = rps(*num), rps(*den)
-        label = lambda m, p: f"{m} {p or 'gateway'}"  # noqa: E731
+
+        def label(mode: str, path: str | None) -> str:
+            return f"{mode} {path or 'gateway'}"
+
         value = round(a / b, 3) if a and b else None
         return Ratio(name, label(*num), label(*den), value, target, within=within)
 

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from shopnet.bench import publish, write_outputs
 from shopnet.bench.results import Results
@@ -38,7 +39,7 @@ def options_from(args: argparse.Namespace, topology: Topology) -> BenchOptions:
         )
     # Checked against the topology now, not when the bench reaches that mode.
     modes = tuple(record_name(variant.parse(m, topology), topology) for m in entries)
-    overrides: dict[str, object] = {"modes": modes, "peer": not args.no_peer}
+    overrides: dict[str, Any] = {"modes": modes, "peer": not args.no_peer}
     if args.scale:
         overrides["scale"] = parse_scale(args.scale, topology)
     if args.duration is not None:
@@ -60,7 +61,7 @@ def options_from(args: argparse.Namespace, topology: Topology) -> BenchOptions:
             raise ConfigError("--connections: each count must be between 1 and 10000")
         overrides["sweep"] = sweep
         overrides["connections"] = 64 if 64 in sweep else sweep[-1]
-    return BenchOptions.quick(**overrides) if args.quick else BenchOptions(**overrides)  # type: ignore[arg-type]
+    return BenchOptions.quick(**overrides) if args.quick else BenchOptions(**overrides)
 
 
 def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress: Progress) -> int:
@@ -109,7 +110,7 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
     return 0
 
 
-def _baseline(path: Path | None) -> dict | None:
+def _baseline(path: Path | None) -> dict[str, Any] | None:
     """The CPU figures of an earlier run (`--baseline`), read before anything starts."""
     if path is None:
         return None

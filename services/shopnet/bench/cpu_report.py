@@ -3,11 +3,15 @@ baseline), per path for the server doing each path's job, and what grew between 
 
 from __future__ import annotations
 
+from typing import Any
+
 from shopnet.bench.aggregate import PATH_COMPONENTS, Summary, find, modes_of, path_cpu, summarize
 from shopnet.bench.results import Results
 
 
-def cpu_table(closed: list[Summary], conns: int, baseline: dict | None = None) -> list[str]:
+def cpu_table(
+    closed: list[Summary], conns: int, baseline: dict[str, Any] | None = None
+) -> list[str]:
     """Per component and mode; with a baseline (`shopnet bench --baseline`), before → after."""
     cells = {
         mode: s.cpu_us
@@ -29,7 +33,7 @@ def cpu_table(closed: list[Summary], conns: int, baseline: dict | None = None) -
         + (
             f"; before → after, the baseline being {baseline.get('source', '?')} "
             f"(commit `{baseline.get('commit') or 'unknown'}`)"
-            if before
+            if before and baseline
             else ""
         )
         + ":\n",
@@ -50,7 +54,7 @@ def cpu_table(closed: list[Summary], conns: int, baseline: dict | None = None) -
     return lines
 
 
-def baseline_of(results: Results, source: str) -> dict:
+def baseline_of(results: Results, source: str) -> dict[str, Any]:
     """What the CPU table compares with: the main path's CPU per component, per mode."""
     conns = int(results.meta.get("options", {}).get("connections", 64))
     closed = [s for s in summarize(results.runs) if not s.paced]

@@ -6,6 +6,8 @@ measured medians, so re-running the bench rewrites the conclusions too.
 
 from __future__ import annotations
 
+from typing import Any
+
 from shopnet.bench import lifecycle, orders, swarm_section, wiring_section
 from shopnet.bench.acrosshosts import section as across_hosts
 from shopnet.bench.aggregate import (
@@ -44,7 +46,7 @@ def _row(s: Summary) -> str:
     )
 
 
-def _repeats(results: Results, opts: dict) -> str:
+def _repeats(results: Results, opts: dict[str, Any]) -> str:
     """The repeats measured, and the planned number when the run stopped short of it."""
     planned = opts.get("repeats", "?")
     done = max((run.repeat for run in results.runs), default=0)

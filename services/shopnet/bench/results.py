@@ -84,7 +84,9 @@ class Results:
     @classmethod
     def start(cls, directory: Path, options: object) -> Results:
         directory.mkdir(parents=True, exist_ok=True)
-        opts = dataclasses.asdict(options) if dataclasses.is_dataclass(options) else {}
+        opts = {}
+        if dataclasses.is_dataclass(options) and not isinstance(options, type):
+            opts = dataclasses.asdict(options)
         results = cls(
             directory,
             {

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from shopnet.bench import calibration, cpu, lifecycle, nginx, orders
 from shopnet.bench.results import Results, RunRecord
@@ -60,8 +61,8 @@ class BenchOptions:
     """Order against limited stock on the main path and check it is never oversold (~3 s: a 2 s run and 1 s to settle)."""
 
     @classmethod
-    def quick(cls, **overrides: object) -> BenchOptions:
-        base = {
+    def quick(cls, **overrides: Any) -> BenchOptions:
+        base: dict[str, Any] = {
             "duration_s": 1.0,
             "sweep": (16,),
             "connections": 16,
@@ -69,7 +70,7 @@ class BenchOptions:
             "main_only": True,
         }
         base.update(overrides)
-        return cls(**base)  # type: ignore[arg-type]
+        return cls(**base)
 
 
 class Bench:

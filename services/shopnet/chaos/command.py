@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
+from shopnet.chaos.results import ScenarioResult
 from shopnet.chaos.scenarios import BY_NAME, choose
 from shopnet.errors import ConfigError, DriverError
 from shopnet.runtime.base import Driver
 from shopnet.runtime.progress import Progress
 
 
-def add_parser(sub: argparse._SubParsersAction, with_mode) -> None:
-    chaos = sub.add_parser(
+def add_parser(
+    new_verb: Callable[..., argparse.ArgumentParser],
+    with_mode: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    chaos = new_verb(
         "chaos", help="fault scenarios under load on the running stack; recovery measured"
     )
     with_mode(chaos)
@@ -83,7 +88,9 @@ def chaos(args: argparse.Namespace, *, driver: Driver | None, progress: Progress
     return 0
 
 
-def _write(results: list, output: Path, *, as_json: bool, progress: Progress) -> None:
+def _write(
+    results: list[ScenarioResult], output: Path, *, as_json: bool, progress: Progress
+) -> None:
     from shopnet.chaos import chart, report
 
     chart_name = None

@@ -18,6 +18,7 @@ import itertools
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
@@ -107,11 +108,11 @@ class Load:
             await asyncio.sleep(0.05)
 
     async def _send(
-        self, session: aiohttp.ClientSession, method: str, path: str, **kwargs: object
-    ) -> dict | bool | None:
+        self, session: aiohttp.ClientSession, method: str, path: str, **kwargs: Any
+    ) -> dict[str, Any] | bool | None:
         """The JSON body of a 2xx, True for a 409, None for a failure."""
         sent = self.now()
-        outcome: dict | bool | None = None
+        outcome: dict[str, Any] | bool | None = None
         try:
             async with session.request(method, self.spec.url + path, **kwargs) as response:
                 label = str(response.status)

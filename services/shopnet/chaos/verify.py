@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -31,7 +32,7 @@ class OrderCheck:
     duplicates: int
 
 
-def check(result: LoadResult, stored: list[dict]) -> OrderCheck:
+def check(result: LoadResult, stored: list[dict[str, Any]]) -> OrderCheck:
     ids = {str(o["id"]) for o in stored}
     per_product = Counter(o["items"][0]["product_id"] for o in stored if o.get("items"))
     tried = Counter(result.product_of_key.values())
@@ -44,15 +45,19 @@ def check(result: LoadResult, stored: list[dict]) -> OrderCheck:
     )
 
 
-async def stored_orders(url: str, customer: str, *, timeout: float = 60.0) -> list[dict]:
+async def stored_orders(url: str, customer: str, *, timeout: float = 60.0) -> list[dict[str, Any]]:
     """Every order of `customer`, page by page; a page that fails is asked again (the stack
     may still be recovering) until `timeout`."""
     deadline = time.monotonic() + timeout
-    found: list[dict] = []
+    found: list[dict[str, Any]] = []
     page = 1
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         while True:
-            query = {"customer_id": customer, "page": page, "page_size": MAX_PAGE_SIZE}
+            query: dict[str, str | int] = {
+                "customer_id": customer,
+                "page": page,
+                "page_size": MAX_PAGE_SIZE,
+            }
             try:
                 async with session.get(f"{url}/api/orders", params=query) as response:
                     body = await response.json() if response.status == 200 else None

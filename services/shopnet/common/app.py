@@ -53,7 +53,8 @@ def hide_server_version() -> None:
     reach the app (malformed, oversized), which no middleware or signal sees; so
     the name is the one place that covers every answer, at no cost per request.
     """
-    web_response.SERVER_SOFTWARE = SERVER_NAME
+    # Not in aiohttp's declared exports, but the global its response heads read.
+    web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
 
 
 def create_base_app(

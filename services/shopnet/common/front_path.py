@@ -178,6 +178,7 @@ class BasePath:
     def record(self, call: FrontCall, status: int) -> None:
         """Count the answered request under its route (ServiceMetrics.record)."""
         seen = Seen(call.info, call.method, status)
+        # Seen stands in for the request and the response: it has the fields record() reads.
         self._record(seen, seen, call.started)  # type: ignore[arg-type]
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from shopnet.common.logs import request_id_var
 
@@ -167,6 +168,9 @@ class _RequestIds:
     _CHUNK = 4096
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self._buffer = b""
         self._next = 0
 
@@ -181,7 +185,7 @@ class _RequestIds:
 _request_ids = _RequestIds()
 new_request_id = _request_ids.new
 # A forked child must not mint the ids its parent has already buffered.
-os.register_at_fork(after_in_child=_request_ids.__init__)
+os.register_at_fork(after_in_child=_request_ids.reset)
 
 
 def incoming_request_id(request: web.BaseRequest) -> str:
@@ -207,7 +211,6 @@ _HTTP_CODES = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 Recorder = Callable[[web.Request, web.StreamResponse, float], None]

@@ -16,7 +16,7 @@ import os
 import stat
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 from aiohttp.abc import AbstractAccessLogger
@@ -61,7 +61,7 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-class RotatingStderrHandler(logging.StreamHandler):
+class RotatingStderrHandler(logging.StreamHandler[TextIO]):
     """stderr, rotated by size when it is a regular file.
 
     Processes sharing the file (a gateway's workers) each notice when their stderr is no

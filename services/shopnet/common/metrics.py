@@ -22,11 +22,12 @@ import time
 from bisect import bisect_left
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from shopnet.common.http import Handler, Middleware
+from shopnet.common.http import Handler
 from shopnet.common.tallies import Count, Observations, Tallies
 
 # Latency buckets in seconds, dense where a LAN service lives (sub-millisecond to 100 ms).

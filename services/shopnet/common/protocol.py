@@ -24,7 +24,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -73,6 +73,16 @@ TOO_MANY = _raw_answer(
 )
 
 
+@runtime_checkable
+class TimedHead(Protocol):
+    """A connection whose request head the server's sweep times out: a
+    BoundedRequestHandler, or a front protocol (shopnet.common.front_listener)."""
+
+    head_started: float | None
+
+    def head_timed_out(self) -> None: ...
+
+
 class BoundedRequestHandler(RequestHandler):
     """aiohttp's protocol with the bounds above (one instance per connection).
 
@@ -91,6 +101,7 @@ class BoundedRequestHandler(RequestHandler):
         manager = self._manager
         if manager is not None and len(manager.connections) > self._limits.max_connections:
             log.warning("connection refused: %d open", len(manager.connections) - 1)
+            # asyncio declares a BaseTransport; a TCP connection gets a full Transport.
             transport.write(TOO_MANY)  # type: ignore[attr-defined]
             self.force_close()
             transport.close()
@@ -116,7 +127,7 @@ class BoundedRequestHandler(RequestHandler):
             extra={"peer": _peer(transport)},
         )
         if transport is not None:
-            transport.write(TIMED_OUT)  # type: ignore[attr-defined]
+            transport.write(TIMED_OUT)
         self.force_close()
         if transport is not None:
             transport.close()
@@ -160,6 +171,7 @@ class _BoundedServer(Server):
 
     _front: Callable[[_BoundedServer], asyncio.Protocol] | None = None
 
+    # aiohttp's Server returns its RequestHandler; ours may return the app's front protocol.
     def __call__(self) -> asyncio.Protocol:  # type: ignore[override]
         """A new connection's protocol: the app's FRONT_PROTOCOL's, or aiohttp's."""
         if self._sweep is None:
@@ -181,19 +193,21 @@ class _BoundedServer(Server):
         self._sweep = None
         oldest = self._loop.time() - self._limits.head_timeout
         for handler in self.connections:
-            started = getattr(handler, "head_started", None)
+            if not isinstance(handler, TimedHead):
+                continue
+            started = handler.head_started
             if started is not None and started <= oldest:
                 handler.head_timed_out()
         if self.connections:
             self._schedule_sweep()
 
 
-FRONT_HANDLER = web.AppKey("front_handler", Callable[[_Handler], _Handler])
+FRONT_HANDLER: web.AppKey[Callable[[_Handler], _Handler]] = web.AppKey("front_handler")
 """Optional: given the app's own request handler, the one its public listener runs
 instead (e.g. the product service's remembered routes: shopnet.common.routes_memo)."""
 
 
-FRONT_PROTOCOL = web.AppKey("front_protocol", Callable[..., asyncio.Protocol])
+FRONT_PROTOCOL: web.AppKey[Callable[..., asyncio.Protocol]] = web.AppKey("front_protocol")
 """Optional: given the listener's server, a protocol for a new public connection that
 serves what it chooses and hands the rest to `server.make_handler()`
 (shopnet.common.front_listener: the gateway's proxy path, the product's cache hit).
@@ -228,6 +242,7 @@ class BoundedAppRunner(FrontAppRunner):
     async def _make_server(self) -> Server:
         server = await super()._make_server()
         server.__class__ = _BoundedServer  # same state, our protocol per connection
+        # The server became a _BoundedServer by its __class__; mypy still sees a Server.
         server._limits = self._limits  # type: ignore[attr-defined]
         server._front = self._app.get(FRONT_PROTOCOL)  # type: ignore[attr-defined]
         return server

@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import random
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -121,7 +121,7 @@ class RegistryClient:
 
     async def _call(
         self, method: str, path: str, *, timeout: float = 5.0, **kwargs: Any
-    ) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
+    ) -> tuple[int, Any, Mapping[str, str]]:
         try:
             async with self._session.request(
                 method,
@@ -209,7 +209,8 @@ def advertise_address_for(registry_url: str) -> str:
     family, _, _, _, sockaddr = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)[0]
     with socket.socket(family, socket.SOCK_DGRAM) as probe:
         probe.connect(sockaddr)
-        return probe.getsockname()[0]
+        address: str = probe.getsockname()[0]
+        return address
 
 
 async def _source_address(url: str) -> str:

@@ -40,9 +40,11 @@ def remembered_routes(
         def remember(key: tuple[str, str], info: object) -> None:
             if not isinstance(info, UrlMappingMatchInfo) or isinstance(info.route, SystemRoute):
                 return  # a 404/405: the router answers those every time
+            # aiohttp types a route's handler as a function or a class-based view; ours
+            # are functions.
             handler: Handler = info.handler  # type: ignore[assignment]
             for middleware in middlewares:
-                handler = functools.partial(middleware, handler=handler)  # type: ignore[arg-type]
+                handler = functools.partial(middleware, handler=handler)
             if len(memo) >= size:
                 memo.clear()
             memo[key] = (info, handler)
@@ -53,6 +55,7 @@ def remembered_routes(
             if known is None or expect in request.headers:
                 response = await app_handler(request)
                 if known is None:
+                    # aiohttp's private slot: the router's result, read and set as the router does.
                     remember(key, request._match_info)  # type: ignore[attr-defined]
                 return response
             request._match_info = known[0]  # type: ignore[attr-defined]  # as the router does

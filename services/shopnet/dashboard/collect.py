@@ -65,6 +65,7 @@ class Collector:
             return {t.name: "127.0.0.1 · local mode: no segment" for t in tiers}
         if self.driver.mode == "docker":
             try:
+                # Only the docker driver has a stack of networks.
                 networks = {n.tier: n for n in self.driver.stack.networks()}  # type: ignore[attr-defined]
             except Exception:  # Docker gone: fall back to the topology's plan
                 networks = {}

@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass
+from typing import Any
 
 DENIED_SET = "denied"
 ARRIVING = " (from another host)"
@@ -70,7 +71,7 @@ def _read(table: str, namespace: str | None) -> FirewallCounters | None:
     return parse(json.loads(out.stdout))
 
 
-def parse(document: dict) -> FirewallCounters:
+def parse(document: dict[str, Any]) -> FirewallCounters:
     connections: dict[str, int] = {}
     denied: list[Denied] = []
     for item in document.get("nftables", []):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shopnet.audit import audit as audit_instances
+from shopnet.audit import format_table
 from shopnet.errors import ShopnetError
 from shopnet.runtime.base import Driver
 
@@ -67,18 +67,13 @@ def isolation(driver: Driver) -> dict[str, Any]:
 
 
 def audit(driver: Driver) -> dict[str, Any]:
-    """`shopnet audit`'s findings, when this version has that command.
-
-    The expected shape is `shopnet.audit.run(driver) -> (text, ok)`, as isolation's.
-    """
-    if importlib.util.find_spec("shopnet.audit") is None:
-        return {"available": False, "text": "not available: this version has no `shopnet audit`"}
-    module = importlib.import_module("shopnet.audit")
-    run = getattr(module, "run", None)
-    if run is None:
-        return {"available": False, "text": "not available: shopnet.audit has no run(driver)"}
+    """`shopnet audit`'s table; `ok` when no instance failed a check."""
     try:
-        text, ok = run(driver)
+        audits = audit_instances(driver)
     except ShopnetError as exc:
         return {"available": False, "text": str(exc)}
-    return {"available": True, "text": text, "ok": ok}
+    return {
+        "available": True,
+        "text": format_table(audits),
+        "ok": not any(a.failed for a in audits),
+    }

@@ -18,6 +18,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -45,16 +46,16 @@ class Broadcast:
     """The latest snapshot, and a way for every open stream to wait for the next one."""
 
     def __init__(self) -> None:
-        self.latest: dict | None = None
+        self.latest: dict[str, Any] | None = None
         self.changed = asyncio.Condition()
         self.closing = False
 
-    async def publish(self, snapshot: dict) -> None:
+    async def publish(self, snapshot: dict[str, Any]) -> None:
         async with self.changed:
             self.latest = snapshot
             self.changed.notify_all()
 
-    async def next_after(self, seq: int, timeout: float) -> dict | None:
+    async def next_after(self, seq: int, timeout: float) -> dict[str, Any] | None:
         async with self.changed:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(

@@ -97,11 +97,16 @@ def _flow(
     callers: dict[str, list[str]],
     instances: dict[str, int],
 ) -> FlowTraffic | None:
-    route = lambda prefix: lambda labels: labels.get("route", "").startswith(prefix)  # noqa: E731
+    def route(prefix: str) -> Callable[[Mapping[str, str]], bool]:
+        return lambda labels: labels.get("route", "").startswith(prefix)
+
     if target == "registry":
         weights = {c: instances.get(c, 0) for c in callers[target] if c != WORLD}
         share = weights.get(source, 0) / (sum(weights.values()) or 1)
-        timed = lambda labels: served(labels) and labels.get("route") != WATCH  # noqa: E731
+
+        def timed(labels: Mapping[str, str]) -> bool:
+            return served(labels) and labels.get("route") != WATCH
+
         return FlowTraffic(iv.rate(target, REQUESTS, served) * share, iv.latency_ms(target, timed))
     if (source, target) == ("order", "product"):
         lookups = iv.rate(
@@ -109,8 +114,8 @@ def _flow(
         )
         return FlowTraffic(lookups, iv.latency_ms("product", route("/products")))
     if (source, target) == ("gateway", "product") and "order" in callers[target]:
-        lookups = _flow(topology, iv, "order", "product", callers, instances)
-        rate = iv.rate(target, REQUESTS, served) - (lookups.rate if lookups else 0.0)
+        order_flow = _flow(topology, iv, "order", "product", callers, instances)
+        rate = iv.rate(target, REQUESTS, served) - (order_flow.rate if order_flow else 0.0)
         return FlowTraffic(max(rate, 0.0), iv.latency_ms(target, served))
     if (source, target) == ("product", "redis"):
         return FlowTraffic(iv.rate(source, CACHE, lambda _: True), None)

@@ -185,6 +185,7 @@ class Connection(asyncio.Protocol):
     # -- asyncio.Protocol -----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # asyncio declares a BaseTransport; a TCP connection gets a full Transport (write, abort).
         self.transport = transport  # type: ignore[assignment]
         self.open = True  # TCP_NODELAY is already set by the event loop (asyncio, uvloop)
 
@@ -194,6 +195,7 @@ class Connection(asyncio.Protocol):
             return
         self._received = True
         try:
+            # The parser exists from connect(); no None check per chunk on the hot path.
             self._parser.feed_data(data)  # type: ignore[union-attr]
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
@@ -259,6 +261,7 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self._waiter is None or self._status < 200:
             return  # HEAD's answer was complete at its head; or an interim answer
+        # A message completed: the parser that parsed it exists.
         self._complete(self._parser.should_keep_alive())  # type: ignore[union-attr]
 
     def _ends_with_connection(self) -> bool:

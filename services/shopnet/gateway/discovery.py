@@ -18,6 +18,7 @@ At start the app waits (bounded) for the first answer of every watch before it l
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import time
@@ -45,7 +46,7 @@ async def resolve_ipv4(name: str, port: int) -> list[str]:
     """The IPv4 addresses of `name`, through the system resolver (glibc: no caching)."""
     loop = asyncio.get_running_loop()
     found = await loop.getaddrinfo(name, port, family=socket.AF_INET, type=socket.SOCK_STREAM)
-    return [info[4][0] for info in found]
+    return [str(info[4][0]) for info in found]
 
 
 class DnsWatch(BackgroundLoop):
@@ -115,7 +116,7 @@ class Discovery:
                 eject_after=cfg.eject_after,
                 base_ejection_seconds=cfg.base_ejection_seconds,
                 max_ejection_seconds=cfg.max_ejection_seconds,
-                on_eject=lambda endpoint, service=service: self._ejected(service, endpoint),
+                on_eject=functools.partial(self._ejected, service),
                 on_available=metrics.healthy[service].set,
             )
             for service in services

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_urldispatcher import ResourceRoute
+from aiohttp.web_urldispatcher import AbstractRoute
 
 from shopnet.common import front_path
 from shopnet.common.front_path import (
@@ -56,7 +56,7 @@ class ProxyPath(BasePath):
     def __init__(
         self,
         app: web.Application,
-        routes: list[tuple[str, ResourceRoute, ResourceRoute]],
+        routes: list[tuple[str, AbstractRoute, AbstractRoute]],
         forwarders: dict[str, Forwarder],
         server_options: dict[str, int],
     ) -> None:
@@ -144,7 +144,7 @@ class ProxyPath(BasePath):
 
 def install(
     app: web.Application,
-    routes: list[tuple[str, ResourceRoute, ResourceRoute]],
+    routes: list[tuple[str, AbstractRoute, AbstractRoute]],
     forwarders: dict[str, Forwarder],
 ) -> None:
     """Serve `routes` on the public listener's own protocol (shopnet.common.front_path)."""

@@ -84,6 +84,7 @@ class RelayedResponse(web.Response):
         await super()._write_headers()
         if self._passed:
             writer = self._payload_writer
+            # aiohttp's private head buffer (no API adds fields after serialising); the writer exists once the headers are written.
             head = writer._headers_buf  # type: ignore[union-attr]
             # The head aiohttp serialised ends with the blank line: the fields go before it.
             writer._headers_buf = head[:-2] + self._passed + b"\r\n"  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ namespace with nsenter) reports for it. Every command runs as a user could type 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def _ends(link: Link) -> list[tuple[list[str], str]]:
     return [([tc], link.host), (_inside(link.pid, [tc]), link.inside)]
 
 
-def netem(found: list[Link], *, delay_ms: float, loss_pct: float) -> int:
+def netem(found: Sequence[Link], *, delay_ms: float, loss_pct: float) -> int:
     """Replace the root qdisc of both ends of every link with netem; returns interfaces shaped."""
     shaped = 0
     for link in found:
@@ -117,7 +118,7 @@ def netem(found: list[Link], *, delay_ms: float, loss_pct: float) -> int:
     return shaped
 
 
-def ratelimit(found: list[Link], rate: Rate) -> int:
+def ratelimit(found: Sequence[Link], rate: Rate) -> int:
     """Replace the root qdisc of both ends of every link with tbf; returns interfaces shaped."""
     shaped = 0
     for link in found:
@@ -138,7 +139,7 @@ def _root_kinds(prefix: list[str], ifname: str) -> list[str]:
     return [q.get("kind", "?") for q in shown if q.get("root")]
 
 
-def clear(found: list[Link]) -> int:
+def clear(found: Sequence[Link]) -> int:
     """Remove the root qdiscs `netem` puts there (netem, tbf) from both ends; returns how many."""
     cleared = 0
     for link in found:

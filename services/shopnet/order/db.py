@@ -223,7 +223,8 @@ class OrderStore:
 
     async def _fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
         async with self.acquire() as conn:
-            return await conn.fetch(sql, *args)
+            rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+            return rows
 
 
 async def _forget(conn: asyncpg.Connection, order_ids: list[uuid.UUID]) -> None:

@@ -188,7 +188,9 @@ class ProductCache:
             return
         self._remember(product_id)
 
-    def _invalidate_call(self, product_id: int, client: object = None) -> Awaitable[object]:
+    def _invalidate_call(
+        self, product_id: int, client: aioredis.Redis | None = None
+    ) -> Awaitable[object]:
         return self._invalidate(
             keys=[product_key(product_id), TOKEN_PREFIX + str(product_id), GENERATION],
             args=[secrets.token_hex(8), TOKEN_TTL_SECONDS],

@@ -26,7 +26,8 @@ class ProductStore:
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         self.queries += 1
         async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
-            return await conn.fetch(sql, *args)
+            rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+            return rows
 
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         rows = await self._fetch(sql, *args)

@@ -11,7 +11,7 @@ import abc
 import contextlib
 import importlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -353,8 +353,9 @@ class Driver(abc.ABC):
         """Port of the nginx peer started beside gateway-1 (run_beside), or None: no peer."""
         return None
 
-    @contextlib.contextmanager
-    def cache_flusher(self, rows: list[InstanceStatus]) -> Iterator[Callable[[], None] | None]:
+    def cache_flusher(
+        self, rows: list[InstanceStatus]
+    ) -> contextlib.AbstractContextManager[Callable[[], None] | None]:
         """For the cache-miss runs: a call that drops every cache user's keys (what a restore
         flushes, never FLUSHALL), errors ignored; None without a cache. Here from the host,
         to each cache's address in `rows` (the stack's status)."""
@@ -374,7 +375,7 @@ class Driver(abc.ABC):
                 with contextlib.suppress(ShopnetError):
                     flush(host, port, item, auth=auth)
 
-        yield flush_all if targets else None
+        return contextlib.nullcontext(flush_all if targets else None)
 
 
 def driver_class(mode: str) -> type[Driver]:
@@ -385,7 +386,7 @@ def driver_class(mode: str) -> type[Driver]:
         raise ConfigError(f"unknown mode {mode!r}; supported: {', '.join(DRIVERS)}") from None
     module, _, name = target.partition(":")
     try:
-        return getattr(importlib.import_module(module), name)
+        driver: type[Driver] = getattr(importlib.import_module(module), name)
     except ModuleNotFoundError as exc:
         extra = EXTRAS.get((exc.name or "").partition(".")[0])
         if extra is None:
@@ -393,6 +394,7 @@ def driver_class(mode: str) -> type[Driver]:
         raise MissingExtra(
             f"{mode} mode needs the {extra!r} extra: pip install 'shopnet[{extra}]'"
         ) from None
+    return driver
 
 
 def make_driver(

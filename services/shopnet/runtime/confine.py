@@ -16,7 +16,7 @@ import dataclasses
 import os
 import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from shopnet.common import internal
@@ -134,7 +134,7 @@ class Confinement:
         )
         return self.secrets.write(redis.name, "users.acl", text, user=self.user(redis))
 
-    def grant_postgres(self, *, host: str, port: int, services: list[Service]) -> None:
+    def grant_postgres(self, *, host: str, port: int, services: Sequence[Service]) -> None:
         """Create/refresh the owner and login roles of `services` (as the bootstrap superuser)."""
         passwords = {
             s.name: self.secrets.get(s.name, "postgres", user=self.user(s))

@@ -268,7 +268,9 @@ def _describe(wait_status: int) -> str:
 
 def main(argv: list[str]) -> int:
     from shopnet.common import logs
+    from shopnet.errors import ConfigError
     from shopnet.runtime.base import make_driver
+    from shopnet.runtime.hosted import HostedDriver
     from shopnet.runtime.progress import Progress
     from shopnet.topology import load
 
@@ -277,7 +279,9 @@ def main(argv: list[str]) -> int:
     topology = load(Path(argv[2]) if len(argv) > 2 else None)
     with open(os.devnull, "w") as quiet:
         driver = make_driver(mode, topology=topology, root=root, progress=Progress(quiet))
-        Supervisor(driver).run()  # type: ignore[arg-type]
+        if not isinstance(driver, HostedDriver):
+            raise ConfigError(f"{mode} mode runs no supervisor (its instances are not hosted)")
+        Supervisor(driver).run()
     return 0
 
 

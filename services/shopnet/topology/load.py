@@ -189,8 +189,8 @@ def validate(topology: Topology, *, source: str = "topology") -> None:
     _validate_uses(topology, fail)
     _validate_wirings(topology, fail)
     for instance, host in topology.placement:
-        service, _, index = instance.rpartition("-")
-        if service not in services or not index.isdigit() or int(index) < 1:
+        name, _, number = instance.rpartition("-")
+        if name not in services or not number.isdigit() or int(number) < 1:
             fail(f"placement: {instance!r} is not an instance (service-N) of this topology")
         if host < 1:
             fail(f"placement: {instance} on host {host}; hosts are numbered from 1")
@@ -229,7 +229,7 @@ def _validate_uses(topology: Topology, fail: Callable[[str], None]) -> None:
             if engine is Engine.POSTGRES:
                 if not use.schema or not use.schema.isidentifier():
                     fail(f"{what}: a PostgreSQL use needs its schema (an identifier)")
-                part = ("schema", str(use.schema))
+                part: tuple[str, ...] = ("schema", str(use.schema))
             else:
                 if not 0 <= use.db < 16:
                     fail(f"{what}: Redis database {use.db} is not 0 to 15")
