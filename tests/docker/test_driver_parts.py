@@ -141,6 +141,8 @@ def test_the_first_build_in_a_fresh_state_directory_makes_its_build_directory(
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     root = tmp_path / "state" / "build"
-    store = offline.main_store(root, [SimpleNamespace(dated_by=())], source_root=tmp_path)
+    # A stand-in build: main_store reads only its dated_by.
+    built = [SimpleNamespace(dated_by=())]
+    store = offline.main_store(root, built, source_root=tmp_path)  # type: ignore[arg-type]
     assert store.root == root / "buildah-1700000000"
     assert offline.current_store(root).root == store.root

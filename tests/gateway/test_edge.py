@@ -108,14 +108,14 @@ def processes(registry_token_file: str) -> Iterator[dict[str, str]]:
 @pytest.fixture
 async def edge(processes: dict[str, str], aiohttp_server) -> AsyncIterator[Edge]:
     product = Upstream("product-1", response_headers={"Server": "Upstream/1.2.3 (Debian)"})
-    product.server = await aiohttp_server(product.app())
+    product.server = server = await aiohttp_server(product.app())
     async with aiohttp.ClientSession() as session:
         client = RegistryClient(session, processes["registry"], token=TOKEN)
 
         async def registered() -> bool:
             try:
                 await client.register(
-                    InstanceInfo("product-1", "product", "127.0.0.1", product.server.port, 60, 60)
+                    InstanceInfo("product-1", "product", "127.0.0.1", server.port, 60, 60)
                 )
                 return True
             except Exception:
