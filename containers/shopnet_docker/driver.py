@@ -176,6 +176,7 @@ class ContainerDriver(Driver):
     def isolation(self) -> tuple[str, bool]:
         from shopnet_docker import isolation
 
+        # No wiring (swarm: one overlay per tier) reads as tiered.
         cells = isolation.matrix(
             self.docker, self.topology, self._containers_or_fail(), self.wiring
         )
@@ -185,8 +186,9 @@ class ContainerDriver(Driver):
         self.docker.ping()
         container = self.stack.container(instance)
         tty = ["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else []
+        engine = self.engine_argv(container.name)
         return subprocess.run(
-            [self.docker.binary, "exec", "-i", *tty, container.name, *argv], check=False
+            [*engine, "exec", "-i", *tty, container.name, *argv], check=False
         ).returncode
 
     def engine_argv(self, container: str) -> list[str]:
@@ -199,7 +201,8 @@ class ContainerDriver(Driver):
     def logs(self, instance: str, *, follow: bool) -> int:
         self.docker.ping()
         container = self.stack.container(instance)
-        argv = [self.docker.binary, "logs", *(["--follow"] if follow else []), container.name]
+        engine = self.engine_argv(container.name)
+        argv = [*engine, "logs", *(["--follow"] if follow else []), container.name]
         return subprocess.run(argv, check=False).returncode
 
     def backup(self, path: Path) -> str:

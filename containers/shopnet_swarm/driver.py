@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from shopnet.runtime.base import DownResult, InstanceStatus
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import StackState
 from shopnet.runtime.variant import Variant
-from shopnet.topology.model import Kind, Topology, Wiring
+from shopnet.topology.model import Kind, Topology
 from shopnet_docker import names, preflight, settings
 from shopnet_docker import status as docker_status
 from shopnet_docker.driver import ContainerDriver
@@ -202,29 +201,10 @@ class SwarmDriver(ContainerDriver):
         status = body.get("status") if isinstance(body, dict) else None
         return status if isinstance(status, str) else "unavailable"
 
-    def isolation(self) -> tuple[str, bool]:
-        from shopnet_docker import isolation
-
-        cells = isolation.matrix(
-            self.docker, self.topology, self._containers_or_fail(), Wiring.TIERED
-        )
-        return isolation.format_matrix(cells), all(c.ok for c in cells)
-
     def engine_argv(self, container: str) -> list[str]:
         if self.docker.node2 is not None and not self.docker.remote:
             self.stack.containers()  # learns which containers node 2 runs
         return self.docker.argv(container)
-
-    def exec(self, instance: str, argv: list[str]) -> int:
-        container = self.stack.container(instance)
-        tty = ["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else []
-        prefix = self.docker.argv(container.name)
-        return subprocess.run([*prefix, "exec", "-i", *tty, container.name, *argv]).returncode
-
-    def logs(self, instance: str, *, follow: bool) -> int:
-        container = self.stack.container(instance)
-        argv = [*self.docker.argv(container.name), "logs", *(["--follow"] if follow else [])]
-        return subprocess.run([*argv, container.name], check=False).returncode
 
     def cache_flusher(
         self, rows: list[InstanceStatus]
