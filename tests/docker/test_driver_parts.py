@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,10 +78,10 @@ def test_the_driver_runs_a_containers_own_health_test() -> None:
 
 
 def test_the_last_exit_of_a_restarted_container_comes_from_the_events() -> None:
-    def container(**state: object) -> Container:
-        base = dict(id="c1", name="snt-product-1", service="product", number=1, state="running",
+    def container(**state: Any) -> Container:
+        base: dict[str, Any] = dict(id="c1", name="snt-product-1", service="product", number=1, state="running",
                     health="healthy", exit_code=0, oom_killed=False, restarts=0, pid=9)  # fmt: skip
-        return Container(**{**base, **state})  # type: ignore[arg-type]
+        return Container(**{**base, **state})
 
     assert status.last_exit(container(), {}) == ""
     assert status.last_exit(container(state="exited", exit_code=3), {}) == "exit 3"

@@ -182,8 +182,9 @@ async def test_forged_registrations_are_refused_and_routing_is_unchanged(
     assert evil.hits == 0
     status, _, body = await edge.get(edge.registry + "/v1/services/product")
     assert status == 200
+    assert edge.product.server is not None
     assert [(i["id"], i["port"]) for i in orjson.loads(body)["instances"]] == [
-        ("product-1", edge.product.server.port)  # type: ignore[union-attr]
+        ("product-1", edge.product.server.port)
     ]
 
 
