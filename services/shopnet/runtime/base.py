@@ -1,8 +1,11 @@
-"""The driver interface every mode implements, and the registry of modes.
+"""The driver interface every mode implements: the life cycle (up, down, status, exec,
+logs), and the registry of drivers.
 
-A mode (local, netns, docker) is a driver behind one small interface, chosen by
-name and imported lazily: pyroute2 is only needed for netns, a Docker client
-only for docker. The CLI is thin: it parses options and calls these methods.
+A mode (shopnet.topology.modes) is a driver behind this small interface, chosen by
+name and imported lazily: pyroute2 is only needed for netns, a Docker client only
+for docker. What a driver can do beyond it (netem, capture, isolation, backups, the
+bench's hooks) are the protocols of shopnet.runtime.capabilities. The CLI is thin:
+it parses options and calls these methods.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import importlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from shopnet.errors import ConfigError, DriverError, PreflightError, StateError
 from shopnet.runtime.probe import get_json
@@ -21,9 +24,6 @@ from shopnet.runtime.state import Layout, StackState
 from shopnet.runtime.variant import Variant, resolve
 from shopnet.topology.model import Topology, Wiring
 from shopnet.topology.modes import MODES
-
-if TYPE_CHECKING:
-    pass  # an annotation only: runtime imports no hostnet
 
 DRIVERS = {name: mode.driver for name, mode in MODES.items()}
 """Mode → its driver's `module:Class` (declared with the mode, shopnet.topology.modes)."""
