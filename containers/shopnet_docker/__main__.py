@@ -16,7 +16,7 @@ from pathlib import Path
 from shopnet.errors import ShopnetError
 from shopnet.runtime.progress import Progress
 from shopnet.topology import load
-from shopnet_docker import composefile, secretfiles
+from shopnet_docker import composefile, secretfiles, settings
 from shopnet_docker.composefile import COMPOSE_FILE
 from shopnet_docker.images import build_images
 from shopnet_docker.listing import list_images, listing_lines
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(listing_lines(list_images(), packages=args.packages)))
             return 0
         if args.command == "secrets":
-            print(secretfiles.write_folder(args.dir, load(args.topology)))
+            print(secretfiles.write_folder(args.dir, load(args.topology), settings.images()))
             return 0
         output, code = composefile.command(load(args.topology), write=args.write, check=args.check)
         sys.stdout.write(output)

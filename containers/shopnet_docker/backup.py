@@ -22,51 +22,51 @@ from shopnet_docker import secretfiles
 from shopnet_docker.stack import Container
 
 if TYPE_CHECKING:
-    from shopnet_docker.driver import DockerDriver
+    from shopnet_docker.project import Project
 
 
-def _running(driver: DockerDriver, service: str) -> Container:
-    driver.docker.ping()
-    container = driver.stack.container(f"{service}-1")
+def _running(project: Project, service: str) -> Container:
+    project.docker.ping()
+    container = project.stack.container(f"{service}-1")
     if not container.running:
         raise StateError(f"{container.name} is not running ({container.state})")
     return container
 
 
-def _pg_env(driver: DockerDriver) -> dict[str, str]:
-    return {**os.environ, "PGPASSWORD": driver.layout.db_password()}
+def _pg_env(project: Project) -> dict[str, str]:
+    return {**os.environ, "PGPASSWORD": project.layout.db_password()}
 
 
-def backup(driver: DockerDriver, path: Path) -> str:
-    store, schemas = pg_backup.database(driver.topology)
-    postgres = _running(driver, store.name)
-    argv = [driver.docker.binary, "exec", "-e", "PGPASSWORD", postgres.name, "pg_dump"]
+def backup(project: Project, path: Path) -> str:
+    store, schemas = pg_backup.database(project.topology)
+    postgres = _running(project, store.name)
+    argv = [project.docker.binary, "exec", "-e", "PGPASSWORD", postgres.name, "pg_dump"]
     argv += pg_backup.dump_args("127.0.0.1", store.port, schemas)
-    pg_backup.run_dump(argv, path, env=_pg_env(driver))
+    pg_backup.run_dump(argv, path, env=_pg_env(project))
     return pg_backup.backed_up(schemas, path)
 
 
-def restore(driver: DockerDriver, path: Path) -> str:
-    store, schemas = pg_backup.database(driver.topology)
+def restore(project: Project, path: Path) -> str:
+    store, schemas = pg_backup.database(project.topology)
     pg_backup.require_file(path)
-    flushes = pg_backup.flushes(driver.topology)
-    caches = {f.datastore: _running(driver, f.datastore) for f in flushes}
-    postgres = _running(driver, store.name)
-    argv = [driver.docker.binary, "exec", "-i", "-e", "PGPASSWORD", postgres.name, "psql"]
+    flushes = pg_backup.flushes(project.topology)
+    caches = {f.datastore: _running(project, f.datastore) for f in flushes}
+    postgres = _running(project, store.name)
+    argv = [project.docker.binary, "exec", "-i", "-e", "PGPASSWORD", postgres.name, "psql"]
     argv += pg_backup.restore_args("127.0.0.1", store.port)
-    pg_backup.run_restore(argv, path, env=_pg_env(driver))
+    pg_backup.run_restore(argv, path, env=_pg_env(project))
     roles = secretfiles.SecretFile(store.name, secretfiles.ROLES).mount
-    driver.docker.run(
+    project.docker.run(
         "exec", postgres.name, "psql", "-X", "-q", "-h", "/tmp", "-U", DB_USER, "-d", DB_NAME,
         "-v", "ON_ERROR_STOP=1", "-f", roles,
         what="handing the restored tables back to their owners",
     )  # fmt: skip
-    auth = redis_auth(driver.layout)
+    auth = redis_auth(project.layout)
     login = ["-e", "REDISCLI_AUTH"] if auth else []
     user = ["--user", auth[0]] if auth else []
     env = {**os.environ, "REDISCLI_AUTH": auth[1]} if auth else None
     for item in flushes:
-        out = driver.docker.run(
+        out = project.docker.run(
             "exec", *login, caches[item.datastore].name, "redis-cli", *user, "-n", str(item.db),
             "EVAL", pg_backup.FLUSH_PREFIX, "0", item.pattern,
             what=f"flushing {item.owner}'s cache", env=env,

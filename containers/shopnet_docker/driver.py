@@ -23,6 +23,7 @@ the data (the `pgdata` volume); `down --volumes` removes both.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from typing import ClassVar
 
 from shopnet.errors import ShopnetError, StateError
 from shopnet.hostnet.ratelimit import Rate
+from shopnet.runtime import backup as pg_backup
 from shopnet.runtime import ports
 from shopnet.runtime.base import DownResult, Driver, EntryPoint, InstanceStatus
 from shopnet.runtime.confine import secret_store
@@ -39,7 +41,7 @@ from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import StackState
 from shopnet.runtime.users import User
 from shopnet.runtime.variant import Variant
-from shopnet.topology.model import Discovery, Service, Topology
+from shopnet.topology.model import Service, Topology
 from shopnet_docker import (
     backup,
     names,
@@ -54,15 +56,18 @@ from shopnet_docker import (
 from shopnet_docker import images as image_build
 from shopnet_docker.compose import VAR_REGISTRY_TOKEN_SOURCE, render
 from shopnet_docker.engine import Docker
+from shopnet_docker.project import ComposeFile, Project
 from shopnet_docker.settings import IMAGES_ENV
 from shopnet_docker.stack import Container, Stack
 
 __all__ = ["IMAGES_ENV", "DockerDriver"]
 
 
-class DockerDriver(Driver):
-    mode = "docker"
-    discoveries: ClassVar[tuple[Discovery, ...]] = (Discovery.REGISTRY, Discovery.DNS)
+class ContainerDriver(Driver):
+    """What the docker and swarm modes share: a stack of containers of one engine, with
+    the secrets, status, exec, logs, isolation, backup and the bench's hooks of docker mode.
+    A mode is a subclass that says how the stack starts and goes (DockerDriver: compose)."""
+
     engine_class: ClassVar[type[Docker]] = Docker
     """The container engine's client; a subclass for another engine names its own."""
 
@@ -82,13 +87,12 @@ class DockerDriver(Driver):
 
     # -- facts ----------------------------------------------------------------
 
-    @property
-    def compose_file(self) -> Path:
-        return self.layout.dir / "compose.yaml"
-
-    @property
-    def compose_log(self) -> Path:
-        return self.layout.dir / "compose.log"
+    def parts(self) -> Project:
+        """What docker's phase modules work on (the stack, its engine, files and wiring)."""
+        return Project(
+            self.project, self.topology, self.layout, self.docker, self.stack, self.progress,
+            lambda: self.wiring,
+        )  # fmt: skip
 
     @property
     def gateway_url(self) -> str:
@@ -127,32 +131,6 @@ class DockerDriver(Driver):
             os.chown(path, settings.SERVICE_UID, settings.SERVICE_UID)
         return path
 
-    def _compose(
-        self, *args: str, what: str, password: bool = False, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        if not self.compose_file.exists():
-            self._write_compose_file()
-        return self.docker.compose(
-            self.compose_file,
-            self.project,
-            *args,
-            what=what,
-            env=self._compose_env(password=password),
-            check=check,
-        )
-
-    def _write_compose_file(self) -> None:
-        self.layout.dir.mkdir(parents=True, exist_ok=True)
-        context = str(image_build.SOURCE_ROOT)
-        self.compose_file.write_text(
-            render(
-                self.topology,
-                build_context=context,
-                wiring=self.wiring,
-                discovery=self.variant.discovery,
-            )
-        )
-
     def present(self) -> bool:
         if self.layout.state_file.exists():
             return True
@@ -181,6 +159,135 @@ class DockerDriver(Driver):
         found = [f"container {c.name}" for c in self.stack.containers()]
         return found + [f"network {n.name}" for n in self.stack.networks()]
 
+    # -- the other verbs ------------------------------------------------------
+
+    def _containers_or_fail(self) -> list[Container]:
+        self.docker.ping()
+        containers = self.stack.containers()
+        if not containers:
+            raise StateError(
+                "no docker stack is running (start one with `shopnet up --mode docker`)"
+            )
+        return containers
+
+    def status(self) -> list[InstanceStatus]:
+        return status.rows(self.docker, self.topology, self._containers_or_fail())
+
+    def isolation(self) -> tuple[str, bool]:
+        from shopnet_docker import isolation
+
+        # No wiring (swarm: one overlay per tier) reads as tiered.
+        cells = isolation.matrix(
+            self.docker, self.topology, self._containers_or_fail(), self.wiring
+        )
+        return isolation.format_matrix(cells), all(c.ok for c in cells)
+
+    def exec(self, instance: str, argv: list[str]) -> int:
+        self.docker.ping()
+        container = self.stack.container(instance)
+        tty = ["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else []
+        engine = self.engine_argv(container.name)
+        return subprocess.run(
+            [*engine, "exec", "-i", *tty, container.name, *argv], check=False
+        ).returncode
+
+    def engine_argv(self, container: str) -> list[str]:
+        """argv prefix of a docker command about `container` (the engine that runs it)."""
+        return [self.docker.binary]
+
+    def log_path(self, instance: str) -> Path | None:
+        return None  # Docker keeps the logs: `shopnet logs` reads them with `docker logs`
+
+    def logs(self, instance: str, *, follow: bool) -> int:
+        self.docker.ping()
+        container = self.stack.container(instance)
+        engine = self.engine_argv(container.name)
+        argv = [*engine, "logs", *(["--follow"] if follow else []), container.name]
+        return subprocess.run(argv, check=False).returncode
+
+    def backup(self, path: Path) -> str:
+        return backup.backup(self.parts(), path)
+
+    def restore(self, path: Path) -> str:
+        return backup.restore(self.parts(), path)
+
+    def tier_segments(self) -> dict[str, str]:
+        """Each tier's network as the engine has it; the topology's plan while none is up."""
+        try:
+            networks = {n.tier: n for n in self.stack.networks()}
+        except (ShopnetError, OSError):  # the engine is away: the plan's names
+            networks = {}
+        return {
+            t.name: f"{networks[t.name].name} · {networks[t.name].subnet}"
+            if t.name in networks
+            else f"{self.topology.prefix}_{t.name} · {t.subnet}"
+            for t in self.topology.tiers
+        }
+
+    # -- what the bench needs -------------------------------------------------
+
+    def cache_flusher(
+        self, rows: list[InstanceStatus]
+    ) -> contextlib.AbstractContextManager[Callable[[], None] | None]:
+        return pg_backup.host_cache_flusher(self.layout, self.topology, rows)
+
+    def entry_points(self, rows: list[InstanceStatus]) -> list[EntryPoint]:
+        """Docker's iptables DNAT (from the host's own address) and docker-proxy (loopback)."""
+        port = self.topology.published_port
+        return [
+            EntryPoint("gateway", f"http://{ports.host_address()}:{port}", main=True),
+            EntryPoint("docker-proxy", f"http://127.0.0.1:{port}"),
+        ]
+
+
+class DockerDriver(ContainerDriver):
+    mode = "docker"
+
+    # -- capture, netem (tiers.py) ---------------------------------------------
+
+    def capture(self, tier: str, *, count: int | None, seconds: float | None, output: Path) -> str:
+        return tiers.capture(self.parts(), tier, count=count, seconds=seconds, output=output)
+
+    def netem(
+        self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool, rate: Rate | None = None
+    ) -> str:
+        return tiers.netem(
+            self.parts(), tier, delay_ms=delay_ms, loss_pct=loss_pct, clear=clear, rate=rate
+        )
+
+    def _remove_loss_tables(self) -> list[str]:
+        return tiers.remove_loss_tables(self.parts())
+
+    # -- compose: the stack's file, `up` and `down` ------------------------------
+
+    @property
+    def compose_file(self) -> Path:
+        return self.layout.dir / "compose.yaml"
+
+    @property
+    def compose_log(self) -> Path:
+        return self.layout.dir / "compose.log"
+
+    def _compose(self) -> ComposeFile:
+        return ComposeFile(
+            self.compose_file,
+            self.compose_log,
+            lambda password: self._compose_env(password=password),
+            self._write_compose_file,
+        )
+
+    def _write_compose_file(self) -> None:
+        self.layout.dir.mkdir(parents=True, exist_ok=True)
+        context = str(image_build.SOURCE_ROOT)
+        self.compose_file.write_text(
+            render(
+                self.topology,
+                build_context=context,
+                wiring=self.wiring,
+                discovery=self.variant.discovery,
+            )
+        )
+
     def preflight(self, scale: dict[str, int], *, build: bool) -> None:
         names.project(self.project)  # a prefix compose cannot use fails before anything runs
         settings.images()  # so does a bad SHOPNET_DOCKER_IMAGES
@@ -200,10 +307,10 @@ class DockerDriver(Driver):
             images=[chosen.service, chosen.redis, chosen.postgres],
         )
         state.save(self.layout)
-        startup.start(self, self._expected(state))
+        startup.start(self.parts(), self._compose(), self._expected(state))
 
     def wait_ready(self, state: StackState) -> None:
-        startup.wait_registered(self, state.scale)
+        startup.wait_registered(self.parts(), state.scale)
 
     def mark_up(self, state: StackState) -> None:
         containers = status.ordered(self.topology, self.stack.containers())
@@ -216,83 +323,5 @@ class DockerDriver(Driver):
     def _expected(self, state: StackState) -> dict[str, int]:
         return {s.name: state.scale.get(s.name, 1) for s in self.topology.services}
 
-    # -- the other verbs ------------------------------------------------------
-
     def down(self, *, volumes: bool = False) -> DownResult:
-        return teardown.down(self, volumes=volumes)
-
-    def _containers_or_fail(self) -> list[Container]:
-        self.docker.ping()
-        containers = self.stack.containers()
-        if not containers:
-            raise StateError(
-                "no docker stack is running (start one with `shopnet up --mode docker`)"
-            )
-        return containers
-
-    def status(self) -> list[InstanceStatus]:
-        return status.rows(self.docker, self.topology, self._containers_or_fail())
-
-    def isolation(self) -> tuple[str, bool]:
-        from shopnet_docker import isolation
-
-        cells = isolation.matrix(
-            self.docker, self.topology, self._containers_or_fail(), self.wiring
-        )
-        return isolation.format_matrix(cells), all(c.ok for c in cells)
-
-    def exec(self, instance: str, argv: list[str]) -> int:
-        self.docker.ping()
-        container = self.stack.container(instance)
-        tty = ["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else []
-        return subprocess.run(
-            [self.docker.binary, "exec", "-i", *tty, container.name, *argv], check=False
-        ).returncode
-
-    def engine_argv(self, container: str) -> list[str]:
-        """argv prefix of a docker command about `container` (the engine that runs it)."""
-        return [self.docker.binary]
-
-    def log_path(self, instance: str) -> Path | None:
-        return None  # Docker keeps the logs: `shopnet logs` reads them with `docker logs`
-
-    def logs(self, instance: str, *, follow: bool) -> int:
-        self.docker.ping()
-        container = self.stack.container(instance)
-        argv = [self.docker.binary, "logs", *(["--follow"] if follow else []), container.name]
-        return subprocess.run(argv, check=False).returncode
-
-    def tail(self, c: Container, lines: int = 15) -> str:
-        """A container's last log lines, indented (for errors)."""
-        out = self.docker.run("logs", "--tail", str(lines), c.id, what="docker logs", check=False)
-        text = (out.stdout + out.stderr).strip().splitlines()
-        return "\n".join(f"    {line}" for line in text[-lines:]) or "    (no output)"
-
-    def backup(self, path: Path) -> str:
-        return backup.backup(self, path)
-
-    def restore(self, path: Path) -> str:
-        return backup.restore(self, path)
-
-    # -- capture, netem (tiers.py) ---------------------------------------------
-
-    def capture(self, tier: str, *, count: int | None, seconds: float | None, output: Path) -> str:
-        return tiers.capture(self, tier, count=count, seconds=seconds, output=output)
-
-    def netem(
-        self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool, rate: Rate | None = None
-    ) -> str:
-        return tiers.netem(self, tier, delay_ms=delay_ms, loss_pct=loss_pct, clear=clear, rate=rate)
-
-    def _remove_loss_tables(self) -> list[str]:
-        return tiers.remove_loss_tables(self)
-
-    # -- what the bench needs -------------------------------------------------
-
-    def entry_points(self, rows: list[InstanceStatus]) -> list[EntryPoint]:
-        """Docker's iptables DNAT (from the host's own address) and docker-proxy (loopback)."""
-        port = self.topology.published_port
-        return [
-            EntryPoint("gateway", f"http://{ports.host_address()}:{port}", main=True),
-            EntryPoint("docker-proxy", f"http://127.0.0.1:{port}"),
-        ]
+        return teardown.down(self.parts(), self._compose(), volumes=volumes)

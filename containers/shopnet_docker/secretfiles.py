@@ -190,12 +190,11 @@ def image_user(docker: Docker, image: str, user: str, cache: Path) -> User:
     return User(user, uid, gid)
 
 
-def write_folder(folder: Path, topology: Topology) -> str:
-    """Every secret of the compose file into `folder` (for compose run by hand)."""
-    from shopnet_docker import settings  # settings imports this module
-
+def write_folder(folder: Path, topology: Topology, images: Images) -> str:
+    """Every secret of the compose file into `folder` (for compose run by hand), with the
+    users of `images` (settings.images())."""
     store = SecretStore(folder.resolve())
-    users = container_users(Docker(), settings.images(), store.dir / "image-users.json")
+    users = container_users(Docker(), images, store.dir / "image-users.json")
     password = store.get(RUNTIME, SUPERUSER_PASSWORD)
     write(store, topology, superuser_password=password, user_of=users)
     return f"wrote the secrets into {store.dir}: SHOPNET_SECRETS_DIR={store.dir}"

@@ -20,7 +20,7 @@ from shopnet_docker import health
 from shopnet_docker.stack import Container
 
 if TYPE_CHECKING:
-    from shopnet_docker.driver import DockerDriver
+    from shopnet_docker.project import ComposeFile, Project
 
 UP_TIMEOUT = 240.0
 """From `compose up` until every container is healthy (PostgreSQL's first start included)."""
@@ -29,7 +29,7 @@ READY_TIMEOUT = 60.0
 POLL = 0.5
 
 
-def start(driver: DockerDriver, expected: dict[str, int]) -> list[Container]:
+def start(project: Project, compose: ComposeFile, expected: dict[str, int]) -> list[Container]:
     """`compose up -d` one level of dependencies at a time, each once the one before is
     healthy by its own check (health.py: not at Docker's next interval); fails fast on a crash."""
     total = sum(expected.values())
@@ -37,12 +37,12 @@ def start(driver: DockerDriver, expected: dict[str, int]) -> list[Container]:
     checked: set[str] = set()
     reported: dict[str, str] = {}
     containers: list[Container] = []
-    with driver.progress.step(f"starting {total} containers and waiting until healthy"):
-        for level in health.dependency_levels(driver.topology):
+    with project.progress.step(f"starting {total} containers and waiting until healthy"):
+        for level in health.dependency_levels(project.topology):
             wanted = {s.name: expected[s.name] for s in level}
-            process = _compose_up(driver, wanted)
+            process = _compose_up(project, compose, wanted)
             try:
-                containers = _watch(driver, process, wanted, checked, reported, deadline)
+                containers = _watch(project, compose, process, wanted, checked, reported, deadline)
             finally:
                 if process.poll() is None:
                     process.terminate()
@@ -50,22 +50,24 @@ def start(driver: DockerDriver, expected: dict[str, int]) -> list[Container]:
     return containers
 
 
-def _compose_up(driver: DockerDriver, wanted: dict[str, int]) -> subprocess.Popen[bytes]:
+def _compose_up(
+    project: Project, compose: ComposeFile, wanted: dict[str, int]
+) -> subprocess.Popen[bytes]:
     """`compose up -d --no-deps` of these services only: compose waits for nothing."""
     scaling = [
         arg
-        for s in driver.topology.services
+        for s in project.topology.services
         if s.scalable and s.name in wanted
         for arg in ("--scale", f"{s.name}={wanted[s.name]}")
     ]
-    argv = driver.docker.compose_argv(
-        driver.compose_file, driver.project, "up", "-d", "--no-build", "--no-deps",
+    argv = project.docker.compose_argv(
+        compose.path, project.name, "up", "-d", "--no-build", "--no-deps",
         "--remove-orphans", *scaling, *wanted,
     )  # fmt: skip
-    with open(driver.compose_log, "ab") as log:
+    with open(compose.log, "ab") as log:
         return subprocess.Popen(
             argv,
-            env=driver._compose_env(password=True),
+            env=compose.environment(True),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -73,7 +75,8 @@ def _compose_up(driver: DockerDriver, wanted: dict[str, int]) -> subprocess.Pope
 
 
 def _watch(
-    driver: DockerDriver,
+    project: Project,
+    compose: ComposeFile,
     process: subprocess.Popen[bytes],
     wanted: dict[str, int],
     checked: set[str],
@@ -83,22 +86,22 @@ def _watch(
     """Until `wanted`'s containers pass their checks; `checked` keeps the ids that did,
     `reported` what progress said of each instance last."""
     while True:
-        containers = driver.stack.containers()
+        containers = project.stack.containers()
         for c in containers:
-            if c.service in wanted and c.id not in checked and health.passes(driver.docker, c):
+            if c.service in wanted and c.id not in checked and health.passes(project.docker, c):
                 checked.add(c.id)
             status = "healthy" if c.id in checked else c.health or c.state
             if reported.get(c.instance) != status:
                 reported[c.instance] = status
-                driver.progress.info(f"  {c.instance:<11} {status}")
+                project.progress.info(f"  {c.instance:<11} {status}")
             problem = failure(c)
             if problem:
                 raise DriverError(
-                    f"{c.instance} ({c.name}) {problem}; last log lines:\n{driver.tail(c)}"
+                    f"{c.instance} ({c.name}) {problem}; last log lines:\n{project.tail(c)}"
                 )
         done = process.poll()
         if done is not None and done != 0:
-            raise DriverError(f"compose up failed: {tail_file(driver.compose_log, 4)}")
+            raise DriverError(f"compose up failed: {tail_file(compose.log, 4)}")
         healthy = Counter(c.service for c in containers if c.running and c.id in checked)
         if done == 0 and all(healthy[s] >= n for s, n in wanted.items()):
             return containers
@@ -110,13 +113,13 @@ def _watch(
         time.sleep(POLL)
 
 
-def wait_registered(driver: DockerDriver, scale: dict[str, int]) -> None:
+def wait_registered(project: Project, scale: dict[str, int]) -> None:
     """Until the registry lists every app instance as passing, so the gateway balances all."""
     try:
-        registry = driver.topology.service("registry")
+        registry = project.topology.service("registry")
     except KeyError:
         return
-    containers = driver.stack.containers()
+    containers = project.stack.containers()
     address = next(
         (c.address_on(registry.tier) or None for c in containers if c.service == "registry"),
         None,
@@ -125,8 +128,8 @@ def wait_registered(driver: DockerDriver, scale: dict[str, int]) -> None:
         raise DriverError("the registry container has no address on its tier")
     probe.wait_registered(
         f"http://{address}:{registry.port}/v1/services",
-        probe.expected_registrations(driver.topology, scale),
-        progress=driver.progress,
+        probe.expected_registrations(project.topology, scale),
+        progress=project.progress,
         timeout=READY_TIMEOUT,
     )
 

@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING
 
 from shopnet.errors import PreflightError
 from shopnet.runtime.base import DownResult
+from shopnet_docker import tiers
 from shopnet_docker.engine import last_lines
 from shopnet_docker.stoptimes import stop_times
 
 if TYPE_CHECKING:
-    from shopnet_docker.driver import DockerDriver
+    from shopnet_docker.project import ComposeFile, Project
 
 
-def down(driver: DockerDriver, *, volumes: bool) -> DownResult:
-    layout, stack, docker = driver.layout, driver.stack, driver.docker
+def down(project: Project, compose: ComposeFile, *, volumes: bool) -> DownResult:
+    layout, stack, docker = project.layout, project.stack, project.docker
     try:
         docker.ping(timeout=10.0)
     except PreflightError as exc:
@@ -48,7 +49,7 @@ def down(driver: DockerDriver, *, volumes: bool) -> DownResult:
     since = time.time()
     if before_containers or before_networks or before_volumes:
         try:
-            out = driver._compose(*args, what="compose down", check=False)
+            out = compose.run(project, *args, what="compose down", check=False)
             if out.returncode != 0:
                 compose_error = f"compose down: {last_lines(out.stderr or out.stdout)}"
         except PreflightError as exc:  # no compose here: the sweep below still works
@@ -82,18 +83,18 @@ def down(driver: DockerDriver, *, volumes: bool) -> DownResult:
     removed += [f"volume {v}" for v in before_volumes if v not in left_volumes]
     if compose_error and (left_containers or left_networks or left_volumes):
         problems.insert(0, compose_error)
-    removed += driver._remove_loss_tables()
+    removed += tiers.remove_loss_tables(project)
     if not (left_containers or left_networks or left_volumes):
         layout.state_file.unlink(missing_ok=True)
-        driver.compose_file.unlink(missing_ok=True)
+        compose.path.unlink(missing_ok=True)
         if volumes:
-            removed += _remove_data(driver)
+            removed += _remove_data(project)
     return DownResult(removed=tuple(removed), problems=tuple(problems))
 
 
-def _remove_data(driver: DockerDriver) -> tuple[str, ...]:
+def _remove_data(project: Project) -> tuple[str, ...]:
     """The data directory (the database password goes with its volume)."""
-    data = driver.layout.data
+    data = project.layout.data
     if not data.exists():
         return ()
     shutil.rmtree(data)

@@ -22,39 +22,39 @@ from shopnet_docker.compose import networks as compose_networks
 from shopnet_docker.stack import Network
 
 if TYPE_CHECKING:
-    from shopnet_docker.driver import DockerDriver
+    from shopnet_docker.project import Project
 
 
-def network(driver: DockerDriver, tier: str) -> Network:
-    created = compose_networks(driver.topology, driver.wiring)
+def network(project: Project, tier: str) -> Network:
+    created = compose_networks(project.topology, project.wiring())
     if tier not in {t.name for t in created}:
         known = ", ".join(t.name for t in created)
         raise ConfigError(f"unknown tier {tier!r}; this stack's networks: {known}")
-    driver.docker.ping()
-    for found in driver.stack.networks():
+    project.docker.ping()
+    for found in project.stack.networks():
         if found.tier == tier:
             return found
     raise StateError(f"the docker stack has no {tier} network (is it up?)")
 
 
-def created_networks(driver: DockerDriver) -> tuple[Tier, ...]:
-    return compose_networks(driver.topology, driver.wiring)
+def created_networks(project: Project) -> tuple[Tier, ...]:
+    return compose_networks(project.topology, project.wiring())
 
 
 def capture(
-    driver: DockerDriver, tier: str, *, count: int | None, seconds: float | None, output: Path
+    project: Project, tier: str, *, count: int | None, seconds: float | None, output: Path
 ) -> str:
-    bridge = network(driver, tier).bridge
+    bridge = network(project, tier).bridge
     summary = tcpdump(bridge, output, count=count, seconds=seconds)
     labels = {
-        address: c.instance for c in driver.stack.containers() for address in c.addresses.values()
+        address: c.instance for c in project.stack.containers() for address in c.addresses.values()
     }
-    labels[str(next(t for t in created_networks(driver) if t.name == tier).host_address)] = "host"
+    labels[str(next(t for t in created_networks(project) if t.name == tier).host_address)] = "host"
     return f"{tier} ({bridge}) → {output}\n" + summary.format(labels=labels)
 
 
 def netem(
-    driver: DockerDriver,
+    project: Project,
     tier: str,
     *,
     delay_ms: float,
@@ -62,10 +62,10 @@ def netem(
     clear: bool,
     rate: Rate | None = None,
 ) -> str:
-    network(driver, tier)
-    found = links.links(driver.stack.containers(), tier)
+    network(project, tier)
+    found = links.links(project.stack.containers(), tier)
     if clear:
-        table = " and the loss table" if lossfilter.clear(driver.project, tier) else ""
+        table = " and the loss table" if lossfilter.clear(project.name, tier) else ""
         return f"tier {tier}: netem removed from {links.clear(found)} interfaces{table}"
     impairment = Impairment(delay_ms=delay_ms, loss_pct=loss_pct)
     if not found:
@@ -74,7 +74,7 @@ def netem(
     check_combination(delay_ms=delay_ms, loss_pct=loss_pct, rate=rate, netem=reason is None)
     done = []
     if rate is None or impairment != Impairment():
-        done.append(_impair(driver, tier, found, impairment, reason))
+        done.append(_impair(project, tier, found, impairment, reason))
     if rate is not None:
         shaped = links.ratelimit(found, rate)
         done.append(
@@ -85,7 +85,7 @@ def netem(
 
 
 def _impair(
-    driver: DockerDriver,
+    project: Project,
     tier: str,
     found: list[links.Link],
     impairment: Impairment,
@@ -94,8 +94,8 @@ def _impair(
     if reason:
         if impairment.delay_ms:
             raise PreflightError(reason)
-        subnet = next(t.subnet for t in created_networks(driver) if t.name == tier)
-        return lossfilter.apply(driver.project, tier, subnet, impairment.loss_pct)
+        subnet = next(t.subnet for t in created_networks(project) if t.name == tier)
+        return lossfilter.apply(project.name, tier, subnet, impairment.loss_pct)
     shaped = links.netem(found, delay_ms=impairment.delay_ms, loss_pct=impairment.loss_pct)
     return (
         f"tier {tier}: {impairment.describe()} on {shaped} interfaces "
@@ -103,12 +103,12 @@ def _impair(
     )
 
 
-def remove_loss_tables(driver: DockerDriver) -> list[str]:
+def remove_loss_tables(project: Project) -> list[str]:
     """nftables loss tables `netem --loss` made on a kernel without netem."""
     if shutil.which("nft") is None:
         return []
     return [
-        f"nftables table inet {lossfilter.table(driver.project, t.name)}"
-        for t in driver.topology.tiers
-        if lossfilter.clear(driver.project, t.name)
+        f"nftables table inet {lossfilter.table(project.name, t.name)}"
+        for t in project.topology.tiers
+        if lossfilter.clear(project.name, t.name)
     ]

@@ -1,6 +1,6 @@
 """The swarm mode: `shopnet up --mode swarm`, the docker mode's driver on a two-node swarm.
 
-SwarmDriver is DockerDriver with four things swapped: the objects it finds
+SwarmDriver is docker mode's ContainerDriver with four things swapped: the objects it finds
 (tasks.SwarmStack: Swarm's stack labels, containers on both nodes), how the
 stack starts (nodes.py: a second dockerd in a namespace of ours, `swarm init`,
 then `docker stack deploy` of stackfile.py's file, each node answering for the
@@ -19,21 +19,19 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from shopnet.errors import ConfigError, DriverError
-from shopnet.hostnet.ratelimit import Rate
+from shopnet.errors import DriverError
 from shopnet.runtime import ports
 from shopnet.runtime.base import DownResult, InstanceStatus
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import StackState
 from shopnet.runtime.variant import Variant
-from shopnet.topology.model import Discovery, Kind, Topology, Wiring
+from shopnet.topology.model import Kind, Topology
 from shopnet_docker import names, preflight, settings
 from shopnet_docker import status as docker_status
-from shopnet_docker.driver import DockerDriver
+from shopnet_docker.driver import ContainerDriver
 from shopnet_docker.engine import Docker
 from shopnet_docker.stack import Container
 from shopnet_swarm import cacheflush, nodes, readiness, stackfile, teardown, tierroutes
@@ -48,9 +46,8 @@ _FETCH = (
 )
 
 
-class SwarmDriver(DockerDriver):
+class SwarmDriver(ContainerDriver):
     mode = "swarm"
-    discoveries = (Discovery.REGISTRY,)
     host_reaches_instances = False  # overlays live in Swarm's namespaces, not the host's
 
     def __init__(
@@ -204,45 +201,15 @@ class SwarmDriver(DockerDriver):
         status = body.get("status") if isinstance(body, dict) else None
         return status if isinstance(status, str) else "unavailable"
 
-    def isolation(self) -> tuple[str, bool]:
-        from shopnet_docker import isolation
-
-        cells = isolation.matrix(
-            self.docker, self.topology, self._containers_or_fail(), Wiring.TIERED
-        )
-        return isolation.format_matrix(cells), all(c.ok for c in cells)
-
     def engine_argv(self, container: str) -> list[str]:
         if self.docker.node2 is not None and not self.docker.remote:
             self.stack.containers()  # learns which containers node 2 runs
         return self.docker.argv(container)
 
-    def exec(self, instance: str, argv: list[str]) -> int:
-        container = self.stack.container(instance)
-        tty = ["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else []
-        prefix = self.docker.argv(container.name)
-        return subprocess.run([*prefix, "exec", "-i", *tty, container.name, *argv]).returncode
-
-    def logs(self, instance: str, *, follow: bool) -> int:
-        container = self.stack.container(instance)
-        argv = [*self.docker.argv(container.name), "logs", *(["--follow"] if follow else [])]
-        return subprocess.run([*argv, container.name], check=False).returncode
-
-    def capture(self, tier: str, *, count: int | None, seconds: float | None, output: Path) -> str:
-        raise ConfigError("capture is not available in swarm mode (overlays have no host bridge)")
-
-    def netem(
-        self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool, rate: Rate | None = None
-    ) -> str:
-        raise ConfigError("netem is not available in swarm mode (overlays have no host bridge)")
-
     def cache_flusher(
         self, rows: list[InstanceStatus]
     ) -> contextlib.AbstractContextManager[Callable[[], None] | None]:
         return cacheflush.flusher(self)  # the host cannot reach an overlay's Redis
-
-    def _remove_loss_tables(self) -> list[str]:
-        return []
 
     def down(self, *, volumes: bool = False) -> DownResult:
         return teardown.down(self, volumes=volumes)

@@ -182,7 +182,7 @@ class NetnsDriver(HostedDriver):
 
     def entry_points(self, rows: list[InstanceStatus]) -> list[EntryPoint]:
         """Through the DNAT on the published port, and straight to the gateway's namespace."""
-        points = super().entry_points(rows)
+        points = [EntryPoint("gateway", self.gateway_url, main=True)]
         gateway = next((r for r in rows if r.instance == "gateway-1"), None)
         if gateway is not None:
             points.append(EntryPoint("gateway-direct", f"http://{gateway.address}"))
@@ -190,6 +190,12 @@ class NetnsDriver(HostedDriver):
 
     def peer_port(self) -> int | None:
         return PEER_PORT
+
+    def tier_segments(self) -> dict[str, str]:
+        return {t.name: f"{t.bridge} · {t.subnet}" for t in self.topology.tiers}
+
+    def firewall_table(self) -> str:
+        return self.topology.prefix
 
     def isolation(self) -> tuple[str, bool]:
         # On a running stack only the services listen, so each target's own port is probed.

@@ -21,6 +21,14 @@ from shopnet.chaos import command as chaos_command
 from shopnet.errors import ConfigError, ShopnetError, StateError
 from shopnet.hostnet.ratelimit import Rate
 from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, MissingExtra, make_driver
+from shopnet.runtime.capabilities import (
+    Backups,
+    IsolationProbe,
+    TierCapture,
+    TierShaping,
+    no_isolation,
+    unavailable,
+)
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.scale import parse_scale
 from shopnet.runtime.state import default_root
@@ -372,6 +380,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(format_status(rows), end="")
         return 0 if all(r.health in {"ready", "degraded"} for r in rows) else 1
     if args.command == "isolation":
+        if not isinstance(driver, IsolationProbe):
+            raise no_isolation(driver.mode)
         text, ok = driver.isolation()
         print(f"# {driver.describe_variant()}")
         print(text)
@@ -393,6 +403,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "logs":
         return driver.logs(args.instance, follow=args.follow)
     if args.command == "capture":
+        if not isinstance(driver, TierCapture):
+            raise unavailable(driver.mode, "capture")
         pcap: Path = args.output or Path(f"capture-{args.tier}.pcap")
         seconds = args.seconds if args.seconds is not None or args.count else 10.0
         print(driver.capture(args.tier, count=args.count, seconds=seconds, output=pcap))
@@ -401,17 +413,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         rate = Rate.parse(args.rate) if args.rate is not None else None
         if not args.clear and args.delay <= 0 and args.loss <= 0 and rate is None:
             raise ConfigError("netem needs --delay MS, --loss PCT and/or --rate RATE, or --clear")
+        if not isinstance(driver, TierShaping):
+            raise unavailable(driver.mode, "netem")
         print(
             driver.netem(
                 args.tier, delay_ms=args.delay, loss_pct=args.loss, clear=args.clear, rate=rate
             )
         )
         return 0
-    if args.command == "backup":
-        print(driver.backup(args.file))
-        return 0
-    if args.command == "restore":
-        print(driver.restore(args.file))
+    if args.command in ("backup", "restore"):
+        if not isinstance(driver, Backups):
+            raise unavailable(driver.mode, args.command, "it keeps no data of its own")
+        verb = driver.backup if args.command == "backup" else driver.restore
+        print(verb(args.file))
         return 0
     raise ConfigError(f"unknown command {args.command}")  # pragma: no cover - argparse prevents it
 

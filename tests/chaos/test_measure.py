@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,8 +119,8 @@ def test_the_recovery_section_is_replaced_and_survives_a_bench_publish() -> None
     assert publish.keep(page, regenerated) == regenerated
 
 
-def sample_result(**changes: object) -> ScenarioResult:
-    fields = dict(
+def sample_result(**changes: Any) -> ScenarioResult:
+    fields: dict[str, Any] = dict(
         mode="netns", scenario="kill-product", what="kill -9 product-1",
         injected="SIGKILL to product-1 (pid 1)", seconds=10.0, fault_at=3.0, lifted_at=3.0,
         requests=1000, failed=10, failed_pct=1.0, first_success_s=0.1, baseline_rps=100.0,
@@ -127,7 +128,7 @@ def sample_result(**changes: object) -> ScenarioResult:
         orders_stored=250, orders_lost=0, orders_duplicated=0, statuses={"200": 990},
         timeline={"t": [0.0, 1.0], "ok": [100.0, 90.0], "failed": [0.0, 10.0]}, products=2,
     )  # fmt: skip
-    return ScenarioResult(**{**fields, **changes})  # type: ignore[arg-type]
+    return ScenarioResult(**{**fields, **changes})
 
 
 def test_without_matplotlib_the_chart_is_skipped_in_one_line(

@@ -23,7 +23,7 @@ async def test_the_router_is_asked_once_per_method_and_path(aiohttp_client, monk
     resolved: list[str] = []
     resolve = app.router.resolve
 
-    async def counting(request: web.Request):  # type: ignore[no-untyped-def]
+    async def counting(request: web.Request):
         resolved.append(f"{request.method} {request.path}")
         return await resolve(request)
 

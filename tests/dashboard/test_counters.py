@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from shopnet.dashboard import nftcounters, traffic
-from shopnet.dashboard.metrics import parse, scrape
+from shopnet.dashboard.metrics import Scrape, parse, scrape
 from shopnet.topology import default_topology
 from shopnet_netns import firewall
 from shopnet_netns.plan import NetworkPlan
@@ -88,13 +88,13 @@ def exposition(requests: dict[tuple[str, str], int], cache: int = 0) -> str:
 
 
 def test_flows_are_attributed_from_the_serving_side() -> None:
-    before = {
+    before: dict[str, list[Scrape | None]] = {
         "gateway": [parse(exposition({("/api/products/{id}", "GET"): 100}))],
         "product": [parse(exposition({("/products/{id}", "GET"): 100, ("/products", "GET"): 10}))],
         "order": [parse(exposition({("/orders", "POST"): 4}))],
         "registry": [parse(exposition({("/v1/instances/{id}/heartbeat", "PUT"): 10}))],
     }
-    after = {
+    after: dict[str, list[Scrape | None]] = {
         "gateway": [parse(exposition({("/api/products/{id}", "GET"): 120}))],
         "product": [
             parse(exposition({("/products/{id}", "GET"): 118, ("/products", "GET"): 14}, 18))
@@ -118,7 +118,9 @@ def test_flows_are_attributed_from_the_serving_side() -> None:
 
 def test_an_instance_without_a_baseline_adds_no_spike() -> None:
     # Its previous scrape failed (timed out, or it was down): its lifetime count is not a rate.
-    after = {"gateway": [parse(exposition({("/api/products/{id}", "GET"): 5000}))]}
+    after: dict[str, list[Scrape | None]] = {
+        "gateway": [parse(exposition({("/api/products/{id}", "GET"): 5000}))]
+    }
     flows = traffic.flows(
         default_topology(), traffic.Interval({"gateway": [None]}, after, 1.0), {"gateway": 1}
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from shopnet.topology import default_topology
-from shopnet_docker import names
+from shopnet_docker import names, settings
 from shopnet_docker.compose import VAR_REGISTRY_TOKEN_SOURCE
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import CONTAINERS, BuildReport
@@ -61,7 +61,7 @@ def compose_env(docker: Docker, images: BuildReport, tmp_path: Path) -> Iterator
     }
     os.chown(env[VAR_REGISTRY_TOKEN_SOURCE], SERVICE_UID, SERVICE_UID)
     # Every other secret, as its header says: `python -m shopnet_docker secrets DIR`.
-    write_folder(tmp_path / "secrets", default_topology())
+    write_folder(tmp_path / "secrets", default_topology(), settings.images())
     env[VAR_SECRETS_DIR] = str(tmp_path / "secrets")
     try:
         yield env

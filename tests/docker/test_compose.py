@@ -42,20 +42,20 @@ def test_networks_are_the_tiers(compose: dict[str, Any]) -> None:
         "backend": ("172.21.0.0/24", "172.21.0.128/25", "172.21.0.1", False),
         "database": ("172.22.0.0/24", "172.22.0.128/25", "172.22.0.1", True),
     }
-    for position, (tier, (subnet, ip_range, gateway, internal)) in enumerate(
+    for position, (name, (subnet, ip_range, gateway, internal)) in enumerate(
         expected.items(), start=1
     ):
-        network = networks[tier]
+        network = networks[name]
         assert network["ipam"]["config"] == [
             {"subnet": subnet, "ip_range": ip_range, "gateway": gateway}
         ]
         assert network.get("internal", False) is internal
         bridge = network["driver_opts"]["com.docker.network.bridge.name"]
-        assert bridge == f"snd-{tier}"
+        assert bridge == f"snd-{name}"
         assert len(bridge) <= 15
         # Named in tier order: Docker routes a multi-homed container through the first.
-        assert network["name"] == f"shopnet_{position}_{tier}"
-        assert network["labels"] == {"io.shopnet.stack": "shopnet", "io.shopnet.tier": tier}
+        assert network["name"] == f"shopnet_{position}_{name}"
+        assert network["labels"] == {"io.shopnet.stack": "shopnet", "io.shopnet.tier": name}
     # ... and those are the model's facts.
     for tier in default_topology().tiers:
         config = networks[tier.name]["ipam"]["config"][0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,10 +78,10 @@ def test_the_driver_runs_a_containers_own_health_test() -> None:
 
 
 def test_the_last_exit_of_a_restarted_container_comes_from_the_events() -> None:
-    def container(**state: object) -> Container:
-        base = dict(id="c1", name="snt-product-1", service="product", number=1, state="running",
+    def container(**state: Any) -> Container:
+        base: dict[str, Any] = dict(id="c1", name="snt-product-1", service="product", number=1, state="running",
                     health="healthy", exit_code=0, oom_killed=False, restarts=0, pid=9)  # fmt: skip
-        return Container(**{**base, **state})  # type: ignore[arg-type]
+        return Container(**{**base, **state})
 
     assert status.last_exit(container(), {}) == ""
     assert status.last_exit(container(state="exited", exit_code=3), {}) == "exit 3"
@@ -141,6 +142,8 @@ def test_the_first_build_in_a_fresh_state_directory_makes_its_build_directory(
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     root = tmp_path / "state" / "build"
-    store = offline.main_store(root, [SimpleNamespace(dated_by=())], source_root=tmp_path)
+    # A stand-in build: main_store reads only its dated_by.
+    built = [SimpleNamespace(dated_by=())]
+    store = offline.main_store(root, built, source_root=tmp_path)  # type: ignore[arg-type]
     assert store.root == root / "buildah-1700000000"
     assert offline.current_store(root).root == store.root

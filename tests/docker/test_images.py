@@ -15,7 +15,7 @@ import pytest
 from shopnet.runtime.datastores import find_binary
 from shopnet.runtime.progress import Progress
 from shopnet_docker import images as image_build
-from shopnet_docker import names, offline
+from shopnet_docker import inventory, names, offline
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import BuildReport
 from shopnet_docker.listing import list_images, listing_lines
@@ -51,7 +51,7 @@ def test_images_are_current_after_a_build(images: BuildReport, docker: Docker) -
 
 def test_a_rebuild_without_changes_reuses_every_layer(images: BuildReport, docker: Docker) -> None:
     def ids() -> dict[str, str | None]:
-        return {i.name: image_build.image_id(docker, i.name) for i in images.images}
+        return {i.name: inventory.image_id(docker, i.name) for i in images.images}
 
     digest_before = service_digest()
     image_build.build_images(Progress(quiet=True), docker=docker)
@@ -86,11 +86,9 @@ def test_the_service_image_builds_to_the_same_id_twice(
     assert comparison.identical, "\n".join(comparison.lines())
     assert not (tmp_path / "verify").exists()
     # The very image Docker runs, unless someone edited services/ since the session's build.
-    labels = image_build.image_labels(docker, names.OFFLINE.service) or {}
+    labels = inventory.image_labels(docker, names.OFFLINE.service) or {}
     if labels.get(names.LABEL_SOURCE_DIGEST) == service_digest():
-        assert (
-            image_build.image_id(docker, names.OFFLINE.service) == f"sha256:{comparison.first_id}"
-        )
+        assert inventory.image_id(docker, names.OFFLINE.service) == f"sha256:{comparison.first_id}"
     assert time.monotonic() - started < 240
 
 
@@ -100,9 +98,14 @@ def test_every_image_has_its_sbom_in_the_listing(images: BuildReport, docker: Do
         bom = listed[name].sbom
         assert bom is not None, name
         assert bom.id == listed[name].id
-    debian = {p.name: p.version for p in listed[names.OFFLINE.postgres].sbom.debian}
+    postgres_bom, service_bom = (
+        listed[names.OFFLINE.postgres].sbom,
+        listed[names.OFFLINE.service].sbom,
+    )
+    assert postgres_bom is not None and service_bom is not None
+    debian = {p.name: p.version for p in postgres_bom.debian}
     assert debian["postgresql-15"].startswith("15.")
-    python = {p.name: p.version for p in listed[names.OFFLINE.service].sbom.python}
+    python = {p.name: p.version for p in service_bom.python}
     lock = (image_build.CONTAINERS / "requirements.lock").read_text()
     assert f"aiohttp=={python['aiohttp']}" in lock
     assert "pip" not in python  # uninstalled from the venv

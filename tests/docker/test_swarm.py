@@ -63,7 +63,7 @@ def swarm(
 
 
 def test_products_and_orders_through_the_published_port(swarm: SwarmDriver) -> None:
-    served = Counter()
+    served: Counter[str] = Counter()
     for _ in range(12):
         reply = http("GET", f"{swarm.gateway_url}/api/products?page_size=1")
         assert reply.status == 200, reply.body

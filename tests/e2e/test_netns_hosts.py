@@ -61,6 +61,7 @@ def nothing_left(root: Path) -> list[str]:
     found = list(discover(PLAN.names).lines()) + helpers.leftovers(PLAN)
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     found += [f"link {n}" for n in (h.veth for h in PLAN.hosts) if f" {n}@" in links]
+    assert PLAN.underlay is not None
     found += [f"link {PLAN.underlay.bridge}"] if f" {PLAN.underlay.bridge}:" in links else []
     left = leftovers(root, "netns")
     found += [f"process {name}" for name in left["records"] + left["tagged"]]

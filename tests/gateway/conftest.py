@@ -99,6 +99,7 @@ class Stack:
         """Start an upstream app and register it."""
         upstream = Upstream(instance_id, **kw)
         upstream.server = await self.start_server(upstream.app(), port=port)
+        assert upstream.server.port is not None
         await self.register(instance_id, service=service, port=upstream.server.port)
         return upstream
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -82,8 +83,8 @@ async def call(
     )
 
 
-def fixed(data: bytes, **kw: object) -> Script:
-    return lambda _: Reply(data, **kw)  # type: ignore[arg-type]
+def fixed(data: bytes, **kw: Any) -> Script:
+    return lambda _: Reply(data, **kw)
 
 
 # -- framing -------------------------------------------------------------------------

@@ -108,14 +108,14 @@ def processes(registry_token_file: str) -> Iterator[dict[str, str]]:
 @pytest.fixture
 async def edge(processes: dict[str, str], aiohttp_server) -> AsyncIterator[Edge]:
     product = Upstream("product-1", response_headers={"Server": "Upstream/1.2.3 (Debian)"})
-    product.server = await aiohttp_server(product.app())
+    product.server = server = await aiohttp_server(product.app())
     async with aiohttp.ClientSession() as session:
         client = RegistryClient(session, processes["registry"], token=TOKEN)
 
         async def registered() -> bool:
             try:
                 await client.register(
-                    InstanceInfo("product-1", "product", "127.0.0.1", product.server.port, 60, 60)
+                    InstanceInfo("product-1", "product", "127.0.0.1", server.port, 60, 60)
                 )
                 return True
             except Exception:
@@ -182,8 +182,9 @@ async def test_forged_registrations_are_refused_and_routing_is_unchanged(
     assert evil.hits == 0
     status, _, body = await edge.get(edge.registry + "/v1/services/product")
     assert status == 200
+    assert edge.product.server is not None
     assert [(i["id"], i["port"]) for i in orjson.loads(body)["instances"]] == [
-        ("product-1", edge.product.server.port)  # type: ignore[union-attr]
+        ("product-1", edge.product.server.port)
     ]
 
 

@@ -183,7 +183,7 @@ async def test_answers_are_the_bytes_aiohttp_would_write(stack: Stack, aiohttp_r
         b"GET /api/products/../metrics HTTP/1.1\r\nHost: x\r\nX-Request-ID: same\r\n\r\n",
     ]
 
-    async def answers(reader, writer) -> list[bytes]:  # type: ignore[no-untyped-def]
+    async def answers(reader, writer) -> list[bytes]:
         got = []
         for request in requests:
             writer.write(request)

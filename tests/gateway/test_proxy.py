@@ -64,7 +64,8 @@ async def test_dot_segments_are_refused(stack: Stack, target: str) -> None:
     product = await stack.upstream("product-1")
     order = await stack.upstream("order-1", service="order")
     gateway = await stack.gateway(expect={"product": 1, "order": 1})
-    status, body = await raw_get(gateway.port, target)  # type: ignore[arg-type]
+    assert gateway.port is not None
+    status, body = await raw_get(gateway.port, target)
     assert status == 400
     assert orjson.loads(body)["error"]["code"] == "bad_request"
     assert product.hits == order.hits == 0
@@ -73,7 +74,8 @@ async def test_dot_segments_are_refused(stack: Stack, target: str) -> None:
 async def test_percent_encoded_prefix_maps_correctly(stack: Stack) -> None:
     product = await stack.upstream("product-1")
     gateway = await stack.gateway(expect={"product": 1})
-    status, _ = await raw_get(gateway.port, "/api/%70roducts/12?x=%2F")  # type: ignore[arg-type]
+    assert gateway.port is not None
+    status, _ = await raw_get(gateway.port, "/api/%70roducts/12?x=%2F")
     assert status == 200
     assert product.seen[-1]["raw_path"] == "/products/12?x=%2F"
 
@@ -214,7 +216,8 @@ async def test_hop_by_hop_request_headers_are_stripped(stack: Stack) -> None:
     # A client's own X-Forwarded-For is replaced, not extended: the peer is no trusted proxy.
     assert seen["x-forwarded-for"] == "127.0.0.1"
     assert seen["x-forwarded-proto"] == "http"
-    assert seen["host"] == f"127.0.0.1:{product.server.port}"  # type: ignore[union-attr]
+    assert product.server is not None
+    assert seen["host"] == f"127.0.0.1:{product.server.port}"
 
 
 async def test_hop_by_hop_response_headers_are_stripped(stack: Stack) -> None:

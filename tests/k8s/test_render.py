@@ -194,6 +194,7 @@ def test_rendering_again_keeps_the_password(
     assert main(["k8s", "-o", str(tmp_path / "a")]) == 0
     assert main(["k8s", "-o", str(tmp_path / "b")]) == 0
     first = kept_password(tmp_path / "a" / SECRET_FILE)
+    assert first is not None
     assert first != kept_password(tmp_path / "b" / SECRET_FILE)  # generated, not fixed
     (tmp_path / "a" / SECRET_FILE).chmod(0o644)
     assert main(["k8s", "--scale", "product=2", "-o", str(tmp_path / "a")]) == 0

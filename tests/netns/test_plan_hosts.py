@@ -215,6 +215,7 @@ def test_the_topology_may_pin_instances_to_hosts() -> None:
         "host1",
         "host2",
     ]
+    assert plan.underlay is not None
     assert {str(via) for a, via in plan.underlay.routes if str(a) == "172.20.0.10"} == {
         "10.199.0.2"
     }

@@ -259,7 +259,9 @@ def test_loaded_images_are_the_ones_compose_is_told_to_run(parts: dict[str, Any]
     image_for.update(redis="redis", postgres="postgres")
     variables = set()
     for service, spec in services.items():
-        variable = re.fullmatch(r"\$\{(\w+):-[^}]*\}", spec["image"]).group(1)
+        found = re.fullmatch(r"\$\{(\w+):-[^}]*\}", spec["image"])
+        assert found is not None, spec["image"]
+        variable = found.group(1)
         assert environment[variable] == parts["images"][image_for[service]]["reference"], service
         variables.add(variable)
     assert set(environment) == variables

@@ -95,6 +95,7 @@ async def stack(
 
     async with aiohttp.ClientSession() as session:
         client = RegistryClient(session, str(registry.make_url("")), token=TOKEN)
+        # `orders` starts once the product is registered, just below.
         result = Stack(registry, product, None, database_url, start_orders, client)  # type: ignore[arg-type]
         await result.register("product-1", product.port)
         result.orders = await start_orders()

@@ -104,6 +104,7 @@ async def test_a_cancel_while_the_product_service_is_away_is_released_later(
     resp = await orders.post(f"/orders/{placed['id']}/cancel")
     assert resp.status == 200 and (await resp.json())["status"] == "cancelled"
     assert await stock_of(stack, 6) == before - 2  # not yet: no product instance
+    assert stack.product.port is not None
     await stack.register("product-1", stack.product.port)
     await product_instances_ready(orders, 1)
     await until(lambda: _stock_is(stack, 6, before), timeout=10)

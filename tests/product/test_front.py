@@ -41,7 +41,7 @@ def get(path: str, request_id: str | None = "same", extra: str = "") -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: x\r\n{rid}{extra}\r\n".encode()
 
 
-async def aiohttps_connection(client: TestClient):  # type: ignore[no-untyped-def]
+async def aiohttps_connection(client: TestClient):
     """A connection the protocol has handed to aiohttp (GET /health does that)."""
     reader, writer = await connect(client)
     writer.write(get("/health"))
@@ -64,7 +64,7 @@ async def test_hit_miss_404_and_close_are_the_bytes_aiohttp_writes(
     redis = aioredis.from_url(redis_url)
     await seeded.get("/products/1")  # cached from here
 
-    async def answers(reader, writer) -> list[bytes]:  # type: ignore[no-untyped-def]
+    async def answers(reader, writer) -> list[bytes]:
         got = []
         for path, request in PATHS:
             if path == "/products/2":
@@ -219,9 +219,7 @@ async def test_with_the_access_log_on_aiohttp_serves_and_logs_every_request(
     assert resp.status == 200
     assert aiohttp_requests == ["/products/1"]
     lines = [r for r in caplog.records if r.name == "shopnet.access"]
-    assert [(r.path, r.status, r.request_id) for r in lines] == [  # type: ignore[attr-defined]
-        ("/products/1", 200, "logged-1")
-    ]
+    assert [(r.path, r.status, r.request_id) for r in lines] == [("/products/1", 200, "logged-1")]
 
 
 async def test_an_unexpected_error_is_the_same_500(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -17,8 +18,8 @@ class Clock:
         return self.now
 
 
-def reg(instance_id: str = "product-1", **kw: object) -> Registration:
-    fields = {
+def reg(instance_id: str = "product-1", **kw: Any) -> Registration:
+    fields: dict[str, Any] = {
         "service": "product",
         "address": "10.0.0.1",
         "port": 3001,
@@ -26,7 +27,7 @@ def reg(instance_id: str = "product-1", **kw: object) -> Registration:
         "deregister_after": 60.0,
     }
     fields.update(kw)
-    return Registration(id=instance_id, **fields)  # type: ignore[arg-type]
+    return Registration(id=instance_id, **fields)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from shopnet.cli import main
 from shopnet.errors import ConfigError
 from shopnet.runtime.base import DRIVERS, Driver, driver_class
+from tests.runtime.test_capabilities import CAPABILITIES
 
 
 def test_unknown_mode_names_the_supported_ones() -> None:
@@ -42,17 +43,20 @@ def test_a_missing_extra_is_one_line_naming_it() -> None:
     )
 
 
-def test_every_driver_takes_the_arguments_driver_declares() -> None:
-    """What a caller passes per Driver's signature, every mode accepts (the swarm driver's
-    netem once lacked `rate=`, so `shopnet netem --mode swarm` ended in a TypeError)."""
+def test_every_driver_takes_the_arguments_its_interfaces_declare() -> None:
+    """What a caller passes per Driver's or a capability's signature, every mode that has
+    it accepts (the swarm driver's netem once lacked `rate=`, so `shopnet netem --mode
+    swarm` ended in a TypeError)."""
     for mode in DRIVERS:
         cls = driver_class(mode)
-        for name, declared in vars(Driver).items():
-            if name.startswith("_") or not inspect.isfunction(declared):
-                continue
-            own = inspect.signature(getattr(cls, name)).parameters
-            for parameter in inspect.signature(declared).parameters.values():
-                assert parameter.name in own, f"{cls.__name__}.{name} lacks {parameter.name}"
+        interfaces = [Driver, *(p for p in CAPABILITIES if issubclass(cls, p))]
+        for interface in interfaces:
+            for name, declared in vars(interface).items():
+                if name.startswith("_") or not inspect.isfunction(declared):
+                    continue
+                own = inspect.signature(getattr(cls, name)).parameters
+                for parameter in inspect.signature(declared).parameters.values():
+                    assert parameter.name in own, f"{cls.__name__}.{name} lacks {parameter.name}"
 
 
 @pytest.mark.parametrize("rate", [[], ["--rate", "10mbit"]])
@@ -62,5 +66,5 @@ def test_netem_in_swarm_mode_is_a_one_line_error(
     argv = ["--state-dir", str(tmp_path), "netem", "--mode", "swarm", "frontend", "--delay", "5"]
     assert main([*argv, *rate]) == ConfigError.exit_code
     assert capsys.readouterr().err == (
-        "shopnet: error: netem is not available in swarm mode (overlays have no host bridge)\n"
+        "shopnet: error: netem is not available in swarm mode (it has no tier links on this host)\n"
     )

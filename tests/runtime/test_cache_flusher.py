@@ -1,4 +1,4 @@
-"""Driver.cache_flusher, the bench's cache-miss flush as the modes the host reaches use it."""
+"""CacheFlushing from the host (runtime.backup.host_cache_flusher), the bench's cache-miss flush as the modes the host reaches use it."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from shopnet.bench.targets import plan_targets
 from shopnet.errors import PreflightError
 from shopnet.runtime.local import LocalDriver
 from shopnet.runtime.progress import Progress
@@ -29,7 +30,7 @@ def test_ports_of_every_instance(tmp_path: Path) -> None:
     assert (ports["postgres-1"], ports["redis-1"]) == (15432, 16379)
     assert {p.address for p in local.placements({})} == {"127.0.0.1"}
     assert local.peer_port() == 8081
-    assert [e.name for e in local.entry_points([])] == ["gateway"]
+    assert [t.name for t in plan_targets(local, [])] == ["gateway"]
 
 
 def test_a_port_in_use_fails_preflight(tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ def test_a_recycled_pid_is_never_taken_for_ours(tmp_path: Path) -> None:
     pid_dir.mkdir()
     # A record whose pid exists (this test process) but whose start time does not match.
     real = process.start_time(os.getpid())
+    assert real is not None
     (pid_dir / "ghost.pid").write_text(f"{os.getpid()} {real + 1} 15 0\n")
     assert process.records(pid_dir) == []
 

@@ -69,6 +69,7 @@ def wait_for(ok, timeout: float = 10.0) -> None:
 
 def test_a_killed_instance_is_started_again(stack: Layout) -> None:
     first = pid_of(stack, "steady")
+    assert first is not None
     os.kill(first, signal.SIGKILL)
     wait_for(lambda: pid_of(stack, "steady") not in (None, first))
     status = seen(stack, "steady")
@@ -86,7 +87,9 @@ def test_an_instance_that_keeps_crashing_is_given_up_after_the_limit(stack: Layo
 
 def test_a_deliberately_stopped_instance_stays_down(stack: Layout) -> None:
     supervisor.mark_stopped(stack, "steady")
-    os.kill(pid_of(stack, "steady"), signal.SIGTERM)
+    pid = pid_of(stack, "steady")
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
     wait_for(lambda: seen(stack, "steady").state == "stopped")
     time.sleep(0.3)
     assert pid_of(stack, "steady") is None and seen(stack, "steady").restarts == 0

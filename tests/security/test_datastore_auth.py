@@ -60,6 +60,7 @@ async def test_redis_refuses_clients_without_credentials(acl_redis: str) -> None
         await client.ping()
     await client.aclose()
     host, port = urlsplit(acl_redis).hostname, urlsplit(acl_redis).port
+    assert host is not None and port is not None
     assert datastores.redis_command(host, port, "PING").startswith(b"-NOAUTH")
     assert datastores.redis_command(host, port, "PING", auth=("default", "")).startswith(b"-")
 
@@ -104,6 +105,7 @@ async def test_the_admin_user_flushes_the_product_prefix_as_restore_does(acl_red
         await product.set("shopnet:product:1", "x")
         await product.set("shopnet:products:list", "y")
         host, port = urlsplit(acl_redis).hostname, urlsplit(acl_redis).port
+        assert host is not None and port is not None
         item = pg_backup.Flush("redis", "product", 0, "shopnet:product")
         with pytest.raises(DriverError):  # unauthenticated: refused
             pg_backup.flush(host, port, item)

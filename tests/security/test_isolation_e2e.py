@@ -148,8 +148,8 @@ def test_secrets_stay_out_of_argv_environment_and_status(stack: tuple[str, Path]
     values = [p.read_text().strip() for p in secrets.glob("*/*") if p.name != "users.acl"]
     values.append((root / mode / "data" / "db-password").read_text().strip())
     status = shopnet(root, "status", "--mode", mode, "--json").stdout
-    seen = [status, *(Path(root / mode / "logs").glob("*.log"))]
-    texts = [status] + [p.read_text(errors="replace") for p in seen[1:]]
+    logs = list(Path(root / mode / "logs").glob("*.log"))
+    texts = [status] + [p.read_text(errors="replace") for p in logs]
     for pid in (int(p.read_text().split()[0]) for p in (root / mode / "pids").glob("*.pid")):
         texts.append(Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"))
         texts.append(Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace"))

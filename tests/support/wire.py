@@ -58,7 +58,7 @@ def count_aiohttp_requests(
     made: list[str] = []
     original = web.Application._make_request
 
-    def counting(self, message, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def counting(self, message, *args, **kwargs):
         if not skip or not message.path.startswith(skip):
             made.append(message.path)
         return original(self, message, *args, **kwargs)

@@ -19,6 +19,7 @@ from shopnet.audit import probe, score
 from shopnet.errors import DriverError, StateError
 from shopnet.runtime import process
 from shopnet.runtime.base import Driver
+from shopnet.runtime.capabilities import ContainerEngine
 
 PROBE_TIMEOUT = 15.0
 
@@ -70,16 +71,15 @@ def audit(driver: Driver) -> list[InstanceAudit]:
     if state is None:
         raise StateError(f"no {driver.mode} stack is running")
     host = host_namespaces()
-    containers = driver.mode in ("docker", "swarm")
-    pids = {} if containers else _main_pids(driver.layout.pids)
+    engine = driver if isinstance(driver, ContainerEngine) else None
+    pids = {} if engine is not None else _main_pids(driver.layout.pids)
     results = []
     for record in state.instances:
-        if containers:
+        if engine is not None:
             if not record.container:
                 raise StateError(f"{record.name} has no container")
-            # Only the container drivers have engine_argv (a capability protocol would say so).
-            engine = driver.engine_argv(record.container)  # type: ignore[attr-defined]
-            argv: Sequence[str] = (*engine, "exec", record.container, "sh", "-c", probe.SCRIPT)
+            docker = engine.engine_argv(record.container)
+            argv: Sequence[str] = (*docker, "exec", record.container, "sh", "-c", probe.SCRIPT)
             argv = (*argv, "probe", "1")
         else:
             pid = pids.get(record.name)

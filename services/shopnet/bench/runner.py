@@ -26,9 +26,10 @@ from shopnet.bench import calibration, cpu, lifecycle, nginx, orders
 from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
-from shopnet.errors import ConfigError, ShopnetError
+from shopnet.errors import ShopnetError
 from shopnet.runtime import variant
 from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, make_driver
+from shopnet.runtime.capabilities import CacheFlushing, HelperProcesses, IsolationProbe
 from shopnet.runtime.progress import Progress
 from shopnet.topology.model import Topology
 
@@ -151,10 +152,10 @@ class Bench:
     def _matrix(self, driver: Driver, mode: str) -> None:
         """The wiring section's isolation matrices: `shopnet isolation` of the running stack
         (what a single app-network lets through that the tiers deny is the lesson)."""
+        if not isinstance(driver, IsolationProbe):
+            return  # e.g. local mode: no network isolation to probe
         try:
             text, ok = driver.isolation()
-        except ConfigError:
-            return  # local mode: no network isolation to probe
         except ShopnetError as exc:
             self.progress.warn(f"{mode}: isolation probe failed: {exc}")
             return
@@ -167,14 +168,17 @@ class Bench:
         opts = self.options
         rows = driver.status()
         targets = plan_targets(driver, rows)
-        peer_port = driver.peer_port()
+        beside = driver if isinstance(driver, HelperProcesses) else None
+        peer_port = beside.peer_port() if beside is not None else None
         helpers: dict[str, int] = {}  # helper processes whose CPU is counted too
         if opts.main_only:
             targets = [t for t in targets if t.main]
-        elif peer_port is not None:
+        elif beside is not None and peer_port is not None:
             if opts.peer:
-                targets.append(self._start_peer(driver, rows, peer_port, helpers))
-            calibration_target = self._start_calibration(driver, rows, peer_port + 1, helpers)
+                targets.append(self._start_peer(driver, beside, rows, peer_port, helpers))
+            calibration_target = self._start_calibration(
+                driver, beside, rows, peer_port + 1, helpers
+            )
             if calibration_target is not None:
                 targets.append(calibration_target)
         for target in targets:
@@ -303,7 +307,12 @@ class Bench:
                    connections=8, duration_s=1.0).run()  # fmt: skip
 
     def _start_peer(
-        self, driver: Driver, rows: list[InstanceStatus], port: int, helpers: dict[str, int]
+        self,
+        driver: Driver,
+        beside: HelperProcesses,
+        rows: list[InstanceStatus],
+        port: int,
+        helpers: dict[str, int],
     ) -> Target:
         gateway = find(rows, "gateway-1")
         host = gateway.address.rsplit(":", 1)[0] if gateway else "127.0.0.1"
@@ -318,7 +327,7 @@ class Bench:
             ),
         )
         with self.progress.step(f"starting the nginx peer on {host}:{port}"):
-            helpers["nginx"] = driver.run_beside(
+            helpers["nginx"] = beside.run_beside(
                 "gateway-1",
                 nginx.spec(instance="nginx-peer", conf=conf, log_path=directory / "nginx.log"),
             )
@@ -326,7 +335,12 @@ class Bench:
         return Target("nginx", f"http://{host}:{port}")
 
     def _start_calibration(
-        self, driver: Driver, rows: list[InstanceStatus], port: int, helpers: dict[str, int]
+        self,
+        driver: Driver,
+        beside: HelperProcesses,
+        rows: list[InstanceStatus],
+        port: int,
+        helpers: dict[str, int],
     ) -> Target | None:
         """The trivial aiohttp handler beside product-1 (shopnet.bench.calibration)."""
         product = find(rows, "product-1")
@@ -335,7 +349,7 @@ class Bench:
         host = product.address.rsplit(":", 1)[0]
         log_path = driver.layout.dir / "bench-calibration.log"
         with self.progress.step(f"starting the calibration handler on {host}:{port}"):
-            helpers["calibration"] = driver.run_beside(
+            helpers["calibration"] = beside.run_beside(
                 "product-1",
                 calibration.spec(instance="calibration", host=host, port=port, log_path=log_path),
             )
@@ -347,11 +361,11 @@ class Bench:
         """Keep flushing the caches during a cache-miss run, so reads keep going to PostgreSQL.
 
         Only the cache users' key prefixes go (as after a restore), never FLUSHALL, the way
-        the driver reaches its caches (Driver.cache_flusher: swarm's from inside). The
+        the driver reaches its caches (CacheFlushing: swarm's from inside). The
         run still records X-Cache HIT/MISS counts, so the report states the real miss
         ratio rather than assuming it.
         """
-        if rows is None:
+        if rows is None or not isinstance(driver, CacheFlushing):
             yield
             return
         with driver.cache_flusher(rows) as flush_all:

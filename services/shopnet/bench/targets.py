@@ -21,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shopnet.bench.wrk import WORKLOADS
-from shopnet.runtime.base import Driver, InstanceStatus
+from shopnet.runtime.base import Driver, EntryPoint, InstanceStatus
+from shopnet.runtime.capabilities import EntryPoints
 
 PRODUCT_WORKLOADS = ("product_hit", "product_miss", "product_list")
 
@@ -52,7 +53,12 @@ def find(rows: list[InstanceStatus], instance: str) -> InstanceStatus | None:
 
 
 def plan_targets(driver: Driver, rows: list[InstanceStatus]) -> list[Target]:
-    targets = [Target(e.name, e.url, main=e.main) for e in driver.entry_points(rows)]
+    points = (
+        driver.entry_points(rows)
+        if isinstance(driver, EntryPoints)
+        else [EntryPoint("gateway", driver.gateway_url, main=True)]
+    )
+    targets = [Target(e.name, e.url, main=e.main) for e in points]
     product = find(rows, "product-1")
     if product is not None and driver.host_reaches_instances:
         targets.append(Target("product-direct", f"http://{product.address}", prefix=""))

@@ -10,6 +10,7 @@ from shopnet.chaos.results import ScenarioResult
 from shopnet.chaos.scenarios import BY_NAME, choose
 from shopnet.errors import ConfigError, DriverError
 from shopnet.runtime.base import Driver
+from shopnet.runtime.capabilities import TierShaping
 from shopnet.runtime.progress import Progress
 
 
@@ -59,12 +60,12 @@ def chaos(args: argparse.Namespace, *, driver: Driver | None, progress: Progress
         return 0
     assert driver is not None
     scenarios = choose(args.scenarios)
-    if driver.mode == "local":  # no tier links to impair on loopback
+    if not isinstance(driver, TierShaping):  # e.g. loopback (local): no tier links to impair
         for skipped in (s for s in scenarios if s.tier):
-            progress.warn(f"chaos: {skipped.name} skipped: local mode has no tier links")
+            progress.warn(f"chaos: {skipped.name} skipped: {driver.mode} mode has no tier links")
         scenarios = tuple(s for s in scenarios if not s.tier)
         if not scenarios:
-            raise ConfigError("none of these scenarios runs in local mode (no tier links)")
+            raise ConfigError(f"none of these scenarios runs in {driver.mode} mode (no tier links)")
     options = runner.ChaosOptions(
         seconds=args.seconds,
         fault_s=args.fault_seconds or min(5.0, args.seconds / 2),

@@ -15,6 +15,7 @@ import time
 from shopnet.chaos.scenarios import Scenario
 from shopnet.errors import DriverError, StateError
 from shopnet.runtime.base import Driver, InstanceStatus
+from shopnet.runtime.capabilities import TierShaping, unavailable
 
 HEALTHY = {"ready", "degraded"}
 
@@ -38,6 +39,8 @@ def inject(driver: Driver, scenario: Scenario, pid: int | None) -> str:
             raise DriverError(f"{scenario.signal.name} to {scenario.instance}: {exc}") from None
         return f"{scenario.signal.name} to {scenario.instance} (pid {pid})"
     assert scenario.tier is not None
+    if not isinstance(driver, TierShaping):
+        raise unavailable(driver.mode, "netem")
     return driver.netem(
         scenario.tier, delay_ms=0.0, loss_pct=scenario.loss_pct, clear=False,
         rate=scenario.parsed_rate(),
@@ -45,7 +48,7 @@ def inject(driver: Driver, scenario: Scenario, pid: int | None) -> str:
 
 
 def lift(driver: Driver, scenario: Scenario) -> None:
-    if scenario.tier is not None:
+    if scenario.tier is not None and isinstance(driver, TierShaping):
         driver.netem(scenario.tier, delay_ms=0.0, loss_pct=0.0, clear=True)
 
 

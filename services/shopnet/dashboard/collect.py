@@ -17,6 +17,7 @@ import aiohttp
 from shopnet.dashboard import layout, metrics, nftcounters, traffic
 from shopnet.errors import ShopnetError
 from shopnet.runtime.base import Driver, InstanceStatus
+from shopnet.runtime.capabilities import NftablesFirewall, TierSegments
 from shopnet.topology.model import Topology
 
 RED = frozenset({"down", "unavailable"})
@@ -51,7 +52,7 @@ class Collector:
     def placed(self) -> list[layout.Placed]:
         if self.rows:
             return [layout.Placed(r.instance, r.service, r.address) for r in self.rows]
-        state = self.driver.state() if self.driver.mode != "docker" else None
+        state = self.driver.state()
         scale = state.scale if state is not None else {}
         return [
             layout.Placed(i.name, i.service.name, f"{i.address}:{i.port}")
@@ -60,22 +61,9 @@ class Collector:
 
     def titles(self) -> dict[str, str]:
         """What each tier is in this mode: a bridge, a Docker network, or nothing (local)."""
-        tiers = self.topology.tiers
-        if self.driver.mode == "local":
-            return {t.name: "127.0.0.1 · local mode: no segment" for t in tiers}
-        if self.driver.mode == "docker":
-            try:
-                # Only the docker driver has a stack of networks.
-                networks = {n.tier: n for n in self.driver.stack.networks()}  # type: ignore[attr-defined]
-            except Exception:  # Docker gone: fall back to the topology's plan
-                networks = {}
-            return {
-                t.name: f"{networks[t.name].name} · {networks[t.name].subnet}"
-                if t.name in networks
-                else f"{self.topology.prefix}_{t.name} · {t.subnet}"
-                for t in tiers
-            }
-        return {t.name: f"{t.bridge} · {t.subnet}" for t in tiers}
+        if isinstance(self.driver, TierSegments):
+            return self.driver.tier_segments()
+        return {t.name: f"{t.name} · {t.subnet}" for t in self.topology.tiers}
 
     # -- one tick ----------------------------------------------------------------
 
@@ -98,8 +86,9 @@ class Collector:
             )
         )
         firewall = None
-        if self.driver.mode == "netns":
-            firewall = await asyncio.to_thread(nftcounters.read, self.topology.prefix)
+        if isinstance(self.driver, NftablesFirewall):
+            table = self.driver.firewall_table()
+            firewall = await asyncio.to_thread(nftcounters.read, table)
         await asyncio.wait(
             {self._status}, timeout=max(self.interval - (time.monotonic() - started), 0.05)
         )

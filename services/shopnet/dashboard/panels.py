@@ -10,6 +10,7 @@ from shopnet.audit import audit as audit_instances
 from shopnet.audit import format_table
 from shopnet.errors import ShopnetError
 from shopnet.runtime.base import Driver
+from shopnet.runtime.capabilities import IsolationProbe, no_isolation
 
 CHART_KINDS = ("bench", "chaos")
 
@@ -59,6 +60,8 @@ def chart_file(dirs: ChartDirs, kind: str, name: str) -> Path | None:
 
 def isolation(driver: Driver) -> dict[str, Any]:
     """Probe the running stack (`shopnet isolation`); its refused probes show as denied marks."""
+    if not isinstance(driver, IsolationProbe):
+        return {"available": False, "text": str(no_isolation(driver.mode))}
     try:
         text, ok = driver.isolation()
     except ShopnetError as exc:

@@ -153,7 +153,7 @@ def clear(found: Sequence[Link]) -> int:
     return cleared
 
 
-def root_qdiscs(found: list[Link]) -> dict[str, str]:
+def root_qdiscs(found: Sequence[Link]) -> dict[str, str]:
     """`<name>/<ifname>` and `host/<ifname>` → kind of the root qdisc (for tests, status)."""
     kinds = {}
     for link in found:

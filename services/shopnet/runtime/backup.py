@@ -9,15 +9,22 @@ prefix (SCAN + UNLINK: never FLUSHALL, which would take other users' keys too).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shopnet.errors import ConfigError, DriverError
+from shopnet.errors import ConfigError, DriverError, ShopnetError
 from shopnet.runtime.datastores import find_binary
 from shopnet.topology.model import Durability, Engine, Service, Topology
 from shopnet.topology.wiring import DB_NAME, DB_USER
+
+if TYPE_CHECKING:
+    from shopnet.runtime.base import InstanceStatus
+    from shopnet.runtime.state import Layout
 
 FLUSH_PREFIX = """
 local cursor = "0"
@@ -169,3 +176,26 @@ def _one_line(stderr: bytes) -> str:
     return " / ".join(
         line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()
     )
+
+
+def host_cache_flusher(
+    layout: Layout, topology: Topology, rows: Sequence[InstanceStatus]
+) -> contextlib.AbstractContextManager[Callable[[], None] | None]:
+    """CacheFlushing from the host: to each cache's address in `rows` (the stack's status),
+    as its admin user; None when the topology has no cache."""
+    from shopnet.runtime.confine import redis_auth
+
+    auth = redis_auth(layout)
+    targets = []
+    for item in flushes(topology):
+        cache = next((r for r in rows if r.instance == f"{item.datastore}-1"), None)
+        if cache is not None:
+            host, port = cache.address.rsplit(":", 1)
+            targets.append((host, int(port), item))
+
+    def flush_all() -> None:
+        for host, port, item in targets:
+            with contextlib.suppress(ShopnetError):
+                flush(host, port, item, auth=auth)
+
+    return contextlib.nullcontext(flush_all if targets else None)

@@ -1,38 +1,32 @@
-"""The driver interface every mode implements, and the registry of modes.
+"""The driver interface every mode implements: the life cycle (up, down, status, exec,
+logs), and the registry of drivers.
 
-A mode (local, netns, docker) is a driver behind one small interface, chosen by
-name and imported lazily: pyroute2 is only needed for netns, a Docker client
-only for docker. The CLI is thin: it parses options and calls these methods.
+A mode (shopnet.topology.modes) is a driver behind this small interface, chosen by
+name and imported lazily: pyroute2 is only needed for netns, a Docker client only
+for docker. What a driver can do beyond it (netem, capture, isolation, backups, the
+bench's hooks) are the protocols of shopnet.runtime.capabilities. The CLI is thin:
+it parses options and calls these methods.
 """
 
 from __future__ import annotations
 
 import abc
-import contextlib
 import importlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from shopnet.errors import ConfigError, DriverError, PreflightError, ShopnetError, StateError
+from shopnet.errors import ConfigError, DriverError, PreflightError, StateError
 from shopnet.runtime.probe import get_json
-from shopnet.runtime.process import ProcessSpec
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import Layout, StackState
 from shopnet.runtime.variant import Variant, resolve
-from shopnet.topology.model import Discovery, Topology, Wiring
+from shopnet.topology.model import Topology, Wiring
+from shopnet.topology.modes import MODES
 
-if TYPE_CHECKING:
-    from shopnet.hostnet.ratelimit import Rate  # an annotation only: runtime imports no hostnet
-
-DRIVERS = {
-    "local": "shopnet.runtime.local:LocalDriver",
-    "netns": "shopnet_netns.driver:NetnsDriver",
-    "docker": "shopnet_docker.driver:DockerDriver",
-    "swarm": "shopnet_swarm.driver:SwarmDriver",
-}
+DRIVERS = {name: mode.driver for name, mode in MODES.items()}
+"""Mode → its driver's `module:Class` (declared with the mode, shopnet.topology.modes)."""
 
 EXTRAS = {"pyroute2": "netns"}
 """Optional dependency → the pyproject extra that installs it."""
@@ -111,9 +105,6 @@ class Driver(abc.ABC):
     host_reaches_instances: ClassVar[bool] = True
     """Whether the host can connect to an instance's address (not through overlays: swarm)."""
 
-    discoveries: ClassVar[tuple[Discovery, ...]] = (Discovery.REGISTRY,)
-    """How this mode's gateway may discover instances (`--discovery`)."""
-
     def __init__(
         self,
         *,
@@ -158,8 +149,9 @@ class Driver(abc.ABC):
 
     def up(self, *, scale: dict[str, int], build: bool = False) -> UpResult:
         """Start the stack and wait until every instance is ready (`build`: rebuild images)."""
-        if self.variant.discovery not in self.discoveries:
-            offered = ", ".join(self.discoveries)
+        discoveries = MODES[self.mode].discoveries
+        if self.variant.discovery not in discoveries:
+            offered = ", ".join(discoveries)
             raise ConfigError(
                 f"{self.mode} mode cannot discover by {self.variant.discovery} (it offers {offered})"
             )
@@ -319,63 +311,6 @@ class Driver(abc.ABC):
         if path is None:
             raise ConfigError(f"{self.mode} mode has no log file for {instance}")
         return show(path, follow=follow)
-
-    def capture(self, tier: str, *, count: int | None, seconds: float | None, output: Path) -> str:
-        raise ConfigError(f"capture is not available in {self.mode} mode (no tier bridges)")
-
-    def netem(
-        self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool, rate: Rate | None = None
-    ) -> str:
-        """Delay and loss (netem, or nftables without it) and/or a rate (tbf) on a tier's links."""
-        raise ConfigError(f"netem is not available in {self.mode} mode (no tier links)")
-
-    def isolation(self) -> tuple[str, bool]:
-        """Probe every flow of the topology matrix on the running stack: (printable matrix, all as expected)."""
-        raise ConfigError(f"{self.mode} mode has no network isolation to check")
-
-    def run_beside(self, instance: str, spec: ProcessSpec) -> int:
-        """Start a helper process where `instance` runs (the bench's nginx peer); `down` stops it."""
-        raise ConfigError(f"{self.mode} mode cannot start helper processes beside an instance")
-
-    @abc.abstractmethod
-    def backup(self, path: Path) -> str: ...
-
-    @abc.abstractmethod
-    def restore(self, path: Path) -> str: ...
-
-    # -- what the bench needs -----------------------------------------------------
-
-    def entry_points(self, rows: list[InstanceStatus]) -> list[EntryPoint]:
-        """The ways into the running stack worth measuring (`rows`: its status); main first."""
-        return [EntryPoint("gateway", self.gateway_url, main=True)]
-
-    def peer_port(self) -> int | None:
-        """Port of the nginx peer started beside gateway-1 (run_beside), or None: no peer."""
-        return None
-
-    def cache_flusher(
-        self, rows: list[InstanceStatus]
-    ) -> contextlib.AbstractContextManager[Callable[[], None] | None]:
-        """For the cache-miss runs: a call that drops every cache user's keys (what a restore
-        flushes, never FLUSHALL), errors ignored; None without a cache. Here from the host,
-        to each cache's address in `rows` (the stack's status)."""
-        from shopnet.runtime.backup import flush, flushes
-        from shopnet.runtime.confine import redis_auth
-
-        auth = redis_auth(self.layout)
-        targets = []
-        for item in flushes(self.topology):
-            cache = next((r for r in rows if r.instance == f"{item.datastore}-1"), None)
-            if cache is not None:
-                host, port = cache.address.rsplit(":", 1)
-                targets.append((host, int(port), item))
-
-        def flush_all() -> None:
-            for host, port, item in targets:
-                with contextlib.suppress(ShopnetError):
-                    flush(host, port, item, auth=auth)
-
-        return contextlib.nullcontext(flush_all if targets else None)
 
 
 def driver_class(mode: str) -> type[Driver]:

@@ -8,6 +8,7 @@ namespaces and addresses) and in the network they need around them; `up`,
 from __future__ import annotations
 
 import abc
+import contextlib
 import shutil
 import socket
 from collections.abc import Callable
@@ -183,6 +184,11 @@ class HostedDriver(Driver):
         return process.spawn(
             spec, owner=str(self.layout.dir), pid_dir=self.layout.pids, enter=self.enter_for(record)
         )
+
+    def cache_flusher(
+        self, rows: list[InstanceStatus]
+    ) -> contextlib.AbstractContextManager[Callable[[], None] | None]:
+        return pg_backup.host_cache_flusher(self.layout, self.topology, rows)
 
     def log_path(self, instance: str) -> Path | None:
         state = self.state_or_none()

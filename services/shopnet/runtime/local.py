@@ -52,6 +52,9 @@ class LocalDriver(HostedDriver):
         """The bench's nginx peer: on loopback, next to the gateway's port."""
         return self.topology.published_port + 1
 
+    def tier_segments(self) -> dict[str, str]:
+        return {t.name: f"{LOOPBACK} · local mode: no segment" for t in self.topology.tiers}
+
     def exec(self, instance: str, argv: list[str]) -> int:
         self.require_state().instance(instance)
         return subprocess.run(argv, check=False).returncode

@@ -27,17 +27,33 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol, runtime_checkable
 
 from shopnet.runtime import process
-from shopnet.runtime.state import InstanceRecord, Layout
-
-if TYPE_CHECKING:
-    from shopnet.runtime.hosted import HostedDriver
+from shopnet.runtime.state import InstanceRecord, Layout, StackState
 
 log = logging.getLogger("shopnet.supervisor")
+
+
+@runtime_checkable
+class SupervisedDriver(Protocol):
+    """What the supervisor needs of a driver: a hosted one (shopnet.runtime.hosted)."""
+
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def layout(self) -> Layout: ...
+
+    def state(self) -> StackState | None: ...
+
+    def enter_for_restart(self, record: InstanceRecord) -> Callable[[], None] | None:
+        """What a restarted instance's child runs before exec (joining its namespace)."""
+        ...
+
 
 NAME = "supervisor"
 RESTART_LIMIT = 10
@@ -88,7 +104,7 @@ def forget(layout: Layout) -> None:
         marker.unlink()
 
 
-def start(driver: HostedDriver, topology_path: str | None = None) -> int:
+def start(driver: SupervisedDriver, topology_path: str | None = None) -> int:
     """Start the stack's supervisor, detached; returns its pid."""
     layout = driver.layout
     argv = [sys.executable, "-m", "shopnet.runtime.supervisor", str(layout.dir.parent), driver.mode]
@@ -116,7 +132,7 @@ class _Watch:
 
 
 class Supervisor:
-    def __init__(self, driver: HostedDriver) -> None:
+    def __init__(self, driver: SupervisedDriver) -> None:
         self.driver = driver
         self.layout = driver.layout
         state = driver.state()
@@ -270,7 +286,6 @@ def main(argv: list[str]) -> int:
     from shopnet.common import logs
     from shopnet.errors import ConfigError
     from shopnet.runtime.base import make_driver
-    from shopnet.runtime.hosted import HostedDriver
     from shopnet.runtime.progress import Progress
     from shopnet.topology import load
 
@@ -279,7 +294,7 @@ def main(argv: list[str]) -> int:
     topology = load(Path(argv[2]) if len(argv) > 2 else None)
     with open(os.devnull, "w") as quiet:
         driver = make_driver(mode, topology=topology, root=root, progress=Progress(quiet))
-        if not isinstance(driver, HostedDriver):
+        if not isinstance(driver, SupervisedDriver):
             raise ConfigError(f"{mode} mode runs no supervisor (its instances are not hosted)")
         Supervisor(driver).run()
     return 0

@@ -2,8 +2,8 @@
 
 `--modes` of the bench and the tests name one as `mode[:wiring[:discovery]][:hostsN]`,
 e.g. `netns:attached`, `docker:single:dns` or `netns:hosts2`; the topology says which
-wirings a mode may use (its first is the default), the driver which discoveries it
-offers. `hostsN` (netns only) spreads the instances over N simulated hosts joined by
+wirings a mode may use (its first is the default), the mode (shopnet.topology.modes) which
+wirings, discoveries and hosts it can run at all. `hostsN` (netns only) spreads the instances over N simulated hosts joined by
 VXLAN (`shopnet up --hosts N`).
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from shopnet.errors import ConfigError
 from shopnet.topology.model import Discovery, Topology, Wiring
+from shopnet.topology.modes import MODES
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +26,6 @@ class Variant:
     """Simulated hosts the netns mode spreads instances over (1: today's single host)."""
 
 
-MAX_HOSTS = 8
-"""Host k takes address k on every tier (`.1` … `.8`): below every instance address."""
 _HOSTS = re.compile(r"^hosts(\d+)$")
 
 
@@ -66,10 +65,12 @@ def resolve(
         raise ConfigError(f"discovery {discovery!r}: choose from {known}") from None
     count = hosts or 1
     if count != 1:
-        if mode != "netns":
-            raise ConfigError(f"--hosts is for netns mode ({mode} mode runs on one host)")
-        if not 2 <= count <= MAX_HOSTS:
-            raise ConfigError(f"--hosts takes 2 to {MAX_HOSTS} hosts")
+        most = MODES[mode].max_hosts if mode in MODES else 1
+        if most == 1:
+            several = " or ".join(m.name for m in MODES.values() if m.max_hosts > 1)
+            raise ConfigError(f"--hosts is for {several} mode ({mode} mode runs on one host)")
+        if not 2 <= count <= most:
+            raise ConfigError(f"--hosts takes 2 to {most} hosts")
         if chosen is not Wiring.ROUTED:
             raise ConfigError(f"--hosts needs the routed wiring, not {chosen}")
     return Variant(wiring=chosen, discovery=found, hosts=count)

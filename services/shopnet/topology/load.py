@@ -17,7 +17,6 @@ from typing import Any
 
 from shopnet.errors import ConfigError
 from shopnet.topology.model import (
-    MODE_WIRINGS,
     WORLD,
     Datastore,
     Durability,
@@ -30,6 +29,7 @@ from shopnet.topology.model import (
     Topology,
     Wiring,
 )
+from shopnet.topology.modes import MODES
 
 IFNAMSIZ = 15  # Linux interface names: 15 characters plus the terminating NUL
 
@@ -246,11 +246,12 @@ def _validate_uses(topology: Topology, fail: Callable[[str], None]) -> None:
 
 def _validate_wirings(topology: Topology, fail: Callable[[str], None]) -> None:
     """Each mode's wirings are ones it can build; `single` has its network, apart from the tiers."""
+    choosing = [m.name for m in MODES.values() if m.wirings]
     for mode, wirings in topology.wirings:
-        known = MODE_WIRINGS.get(mode)
-        if known is None:
+        known = MODES[mode].wirings if mode in MODES else ()
+        if not known:
             fail(
-                f"wirings: mode {mode!r} has no wirings (modes with a choice: {', '.join(MODE_WIRINGS)})"
+                f"wirings: mode {mode!r} has no wirings (modes with a choice: {', '.join(choosing)})"
             )
             continue
         if not wirings or len(set(wirings)) != len(wirings):

@@ -54,13 +54,6 @@ class Discovery(enum.StrEnum):
     """The addresses the service name resolves to (Docker's embedded DNS), re-resolved."""
 
 
-MODE_WIRINGS: dict[str, tuple[Wiring, ...]] = {
-    "netns": (Wiring.ROUTED, Wiring.ATTACHED),
-    "docker": (Wiring.TIERED, Wiring.SINGLE),
-}
-"""The wirings each runtime can build; a mode absent here (local) has no wiring to choose."""
-
-
 class Durability(enum.StrEnum):
     DURABLE = "durable"
     """Its data is the stack's: backed up, restored, kept across `down` (not `--volumes`)."""
