@@ -62,7 +62,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("shopnet.protocol")
 http_log = logging.getLogger("shopnet.http")  # what the request middleware logs to
 
-_HAND_OVER = object()  # in the queue: aiohttp takes the connection from here
+_HAND_OVER = object()
+_CODES = {
+    414: "uri_too_long",
+    431: "header_fields_too_large",
+}  # in the queue: aiohttp takes the connection from here
 
 
 class _Stop(Exception):
@@ -156,16 +160,24 @@ class FrontProtocol(asyncio.Protocol):
             return
         self._chunks.append(data)
         self._size += len(data)
+        # A packet is parsed whole before anything in it is served, as aiohttp parses it:
+        # when one of its requests is refused or goes to aiohttp, so do the ones before it
+        # in the packet (aiohttp answers 400 to a packet with a malformed request in it, a
+        # smuggling attempt's usual shape, and serves none of it).
+        queued = len(self._queue)
+        first = self._begun - 1 if self._in_message else self._begun
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError:
+            self._drop_since(queued)
             if self._refusal:
                 self._refuse(self._refusal, self._refusal_status)
             else:
-                self._hand_over_from(self._begun - 1)
+                self._hand_over_from(first)
         except httptools.HttpParserUpgrade:  # aiohttp's (the head is handed over first)
             self._hand_over_from(self._begun - 1)
         except httptools.HttpParserError as exc:
+            self._drop_since(queued)
             self._refuse(str(exc) or type(exc).__name__)
         else:
             if not self._in_message:
@@ -177,6 +189,12 @@ class FrontProtocol(asyncio.Protocol):
                 self._bound_head()
         self._next()
         self._pace_reading()
+
+    def _drop_since(self, queued: int) -> None:
+        """Forget the requests queued since the queue was `queued` long (none has started:
+        serving begins after the parser is done with a packet)."""
+        while len(self._queue) > queued:
+            self._queue.pop()
 
     def _bound_head(self) -> None:
         """The kept bytes outgrew a head: drop the messages before the unfinished one (found
@@ -205,12 +223,12 @@ class FrontProtocol(asyncio.Protocol):
         self._url += url
         self._head_bytes += len(url)
         if len(self._url) > self._front.max_line:
-            self._stop(f"the request line is longer than {self._front.max_line} bytes")
+            self._stop(f"the request target is longer than {self._front.max_line} bytes", 414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         front = self._front
         if len(name) > front.max_field or len(value) > front.max_field:
-            self._stop(f"a header field is longer than {front.max_field} bytes")
+            self._stop(f"a header field is longer than {front.max_field} bytes", 431)
         self._headers.append((name, value))
         self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
         if len(self._headers) > front.max_headers:
@@ -342,11 +360,11 @@ class FrontProtocol(asyncio.Protocol):
         raise _Stop
 
     def _refuse(self, reason: str, status: int = 400) -> None:
-        """A protocol error: our JSON 400 (431 for a head too large) after the answers
-        before it, then close."""
+        """A protocol error: our JSON 400 (414, 431 for a target or head too long) after the
+        answers before it, then close."""
         self._refusal = reason = reason[:200]
         log.warning("protocol error: %s", reason, extra={"status": status, "peer": self._peer})
-        code = "header_fields_too_large" if status == 431 else "bad_request"
+        code = _CODES.get(status, "bad_request")
         body = error_body(code, reason, new_request_id())
         fields = [("Content-Type", "application/json")]
         self._queue.append(serialise(status, fields, b"", body, False, False))
