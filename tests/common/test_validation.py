@@ -54,6 +54,9 @@ async def test_a_valid_body_is_decoded(client: Any) -> None:
         (b'{"name": "\xff"}', "invalid_json", "body is not valid JSON"),
         (b'{"name": 5}', "validation_failed", "$.name"),
         (b'{"name": "x", "quantity": "2"}', "validation_failed", "$.quantity"),
+        # Nested past the bound: 400, not a RecursionError's 500 (msgspec's own, then ours).
+        (b"[" * 1000 + b"]" * 1000, "invalid_json", "nests deeper than 32"),
+        (b'{"name": "x", "q": ' + b"[" * 40 + b"]" * 40 + b"}", "invalid_json", "nests deeper"),
     ],
 )
 async def test_bad_bodies_are_400s_naming_the_problem(

@@ -4,6 +4,7 @@ and a little bounded load through the gateway."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -38,9 +39,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def dashboard(root: Path, mode: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """`shopnet dashboard` as a user runs it, until the block ends (then Ctrl-C)."""
-    log = (root / f"dashboard-{port}.log").open("wb")
+def dashboard(root: Path, mode: str, port: int) -> Iterator[str]:
+    """`shopnet dashboard` as a user runs it, until the block ends (then Ctrl-C): the URL
+    it printed (with the run's token, which every request but the static files needs)."""
+    log_path = root / f"dashboard-{port}.log"
+    log = log_path.open("wb")
     argv = [sys.executable, "-m", "shopnet", "--state-dir", str(root), "dashboard"]
     proc = subprocess.Popen(
         [*argv, "--mode", mode, "--port", str(port)],
@@ -51,16 +54,24 @@ def dashboard(root: Path, mode: str, port: int) -> Iterator[subprocess.Popen[byt
     try:
         deadline = time.monotonic() + 20
         while True:
+            printed = re.search(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+", log_path.read_text())
             try:
-                with _OPENER.open(f"http://127.0.0.1:{port}/api/snapshot", timeout=2) as r:
-                    if b'"seq"' in r.read():
-                        break
+                if printed is not None:
+                    url = printed.group(0)
+                    token = url.partition("?token=")[2]
+                    ask = urllib.request.Request(
+                        f"http://127.0.0.1:{port}/api/snapshot",
+                        headers={"X-Dashboard-Token": token},
+                    )
+                    with _OPENER.open(ask, timeout=2) as r:
+                        if b'"seq"' in r.read():
+                            break
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError((root / f"dashboard-{port}.log").read_text())
+                raise AssertionError(log_path.read_text())
             time.sleep(0.2)
-        yield proc
+        yield url
     finally:
         proc.send_signal(signal.SIGINT)
         try:

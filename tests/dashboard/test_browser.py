@@ -64,11 +64,15 @@ def test_dashboard_shows_the_live_stack(root: Path, tmp_path: Path) -> None:
     assert VICTIM in instances
     flows = [f"{f.source}-{f.target}" for f in topology.flows]
     port = free_port()
-    with dashboard(root, "netns", port), light_load(GATEWAY), playwright.sync_playwright() as p:
+    with (
+        dashboard(root, "netns", port) as url,
+        light_load(GATEWAY),
+        playwright.sync_playwright() as p,
+    ):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            check_page(page, port=port, root=root, instances=instances, flows=flows, out=tmp_path)
+            check_page(page, url=url, root=root, instances=instances, flows=flows, out=tmp_path)
         finally:
             # What the browser showed last, pass or fail (the first thing to look at on failure).
             page.screenshot(path=str(tmp_path / "dashboard-last.png"), full_page=True)
@@ -77,9 +81,11 @@ def test_dashboard_shows_the_live_stack(root: Path, tmp_path: Path) -> None:
 
 
 def check_page(
-    page: Any, *, port: int, root: Path, instances: list[str], flows: list[str], out: Path
+    page: Any, *, url: str, root: Path, instances: list[str], flows: list[str], out: Path
 ) -> None:
-    page.goto(f"http://127.0.0.1:{port}/")
+    errors: list[str] = []  # a Content Security Policy violation shows up here
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(url)
 
     # Every instance and every allowed flow is drawn, and every instance turns green.
     for name in instances:
@@ -128,3 +134,4 @@ def check_page(
     timings = out / "dashboard-timings.txt"
     timings.write_text(f"red after kill: {turned_red:.2f} s\ngreen after the kill: {back:.2f} s\n")
     save_artifact(timings)
+    assert not [e for e in errors if "Content Security Policy" in e], errors

@@ -81,7 +81,7 @@ async def test_500_is_an_answer_not_retried(stack: Stack) -> None:
     assert resp.status == 500
     assert resp.headers["X-Served-By"] == "product-a-bad"
     assert (bad.hits, good.hits) == (1, 0)
-    assert await errors(gateway, "status_5xx") == 1  # still a failure for ejection
+    assert await errors(gateway, "status_5xx") == 1  # counted, but no failure for ejection
 
 
 async def test_post_answered_503_is_not_retried(stack: Stack) -> None:
@@ -281,13 +281,25 @@ async def test_the_last_instance_is_never_ejected(stack: Stack) -> None:
     assert len(gateway.app[DISCOVERY].pools["product"].available()) == 1
 
 
-async def test_5xx_answers_eject_too(stack: Stack) -> None:
+async def test_500_answers_never_eject(stack: Stack) -> None:
+    """A 500 answers the request (a malformed one can cause it): clients must not be able
+    to eject healthy instances with requests of their own making."""
     bad = await stack.upstream("product-a-bad", status=500)
     await stack.upstream("product-b-good")
     gateway = await stack.gateway(expect={"product": 2}, eject_after=2)
-    statuses = [(await gateway.get("/api/products/1")).status for _ in range(4)]
-    assert statuses == [500, 200, 500, 200]
+    statuses = [(await gateway.get("/api/products/1")).status for _ in range(8)]
+    assert statuses == [500, 200] * 4
+    assert await metric(gateway, "shopnet_gateway_ejections_total", service="product") == 0
+    assert bad.hits == 4
+
+
+async def test_503_answers_eject_too(stack: Stack) -> None:
+    bad = await stack.upstream("product-a-bad", status=503)
+    await stack.upstream("product-b-good")
+    gateway = await stack.gateway(expect={"product": 2}, eject_after=2)
+    statuses = [(await gateway.post("/api/products", json={})).status for _ in range(4)]
+    assert statuses == [503, 200, 503, 200]
     assert await metric(gateway, "shopnet_gateway_ejections_total", service="product") == 1
-    statuses = [(await gateway.get("/api/products/1")).status for _ in range(4)]
+    statuses = [(await gateway.post("/api/products", json={})).status for _ in range(4)]
     assert statuses == [200] * 4
     assert bad.hits == 2

@@ -125,7 +125,7 @@ def hanging_app() -> web.Application:
         release.set()
 
     app.router.add_get("/products", hang)
-    app.router.add_route("*", "/internal/reservations/{id}", hang)
+    app.router.add_route("*", "/internal/reservations/{tail:.*}", hang)  # and /confirm
     app.on_shutdown.append(on_shutdown)
     return app
 

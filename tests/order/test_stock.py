@@ -51,6 +51,22 @@ async def test_n_orders_for_the_last_k_units_make_exactly_k(stack: Stack) -> Non
     assert (await served_stock(stack, 3))[0] == 0
 
 
+async def test_a_stored_order_confirmed_its_reservation_so_it_never_expires(stack: Stack) -> None:
+    """Unconfirmed reservations expire (shopnet.product.reservations); the order service
+    confirms in the transaction that stores the order, so a stored order's stock stays."""
+    resp = await stack.orders.post("/orders", json=order(5))
+    assert resp.status == 201
+    order_id = (await resp.json())["id"]
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        state = await conn.fetchval(
+            "SELECT state FROM products.reservations WHERE id = $1", order_id
+        )
+    finally:
+        await conn.close()
+    assert state == "confirmed"
+
+
 async def test_a_multi_line_order_takes_all_or_nothing(stack: Stack) -> None:
     await set_stock(stack, 4, 2)
     before = await stock_of(stack, 5)

@@ -3,6 +3,7 @@ the optional service token, and no public route to it."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -12,6 +13,7 @@ from shopnet.errors import ConfigError
 from shopnet.product.app import create_app
 from tests.product.conftest import MakeConfig
 from tests.product.helpers import expect_error
+from tests.support.waiting import until
 
 
 def lines(*pairs: tuple[int, int]) -> dict:
@@ -86,3 +88,42 @@ async def test_the_token_is_required_when_configured(
     right = {"Authorization": "Bearer s3cret-token-0123456789"}
     assert (await client.put(path, json=lines((1, 1)), headers=right)).status == 201
     assert (await client.delete(path, headers=right)).status == 200
+
+
+async def test_an_unconfirmed_reservation_expires_and_a_confirmed_one_stays(
+    product_config: MakeConfig, aiohttp_client
+) -> None:
+    """A caller that reserves and vanishes no longer holds stock for good: unconfirmed,
+    the reservation expires and its stock goes back; confirmed (its order stored), it stays
+    until released."""
+    cfg = product_config(
+        seed_products=5, reservation_hold_seconds=0.5, reservation_sweep_seconds=0.1
+    )
+    client = await aiohttp_client(create_app(cfg))
+    s1 = await stock(client, 1)
+    vanished, kept = str(uuid.uuid4()), str(uuid.uuid4())
+    assert (
+        await client.put(f"/internal/reservations/{vanished}", json=lines((1, 2)))
+    ).status == 201
+    assert (await client.put(f"/internal/reservations/{kept}", json=lines((1, 3)))).status == 201
+    for _ in range(2):  # idempotent
+        confirmed = await client.post(f"/internal/reservations/{kept}/confirm")
+        assert confirmed.status == 200 and (await confirmed.json())["state"] == "confirmed"
+    assert await stock(client, 1) == s1 - 5
+
+    async def given_back() -> bool:
+        return await stock(client, 1) == s1 - 3
+
+    await until(given_back, timeout=5)
+    late = await client.post(f"/internal/reservations/{vanished}/confirm")
+    await expect_error(late, 409, "reservation_released")
+    await expect_error(
+        await client.post(f"/internal/reservations/{uuid.uuid4()}/confirm"), 404, "not_found"
+    )
+    # A retried reserve of the confirmed one answers its lines; a release still gives back.
+    again = await client.put(f"/internal/reservations/{kept}", json=lines((1, 3)))
+    assert again.status == 200
+    await asyncio.sleep(0.7)  # past its hold time: confirmed, so it does not expire
+    assert await stock(client, 1) == s1 - 3
+    assert (await client.delete(f"/internal/reservations/{kept}")).status == 200
+    assert await stock(client, 1) == s1

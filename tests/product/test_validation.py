@@ -42,6 +42,18 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("name of an information separator", product_body(name="\x1d"), "validation_failed"),
     ("name of a byte-order mark", product_body(name="\ufeff "), "validation_failed"),
     ("long name", product_body(name="x" * 201), "validation_failed"),
+    # Controls and bidi marks reorder or hide text where names are shown and logged.
+    ("name with a terminal escape", product_body(name="Mug\x1b[2J"), "validation_failed"),
+    ("name with a line feed", product_body(name="Mug\nX"), "validation_failed"),
+    ("name with a C1 control", product_body(name="Mug\x9b"), "validation_failed"),
+    ("name with DEL", product_body(name="Mug\x7f"), "validation_failed"),
+    (
+        "name with a right-to-left override",
+        product_body(name="Mug \u202egpj.exe"),
+        "validation_failed",
+    ),
+    ("name with a bidi isolate", product_body(name="Mug \u2067x\u2069"), "validation_failed"),
+    ("name with a right-to-left mark", product_body(name="Mug\u200f"), "validation_failed"),
     ("long description", product_body(description="x" * 5001), "validation_failed"),
     ("sku with spaces", product_body(sku="A B"), "validation_failed"),
     ("empty sku", product_body(sku=""), "validation_failed"),

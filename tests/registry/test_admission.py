@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ from shopnet.common.registry_client import InstanceInfo, RegistryClient, Registr
 from shopnet.registry.admission import parse_subnets
 from shopnet.registry.app import create_app
 from shopnet.registry.config import RegistryConfig
+from shopnet.registry.watches import MAX_WATCHES_PER_CLIENT
 from shopnet.topology.load import default_topology
 from shopnet.topology.wiring import registry_environment
 from tests.support.registry import AUTH, TOKEN
@@ -212,32 +214,70 @@ async def test_malformed_registrations_are_400_json(
     assert await routed(caller) == []
 
 
-async def test_instances_and_watched_names_are_bounded(
+async def test_instances_are_bounded_and_made_up_watches_take_no_name(
     aiohttp_server, registry_token_file: str
 ) -> None:
-    registry = await start(aiohttp_server, registry_token_file, max_instances=2, max_services=3)
+    """Unauthenticated long-polls on made-up names used to fill `max_services`, so a real
+    service's registration got 507: now they hold no name while they wait."""
+    registry = await start(aiohttp_server, registry_token_file, max_instances=3, max_services=2)
     caller = Caller(registry)
     try:
         for n in (1, 2):
             path = f"/v1/instances/p{n}"
             assert (await caller.call("PUT", path, json=REAL, headers=AUTH))[0] == 200
-        status, data = await caller.call("PUT", "/v1/instances/p3", json=REAL, headers=AUTH)
-        assert (status, error_code(data)) == (507, "insufficient_storage")
-        # product holds one name; two watches of other names fill the table …
+        # product holds one name; watches of 40 made-up ones hold none …
         index = (await caller.call("GET", "/v1/services/junk1"))[1]["index"]
         polls = [
-            asyncio.create_task(caller.call("GET", f"/v1/services/junk{n}?index={index}&wait=1"))
-            for n in (1, 2)
+            asyncio.create_task(caller.call("GET", f"/v1/services/junk{n}?index={index}&wait=2"))
+            for n in range(40)
         ]
         await asyncio.sleep(0.2)
-        status, data = await caller.call("GET", f"/v1/services/junk3?index={index}&wait=5")
+        # … so a second real service still registers (the table's last name) …
+        order = {**REAL, "service": "order"}
+        assert (await caller.call("PUT", "/v1/instances/o1", json=order, headers=AUTH))[0] == 200
+        # … and the bounds still hold for registrations.
+        status, data = await caller.call("PUT", "/v1/instances/p3", json=REAL, headers=AUTH)
         assert (status, error_code(data)) == (507, "insufficient_storage")
-        # … and the names are forgotten once nobody watches them any more.
-        assert [status for status, _ in await asyncio.gather(*polls)] == [200, 200]
-        await asyncio.sleep(0.2)
-        status, _ = await caller.call("GET", f"/v1/services/junk3?index={index}&wait=0.1")
-        assert status == 200
+        assert [status for status, _ in await asyncio.gather(*polls)] == [200] * 40
         assert [i for i, _, _ in await routed(caller)] == ["p1", "p2"]
+        _, data = await caller.call("GET", "/v1/services/order")
+        assert [i["id"] for i in data["instances"]] == ["o1"]
+    finally:
+        await caller.close()
+
+
+async def test_a_watch_of_a_name_answers_once_it_is_registered(
+    aiohttp_server, registry_token_file: str
+) -> None:
+    registry = await start(aiohttp_server, registry_token_file)
+    caller = Caller(registry)
+    try:
+        index = (await caller.call("GET", "/v1/services/product"))[1]["index"]
+        poll = asyncio.create_task(caller.call("GET", f"/v1/services/product?index={index}&wait=5"))
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        assert (await caller.call("PUT", "/v1/instances/p1", json=REAL, headers=AUTH))[0] == 200
+        status, data = await poll
+        assert status == 200 and [i["id"] for i in data["instances"]] == ["p1"]
+        assert time.monotonic() - started < 1
+    finally:
+        await caller.close()
+
+
+async def test_watches_per_client_are_bounded(aiohttp_server, registry_token_file: str) -> None:
+    registry = await start(aiohttp_server, registry_token_file)
+    caller = Caller(registry)
+    try:
+        index = (await caller.call("GET", "/v1/services/product"))[1]["index"]
+        url = f"/v1/services/product?index={index}&wait=1"
+        polls = [
+            asyncio.create_task(caller.call("GET", url)) for _ in range(MAX_WATCHES_PER_CLIENT)
+        ]
+        await asyncio.sleep(0.3)
+        status, data = await caller.call("GET", url)
+        assert (status, error_code(data)) == (429, "too_many_watches")
+        assert [status for status, _ in await asyncio.gather(*polls)] == [200] * len(polls)
+        assert (await caller.call("GET", url.replace("wait=1", "wait=0.1")))[0] == 200
     finally:
         await caller.close()
 

@@ -17,6 +17,18 @@ The edge's bounds are shared with aiohttp (shopnet.common.protocol): this protoc
 one of the server's connections, so the connection cap counts it, the head-timeout
 sweep times its heads (JSON 408), the drain waits for its request in flight; line and
 field limits are the server's (JSON 400 beyond).
+
+Two bounds of its own keep one client's cost its own:
+
+- backpressure: while the transport's write buffer is above its high-water mark
+  (asyncio calls `pause_writing`), no further request is served, and while that lasts
+  or more than `MAX_QUEUED` parsed requests wait, reading stops (`pause_reading`); it
+  resumes once the buffer drained below the low-water mark and the queue is short.
+  A client that pipelines without reading its answers holds one write buffer, not
+  every answer (aiohttp's own writer awaits `drain()` for the same reason);
+- a request head is bounded as a whole, as it arrives (`max_head` bytes and
+  `max_headers` fields: a JSON 431 beyond), and its bytes are kept as the packets
+  that brought them, joined once if the connection turns to aiohttp.
 """
 
 from __future__ import annotations
@@ -35,13 +47,26 @@ from shopnet.common.http import ApiError, error_body, new_request_id, request_id
 from shopnet.common.logs import request_id_var
 from shopnet.common.protocol import TIMED_OUT, TOO_MANY
 
+MAX_QUEUED = 8
+"""Parsed requests waiting for their turn before the connection stops reading."""
+RESUME_QUEUED = 2
+"""Reading resumes once no more than this many wait (and the write buffer drained)."""
+WRITE_HIGH_WATER = 256 * 1024
+"""Bytes of answers buffered for a slow reader before serving pauses (asyncio's
+pause_writing); it resumes below WRITE_LOW_WATER."""
+WRITE_LOW_WATER = 64 * 1024
+
 if TYPE_CHECKING:
     from shopnet.common.front_path import FrontCall, FrontPath
 
 log = logging.getLogger("shopnet.protocol")
 http_log = logging.getLogger("shopnet.http")  # what the request middleware logs to
 
-_HAND_OVER = object()  # in the queue: aiohttp takes the connection from here
+_HAND_OVER = object()
+_CODES = {
+    414: "uri_too_long",
+    431: "header_fields_too_large",
+}  # in the queue: aiohttp takes the connection from here
 
 
 class _Stop(Exception):
@@ -68,12 +93,20 @@ class FrontProtocol(asyncio.Protocol):
         self._closing = False
         self._idle_since = 0.0
         self._keepalive: asyncio.TimerHandle | None = None
-        # Bytes since the last point known to start a message, and messages begun since.
-        self._base = b""
+        # The packets since the last point known to start a message (kept, not joined,
+        # while a head arrives), their size, and the messages begun since.
+        self._chunks: list[bytes] = []
+        self._size = 0
         self._begun = 0
+        self._head_bytes = 0  # of the head being parsed, as its callbacks report them
+        # Backpressure (see the module's docstring).
+        self._writing_paused = False
+        self._writing_paused_since = 0.0
+        self._reading_paused = False
         self._hand_over: tuple[int, bytes] | None = None
         self._held: list[bytes] = []
         self._refusal = ""
+        self._refusal_status = 400
         # The message being parsed.
         self._in_message = False
         self._call: FrontCall | None = None
@@ -95,6 +128,7 @@ class FrontProtocol(asyncio.Protocol):
             self._finish_with(TOO_MANY)
             return
         self._idle_since = self._loop.time()
+        self._transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)
         self._keepalive = self._loop.call_at(
             self._idle_since + self._limits.keepalive_timeout, self._check_idle
         )
@@ -107,31 +141,73 @@ class FrontProtocol(asyncio.Protocol):
         if self._keepalive is not None:
             self._keepalive.cancel()
         self._queue.clear()
+        self._chunks.clear()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        self._writing_paused_since = self._loop.time()
+        self._pace_reading()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._next()
+        self._pace_reading()
 
     def data_received(self, data: bytes) -> None:
-        if self._hand_over is not None or self._refusal:
+        if self._refusal:
+            return  # read only while lingering after the refusal (see _linger)
+        if self._hand_over is not None:
             self._held.append(data)
             return
-        buffer = self._base + data if self._base else data
+        self._chunks.append(data)
+        self._size += len(data)
+        # A packet is parsed whole before anything in it is served, as aiohttp parses it:
+        # when one of its requests is refused or goes to aiohttp, so do the ones before it
+        # in the packet (aiohttp answers 400 to a packet with a malformed request in it, a
+        # smuggling attempt's usual shape, and serves none of it).
+        queued = len(self._queue)
+        first = self._begun - 1 if self._in_message else self._begun
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError:
+            self._drop_since(queued)
             if self._refusal:
-                self._refuse(self._refusal)
+                self._refuse(self._refusal, self._refusal_status)
             else:
-                self._hand_over_from(self._begun - 1, buffer)
+                self._hand_over_from(first)
         except httptools.HttpParserUpgrade:  # aiohttp's (the head is handed over first)
-            self._hand_over_from(self._begun - 1, buffer)
+            self._hand_over_from(self._begun - 1)
         except httptools.HttpParserError as exc:
+            self._drop_since(queued)
             self._refuse(str(exc) or type(exc).__name__)
         else:
             if not self._in_message:
-                self._base, self._begun = b"", 0
+                self._chunks.clear()
+                self._size = self._begun = 0
             elif self._call is not None:  # the body is still coming: aiohttp bounds its time
-                self._hand_over_from(self._begun - 1, buffer)
-            else:
-                self._base = buffer
+                self._hand_over_from(self._begun - 1)
+            elif self._size > self._front.max_head:
+                self._bound_head()
         self._next()
+        self._pace_reading()
+
+    def _drop_since(self, queued: int) -> None:
+        """Forget the requests queued since the queue was `queued` long (none has started:
+        serving begins after the parser is done with a packet)."""
+        while len(self._queue) > queued:
+            self._queue.pop()
+
+    def _bound_head(self) -> None:
+        """The kept bytes outgrew a head: drop the messages before the unfinished one (found
+        once, not per packet); 431 if that one alone is still too long."""
+        if self._begun > 1:
+            buffer = b"".join(self._chunks)
+            start = offset_of(self._begun - 1, buffer)
+            self._chunks = [buffer[start:]]
+            self._size = len(buffer) - start
+            self._begun = 1
+        if self._size > self._front.max_head:
+            self._refuse(f"the request head is longer than {self._front.max_head} bytes", 431)
 
     # httptools callbacks
 
@@ -140,21 +216,26 @@ class FrontProtocol(asyncio.Protocol):
         self._in_message = True
         self._url = b""
         self._headers = []
+        self._head_bytes = 0
         if self._task is None:
             self.head_started = self._loop.time()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._head_bytes += len(url)
         if len(self._url) > self._front.max_line:
-            self._stop(f"the request line is longer than {self._front.max_line} bytes")
+            self._stop(f"the request target is longer than {self._front.max_line} bytes", 414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         front = self._front
         if len(name) > front.max_field or len(value) > front.max_field:
-            self._stop(f"a header field is longer than {front.max_field} bytes")
+            self._stop(f"a header field is longer than {front.max_field} bytes", 431)
         self._headers.append((name, value))
+        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
         if len(self._headers) > front.max_headers:
-            self._stop(f"more than {front.max_headers} header fields")
+            self._stop(f"more than {front.max_headers} header fields", 431)
+        if self._head_bytes > front.max_head:
+            self._stop(f"the request head is longer than {front.max_head} bytes", 431)
 
     def on_headers_complete(self) -> None:
         self.head_started = None
@@ -186,17 +267,17 @@ class FrontProtocol(asyncio.Protocol):
     # the answers, in order
 
     def _next(self) -> None:
-        while self._task is None and self._queue:
+        while self._task is None and self._queue and not self._writing_paused:
             item = self._queue.popleft()
             if item is _HAND_OVER:
                 self._hand_over_now()
                 return
             if isinstance(item, bytes):
-                self._finish_with(item)
+                self._linger(item)
                 return
             self._serving = item
             self._task = self._loop.create_task(self._serve(item))
-        if self._task is None:
+        if self._task is None and not self._writing_paused:
             self._idle_since = self._loop.time()
             if self._in_message and self.head_started is None and self._call is None:
                 self.head_started = self._idle_since  # a head that came while busy
@@ -227,6 +308,7 @@ class FrontProtocol(asyncio.Protocol):
         if keep_alive:
             transport.write(answer)
             self._next()
+            self._pace_reading()
         else:
             self._finish_with(answer)
 
@@ -244,23 +326,58 @@ class FrontProtocol(asyncio.Protocol):
                 transport.write(answer)
             transport.close()
 
-    def _stop(self, reason: str) -> None:
-        self._refusal = reason
+    def _pace_reading(self) -> None:
+        """Stop reading while answers cannot be written or too many requests wait; read on
+        once both eased (a refusal or a hand-over keeps reading stopped: see those)."""
+        transport = self._transport
+        if transport is None or self._refusal or self._hand_over is not None:
+            return
+        waiting = len(self._queue)
+        if not self._reading_paused:
+            if self._writing_paused or waiting >= MAX_QUEUED:
+                self._reading_paused = True
+                transport.pause_reading()
+        elif not self._writing_paused and waiting <= RESUME_QUEUED:
+            self._reading_paused = False
+            transport.resume_reading()
+
+    def _linger(self, answer: bytes) -> None:
+        """Write a refusal, then read and drop what the client still sends for up to
+        `lingering_time` before closing: closing with its bytes unread would reset the
+        connection, and the refusal with it (aiohttp lingers the same way)."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(answer)
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        transport.resume_reading()
+        self._loop.call_later(self._limits.lingering_time, self._finish_with, b"")
+
+    def _stop(self, reason: str, status: int = 400) -> None:
+        self._refusal, self._refusal_status = reason, status
         raise _Stop
 
-    def _refuse(self, reason: str) -> None:
-        """A protocol error: our JSON 400 after the answers before it, then close."""
+    def _refuse(self, reason: str, status: int = 400) -> None:
+        """A protocol error: our JSON 400 (414, 431 for a target or head too long) after the
+        answers before it, then close."""
         self._refusal = reason = reason[:200]
-        log.warning("protocol error: %s", reason, extra={"status": 400, "peer": self._peer})
-        body = error_body("bad_request", reason, new_request_id())
+        log.warning("protocol error: %s", reason, extra={"status": status, "peer": self._peer})
+        code = _CODES.get(status, "bad_request")
+        body = error_body(code, reason, new_request_id())
         fields = [("Content-Type", "application/json")]
-        self._queue.append(serialise(400, fields, b"", body, False, False))
+        self._queue.append(serialise(status, fields, b"", body, False, False))
+        self._chunks.clear()
         if self._transport is not None:
             self._transport.pause_reading()
 
     # handing the connection to aiohttp
 
-    def _hand_over_from(self, index: int, buffer: bytes) -> None:
+    def _hand_over_from(self, index: int) -> None:
+        buffer = b"".join(self._chunks)
+        self._chunks.clear()
         self._hand_over = (index, buffer)
         self._queue.append(_HAND_OVER)
         if self._transport is not None:
@@ -293,6 +410,17 @@ class FrontProtocol(asyncio.Protocol):
 
     def _check_idle(self) -> None:
         now = self._loop.time()
+        if (
+            self._writing_paused
+            and now - self._writing_paused_since >= self._limits.keepalive_timeout
+        ):
+            log.warning(
+                "answers unread for %gs; closing",
+                self._limits.keepalive_timeout,
+                extra={"peer": self._peer},
+            )
+            self._transport.abort()  # type: ignore[union-attr]
+            return
         due = self._idle_since + self._limits.keepalive_timeout
         idle = self._task is None and not self._in_message and not self._queue
         if idle and now >= due:

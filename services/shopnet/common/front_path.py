@@ -54,6 +54,11 @@ _SINGLETONS = frozenset(
 )
 
 
+MAX_HEAD = 64 * 1024
+"""Most bytes of a request head on the listener's own protocol: a few full lines of the
+server's per-field limit, not `max_headers` of them (100 × 32 KiB)."""
+
+
 class FrontCall:
     """One request the protocol serves; a path's calls add what they need."""
 
@@ -79,7 +84,9 @@ class FrontPath(Protocol):
     max_field: int
     """Longest header name or value."""
     max_headers: int
-    """Most header fields in one request."""
+    """Most header fields in one request (a JSON 431 beyond)."""
+    max_head: int
+    """Most bytes in one request head, line and fields (a JSON 431 beyond)."""
 
     def call(
         self,
@@ -169,6 +176,7 @@ class BasePath:
         self.max_line: int = server_options.get("max_line_size", 8190)
         self.max_field: int = server_options.get("max_field_size", 8190)
         self.max_headers: int = server_options.get("max_headers", 100)
+        self.max_head: int = MAX_HEAD
         self._record = app[METRICS].record
 
     def error(self, exc: ApiError, request_id: str, call: FrontCall, keep_alive: bool) -> bytes:

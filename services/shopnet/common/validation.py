@@ -21,6 +21,10 @@ from shopnet.common.http import BadRequest, RequestTimeout
 
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 1_000_000
+MAX_DEPTH = 32
+"""Deepest nesting of arrays and objects in a JSON body: no API body nests more than a
+few levels, and a decoder that recurses per level must not meet 1,000 (RecursionError,
+a 500, from a 2 KB body)."""
 
 T = TypeVar("T")
 
@@ -30,12 +34,17 @@ async def decode_body(request: web.Request, kind: type[T]) -> T:
     if not request.body_exists:
         raise BadRequest("a JSON body is required", code="invalid_json")
     body = await read_body(request)
+    too_deep = BadRequest(f"body nests deeper than {MAX_DEPTH} levels", code="invalid_json")
     try:
         data = msgspec.json.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # invalid UTF-8 in a string
         raise BadRequest(f"body is not valid JSON: {exc}", code="invalid_json") from None
+    except RecursionError:  # msgspec's own bound (the interpreter's recursion limit)
+        raise too_deep from None
     try:
-        return msgspec.convert(_integral_floats_as_ints(data), type=kind, strict=True)
+        return msgspec.convert(_integral_floats_as_ints(data, 0), type=kind, strict=True)
+    except _TooDeep:
+        raise too_deep from None
     except msgspec.ValidationError as exc:
         raise BadRequest(str(exc), code="validation_failed") from None
 
@@ -51,16 +60,23 @@ async def read_body(request: web.Request) -> bytes:
         raise RequestTimeout(f"the request body did not arrive within {timeout:g}s") from None
 
 
-def _integral_floats_as_ints(value: object) -> object:
+class _TooDeep(Exception):
+    """The body nests deeper than MAX_DEPTH."""
+
+
+def _integral_floats_as_ints(value: object, depth: int) -> object:
     """`1.0` and `1e3` as the integers they are: JSON (and JSON Schema's "integer") does not
     tell 1.0 from 1, so an API that declares integers must accept both. 1.5 stays a float
-    (and fails validation); so do infinities from huge literals."""
+    (and fails validation); so do infinities from huge literals. Nesting deeper than
+    MAX_DEPTH raises _TooDeep."""
     if isinstance(value, float):
         return int(value) if value.is_integer() else value
-    if isinstance(value, list):
-        return [_integral_floats_as_ints(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _integral_floats_as_ints(v) for k, v in value.items()}
+    if isinstance(value, list | dict):
+        if depth >= MAX_DEPTH:
+            raise _TooDeep
+        if isinstance(value, list):
+            return [_integral_floats_as_ints(v, depth + 1) for v in value]
+        return {k: _integral_floats_as_ints(v, depth + 1) for k, v in value.items()}
     return value
 
 

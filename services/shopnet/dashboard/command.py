@@ -22,15 +22,19 @@ def dashboard(
     chaos_results: Path,
     progress: Progress,
 ) -> int:
+    from shopnet.dashboard.guard import new_token
     from shopnet.dashboard.panels import ChartDirs
     from shopnet.dashboard.server import DashboardConfig, run
 
     if port == topology.published_port:
         raise ConfigError(f"port {port} is the stack's published port; pick another with --port")
     ports.require_free(port, what="for the dashboard")
-    cfg = DashboardConfig(driver, topology, ChartDirs(bench_results, chaos_results))
-    progress.info(
-        f"dashboard of the {driver.mode} stack on http://127.0.0.1:{port}/ (Ctrl-C stops it)"
+    token = new_token()
+    cfg = DashboardConfig(driver, topology, ChartDirs(bench_results, chaos_results), token=token)
+    # The URL is the key (its token is required on every request): printed even with -q.
+    progress.always(
+        f"dashboard of the {driver.mode} stack on http://127.0.0.1:{port}/?token={token}"
+        " (only this URL opens it; Ctrl-C stops it)"
     )
     run(cfg, port=port)
     return 0

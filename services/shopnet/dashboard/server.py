@@ -7,6 +7,9 @@ GET  /api/snapshot     the latest snapshot (for scripts and tests)
 GET  /api/panels       audit and chart listings
 POST /api/isolation    run `shopnet isolation` on the stack (its probes get denied)
 GET  /charts/{kind}/{name}   a PNG of the latest bench or chaos run
+
+Only for the owner of the printed URL (shopnet.dashboard.guard: token, Host, Origin,
+CSP); one probe run at a time (a second POST meanwhile gets 409).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from shopnet.dashboard import layout, panels, svg
+from shopnet.dashboard import guard, layout, panels, svg
 from shopnet.dashboard.collect import Collector
 from shopnet.runtime.base import Driver
 from shopnet.topology.model import Topology
@@ -40,6 +43,9 @@ class DashboardConfig:
     charts: panels.ChartDirs
     interval: float = 1.0
     """Seconds between snapshots (at most 1: the page promises an update a second)."""
+    token: str = ""
+    """The per-run token every request must carry (shopnet.dashboard.guard); empty: a
+    fresh one is made."""
 
 
 class Broadcast:
@@ -70,11 +76,16 @@ class Broadcast:
 CONFIG = web.AppKey("dashboard_config", DashboardConfig)
 COLLECTOR = web.AppKey("dashboard_collector", Collector)
 BROADCAST = web.AppKey("dashboard_broadcast", Broadcast)
+PROBING = web.AppKey("dashboard_probing", asyncio.Lock)
+"""Held while isolation probes run: one run at a time, however many POSTs come."""
 
 
 def create_app(cfg: DashboardConfig) -> web.Application:
-    app = web.Application()
+    if not cfg.token:
+        raise ValueError("the dashboard needs a token (guard.new_token())")
+    app = web.Application(middlewares=[guard.middleware(cfg.token)])
     app[CONFIG] = cfg
+    app[PROBING] = asyncio.Lock()
     app[COLLECTOR] = Collector(cfg.driver, cfg.topology, interval=cfg.interval)
     app[BROADCAST] = Broadcast()
     app.cleanup_ctx.append(_polling)
@@ -173,7 +184,13 @@ async def _panels(request: web.Request) -> web.Response:
 
 
 async def _isolation(request: web.Request) -> web.Response:
-    return web.json_response(await asyncio.to_thread(panels.isolation, request.app[CONFIG].driver))
+    probing = request.app[PROBING]
+    if probing.locked():
+        error = {"code": "busy", "message": "a probe run is under way; wait for its result"}
+        return web.json_response({"error": error}, status=409)
+    async with probing:
+        result = await asyncio.to_thread(panels.isolation, request.app[CONFIG].driver)
+    return web.json_response(result)
 
 
 async def _chart(request: web.Request) -> web.FileResponse:

@@ -24,6 +24,7 @@ from shopnet.common.front_path import (
     scan_fields,
 )
 from shopnet.common.metrics import METRICS
+from shopnet.gateway.keys import GATEWAY_CONFIG
 from shopnet.gateway.proxy import Forwarder
 from shopnet.gateway.relay import relay_bytes
 
@@ -61,6 +62,11 @@ class ProxyPath(BasePath):
         server_options: dict[str, int],
     ) -> None:
         super().__init__(app, server_options)
+        # The gateway's parser is roomy so that its answer to a field upstreams would refuse
+        # is a precise 414/431; this protocol answers those itself, at what is forwarded.
+        cfg = app[GATEWAY_CONFIG]
+        self.max_line = self.max_field = cfg.max_header_bytes
+        self.max_head = max(self.max_head, cfg.max_head_bytes + 2 * cfg.max_header_bytes)
         self._table = tuple(
             (
                 prefix,

@@ -19,7 +19,9 @@ try's timeout), so an upstream that does several steps (the order service) can s
 undo them before the gateway gives up on it; a caller's own value is dropped.
 
 Every try reports to the pool (passive outlier ejection): connect errors, timeouts,
-broken connections and 5xx answers are failures, anything else a success.
+broken connections and 502/503/504 answers are failures, anything else a success — a
+500 is an answer to that request (a malformed one can cause it), and counting it would
+let a client eject healthy instances with requests of its own making.
 
 This module is the hot path: per request it serialises the request head to bytes once
 (from the raw header fields, as received), picks an instance, makes one call through
@@ -218,8 +220,11 @@ class Forwarder:
                 if status < 500:
                     pool.succeeded(endpoint)
                     return upstream, endpoint
-                pool.failed(endpoint)
                 self._errors[Failure.STATUS_5XX].inc()
+                if status not in _RETRYABLE_STATUSES:
+                    pool.succeeded(endpoint)  # it answered: the request's fault as likely
+                    return upstream, endpoint
+                pool.failed(endpoint)
                 answer = upstream, endpoint
                 if not (repeatable and status in _RETRYABLE_STATUSES):
                     return answer

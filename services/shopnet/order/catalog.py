@@ -105,10 +105,21 @@ class ProductCatalog:
         if status != 200:
             raise BadGateway(f"product service refused to release a reservation: HTTP {status}")
 
+    async def confirm(self, order_id: uuid.UUID) -> None:
+        """Tell the product service the order is being stored: its reservation keeps its
+        stock for good (unconfirmed ones expire). Called inside the storing transaction, so
+        an order is stored only if its reservation was confirmed."""
+        status, answer = await self._call("POST", order_id, None, "/confirm")
+        if status != 200:
+            error = _error(answer)
+            raise BadGateway(
+                f"product service refused to confirm a reservation: HTTP {status} {error.code}"
+            )
+
     async def _call(
-        self, method: str, order_id: uuid.UUID, body: bytes | None
+        self, method: str, order_id: uuid.UUID, body: bytes | None, action: str = ""
     ) -> tuple[int, bytes]:
-        path = f"/internal/reservations/{order_id}"
+        path = f"/internal/reservations/{order_id}{action}"
         headers = {**self._headers, "Content-Type": JSON} if body else self._headers
         tried: list[Endpoint] = []
         problem = "no instance discovered"

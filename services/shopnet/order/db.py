@@ -88,9 +88,14 @@ class OrderStore:
         *,
         outcome: Callable[[StoredOrder], bytes],
         key: tuple[str, str] | None,
+        confirm: Callable[[uuid.UUID], Awaitable[object]] | None = None,
     ) -> StoredOrder:
         """Store the order and its lines, and `outcome(order)` under the (customer, key)
-        claim, atomically; HoldExpired (nothing stored) once the order's deadline passed."""
+        claim, atomically; HoldExpired (nothing stored) once the order's deadline passed.
+
+        `confirm(order id)` (the product service's reservation confirm) runs inside the
+        transaction, before its deadline check: if it fails nothing is stored; if the
+        commit fails after it, the hold stays and recovery releases the stock."""
         async with self.acquire() as conn, conn.transaction():
             # A 201 promises the order survives a crash: never let a server- or
             # role-level synchronous_commit=off weaken that for this transaction.
@@ -123,6 +128,8 @@ class OrderStore:
                     order.id,
                     outcome(stored),
                 )
+            if confirm is not None:
+                await confirm(order.id)
             # Last, so the deadline is checked as late as possible before the commit.
             kept = await conn.fetchval(
                 "DELETE FROM orders.holds WHERE order_id = $1 "

@@ -5,7 +5,8 @@ Placing, in this order:
 1. claim the Idempotency-Key (if any) for a fresh order id — or replay, 409, 422;
 2. write a *hold* for the order id, due at the order's deadline;
 3. reserve the stock at the product service under the order id (idempotent there);
-4. store the order, its idempotency outcome, and delete the hold — one transaction that
+4. store the order, its idempotency outcome, confirm the reservation at the product
+   service (unconfirmed ones expire there), and delete the hold — one transaction that
    refuses to commit once the deadline has passed.
 
 If anything fails before 4 commits, the stock is released and the hold and key dropped.
@@ -97,7 +98,7 @@ async def place(request: web.Request, order: OrderIn, key: str | None) -> web.Re
         # stock. The transaction checks the deadline itself, as its last statement.
         async with unavailable_on_db_errors():
             stored_order = await store.create(
-                new, outcome=lambda o: dumps(order_dict(o)), key=claim
+                new, outcome=lambda o: dumps(order_dict(o)), key=claim, confirm=catalog.confirm
             )
     except TimeoutError:
         await _give_back(app, order_id, until=deadline + cfg.budget_margin_seconds / 2)

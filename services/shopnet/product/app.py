@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -33,6 +34,8 @@ from shopnet.product.keys import (
 from shopnet.product.reservations import ReservationStore
 
 __all__ = ["ProductConfig", "create_app"]
+
+log = logging.getLogger("shopnet.product")
 
 
 def create_app(cfg: ProductConfig) -> web.Application:
@@ -71,9 +74,27 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     )
     app[POOL] = pool
     app[STORE] = ProductStore(pool, acquire_timeout=cfg.db_timeout_seconds)
-    app[RESERVATIONS] = ReservationStore(pool, acquire_timeout=cfg.db_timeout_seconds)
+    app[RESERVATIONS] = ReservationStore(
+        pool, acquire_timeout=cfg.db_timeout_seconds, hold_seconds=cfg.reservation_hold_seconds
+    )
+    expiry = asyncio.create_task(_expire_reservations(app), name="reservation-expiry")
     yield
+    expiry.cancel()
+    await asyncio.gather(expiry, return_exceptions=True)
     await close_pool(pool, timeout=cfg.drain_seconds / 4)  # inside the drain budget
+
+
+async def _expire_reservations(app: web.Application) -> None:
+    """Forever: give back the stock of reservations held past their expiry (every
+    instance sweeps; SKIP LOCKED keeps two from releasing the same one)."""
+    cfg = app[PRODUCT_CONFIG]
+    while True:
+        await asyncio.sleep(cfg.reservation_sweep_seconds)
+        try:
+            for product_id in await app[RESERVATIONS].expire():
+                await handlers.invalidate_after_write(app, product_id)
+        except Exception as exc:  # the database is away: the next round retries
+            log.warning("expiring reservations failed: %s: %s", type(exc).__name__, exc)
 
 
 async def _cache(app: web.Application) -> AsyncIterator[None]:

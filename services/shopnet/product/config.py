@@ -39,6 +39,17 @@ class ProductConfig(DatabaseConfig):
     cache_max_connections: int = setting(
         "SHOPNET_CACHE_MAX_CONNECTIONS", 32, "Most Redis connections at once."
     )
+    reservation_hold_seconds: float = setting(
+        "SHOPNET_RESERVATION_HOLD_SECONDS",
+        600.0,
+        "How long a stock reservation holds its stock unless its order confirms it (far "
+        "longer than an order's budget); then the stock goes back.",
+    )
+    reservation_sweep_seconds: float = setting(
+        "SHOPNET_RESERVATION_SWEEP_SECONDS",
+        5.0,
+        "How often expired stock reservations are looked for and released.",
+    )
     internal_token_file: str = setting(
         "SHOPNET_INTERNAL_TOKEN_FILE",
         "",
@@ -54,6 +65,8 @@ class ProductConfig(DatabaseConfig):
         require_positive(
             SHOPNET_CACHE_TIMEOUT_SECONDS=self.cache_timeout_seconds,
             SHOPNET_CACHE_PROBE_SECONDS=self.cache_probe_seconds,
+            SHOPNET_RESERVATION_HOLD_SECONDS=self.reservation_hold_seconds,
+            SHOPNET_RESERVATION_SWEEP_SECONDS=self.reservation_sweep_seconds,
         )
         if self.cache_max_connections < 1:
             raise ConfigError("SHOPNET_CACHE_MAX_CONNECTIONS must be >= 1")

@@ -4,6 +4,11 @@
            201 held now, 200 already held (same lines), 409 insufficient_stock /
            reservation_released / reservation_mismatch, 422 unknown_products
     DELETE /internal/reservations/{id}   200 {"id", "state": "released"}, idempotent
+    POST   /internal/reservations/{id}/confirm   200 {"id", "state": "confirmed"}, idempotent;
+           409 reservation_released (it expired or was released), 404 unknown
+
+A reservation not confirmed within SHOPNET_RESERVATION_HOLD_SECONDS expires: its stock
+goes back (shopnet.product.reservations).
 
 `{id}` is the order's id (a UUID), so it doubles as the reservation's idempotency key.
 Not reachable through the gateway (see shopnet.common.internal).
@@ -42,6 +47,7 @@ class ReservationIn(msgspec.Struct, forbid_unknown_fields=True):
 def add_routes(app: web.Application) -> None:
     app.router.add_put("/internal/reservations/{id}", reserve)
     app.router.add_delete("/internal/reservations/{id}", release)
+    app.router.add_post("/internal/reservations/{id}/confirm", confirm)
 
 
 async def reserve(request: web.Request) -> web.Response:
@@ -70,6 +76,14 @@ async def release(request: web.Request) -> web.Response:
     for product_id in released:
         await invalidate_after_write(request.app, product_id)
     body = {"id": reservation_id, "state": "released"}
+    return web.Response(body=orjson.dumps(body), content_type=JSON)
+
+
+async def confirm(request: web.Request) -> web.Response:
+    reservation_id = _reservation_id(request)
+    async with unavailable_on_db_errors():
+        await request.app[RESERVATIONS].confirm(reservation_id)
+    body = {"id": reservation_id, "state": "confirmed"}
     return web.Response(body=orjson.dumps(body), content_type=JSON)
 
 

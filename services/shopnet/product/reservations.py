@@ -11,6 +11,11 @@ stock it takes, so it is all-or-nothing and idempotent:
 - release: gives a held reservation's stock back, once. Releasing an id never reserved
   leaves a tombstone, so a reserve that arrives later (a request that outlived the
   order service's deadline) is refused rather than taking stock no order will use.
+- confirm: the order was stored; the reservation keeps its stock for good (until a
+  release: a cancelled order's). Only the order service confirms, in the transaction
+  that stores the order, so a stored order's stock is never given back by expiry.
+- expire: a reservation held (not confirmed) past its `expires_at` is released, stock
+  and all: a caller that reserves and vanishes no longer holds stock forever.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from shopnet.common.http import Conflict, Unprocessable
+from shopnet.common.http import Conflict, NotFound, Unprocessable
 from shopnet.product.schemas import MAX_STOCK
 
 
@@ -39,9 +44,10 @@ class ReservationReleased(Conflict):
 
 
 class ReservationStore:
-    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout: float, hold_seconds: float) -> None:
         self._pool = pool
         self._acquire_timeout = acquire_timeout
+        self._hold_seconds = hold_seconds
 
     async def reserve(
         self, reservation_id: str, wanted: Sequence[tuple[int, int]]
@@ -53,9 +59,11 @@ class ReservationStore:
         quantity = dict(wanted)
         async with self._pool.acquire(timeout=self._acquire_timeout) as conn, conn.transaction():
             claimed = await conn.fetchval(
-                "INSERT INTO products.reservations (id, state) VALUES ($1, 'held') "
+                "INSERT INTO products.reservations (id, state, expires_at) "
+                "VALUES ($1, 'held', now() + $2 * interval '1 second') "
                 "ON CONFLICT (id) DO NOTHING RETURNING true",
                 reservation_id,
+                self._hold_seconds,
             )
             if not claimed:
                 return await _existing(conn, reservation_id, quantity), False
@@ -112,20 +120,68 @@ class ReservationStore:
             )
             held = await conn.fetchval(
                 "UPDATE products.reservations SET state = 'released', released_at = now() "
-                "WHERE id = $1 AND state = 'held' RETURNING true",
+                "WHERE id = $1 AND state IN ('held', 'confirmed') RETURNING true",
                 reservation_id,
             )
             if not held:
                 return []
-            # Capped: a product whose stock was set near the maximum meanwhile stays valid.
-            rows = await conn.fetch(
-                "UPDATE products.products p SET stock = LEAST(p.stock + l.quantity, $2), "
-                "updated_at = now() FROM products.reservation_lines l "
-                "WHERE l.reservation_id = $1 AND p.id = l.product_id RETURNING p.id",
+            return await _give_back(conn, [reservation_id])
+
+    async def confirm(self, reservation_id: str) -> None:
+        """Keep the reservation's stock for good (its order was stored); idempotent.
+        ReservationReleased once released (expired, or given up), NotFound if unknown."""
+        async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
+            state = await conn.fetchval(
+                "UPDATE products.reservations SET state = 'confirmed', expires_at = NULL "
+                "WHERE id = $1 AND state IN ('held', 'confirmed') RETURNING state",
                 reservation_id,
-                MAX_STOCK,
             )
-            return sorted(r["id"] for r in rows)
+            if state is not None:
+                return
+            state = await conn.fetchval(
+                "SELECT state FROM products.reservations WHERE id = $1", reservation_id
+            )
+        if state is None:
+            raise NotFound(f"reservation {reservation_id} is unknown")
+        raise ReservationReleased(f"reservation {reservation_id} was released")
+
+    async def expire(self, *, limit: int = 100) -> list[int]:
+        """Release up to `limit` reservations held past their expiry; the product ids
+        whose stock came back."""
+        async with self._pool.acquire(timeout=self._acquire_timeout) as conn, conn.transaction():
+            rows = await conn.fetch(
+                "UPDATE products.reservations SET state = 'released', released_at = now() "
+                "WHERE id IN (SELECT id FROM products.reservations WHERE state = 'held' "
+                "AND expires_at <= now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
+                "RETURNING id",
+                limit,
+            )
+            if not rows:
+                return []
+            return await _give_back(conn, [r["id"] for r in rows])
+
+
+async def _give_back(conn: asyncpg.Connection, reservation_ids: list[str]) -> list[int]:
+    """Put the lines of released reservations back in stock; the product ids changed.
+
+    The products are locked in id order first, as reserve locks them: two transactions
+    never wait for each other's rows in opposite orders."""
+    await conn.execute(
+        "SELECT p.id FROM products.products p WHERE p.id IN (SELECT product_id FROM "
+        "products.reservation_lines WHERE reservation_id = ANY($1::text[])) "
+        "ORDER BY p.id FOR UPDATE",
+        reservation_ids,
+    )
+    # Capped: a product whose stock was set near the maximum meanwhile stays valid.
+    rows = await conn.fetch(
+        "UPDATE products.products p SET stock = LEAST(p.stock + l.q, $2), updated_at = now() "
+        "FROM (SELECT product_id, sum(quantity) AS q FROM products.reservation_lines "
+        "WHERE reservation_id = ANY($1::text[]) GROUP BY product_id) l "
+        "WHERE p.id = l.product_id RETURNING p.id",
+        reservation_ids,
+        MAX_STOCK,
+    )
+    return sorted(r["id"] for r in rows)
 
 
 async def _existing(
@@ -134,7 +190,7 @@ async def _existing(
     state = await conn.fetchval(
         "SELECT state FROM products.reservations WHERE id = $1", reservation_id
     )
-    if state != "held":
+    if state not in ("held", "confirmed"):  # confirmed: a retry whose answer was lost
         raise ReservationReleased(f"reservation {reservation_id} was released")
     rows = await conn.fetch(
         "SELECT product_id, quantity, unit_price_cents, currency "

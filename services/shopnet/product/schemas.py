@@ -28,12 +28,17 @@ SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"
 # Blank, spelled out: Python's \s also takes \x1c-\x1f and \x85, ECMA-262's (the OpenAPI
 # document's) takes \ufeff; both count all of these as blank, so a name of "\x1d" means the same.
 BLANK = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-NAME_PATTERN = rf"^(?=[^\x00]*\Z)[\s\S]*?[^{BLANK}]"
+# Control characters (C0, DEL, C1) and the bidirectional formatting marks (ALM, LRM, RLM,
+# the embeddings and overrides, the isolates): a name is shown to people and written to
+# terminals and logs, where these reorder or hide text ("Trojan Source").
+CONTROLS = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+NAME_PATTERN = rf"^(?=[^{CONTROLS}]*\Z)[\s\S]*?[^{BLANK}]"
 DESCRIPTION_PATTERN = r"^[^\x00]*\Z"
 CURRENCY_PATTERN = r"^[A-Z]{3}\Z"
 Sku = Annotated[str, msgspec.Meta(pattern=SKU_PATTERN)]
-# PostgreSQL text cannot hold NUL: refuse it here (a 400) rather than in the driver (a 500).
-# A name also needs one non-blank character (the lookahead keeps the match linear).
+# PostgreSQL text cannot hold NUL: refuse it here (a 400) rather than in the driver (a 500);
+# a name holds no CONTROLS at all, and needs one non-blank character (the lookahead keeps
+# the match linear).
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NAME_PATTERN)]
 Description = Annotated[str, msgspec.Meta(max_length=5000, pattern=DESCRIPTION_PATTERN)]
 PriceCents = Annotated[int, msgspec.Meta(ge=0, le=MAX_PRICE_CENTS)]

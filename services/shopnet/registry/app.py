@@ -14,6 +14,7 @@ from shopnet.registry import handlers
 from shopnet.registry.admission import Admission, parse_subnets
 from shopnet.registry.config import RegistryConfig
 from shopnet.registry.store import Store
+from shopnet.registry.watches import WatchCounts
 
 log = logging.getLogger("shopnet.registry")
 
@@ -22,6 +23,7 @@ def create_app(cfg: RegistryConfig) -> web.Application:
     app = create_base_app(cfg)
     app[handlers.STORE] = Store(max_instances=cfg.max_instances, max_services=cfg.max_services)
     app[handlers.REGISTRY_CONFIG] = cfg
+    app[handlers.WATCHES] = WatchCounts()
     app[handlers.ADMISSION] = Admission(
         token=read_token_file(cfg.registry_token_file),
         allowed=parse_subnets(cfg.allowed_subnets),

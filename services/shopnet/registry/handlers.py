@@ -20,10 +20,12 @@ from shopnet.registry.admission import (
 )
 from shopnet.registry.config import RegistryConfig
 from shopnet.registry.store import CatalogFull, NotOwner, Registration, Store
+from shopnet.registry.watches import WatchCounts
 
 STORE = web.AppKey("store", Store)
 REGISTRY_CONFIG = web.AppKey("registry_config", RegistryConfig)
 ADMISSION = web.AppKey("admission", Admission)
+WATCHES = web.AppKey("watches", WatchCounts)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")  # \Z: `$` would allow a trailing newline
 
@@ -120,7 +122,8 @@ async def service_instances(request: web.Request) -> web.Response:
             _float_param(request, "wait", 30.0), request.app[REGISTRY_CONFIG].max_wait_seconds
         )
         try:
-            await store.wait(service, int(index), wait)
+            with request.app[WATCHES].held(request.remote or ""):
+                await store.wait(service, int(index), wait)
         except CatalogFull as exc:
             raise InsufficientStorage(str(exc)) from None
     current = store.index(service)

@@ -21,8 +21,10 @@ the per-registration secret); only that owner may renew, replace or remove it wh
 it is passing. A critical entry may be taken over: its owner stopped heartbeating.
 
 Bounds: at most `max_instances` entries and `max_services` service names with state
-(registered or watched); past them `CatalogFull`, so no caller can grow the catalog
-without limit.
+(registered, or watched once registered); past them `CatalogFull`, so no caller can
+grow the catalog without limit. A watch on a name nobody registers holds no slot: it
+waits for names to appear, so made-up names cannot fill `max_services` and turn a
+real service's registration away.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class Store:
         self._max_instances = max_instances
         self._max_services = max_services
         self._closing = False
+        self._appeared = asyncio.Event()  # set when a name gets state (see `wait`)
 
     # -- writes ---------------------------------------------------------------
 
@@ -209,7 +212,16 @@ class Store:
 
     async def wait(self, service: str, index: int, timeout: float) -> int:
         """Block until the service's index passes `index` or `timeout` runs out."""
-        state = self._state(service)
+        state = self._services.get(service)
+        if state is None:
+            if self._last_index > index or self._closing:
+                return self._last_index
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            if not await self._appears(service, timeout):
+                return self.index(service)
+            state = self._services[service]
+            timeout = max(deadline - loop.time(), 0.0)
         if state.index > index or self._closing:
             return state.index
         state.waiters += 1
@@ -223,9 +235,20 @@ class Store:
             state.waiters -= 1
         return state.index
 
+    async def _appears(self, service: str, timeout: float) -> bool:
+        """Wait, holding no slot, until `service` has state; False on timeout or close."""
+        try:
+            async with asyncio.timeout(timeout):
+                while service not in self._services and not self._closing:
+                    await self._appeared.wait()
+        except TimeoutError:
+            return False
+        return service in self._services and not self._closing
+
     def release_watchers(self) -> None:
         """Answer every pending long-poll now (shutdown must not wait out their waits)."""
         self._closing = True
+        self._appeared.set()
         for state in self._services.values():
             state.changed.set()
 
@@ -247,6 +270,9 @@ class Store:
             if len(self._services) >= self._max_services:
                 raise CatalogFull(f"the registry tracks {self._max_services} names, its limit")
             state = self._services[service] = _ServiceState(self._last_index)
+            # Wake the watches of names that had no state; each checks for its own.
+            self._appeared.set()
+            self._appeared = asyncio.Event()
         return state
 
     def _bump(self, service: str) -> None:

@@ -26,6 +26,10 @@ class Progress:
         if not self._quiet:
             self._emit(text)
 
+    def always(self, text: str) -> None:
+        """What the user needs even with `quiet` (the dashboard's URL)."""
+        self._emit(text)
+
     def warn(self, text: str) -> None:
         self._emit(f"warning: {text}")
 

@@ -1,7 +1,34 @@
 // shopnet dashboard: draws nothing of its own but the denied marks. The picture
 // comes from the server (/picture, the same SVG as `shopnet topology --svg`);
 // every snapshot from /events restyles it by element id.
+// Text reaches the page as textContent, never as markup; every request carries the
+// per-run token of the URL `shopnet dashboard` printed (the server refuses it without).
 "use strict";
+
+const TOKEN = new URLSearchParams(location.search).get("token") || "";
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function api(path, options = {}) {
+  return fetch(path, { ...options, headers: { "X-Dashboard-Token": TOKEN } });
+}
+
+function withToken(path) {
+  return `${path}?token=${encodeURIComponent(TOKEN)}`;
+}
+
+// An element with attributes and text (set as text: names never become markup).
+function el(tag, attrs = {}, text = null, ns = null) {
+  const node = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+function row(attrs, cells) {
+  const tr = el("tr", attrs);
+  for (const [text, cls] of cells) tr.append(el("td", cls ? { class: cls } : {}, text));
+  return tr;
+}
 
 const MARK_SECONDS = 30;  // how long a refused attempt stays drawn on the picture
 const $ = (id) => document.getElementById(id);
@@ -23,9 +50,11 @@ function edgeId(key) { return key.replace("->", "-"); }
 async function loadPicture(key) {
   if (loading) return loading;
   loading = (async () => {
-    const resp = await fetch("/picture", { cache: "no-store" });
+    const resp = await api("/picture", { cache: "no-store" });
     const body = await resp.json();
-    $("picture").innerHTML = body.svg;
+    // The server's drawing, parsed as SVG (an XML document: no scripts run from it).
+    const doc = new DOMParser().parseFromString(body.svg, "image/svg+xml");
+    $("picture").replaceChildren(document.importNode(doc.documentElement, true));
     layout = body.layout;
     pictureKey = key;
     $("mode").textContent = body.mode + " mode";
@@ -52,12 +81,12 @@ function updateNodes(instances) {
   }
   const world = $("node-world");
   if (world) world.setAttribute("class", "node world health-ready");
-  const rows = Object.entries(instances).map(([name, i]) =>
-    `<tr data-instance="${name}"><td>${name}</td><td>${i.address}</td>` +
-    `<td class="h-${i.health}">${i.health}</td><td class="num">${i.restarts ?? "–"}</td>` +
-    `<td class="num">${i.cpu === null ? "–" : fmt(i.cpu) + "%"}</td>` +
-    `<td class="num">${i.memory_mb === null ? "–" : fmt(i.memory_mb, 0)}</td></tr>`);
-  $("instances").tBodies[0].innerHTML = rows.join("");
+  const rows = Object.entries(instances).map(([name, i]) => row({ "data-instance": name }, [
+    [name], [i.address], [i.health, `h-${i.health}`], [String(i.restarts ?? "–"), "num"],
+    [i.cpu === null ? "–" : fmt(i.cpu) + "%", "num"],
+    [i.memory_mb === null ? "–" : fmt(i.memory_mb, 0), "num"],
+  ]));
+  $("instances").tBodies[0].replaceChildren(...rows);
 }
 
 function updateEdges(snapshot) {
@@ -82,11 +111,12 @@ function updateEdges(snapshot) {
     setText("elabel2-" + id, parts.join(" · "));
     const conns = fw && key in fw.connections
       ? `${fw.connections[key]} (${fmt(fw.connection_rates[key] ?? 0)}/s)` : "–";
-    rows.push(`<tr data-flow="${key}"><td>${key.replace("->", " → ")}</td>` +
-      `<td class="num">${fmt(rate)}</td><td class="num">${latency(flow ? flow.latency_ms : null)}</td>` +
-      `<td class="num">${conns}</td></tr>`);
+    rows.push(row({ "data-flow": key }, [
+      [key.replace("->", " → ")], [fmt(rate), "num"],
+      [latency(flow ? flow.latency_ms : null), "num"], [conns, "num"],
+    ]));
   }
-  $("flows").tBodies[0].innerHTML = rows.join("");
+  $("flows").tBodies[0].replaceChildren(...rows);
 }
 
 function anchor(box, towards) {
@@ -104,8 +134,8 @@ function updateDenied(firewall) {
   const marks = [];
   const denied = firewall ? firewall.denied : [];
   for (const d of denied) {
-    items.push(`<li class="${d.recent ? "new" : ""}" data-source="${d.source}" ` +
-      `data-target="${d.target}">${d.source} → ${d.target}:${d.port} ×${d.packets}</li>`);
+    items.push(el("li", { class: d.recent ? "new" : "", "data-source": d.source,
+      "data-target": d.target }, `${d.source} → ${d.target}:${d.port} ×${d.packets}`));
     // The picture shows what was refused lately (the list keeps every pair):
     // a burst of probes would otherwise cover it in red for good.
     const a = layout.boxes[d.source], b = layout.boxes[d.target];
@@ -113,18 +143,20 @@ function updateDenied(firewall) {
     const opacity = Math.max(0.25, 1 - d.age / MARK_SECONDS).toFixed(2);
     const [x1, y1] = anchor(a, b), [x2, y2] = anchor(b, a);
     const mx = (x1 + x2) / 2, my = (y1 + y2) / 2;
-    marks.push(`<g class="denied-mark" data-source="${d.source}" data-target="${d.target}" ` +
-      `data-port="${d.port}" opacity="${opacity}">` +
-      `<line x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}"/>` +
-      `<circle cx="${mx}" cy="${my}" r="9"/>` +
-      `<path d="M${mx - 4},${my - 4} L${mx + 4},${my + 4} M${mx + 4},${my - 4} L${mx - 4},${my + 4}" ` +
-      `stroke="#fff" stroke-width="2.2"/>` +
-      `<text x="${mx + 13}" y="${my + 4}">:${d.port} ×${d.packets}</text>` +
-      `<title>${d.source} → ${d.target}:${d.port}: ${d.packets} packets dropped</title></g>`);
+    const mark = el("g", { class: "denied-mark", "data-source": d.source,
+      "data-target": d.target, "data-port": d.port, opacity }, null, SVG_NS);
+    mark.append(
+      el("line", { x1, y1, x2, y2 }, null, SVG_NS),
+      el("circle", { cx: mx, cy: my, r: 9 }, null, SVG_NS),
+      el("path", { d: `M${mx - 4},${my - 4} L${mx + 4},${my + 4} M${mx + 4},${my - 4} L${mx - 4},${my + 4}`,
+        stroke: "#fff", "stroke-width": 2.2 }, null, SVG_NS),
+      el("text", { x: mx + 13, y: my + 4 }, `:${d.port} ×${d.packets}`, SVG_NS),
+      el("title", {}, `${d.source} → ${d.target}:${d.port}: ${d.packets} packets dropped`, SVG_NS));
+    marks.push(mark);
   }
-  if (group) group.innerHTML = marks.join("");
-  $("denied-list").innerHTML = items.length ? items.join("") :
-    `<li class="muted">${firewall ? "none" : "no firewall counters in this mode"}</li>`;
+  if (group) group.replaceChildren(...marks);
+  $("denied-list").replaceChildren(...(items.length ? items :
+    [el("li", { class: "muted" }, firewall ? "none" : "no firewall counters in this mode")]));
 }
 
 async function onSnapshot(snapshot) {
@@ -142,25 +174,25 @@ async function onSnapshot(snapshot) {
 }
 
 function connect() {
-  const events = new EventSource("/events");
+  const events = new EventSource(withToken("/events"));
   events.addEventListener("open", () => { setText("live", "live"); $("live").className = "pill on"; });
   events.addEventListener("error", () => { setText("live", "reconnecting"); $("live").className = "pill off"; });
   events.addEventListener("snapshot", (e) => { onSnapshot(JSON.parse(e.data)).catch(console.error); });
 }
 
 function showCharts(id, found) {
-  const el = $(id);
+  const box = $(id);
   if (!found.charts.length) {
-    el.textContent = `no charts yet (looked in ${found.where})`;
+    box.textContent = `no charts yet (looked in ${found.where})`;
     return;
   }
-  el.className = "";
-  el.innerHTML = `<p class="muted">${found.run}</p>` +
-    found.charts.map((src) => `<img loading="lazy" alt="${src.split("/").pop()}" src="${src}">`).join("");
+  box.className = "";
+  box.replaceChildren(el("p", { class: "muted" }, found.run), ...found.charts.map((src) =>
+    el("img", { loading: "lazy", alt: src.split("/").pop(), src: withToken(src) })));
 }
 
 async function loadPanels() {
-  const body = await (await fetch("/api/panels")).json();
+  const body = await (await api("/api/panels")).json();
   setText("audit", body.audit.text);
   showCharts("charts-bench", body.charts.bench);
   showCharts("charts-chaos", body.charts.chaos);
@@ -171,8 +203,8 @@ $("run-isolation").addEventListener("click", async () => {
   button.disabled = true;
   setText("isolation", "probing every pair …");
   try {
-    const body = await (await fetch("/api/isolation", { method: "POST" })).json();
-    setText("isolation", body.text);
+    const body = await (await api("/api/isolation", { method: "POST" })).json();
+    setText("isolation", body.error ? body.error.message : body.text);
     $("isolation").className = body.available ? "" : "muted";
   } finally {
     button.disabled = false;
