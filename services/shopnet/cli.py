@@ -356,7 +356,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "chaos" and (args.report or args.publish):
         return chaos_command.chaos(args, driver=None, progress=progress)
-    if args.command == "lab" and not lab_command.needs_stack(args):
+    if args.command in ("lab", "validate") and not lab_command.needs_stack(args):
         return lab_command.run_lab(args, None, progress)
     driver = _running_driver(args.mode, topology, root, progress)
     if args.command == "validate":

@@ -34,7 +34,16 @@ def add_parsers(sub: argparse.Namespace, with_mode: Callable[..., None]) -> None
 
 
 def needs_stack(args: argparse.Namespace) -> bool:
-    return not (args.command == "lab" and args.action == "list")
+    """Whether the verb acts on a running stack; a usage error is raised first (exit 2)."""
+    if args.command == "lab":
+        if args.action == "start" and args.name is None:
+            raise ConfigError("lab start needs a NAME (see `shopnet lab list`)")
+        if args.action != "start" and args.name is not None:
+            raise ConfigError(f"lab {args.action} takes no name (it acts on the running lab)")
+        if args.json and args.action != "list":
+            raise ConfigError("--json is for `lab list` only")
+        return args.action != "list"
+    return True
 
 
 def run_validate(args: argparse.Namespace, driver: Driver) -> int:
@@ -56,11 +65,7 @@ def run_lab(args: argparse.Namespace, driver: Driver | None, progress: Progress)
                 print(f"{lab.name.ljust(width)}  {lab.mode}  {lab.symptom}")
         return 0
     assert driver is not None
-    if args.action != "start" and args.name is not None:
-        raise ConfigError(f"lab {args.action} takes no name (it acts on the running lab)")
     if args.action == "start":
-        if args.name is None:
-            raise ConfigError("lab start needs a NAME (see `shopnet lab list`)")
         with progress.step("measuring p99 before the fault, then planting it"):
             lab, running = session.start(driver, args.name)
         print(f"lab {lab.name} started: {lab.symptom}")

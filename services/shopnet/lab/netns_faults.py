@@ -40,7 +40,7 @@ OFFLOADS = ("tx-tcp-segmentation", "tx-generic-segmentation")
 
 
 def _plan(driver: Driver) -> NetworkPlan:
-    return driver._state_plan()  # type: ignore[attr-defined, no-any-return]
+    return driver.network_plan()  # type: ignore[attr-defined, no-any-return]
 
 
 def _table(driver: Driver) -> str:

@@ -150,9 +150,15 @@ def reset(driver: Driver) -> Lab | None:
 
 
 def settle(driver: Driver, timeout: float = SETTLE_S) -> None:
-    """Wait until every instance is ready again (a restarted Redis, a reconnecting cache)."""
+    """Wait until every instance is ready and the cache answers again (a restarted Redis,
+    a product service reconnecting to it)."""
     deadline = time.monotonic() + timeout
-    while not (outcome := validate.health(driver)).ok:
+    while True:
+        outcome = validate.health(driver)
+        if outcome.ok:
+            outcome = validate.cache(driver.gateway_url)
+        if outcome.ok:
+            return
         if time.monotonic() > deadline:
-            raise StateError(f"not healthy within {timeout:.0f} s: {outcome.detail}")
+            raise StateError(f"not settled within {timeout:.0f} s: {outcome.detail}")
         time.sleep(0.5)
