@@ -144,21 +144,27 @@ def reset(driver: Driver) -> Lab | None:
         return None
     lab = lab_named(running.lab)
     lab.undo(driver)
+    _file(driver).unlink(missing_ok=True)  # the fault is gone, even if the stack is slow to heal
     settle(driver)
-    _file(driver).unlink(missing_ok=True)
     return lab
 
 
 def settle(driver: Driver, timeout: float = SETTLE_S) -> None:
-    """Wait until every instance is ready and the cache answers again (a restarted Redis,
-    a product service reconnecting to it)."""
+    """Wait until the stack works again end to end: a restarted Redis, a product service
+    reconnecting to it, database pools whose connections timed out while the way was cut."""
+    url = driver.gateway_url
+    checks = (
+        lambda: validate.health(driver),
+        lambda: validate.main_path(url),
+        lambda: validate.cache(url),
+        lambda: validate.catalog(url),
+        lambda: validate.order(url),
+    )
     deadline = time.monotonic() + timeout
     while True:
-        outcome = validate.health(driver)
-        if outcome.ok:
-            outcome = validate.cache(driver.gateway_url)
-        if outcome.ok:
+        failing = next((o for o in (check() for check in checks) if not o.ok), None)
+        if failing is None:
             return
         if time.monotonic() > deadline:
-            raise StateError(f"not settled within {timeout:.0f} s: {outcome.detail}")
+            raise StateError(f"not working again within {timeout:.0f} s: {failing.line()}")
         time.sleep(0.5)
