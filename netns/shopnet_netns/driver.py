@@ -85,6 +85,10 @@ class NetnsDriver(HostedDriver):
     def _state_plan(self) -> NetworkPlan:
         return self.plan(self.require_state().scale)
 
+    def network_plan(self) -> NetworkPlan:
+        """The running stack's network plan (what `shopnet lab` plants its faults in)."""
+        return self._state_plan()
+
     # -- up -------------------------------------------------------------------
 
     def placements(self, scale: dict[str, int]) -> list[Placement]:

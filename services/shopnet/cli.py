@@ -20,6 +20,7 @@ from shopnet import __version__
 from shopnet.chaos import command as chaos_command
 from shopnet.errors import ConfigError, ShopnetError, StateError
 from shopnet.hostnet.ratelimit import Rate
+from shopnet.lab import command as lab_command
 from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, MissingExtra, make_driver
 from shopnet.runtime.capabilities import (
     Backups,
@@ -238,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"where the latest {kind} charts are looked for ({kind}-results)",
         )  # fmt: skip
     chaos_command.add_parser(sub.add_parser, with_mode)
+    lab_command.add_parsers(sub, with_mode)
     return parser
 
 
@@ -361,7 +363,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "chaos" and (args.report or args.publish):
         return chaos_command.chaos(args, driver=None, progress=progress)
+    if args.command in ("lab", "validate") and not lab_command.needs_stack(args):
+        return lab_command.run_lab(args, None, progress)
     driver = _running_driver(args.mode, topology, root, progress)
+    if args.command == "validate":
+        return lab_command.run_validate(args, driver)
+    if args.command == "lab":
+        return lab_command.run_lab(args, driver, progress)
     if args.command == "chaos":
         return chaos_command.chaos(args, driver=driver, progress=progress)
     if args.command == "dashboard":

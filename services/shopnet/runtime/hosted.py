@@ -142,6 +142,7 @@ class HostedDriver(Driver):
         removed += net_removed
         problems += net_problems
         self.layout.state_file.unlink(missing_ok=True)
+        self.layout.lab_file.unlink(missing_ok=True)  # its fault went with the network
         supervisor.forget(self.layout)
         if volumes and self.layout.data.exists():
             try:

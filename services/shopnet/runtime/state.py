@@ -3,6 +3,7 @@
     <root>/<mode>/state.json     what `up` started (written after every step)
     <root>/<mode>/pids/          one pidfile per process, written by the process itself
     <root>/<mode>/logs/          one log per instance
+    <root>/<mode>/lab.json       the lab planted in this stack, if any (`shopnet lab`)
     <root>/<mode>/data/          PostgreSQL and Redis data, the database password and
                                  the registry token, 0600 (kept across down/up;
                                  `down --volumes` removes them)
@@ -53,6 +54,11 @@ class Layout:
     @property
     def data(self) -> Path:
         return self.dir / "data"
+
+    @property
+    def lab_file(self) -> Path:
+        """The running lab (`shopnet lab`): its name and the p99 bound measured before it."""
+        return self.dir / "lab.json"
 
     def log(self, instance: str) -> Path:
         return self.logs / f"{instance}.log"

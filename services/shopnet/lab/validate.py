@@ -1,0 +1,198 @@
+"""The topology's expectations, checked on a running stack (`shopnet validate`).
+
+Each expectation is judged by behaviour, through the entry a user takes (the
+published port): every instance ready, the main path (a product read), a repeated
+read served from the cache, a large answer (a catalog page), an order, the isolation
+matrix, and — with a bound — the main path's p99. Requests go only to our own
+stack's gateway, bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+import aiohttp
+
+from shopnet.runtime.base import Driver
+
+TIMEOUT_S = 5.0
+"""Per request: longer than the gateway's own budget, so its 504 is seen, not ours."""
+P99_REQUESTS = 300
+P99_CONNECTIONS = 4
+P99_PRODUCTS = 50
+CATALOG_PAGE = 100
+"""Products in the large answer (tens of kB: many full-size segments)."""
+SHOWN_PROBLEMS = 3
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One expectation's verdict; `detail` is one line either way."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name}: {self.detail}"
+
+
+def _call(
+    url: str, *, method: str = "GET", body: object = None
+) -> tuple[int, dict[str, str], bytes]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with _OPENER.open(request, timeout=TIMEOUT_S) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.URLError):
+        exc = exc.reason if isinstance(exc.reason, BaseException) else exc
+    if isinstance(exc, TimeoutError | OSError) and "timed out" in str(exc):
+        return f"no answer within {TIMEOUT_S:g} s"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return str(exc) or type(exc).__name__
+
+
+def health(driver: Driver) -> Outcome:
+    rows = driver.status()
+    sick = [f"{r.instance} is {r.health}" for r in rows if r.health != "ready"]
+    if sick:
+        return Outcome("health", False, ", ".join(sick) + " (see `shopnet status`)")
+    return Outcome("health", True, f"{len(rows)} instances ready")
+
+
+def _http(name: str, what: str, url: str, want: int, **kwargs: object) -> Outcome:
+    started = time.monotonic()
+    try:
+        status, _, raw = _call(url, **kwargs)  # type: ignore[arg-type]
+    except (OSError, urllib.error.URLError) as exc:
+        return Outcome(name, False, f"{what}: {_reason(exc)}")
+    took = (time.monotonic() - started) * 1000
+    if status != want:
+        return Outcome(name, False, f"{what}: HTTP {status} (want {want}) {_error_text(raw)}")
+    return Outcome(name, True, f"{what}: HTTP {status} in {took:.0f} ms ({len(raw)} bytes)")
+
+
+def _error_text(raw: bytes) -> str:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return ""
+    message = body.get("error", {}) if isinstance(body, dict) else {}
+    text = message.get("message", "") if isinstance(message, dict) else str(message)
+    return text[:160]
+
+
+def main_path(url: str) -> Outcome:
+    return _http("main path", "GET /api/products/1", f"{url}/api/products/1", 200)
+
+
+def catalog(url: str) -> Outcome:
+    path = f"/api/products?page_size={CATALOG_PAGE}"
+    return _http("large answer", f"GET {path}", f"{url}{path}", 200)
+
+
+def order(url: str) -> Outcome:
+    body = {"customer_id": "validate", "items": [{"product_id": 1, "quantity": 1}]}
+    return _http("order", "POST /api/orders", f"{url}/api/orders", 201, method="POST", body=body)
+
+
+def cache(url: str) -> Outcome:
+    """A product read twice: the second must be a cache HIT (X-Cache)."""
+    seen = []
+    for _ in range(2):
+        try:
+            status, headers, _ = _call(f"{url}/api/products/2")
+        except (OSError, urllib.error.URLError) as exc:
+            return Outcome("cache", False, f"GET /api/products/2: {_reason(exc)}")
+        if status != 200:
+            return Outcome("cache", False, f"GET /api/products/2: HTTP {status}")
+        seen.append(headers.get("X-Cache", "none"))
+    if seen[-1] != "HIT":
+        return Outcome("cache", False, f"a repeated product read was X-Cache {seen[-1]}, not HIT")
+    return Outcome("cache", True, "a repeated product read is a HIT")
+
+
+def isolation(driver: Driver) -> Outcome:
+    text, ok = driver.isolation()
+    lines = text.splitlines()
+    summary = next((line for line in lines if " probes: " in line), "")
+    if ok:
+        return Outcome("isolation", True, summary or "the matrix is the topology's")
+    bad = [line.strip().removeprefix("UNEXPECTED ") for line in lines if "UNEXPECTED" in line]
+    shown = "; ".join(bad[:SHOWN_PROBLEMS])
+    more = f" (and {len(bad) - SHOWN_PROBLEMS} more)" if len(bad) > SHOWN_PROBLEMS else ""
+    return Outcome("isolation", False, f"{shown}{more} (see `shopnet isolation`)")
+
+
+async def _latencies(url: str, requests: int, connections: int) -> list[float]:
+    """Seconds per answered read, over `requests` main-path reads (failed ones left out)."""
+    timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
+    connector = aiohttp.TCPConnector(limit=connections)
+    times: list[float] = []
+    queue = list(range(requests))
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while queue:
+            n = queue.pop()
+            started = time.monotonic()
+            try:
+                async with session.get(f"{url}/api/products/{n % P99_PRODUCTS + 1}") as answer:
+                    await answer.read()
+                    ok = answer.status == 200
+            except (aiohttp.ClientError, TimeoutError):
+                ok = False
+            if ok:
+                times.append(time.monotonic() - started)
+
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        await asyncio.gather(*(worker(session) for _ in range(connections)))
+    return times
+
+
+def p99_ms(url: str, *, requests: int = P99_REQUESTS, connections: int = P99_CONNECTIONS) -> float:
+    """The main path's p99 in ms over a short bounded run; inf when most reads failed."""
+    times = asyncio.run(_latencies(url, requests, connections))
+    if len(times) < requests // 2:
+        return math.inf
+    times.sort()
+    return times[min(len(times) - 1, math.ceil(0.99 * len(times)) - 1)] * 1000
+
+
+def p99(url: str, bound_ms: float, note: str = "") -> Outcome:
+    measured = p99_ms(url)
+    what = f"main path p99 {measured:.1f} ms"
+    if measured > bound_ms:
+        return Outcome("p99", False, f"{what} > bound {bound_ms:.1f} ms{note}")
+    return Outcome("p99", True, f"{what} <= bound {bound_ms:.1f} ms{note}")
+
+
+def validate(driver: Driver, *, p99_bound_ms: float | None = None, note: str = "") -> list[Outcome]:
+    """Every expectation, in the order a user would look; the p99 one only with a bound."""
+    url = driver.gateway_url
+    outcomes = [
+        health(driver),
+        main_path(url),
+        cache(url),
+        catalog(url),
+        order(url),
+        isolation(driver),
+    ]
+    if p99_bound_ms is not None:
+        outcomes.append(p99(url, p99_bound_ms, note))
+    return outcomes

@@ -1,0 +1,112 @@
+"""Every lab on one real netns stack: start makes `check` fail with the lab's message, the
+reference fix makes it pass, and `reset` alone restores a stack that passes `validate`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shopnet.lab import session
+from shopnet.lab.catalog import BY_NAME, LABS, Lab
+from shopnet.runtime.base import Driver, make_driver
+from shopnet.runtime.progress import Progress
+from shopnet.topology import default_topology
+from tests.support.servers import scratch_dir
+from tests.support.stack import require_default_resources, shopnet
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="netns mode needs root"),
+]
+
+
+@pytest.fixture(scope="module")
+def root() -> Iterator[Path]:
+    require_default_resources("netns")
+    path = scratch_dir("shopnet-e2e-labs-")
+    shopnet(path, "up", "--mode", "netns")
+    yield path
+    shopnet(path, "down", "--mode", "netns", "--volumes", check=False)
+
+
+@pytest.fixture(scope="module")
+def driver(root: Path) -> Driver:
+    return make_driver(
+        "netns", topology=default_topology(), root=root, progress=Progress(quiet=True)
+    )
+
+
+def lab(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return shopnet(root, "lab", *args, "--mode", "netns", check=check)
+
+
+def failing_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("FAIL")]
+
+
+def test_validate_passes_on_a_fresh_stack_and_fails_one_line_per_expectation(root: Path) -> None:
+    fine = shopnet(root, "validate", "--mode", "netns", check=False)
+    assert fine.returncode == 0, fine.stdout
+    names = [line.split(":")[0].split()[-1] for line in fine.stdout.splitlines()]
+    assert len(names) == 6 and failing_lines(fine.stdout) == []
+    strict = shopnet(root, "validate", "--mode", "netns", "--p99-bound", "0.01", check=False)
+    assert strict.returncode == 1
+    assert [line.split(":")[0] for line in failing_lines(strict.stdout)] == ["FAIL  p99"]
+
+
+@pytest.mark.parametrize("name", [lab.name for lab in LABS])
+def test_lab_fails_until_fixed_and_reset_alone_restores(
+    root: Path, driver: Driver, name: str
+) -> None:
+    this: Lab = BY_NAME[name]
+    started = lab(root, "start", name)
+    assert started.stdout.startswith(f"lab {name} started: {this.symptom}")
+
+    checked = lab(root, "check", check=False)
+    print(checked.stdout)
+    assert checked.returncode == 1, checked.stdout
+    expectation, text = this.expect
+    wanted = [line for line in failing_lines(checked.stdout) if f"FAIL  {expectation}:" in line]
+    assert wanted and text in wanted[0], checked.stdout
+    assert checked.stdout.splitlines()[-1] == f"lab {name}: " + (
+        f"{len(failing_lines(checked.stdout))} expectation(s) still fail"
+    )
+    hints = [lab(root, "hint").stdout.strip() for _ in this.hints]
+    assert hints[0].startswith(f"hint 1 of {len(this.hints)}: ") and len(set(hints)) == len(hints)
+
+    this.fix(driver)  # the reference solution: what docs/labs.md shows
+    session.settle(driver)
+    fixed = lab(root, "check", check=False)
+    print(fixed.stdout)
+    assert fixed.returncode == 0, fixed.stdout
+    assert fixed.stdout.splitlines()[-1] == f"lab {name}: solved, every expectation holds"
+    assert lab(root, "reset").stdout.strip() == f"lab {name} reset"
+
+    # Again, and this time `reset` alone.
+    lab(root, "start", name)
+    bound = json.loads((root / "netns" / "lab.json").read_text())["bound_ms"]
+    assert lab(root, "reset").stdout.strip() == f"lab {name} reset"
+    assert not (root / "netns" / "lab.json").exists()
+    after = shopnet(root, "validate", "--mode", "netns", "--p99-bound", str(bound), check=False)
+    assert after.returncode == 0, after.stdout
+
+
+def test_a_second_lab_waits_for_reset_and_down_removes_a_planted_fault(root: Path) -> None:
+    lab(root, "start", "hole-in-the-firewall")
+    again = lab(root, "start", "orders-fail", check=False)
+    assert again.returncode == 4
+    assert "lab hole-in-the-firewall is running; `shopnet lab reset` first" in again.stderr
+    table = subprocess.run(
+        ["nft", "list", "table", "inet", "shopnet"], capture_output=True, text=True, check=True
+    ).stdout
+    assert 'comment "shopnet lab: ' in table  # the planted rule carries our tag
+    shopnet(root, "down", "--mode", "netns")
+    assert not (root / "netns" / "lab.json").exists()
+    gone = subprocess.run(["nft", "list", "table", "inet", "shopnet"], capture_output=True)
+    assert gone.returncode != 0
