@@ -24,7 +24,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
 from shopnet.errors import DriverError, PreflightError
@@ -38,6 +38,12 @@ DATA_PATH_PORT = 7789
 ADDRESS_POOL = "10.96.0.0/16"
 """Swarm's pool for networks without a subnet (its ingress): clear of the tiers."""
 GWBRIDGE = "docker_gwbridge"
+GWBRIDGE_SUBNET = IPv4Network("10.97.16.0/24")
+"""Our docker_gwbridge's subnet, given explicitly. Left to Docker it takes the next /16 of
+the engine's default pools (172.17–31) that its allocator has not handed out lately, and
+our unreachable routes do not stop it: after one up/down round (or the docker tests) it
+was 172.20.0.0/16, which holds the first tier's subnet, and that overlay then failed on
+this node with "Pool overlaps with other one on this address space" (issue 23)."""
 STOP_GRACE = 20.0
 
 
@@ -214,7 +220,7 @@ def init(docker: Docker, node2: Docker, stack: str) -> None:
     """Our gwbridge, `swarm init` on our underlay, node 2 joined, node labels set."""
     if not docker.lines("network", "ls", "-q", "--filter", f"name=^{GWBRIDGE}$", what="networks"):
         docker.run(
-            "network", "create", "--driver", "bridge",
+            "network", "create", "--driver", "bridge", "--subnet", str(GWBRIDGE_SUBNET),
             "--opt", f"com.docker.network.bridge.name={GWBRIDGE}",
             "--opt", "com.docker.network.bridge.enable_icc=false",
             "--opt", "com.docker.network.bridge.enable_ip_masquerade=true",
