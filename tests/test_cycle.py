@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
+import shutil
 
 import pytest
 
@@ -10,7 +11,7 @@ from shopnet import cycle
 from shopnet.errors import ConfigError
 from shopnet.runtime.progress import Progress
 from shopnet.topology import default_topology
-from tests.support.servers import free_port
+from tests.support.servers import free_port, scratch_dir
 
 GOOD = cycle.Round("local", 1, "17:00:00", up_s=3.21, served=True, down_s=0.84)
 
@@ -46,14 +47,16 @@ def test_modes_are_checked_before_anything_runs() -> None:
 
 
 @pytest.mark.slow
-def test_two_local_rounds_serve_and_leave_nothing(tmp_path: Path) -> None:
+def test_two_local_rounds_serve_and_leave_nothing() -> None:
     """The whole command's logic on the quickest mode: two real rounds, then the check."""
-    import dataclasses
-
     topology = dataclasses.replace(default_topology(), published_port=free_port())
-    report = cycle.run(
-        ["local"], 2, topology=topology, root=tmp_path, progress=Progress(quiet=True)
-    )
+    root = scratch_dir("shopnet-cycle-test-")  # the datastores' users must reach it
+    try:
+        report = cycle.run(
+            ["local"], 2, topology=topology, root=root, progress=Progress(quiet=True)
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     assert [(r.mode, r.number) for r in report.rounds] == [("local", 1), ("local", 2)]
     assert report.ok, cycle.table(report)
     assert all(r.up_s and r.down_s is not None for r in report.rounds)
