@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shopnet.errors import ConfigError, ShopnetError
 from shopnet.runtime import variant
@@ -155,7 +156,7 @@ def main_path_and_order(gateway_url: str) -> None:
         raise AssertionError(f"the order was not placed: {placed}")
 
 
-def _call(method: str, url: str, body: object = None) -> dict:
+def _call(method: str, url: str, body: object = None) -> dict[str, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Content-Type", "application/json")

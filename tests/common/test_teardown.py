@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 from shopnet.common.pg import close_pool, connect_pool
+from tests.support.servers import PostgresServer
 from tests.support.teardown import drop_database
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 async def test_dropping_a_database_with_a_pool_open_reports_and_terminates_it(
-    postgres_server, database_url: str
+    postgres_server: PostgresServer, database_url: str
 ) -> None:
     pool = await connect_pool(database_url, min_size=2, max_size=2)
     try:
@@ -30,7 +31,9 @@ async def test_dropping_a_database_with_a_pool_open_reports_and_terminates_it(
         await close_pool(pool, timeout=5)
 
 
-async def test_closed_pools_leave_nothing_to_report(postgres_server, database_url: str) -> None:
+async def test_closed_pools_leave_nothing_to_report(
+    postgres_server: PostgresServer, database_url: str
+) -> None:
     pool = await connect_pool(database_url, min_size=2, max_size=2)
     await close_pool(pool, timeout=5)
     name = database_url.rsplit("/", 1)[1]
