@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.support.servers import PostgresServer, RedisServer
+from tests.support.teardown import TeardownError, drop_database
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +41,8 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 async def database_url(postgres_server: PostgresServer) -> AsyncIterator[str]:
-    """A new, empty database on the session's server; dropped afterwards."""
+    """A new, empty database on the session's server; dropped afterwards, failing the test
+    if a session on it (a pool whose app was not closed) outlived the test."""
     name = f"test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(postgres_server.dsn("postgres"))
     try:
@@ -48,11 +50,15 @@ async def database_url(postgres_server: PostgresServer) -> AsyncIterator[str]:
     finally:
         await admin.close()
     yield postgres_server.dsn(name)
-    admin = await asyncpg.connect(postgres_server.dsn("postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    # Fixtures that serve an app on this database close it in their own teardown, which
+    # pytest runs before this one because they depend on it (tests.support.teardown).
+    left = await drop_database(postgres_server.dsn("postgres"), name)
+    if left:
+        raise TeardownError(
+            f"{len(left)} session(s) still on test database {name} after its test: "
+            f"{', '.join(left)}; an app or pool outlived the test (close it before the "
+            "database goes); its pools were terminated"
+        )
 
 
 @pytest.fixture

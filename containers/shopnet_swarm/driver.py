@@ -32,7 +32,7 @@ from shopnet.topology.model import Kind, Topology
 from shopnet_docker import names, preflight, settings
 from shopnet_docker import status as docker_status
 from shopnet_docker.driver import ContainerDriver
-from shopnet_docker.engine import Docker
+from shopnet_docker.engine import Docker, last_lines
 from shopnet_docker.stack import Container
 from shopnet_swarm import cacheflush, nodes, readiness, stackfile, teardown, tierroutes
 from shopnet_swarm.tasks import RoutingDocker, SwarmStack, Task
@@ -82,13 +82,19 @@ class SwarmDriver(ContainerDriver):
         return f"swarm stack (2 nodes, overlays per tier), discovery {self.variant.discovery}"
 
     def present(self) -> bool:
-        return bool(self.node2.present() or tierroutes.claimed(self.topology)) or super().present()
+        return (
+            bool(self.node2.present() or tierroutes.claimed(self.topology))
+            or bool(nodes.our_gwbridge(self.docker, self.project))
+            or super().present()
+        )
 
     def leftovers(self) -> list[str]:
         found = super().leftovers() + self.node2.present()
         found += [f"route unreachable {s}" for s in tierroutes.claimed(self.topology)]
         if nodes.ours(self.docker):
             found.append("the swarm shopnet created")
+        if nodes.our_gwbridge(self.docker, self.project):
+            found.append(f"network {nodes.GWBRIDGE} (ours)")
         return found
 
     # -- up -------------------------------------------------------------------
@@ -123,14 +129,22 @@ class SwarmDriver(ContainerDriver):
             )
         )
         with self.progress.step(f"docker stack deploy {self.project}"):
-            self.docker.run(
-                # `never`: the images are local on each node; no registry is asked for digests.
-                "stack", "deploy", "--resolve-image=never", "--compose-file", str(self.stack_file),
-                self.project,
-                what="docker stack deploy", env=self._deploy_env(), timeout=120,
-            )  # fmt: skip
+            self._deploy()
         with self.progress.step("waiting until every task runs and is healthy"):
             readiness.wait_replicas(self)
+
+    def _deploy(self) -> None:
+        # `never`: the images are local on each node; no registry is asked for digests.
+        argv = ["stack", "deploy", "--resolve-image=never", "--compose-file", str(self.stack_file)]
+        for attempt in (1, 2):
+            nodes.wait_manager(self.docker)
+            out = self.docker.run(*argv, self.project, what="docker stack deploy",
+                                  env=self._deploy_env(), timeout=120, check=attempt == 2)  # fmt: skip
+            # A manager that was active a moment ago can briefly not be (nodes.wait_manager).
+            if out.returncode == 0 or "not a swarm manager" not in out.stderr:
+                break
+        if out.returncode != 0:
+            raise DriverError(f"docker stack deploy failed: {last_lines(out.stderr)}")
 
     def _users(self) -> stackfile.UserOf:
         # `up` asks twice (the secret files, then the stack file): look the users up once.

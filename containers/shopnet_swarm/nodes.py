@@ -25,7 +25,7 @@ import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
 from shopnet.errors import DriverError, PreflightError
@@ -39,7 +39,15 @@ DATA_PATH_PORT = 7789
 ADDRESS_POOL = "10.96.0.0/16"
 """Swarm's pool for networks without a subnet (its ingress): clear of the tiers."""
 GWBRIDGE = "docker_gwbridge"
+GWBRIDGE_SUBNET = IPv4Network("10.97.16.0/24")
+"""Our docker_gwbridge's subnet, given explicitly. Left to Docker it takes the next /16 of
+the engine's default pools (172.17–31) that its allocator has not handed out lately, and
+our unreachable routes do not stop it: after one up/down round (or the docker tests) it
+was 172.20.0.0/16, which holds the first tier's subnet, and that overlay then failed on
+this node with "Pool overlaps with other one on this address space" (issue 23)."""
 STOP_GRACE = 20.0
+MANAGER_WAIT = 30.0
+GWBRIDGE_WAIT = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +240,7 @@ def init(docker: Docker, node2: Docker, stack: str) -> None:
     """Our gwbridge, `swarm init` on our underlay, node 2 joined, node labels set."""
     if not docker.lines("network", "ls", "-q", "--filter", f"name=^{GWBRIDGE}$", what="networks"):
         docker.run(
-            "network", "create", "--driver", "bridge",
+            "network", "create", "--driver", "bridge", "--subnet", str(GWBRIDGE_SUBNET),
             "--opt", f"com.docker.network.bridge.name={GWBRIDGE}",
             "--opt", "com.docker.network.bridge.enable_icc=false",
             "--opt", "com.docker.network.bridge.enable_ip_masquerade=true",
@@ -251,12 +259,37 @@ def init(docker: Docker, node2: Docker, stack: str) -> None:
         "JoinToken": token, "RemoteAddrs": [f"{manager.ip}:2377"],
         "AdvertiseAddr": str(worker.ip), "ListenAddr": f"{worker.ip}:2377",
     })  # fmt: skip
+    wait_manager(docker)
     managers = docker.lines("node", "ls", "-q", "--filter", "role=manager", what="nodes")
     workers = docker.lines("node", "ls", "-q", "--filter", "role=worker", what="nodes")
     for number, nodes in ((1, managers), (2, workers)):
         for node in nodes:
             docker.run("node", "update", "--label-add", f"io.shopnet.node={number}", node,
                        what="labelling nodes")  # fmt: skip
+
+
+def wait_manager(docker: Docker, *, timeout: float = MANAGER_WAIT) -> None:
+    """Until this engine's swarm control API is available (an active manager).
+
+    Seconds after a `swarm leave`, a new `swarm init` returned and the nodes were labelled,
+    yet `docker stack deploy` then found "this node is not a swarm manager" (issue 23's
+    cycle, once in 4 swarm starts right after the tests' down); Docker's own check is
+    ControlAvailable, so that is what we wait for.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        out = docker.run(
+            "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}",
+            what="docker info", check=False,
+        )  # fmt: skip
+        if out.stdout.split() == ["active", "true"]:
+            return
+        if time.monotonic() > deadline:
+            raise DriverError(
+                f"this engine is not an active swarm manager {timeout:.0f} s after "
+                f"`swarm init` ({out.stdout.strip() or last_lines(out.stderr)})"
+            )
+        time.sleep(0.5)
 
 
 def leave(docker: Docker, node2: Docker | None, stack: str) -> list[str]:
@@ -269,14 +302,26 @@ def leave(docker: Docker, node2: Docker | None, stack: str) -> list[str]:
         if out.returncode != 0:
             raise DriverError(f"docker swarm leave failed: {last_lines(out.stderr)}")
         removed.append("the swarm (this engine is no longer a swarm node)")
-    gw = docker.lines(
+    # Right after leaving, the bridge still has the leaving node's endpoints ("has active
+    # endpoints"); a bridge of ours left behind would refuse the next `up` (its subnet).
+    deadline = time.monotonic() + GWBRIDGE_WAIT
+    while gw := our_gwbridge(docker, stack):
+        out = docker.run("network", "rm", *gw, what="gwbridge", check=False)
+        if out.returncode == 0:
+            removed.append(f"network {GWBRIDGE}")
+            break
+        if time.monotonic() > deadline:
+            raise DriverError(f"our {GWBRIDGE} stays: {last_lines(out.stderr)}")
+        time.sleep(0.5)
+    return removed
+
+
+def our_gwbridge(docker: Docker, stack: str) -> list[str]:
+    """The id of the docker_gwbridge we created for `stack`, if it exists."""
+    return docker.lines(
         "network", "ls", "-q", "--filter", f"name=^{GWBRIDGE}$",
         "--filter", f"label={names.LABEL_STACK}={stack}", what="networks",
     )  # fmt: skip
-    for network in gw:
-        if docker.run("network", "rm", network, what="gwbridge", check=False).returncode == 0:
-            removed.append(f"network {GWBRIDGE}")
-    return removed
 
 
 def _post(host: str, path: str, body: dict[str, object]) -> None:

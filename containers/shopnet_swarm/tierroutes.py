@@ -26,7 +26,7 @@ from ipaddress import IPv4Network
 from shopnet.errors import PreflightError
 from shopnet.topology.model import Topology
 from shopnet_docker.preflight import host_routes
-from shopnet_swarm.nodes import UNDERLAY, _ip
+from shopnet_swarm.nodes import GWBRIDGE, GWBRIDGE_SUBNET, UNDERLAY, _ip
 
 ROUTE_PROTOCOL = 151
 """`proto 151` on our routes: no routing daemon in /etc/iproute2/rt_protos uses it."""
@@ -40,6 +40,7 @@ def refuse_routed(topology: Topology) -> None:
     """The underlay and the tiers' subnets must be free here: a docker or netns stack
     routing one would get what our routes mean to drop (and share its addresses)."""
     wanted = [(f"the swarm underlay {UNDERLAY[0].network}", UNDERLAY[0].network)]
+    wanted += [(f"our {GWBRIDGE}'s subnet {GWBRIDGE_SUBNET}", GWBRIDGE_SUBNET)]
     wanted += [(f"tier {t.name}'s subnet {t.subnet}", t.subnet) for t in topology.tiers]
     for ifname, network in host_routes():
         for what, subnet in wanted:

@@ -189,6 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="an earlier run: the CPU table shows its figures before this run's (before → after)",
     )  # fmt: skip
 
+    cycle = sub.add_parser(
+        "cycle",
+        help="every mode up → main path + one order → down, N rounds in a row; nothing left after",
+    )
+    cycle.add_argument(
+        "--modes",
+        default=None,
+        help="comma-separated, each mode[:wiring[:discovery]][:hostsN] (default: local, "
+        "netns:routed, netns:attached, netns:hosts2, docker:tiered, docker:single, swarm)",
+    )
+    cycle.add_argument("--rounds", type=int, default=3, help="rounds per mode, in a row (3)")
+
     images = sub.add_parser("images", help="docker: build (offline by default) or list the images")
     images.add_argument("action", choices=["build", "list"])
     images.add_argument(
@@ -360,6 +372,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         from shopnet.bench.command import bench
 
         return bench(args, topology=topology, root=root, progress=progress)
+
+    if args.command == "cycle":
+        return _cycle(args, topology, progress)
 
     if args.command == "chaos" and (args.report or args.publish):
         return chaos_command.chaos(args, driver=None, progress=progress)
@@ -558,3 +573,23 @@ def format_status(rows: list[InstanceStatus]) -> str:
         + "\n"
         for row in table
     )
+
+
+def _cycle(args: argparse.Namespace, topology: Topology, progress: Progress) -> int:
+    """`shopnet cycle`: its own state directory (like the bench's), removed afterwards."""
+    import shutil
+    import tempfile
+
+    from shopnet import cycle
+
+    if not 1 <= args.rounds <= 10:
+        raise ConfigError("--rounds must be between 1 and 10")
+    modes = cycle.parse_modes(args.modes, topology) if args.modes else cycle.DEFAULT_MODES
+    own_root = Path(tempfile.mkdtemp(prefix="shopnet-cycle-"))
+    own_root.chmod(0o755)  # the datastores run as their own users
+    try:
+        report = cycle.run(modes, args.rounds, topology=topology, root=own_root, progress=progress)
+    finally:
+        shutil.rmtree(own_root, ignore_errors=True)
+    print(cycle.table(report), end="")
+    return 0 if report.ok else 1

@@ -136,3 +136,23 @@ def test_the_bench_flush_reaches_the_swarm_redis(swarm: SwarmDriver) -> None:
         flush_all()
     # Leaving waits for redis-cli to have run the EVAL: the next read goes to PostgreSQL.
     assert http("GET", url).headers.get("X-Cache") == "MISS"
+
+
+def test_down_then_up_again_on_the_same_engine(swarm: SwarmDriver, docker: Docker) -> None:
+    """Issue 23: swarm mode worked once per engine. Last in the module: the module's stack
+    goes, the same topology (same subnets) comes up again on the same engine and serves;
+    the module's teardown then checks that this second `down` leaves nothing either."""
+    gwbridge = docker.json("network", "inspect", nodes.GWBRIDGE, what="inspect")[0]
+    assert gwbridge["IPAM"]["Config"][0]["Subnet"] == str(nodes.GWBRIDGE_SUBNET)
+    result = swarm.down(volumes=True)
+    assert result.problems == (), result.problems
+    assert leftovers(docker, swarm.project) == [] and nodes.swarm_state(docker)[0] == "inactive"
+    swarm.up(scale={"product": PRODUCTS})
+    reply = http("GET", f"{swarm.gateway_url}/api/products?page_size=1")
+    assert reply.status == 200 and reply.body["items"], reply.body
+    order = http(
+        "POST",
+        f"{swarm.gateway_url}/api/orders",
+        {"customer_id": "swarm-again", "items": [{"product_id": 4, "quantity": 1}]},
+    )
+    assert order.status == 201, order.body

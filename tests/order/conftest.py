@@ -24,6 +24,7 @@ from shopnet.product.config import ProductConfig
 from shopnet.registry.app import create_app as create_registry_app
 from shopnet.registry.config import RegistryConfig
 from tests.support.registry import TOKEN
+from tests.support.teardown import close_within
 from tests.support.waiting import until
 
 SEEDED = 20  # seed products 1..20, all in EUR
@@ -91,16 +92,26 @@ async def stack(
             "discovery_wait_seconds": 1.0,
         }
         settings.update(overrides)
-        return await aiohttp_client(create_order_app(OrderConfig.from_env({}, **settings)))
+        started = await aiohttp_client(create_order_app(OrderConfig.from_env({}, **settings)))
+        order_clients.append(started)
+        return started
 
-    async with aiohttp.ClientSession() as session:
-        client = RegistryClient(session, str(registry.make_url("")), token=TOKEN)
-        # `orders` starts once the product is registered, just below.
-        result = Stack(registry, product, None, database_url, start_orders, client)  # type: ignore[arg-type]
-        await result.register("product-1", product.port)
-        result.orders = await start_orders()
-        await product_instances_ready(result.orders)
-        yield result
+    order_clients: list[TestClient] = []
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = RegistryClient(session, str(registry.make_url("")), token=TOKEN)
+            # `orders` starts once the product is registered, just below.
+            result = Stack(registry, product, None, database_url, start_orders, client)  # type: ignore[arg-type]
+            await result.register("product-1", product.port)
+            result.orders = await start_orders()
+            await product_instances_ready(result.orders)
+            yield result
+    finally:
+        # The apps and their pools close here, before the database goes (this fixture
+        # depends on database_url, so pytest tears it down first).
+        for started in reversed(order_clients):
+            await close_within(started, "an order app")
+        await close_within(product, "the product app")
 
 
 async def stock_of(stack: Stack, product_id: int) -> int:

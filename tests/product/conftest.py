@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from shopnet.product.app import create_app
 from shopnet.product.config import ProductConfig
 from tests.support.serving import ServedAsDeployed
+from tests.support.teardown import close_within
 
 MakeConfig = Callable[..., ProductConfig]
 
@@ -36,11 +37,15 @@ def product_config(database_url: str, redis_url: str) -> MakeConfig:
 
 
 @pytest.fixture
-async def products(product_config: MakeConfig, aiohttp_client) -> TestClient:
-    return await aiohttp_client(ServedAsDeployed(create_app(product_config())))
+async def products(product_config: MakeConfig, aiohttp_client) -> AsyncIterator[TestClient]:
+    client = await aiohttp_client(ServedAsDeployed(create_app(product_config())))
+    yield client
+    await close_within(client, "the product app")  # and its pool, before the database goes
 
 
 @pytest.fixture
-async def seeded(product_config: MakeConfig, aiohttp_client) -> TestClient:
+async def seeded(product_config: MakeConfig, aiohttp_client) -> AsyncIterator[TestClient]:
     """The app with a 45-product seed catalog."""
-    return await aiohttp_client(ServedAsDeployed(create_app(product_config(seed_products=45))))
+    client = await aiohttp_client(ServedAsDeployed(create_app(product_config(seed_products=45))))
+    yield client
+    await close_within(client, "the product app")  # and its pool, before the database goes

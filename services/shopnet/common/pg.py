@@ -154,12 +154,20 @@ async def open_database(
 
 
 async def close_pool(pool: asyncpg.Pool, *, timeout: float) -> None:
-    """Close gracefully; a database that stopped answering must not hang shutdown."""
+    """Close gracefully; a database that stopped answering must not hang shutdown.
+
+    However the close ends (timeout, error, or the caller cancelled), the pool is closed
+    afterwards: an open pool keeps a task that restores its connection floor, retrying
+    for as long as the loop runs, even against a database that is gone.
+    """
     try:
         async with asyncio.timeout(timeout):
             await pool.close()
     except TimeoutError:
         pool.terminate()
+    except BaseException:
+        pool.terminate()
+        raise
 
 
 @contextlib.asynccontextmanager
