@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shopnet.errors import DriverError, ReadinessTimeout
-from shopnet.runtime import probe
+from shopnet.runtime import nofollow, probe
 from shopnet_docker import health
 from shopnet_docker.stack import Container
 
@@ -62,7 +62,7 @@ def _compose_up(driver: DockerDriver, wanted: dict[str, int]) -> subprocess.Pope
         driver.compose_file, driver.project, "up", "-d", "--no-build", "--no-deps",
         "--remove-orphans", *scaling, *wanted,
     )  # fmt: skip
-    with open(driver.compose_log, "ab") as log:
+    with nofollow.append_private(driver.compose_log) as log:
         return subprocess.Popen(
             argv,
             env=driver._compose_env(password=True),

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shopnet.errors import ConfigError, DriverError
-from shopnet.runtime import ports
+from shopnet.runtime import nofollow, ports
 from shopnet.runtime.base import DownResult, InstanceStatus
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import StackState
@@ -119,10 +119,11 @@ class SwarmDriver(DockerDriver):
             _copy_image(self.docker, self.docker.node2, chosen.service)
         with self.progress.step("creating the swarm (this engine: manager; node 2: worker)"):
             nodes.init(self.docker, self.docker.node2, self.project)
-        self.stack_file.write_text(
+        nofollow.write_private_file(
+            self.stack_file,
             stackfile.render(
                 self.topology, scale=state.scale, user_of=self._users(), file=str(self.stack_file)
-            )
+            ),
         )
         with self.progress.step(f"docker stack deploy {self.project}"):
             self.docker.run(
