@@ -49,9 +49,7 @@ def test_stack_file_follows_the_topology() -> None:
 
 def test_overlays_are_encrypted_when_the_kernel_can() -> None:
     model = stackfile.stack_model(default_topology(), scale={}, user_of=user_of, encrypted=True)
-    assert {str(n.get("driver_opts")) for n in model["networks"].values()} == {
-        "{'encrypted': ''}"
-    }
+    assert {str(n.get("driver_opts")) for n in model["networks"].values()} == {"{'encrypted': ''}"}
 
 
 def test_every_compose_secret_is_mounted_for_the_user_its_container_runs_as() -> None:
