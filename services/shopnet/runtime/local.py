@@ -15,15 +15,17 @@ cgroups (nor would RLIMIT_NPROC help: it counts all of that user's processes).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import subprocess
 from collections.abc import Callable
 
 from shopnet.runtime import cgroups, ports
+from shopnet.runtime.base import DownResult
 from shopnet.runtime.hosted import HostedDriver
 from shopnet.runtime.launch import Placement
-from shopnet.runtime.state import InstanceRecord, StackState
+from shopnet.runtime.state import InstanceRecord
 from shopnet.topology.model import Kind, Service
 
 LOOPBACK = "127.0.0.1"
@@ -84,11 +86,22 @@ class LocalDriver(HostedDriver):
         return self._pids_cgroup(placement.name, placement.instance.service)
 
     def enter_for_restart(self, record: InstanceRecord) -> Callable[[], None] | None:
-        return self._pids_cgroup(record.name, self.topology.service(record.service))
+        known = {s.name: s for s in self.topology.services}
+        if record.service not in known:  # a process the supervisor watches for a test
+            return None
+        return self._pids_cgroup(record.name, known[record.service])
 
-    def teardown_network(self, state: StackState | None) -> tuple[list[str], list[str]]:
-        # Nothing but our cgroups; after `down` stopped the processes they are empty.
-        return cgroups.remove(self.cgroup_parent) if os.geteuid() == 0 else ([], [])
+    def down(self, *, volumes: bool = False) -> DownResult:
+        result = super().down(volumes=volumes)
+        if os.geteuid() != 0:
+            return result
+        # The processes are stopped: their cgroups are empty now (strays are stopped first).
+        removed, problems = cgroups.remove(self.cgroup_parent)
+        return dataclasses.replace(
+            result,
+            removed=(*result.removed, *removed),
+            problems=(*result.problems, *problems),
+        )
 
     def peer_port(self) -> int | None:
         """The bench's nginx peer: on loopback, next to the gateway's port."""
