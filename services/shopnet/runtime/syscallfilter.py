@@ -89,6 +89,7 @@ def build() -> object:
     import seccomp  # type: ignore[import-not-found]  # Debian's python3-seccomp
 
     rules = seccomp.SyscallFilter(defaction=seccomp.ERRNO(errno.EPERM))
+    rules.set_attr(seccomp.Attr.CTL_OPTIMIZE, 2)  # a binary tree: O(log n) per call
     for name in ALLOWED:
         try:
             rules.add_rule(seccomp.ALLOW, name)
