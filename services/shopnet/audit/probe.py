@@ -142,7 +142,7 @@ def _split(line: str) -> tuple[str, str, str]:
 def host_mounts(mountinfo: Path = Path("/proc/self/mountinfo")) -> dict[str, str]:
     """What the probe's "mounts" section says, as seen from here (the host)."""
     lines = [line.split() for line in mountinfo.read_text().splitlines()]
-    found = {}
+    found: dict[str, str] = {}
     for path in MASKED_PATHS:
         if not os.path.isdir(path):
             found[path] = "absent"
