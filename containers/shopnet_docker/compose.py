@@ -4,8 +4,11 @@ Everything in it derives from shopnet.topology, so compose, the netns mode and t
 isolation tests cannot disagree:
 
 - one network per tier: its subnet, `ip_range` = the tier's upper half (replicas
-  of scaled services take addresses there, never a static one), the database
-  tier `internal` (no route out), a fixed bridge name (`snd-<tier>`), and a
+  of scaled services take addresses there, never a static one), every tier but
+  the published service's home (the gateway's public leg, `frontend`) `internal`
+  (`internal_network`): no route out, so the product and order containers reach
+  neither the LAN, the internet nor a cloud metadata address; a fixed bridge name
+  (`snd-<tier>`); and a
   Docker name that starts with the tier's position (`shopnet_1_frontend`): Docker
   20.10 gives a container on several networks its default route, and DNATs its
   published ports, through the network whose *name sorts first* (libnetwork's
@@ -23,7 +26,10 @@ isolation tests cannot disagree:
   and Redis as their own least-privileged users, never as the superuser; the
   gateway's admin port (/ready, /metrics) is not published;
 - `depends_on` from the model, gated on health; health checks, restart policy,
-  CPU and memory limits on every service.
+  CPU, memory and pids limits (`pids_limit`, shopnet.runtime.pids) on every service;
+  Docker's default seccomp profile stays on (no `seccomp=unconfined` anywhere): with
+  no capabilities it refuses unshare/clone with CLONE_NEW* and setns, as our own
+  filter does in local and netns modes.
 
 That is the `tiered` wiring (the default, and containers/compose.yaml). The
 `single` wiring is the seed's layout: one network (the topology's
@@ -46,7 +52,7 @@ from typing import Any
 import yaml
 
 from shopnet.errors import ConfigError
-from shopnet.runtime import datastore_auth
+from shopnet.runtime import datastore_auth, pids
 from shopnet.runtime.datastores import redis_cache_args
 from shopnet.topology.model import WORLD, Discovery, Engine, Kind, Service, Tier, Topology, Wiring
 from shopnet.topology.wiring import DB_NAME, DB_USER, registry_environment, service_environment
@@ -172,7 +178,7 @@ _KEY_ORDER = (
     "image", "build", "user", "command", "environment", "secrets", "ports", "volumes", "networks",
     "depends_on",
     "healthcheck", "restart", "init", "read_only", "tmpfs", "cap_drop", "security_opt",
-    "stop_signal", "stop_grace_period", "cpus", "mem_limit", "labels", "logging",
+    "stop_signal", "stop_grace_period", "cpus", "mem_limit", "pids_limit", "labels", "logging",
 )  # fmt: skip
 
 
@@ -203,7 +209,12 @@ def compose_model(
     else:
         _check_gateway_networks(topology)
         networks_ = {
-            tier.name: _network(tier, network_name(project, position, tier.name), project)
+            tier.name: _network(
+                tier,
+                network_name(project, position, tier.name),
+                project,
+                internal=internal_network(topology, tier),
+            )
             for position, tier in enumerate(topology.tiers, start=1)
         }
     # One named volume for the PostgreSQL datastore's data (a cache keeps nothing on disk).
@@ -268,7 +279,15 @@ def _check_gateway_networks(topology: Topology) -> None:
             )
 
 
-def _network(tier: Tier, name: str, project: str) -> dict[str, Any]:
+def internal_network(topology: Topology, tier: Tier) -> bool:
+    """Whether a tier's network is `internal` (no route out): all but the one the published
+    service is reached through, since Docker publishes a port only on a routable network."""
+    return tier.internal or tier.name != published_service(topology).tier
+
+
+def _network(
+    tier: Tier, name: str, project: str, *, internal: bool | None = None
+) -> dict[str, Any]:
     network: dict[str, Any] = {
         "name": name,
         "driver": "bridge",
@@ -283,7 +302,7 @@ def _network(tier: Tier, name: str, project: str) -> dict[str, Any]:
             ]
         },
     }
-    if tier.internal:
+    if tier.internal if internal is None else internal:
         network["internal"] = True
     network["labels"] = {names.LABEL_STACK: project, names.LABEL_TIER: tier.name}
     return network
@@ -315,6 +334,7 @@ def _service(
     spec["restart"] = "unless-stopped"
     spec["cpus"] = service.cpus
     spec["mem_limit"] = f"{service.memory_mb}m"
+    spec["pids_limit"] = pids.limit(service)
     spec["labels"] = {
         names.LABEL_STACK: project,
         names.LABEL_SERVICE: service.name,

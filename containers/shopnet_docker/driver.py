@@ -34,7 +34,7 @@ from typing import ClassVar
 from shopnet.errors import ShopnetError, StateError
 from shopnet.hostnet.ratelimit import Rate
 from shopnet.runtime import backup as pg_backup
-from shopnet.runtime import ports
+from shopnet.runtime import nofollow, ports
 from shopnet.runtime.base import DownResult, Driver, EntryPoint, InstanceStatus
 from shopnet.runtime.confine import secret_store
 from shopnet.runtime.progress import Progress
@@ -279,13 +279,14 @@ class DockerDriver(ContainerDriver):
     def _write_compose_file(self) -> None:
         self.layout.dir.mkdir(parents=True, exist_ok=True)
         context = str(image_build.SOURCE_ROOT)
-        self.compose_file.write_text(
+        nofollow.write_private_file(
+            self.compose_file,
             render(
                 self.topology,
                 build_context=context,
                 wiring=self.wiring,
                 discovery=self.variant.discovery,
-            )
+            ),
         )
 
     def preflight(self, scale: dict[str, int], *, build: bool) -> None:

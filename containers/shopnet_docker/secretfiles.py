@@ -31,7 +31,7 @@ from pathlib import Path
 
 from shopnet.common import internal
 from shopnet.errors import DriverError
-from shopnet.runtime import datastore_auth
+from shopnet.runtime import datastore_auth, nofollow
 from shopnet.runtime.secrets import RUNTIME, SecretStore
 from shopnet.runtime.users import User
 from shopnet.topology.model import Engine, Kind, Service, Topology
@@ -185,7 +185,7 @@ def image_user(docker: Docker, image: str, user: str, cache: Path) -> User:
             raise DriverError(
                 f"cannot read the {user} user of {image} from `id`: {out!r}"
             ) from None
-        cache.write_text(json.dumps(known))
+        nofollow.write_private_file(cache, json.dumps(known))
     uid, gid = known[key]
     return User(user, uid, gid)
 

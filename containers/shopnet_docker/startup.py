@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shopnet.errors import DriverError, ReadinessTimeout
-from shopnet.runtime import probe
+from shopnet.runtime import nofollow, probe
 from shopnet_docker import health
 from shopnet_docker.stack import Container
 
@@ -64,7 +64,7 @@ def _compose_up(
         compose.path, project.name, "up", "-d", "--no-build", "--no-deps",
         "--remove-orphans", *scaling, *wanted,
     )  # fmt: skip
-    with open(compose.log, "ab") as log:
+    with nofollow.append_private(compose.log) as log:
         return subprocess.Popen(
             argv,
             env=compose.environment(True),

@@ -14,6 +14,8 @@ What the compose file says, said for Kubernetes:
   services; pg_isready and redis-cli ping for the datastores, as compose does;
 - limits from the topology (cpus, memory_mb); requests: all of the memory (it must
   not be overcommitted) and a quarter of the CPU, so the stack fits a small cluster;
+  no pids limit: Kubernetes has no per-pod or per-container field for it, only the
+  kubelet's node-wide `podPidsLimit` (shopnet.runtime.pids, docs/security.md);
 - environment from shopnet.topology.wiring with Service DNS names as endpoints; the
   database password only ever as a reference to the Secret.
 """

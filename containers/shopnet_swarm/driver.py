@@ -22,8 +22,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from shopnet.errors import DriverError
-from shopnet.runtime import ports
+from shopnet.errors import ConfigError, DriverError
+from shopnet.runtime import nofollow, ports
 from shopnet.runtime.base import DownResult, InstanceStatus
 from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import StackState
@@ -34,7 +34,7 @@ from shopnet_docker import status as docker_status
 from shopnet_docker.driver import ContainerDriver
 from shopnet_docker.engine import Docker, last_lines
 from shopnet_docker.stack import Container
-from shopnet_swarm import cacheflush, nodes, readiness, stackfile, teardown, tierroutes
+from shopnet_swarm import cacheflush, ipsec, nodes, readiness, stackfile, teardown, tierroutes
 from shopnet_swarm.tasks import RoutingDocker, SwarmStack, Task
 
 SWARM_HEALTH_INTERVAL = "5s"
@@ -123,10 +123,21 @@ class SwarmDriver(ContainerDriver):
             _copy_image(self.docker, self.docker.node2, chosen.service)
         with self.progress.step("creating the swarm (this engine: manager; node 2: worker)"):
             nodes.init(self.docker, self.docker.node2, self.project)
-        self.stack_file.write_text(
+        # Encrypted overlays where the kernel has IPsec ESP with AES-GCM; else clear, said why.
+        clear = ipsec.unavailable(f"{self.project}-xfrm")
+        state.extra["overlays"] = f"unencrypted: {clear}" if clear else "encrypted (IPsec ESP)"
+        if clear:
+            self.progress.warn(f"overlays not encrypted: {clear}")
+            self.notes.append(f"overlays not encrypted: {clear}")
+        nofollow.write_private_file(
+            self.stack_file,
             stackfile.render(
-                self.topology, scale=state.scale, user_of=self._users(), file=str(self.stack_file)
-            )
+                self.topology,
+                scale=state.scale,
+                user_of=self._users(),
+                file=str(self.stack_file),
+                encrypted=clear is None,
+            ),
         )
         with self.progress.step(f"docker stack deploy {self.project}"):
             self._deploy()

@@ -29,6 +29,7 @@ from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
 from shopnet.errors import DriverError, PreflightError
+from shopnet.runtime import nofollow
 from shopnet_docker import names
 from shopnet_docker.engine import Docker, last_lines
 
@@ -128,7 +129,7 @@ class SecondNode:
         ]  # fmt: skip
         # `setsid --fork`: dockerd outlives this process (as a daemon should) and leaves no
         # child of ours behind to reap; its pidfile is how `down` finds it.
-        with open(log, "ab") as out:
+        with nofollow.append_private(log) as out:
             subprocess.run(["setsid", "--fork", *argv], stdin=subprocess.DEVNULL, stdout=out,
                            stderr=subprocess.STDOUT, check=True, timeout=30)  # fmt: skip
         client = self.engine(docker)

@@ -5,11 +5,12 @@ health checks are rewritten for Swarm rather than written again, so the tiers,
 flows, environment, limits and hardening cannot drift between the two modes.
 What Swarm needs differently:
 
-- networks are `overlay` (attachable, so `shopnet exec` probes work), the
-  database one `internal`; each keeps its tier's subnet; Swarm has no
+- networks are `overlay` (attachable, so `shopnet exec` probes work), `internal`
+  as in docker mode (all but the gateway's public leg), encrypted (IPsec) where the
+  kernel can (ipsec.py; this testbed's cannot: no ESP); each keeps its tier's subnet; Swarm has no
   `ipv4_address` (every instance gets an address from the tier's subnet) and
   no fixed bridge names;
-- `deploy`: replicas from `--scale`, CPU and memory as `resources.limits`,
+- `deploy`: replicas from `--scale`, CPU, memory and pids as `resources.limits`,
   `restart_policy` for compose's `restart`, and `endpoint_mode: dnsrr` on every
   service: this kernel has no IPVS, so there is no virtual IP and no routing
   mesh (a service name resolves to its tasks' addresses, as in compose);
@@ -41,8 +42,9 @@ from shopnet.topology.model import Discovery, Kind, Service, Topology, Wiring
 from shopnet_docker import names
 from shopnet_docker.compose import compose_model, published_service
 
-STACK_VERSION = "3.8"
-"""3.8: long port syntax, endpoint_mode, secret uid/mode, max_replicas_per_node, init."""
+STACK_VERSION = "3.9"
+"""3.8: long port syntax, endpoint_mode, secret uid/mode, max_replicas_per_node, init;
+3.9: `deploy.resources.limits.pids`."""
 NODE_LABEL = "io.shopnet.node"
 """Node label: 1 on the manager (this host's engine), 2 on the second node."""
 FIRST_NODE = f"node.labels.{NODE_LABEL}==1"
@@ -63,9 +65,14 @@ UserOf = Callable[[Service], User]
 
 
 def render(
-    topology: Topology, *, scale: dict[str, int], user_of: UserOf, file: str = "stack.yaml"
+    topology: Topology,
+    *,
+    scale: dict[str, int],
+    user_of: UserOf,
+    file: str = "stack.yaml",
+    encrypted: bool = False,
 ) -> str:
-    model = stack_model(topology, scale=scale, user_of=user_of)
+    model = stack_model(topology, scale=scale, user_of=user_of, encrypted=encrypted)
     body = yaml.dump(model, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
     return HEADER.format(file=file, stack=stack_name(topology.prefix)) + body
 
@@ -77,7 +84,10 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
-def stack_model(topology: Topology, *, scale: dict[str, int], user_of: UserOf) -> dict[str, Any]:
+def stack_model(
+    topology: Topology, *, scale: dict[str, int], user_of: UserOf, encrypted: bool = False
+) -> dict[str, Any]:
+    """The stack file's content; `encrypted`: IPsec on every overlay (ipsec.unavailable)."""
     stack = stack_name(topology.prefix)
     model = compose_model(
         topology, build_context=".", wiring=Wiring.TIERED, discovery=Discovery.REGISTRY
@@ -91,7 +101,9 @@ def stack_model(topology: Topology, *, scale: dict[str, int], user_of: UserOf) -
         )
         for name, spec in model["services"].items()
     }
-    networks = {key: _network(net, stack) for key, net in model["networks"].items()}
+    networks = {
+        key: _network(net, stack, encrypted=encrypted) for key, net in model["networks"].items()
+    }
     for volume in model["volumes"].values():
         volume["labels"][names.LABEL_STACK] = stack
     secrets = {key: {**secret, "labels": {names.LABEL_STACK: stack}}
@@ -105,7 +117,7 @@ def stack_model(topology: Topology, *, scale: dict[str, int], user_of: UserOf) -
     }
 
 
-def _network(network: dict[str, Any], stack: str) -> dict[str, Any]:
+def _network(network: dict[str, Any], stack: str, *, encrypted: bool) -> dict[str, Any]:
     position_and_tier = network["name"].split("_", 1)[1]  # `shopnet_1_frontend` → `1_frontend`
     subnet = network["ipam"]["config"][0]["subnet"]
     converted: dict[str, Any] = {
@@ -114,6 +126,8 @@ def _network(network: dict[str, Any], stack: str) -> dict[str, Any]:
         "attachable": True,
         "ipam": {"config": [{"subnet": subnet}]},
     }
+    if encrypted:
+        converted["driver_opts"] = {"encrypted": ""}
     if network.get("internal"):
         converted["internal"] = True
     converted["labels"] = {**network["labels"], names.LABEL_STACK: stack}
@@ -133,7 +147,7 @@ def _service(
     service = topology.service(name)
     for key in ("build", "depends_on", "restart", "security_opt"):
         spec.pop(key, None)
-    cpus, memory = spec.pop("cpus"), spec.pop("mem_limit")
+    cpus, memory, tasks = spec.pop("cpus"), spec.pop("mem_limit"), spec.pop("pids_limit")
     if spec.pop("tmpfs", None):
         spec["volumes"] = [*spec.get("volumes", []), {"type": "tmpfs", "target": "/tmp"}]
     spec["networks"] = list(spec["networks"])  # no static addresses in Swarm
@@ -158,7 +172,7 @@ def _service(
     spec["deploy"] = {
         "endpoint_mode": "dnsrr",
         "replicas": scale.get(name, 1) if service.scalable else 1,
-        "resources": {"limits": {"cpus": str(cpus), "memory": memory}},
+        "resources": {"limits": {"cpus": str(cpus), "memory": memory, "pids": tasks}},
         "restart_policy": RESTART,
         "placement": placement,
         "labels": {names.LABEL_STACK: stack, names.LABEL_SERVICE: name},

@@ -1,205 +1,30 @@
-"""Per-instance CPU and memory limits (topology `cpus`, `memory_mb`), where the kernel offers them.
+"""The netns mode's cgroups: `shopnet.runtime.cgroups` under the topology prefix.
 
-Each instance gets `<controller root>/<prefix>/<instance>`, like Docker's
-cgroupfs driver keeps `/docker/<id>`:
-
-    cgroup v2 (one hierarchy)     cpu.max = "<quota> <period>", memory.max = bytes
-    cgroup v1 (one per controller, e.g. /sys/fs/cgroup/cpu and …/memory)
-                                  cpu.cfs_quota_us / cpu.cfs_period_us,
-                                  memory.limit_in_bytes
-
-Controllers are found in /proc/self/mountinfo, per controller (hybrid hosts mount
-cgroup2 *and* v1 hierarchies; a controller is bound to one of them). Limits
-that cannot be applied are reported as reason strings, never raised: the
-testbed still runs, unconstrained, and says so.
+Each instance gets `<controller root>/<prefix>/<instance>` (cpu, memory, pids).
 """
 
 from __future__ import annotations
 
-import os
-import signal
-from dataclasses import dataclass
 from pathlib import Path
 
-from shopnet.runtime import process
+from shopnet.runtime import cgroups as generic
+from shopnet.runtime.cgroups import MOUNTINFO, Controller, Limits, controllers, place
 from shopnet.topology.model import Service
 from shopnet_netns.names import Names
 
-CPU_PERIOD_US = 100_000
-MOUNTINFO = Path("/proc/self/mountinfo")
-
-
-@dataclass(frozen=True, slots=True)
-class Controller:
-    """Where one cgroup controller is mounted."""
-
-    name: str
-    """`cpu` or `memory`."""
-    version: int
-    """1 or 2."""
-    root: Path
-    """Mount point of the hierarchy holding it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """The cgroups of one instance and what was (not) applied."""
-
-    instance: str
-    paths: tuple[Path, ...]
-    """Cgroup directories a process of the instance joins (one per v1 hierarchy)."""
-    applied: tuple[str, ...]
-    """E.g. `cpu 0.5 (cgroup v1 cfs quota 50000/100000 us)`."""
-    problems: tuple[str, ...]
-    """Why a limit could not be applied; empty when all were."""
-
-
-def controllers(mountinfo: Path = MOUNTINFO) -> dict[str, Controller]:
-    """The cpu and memory controllers, wherever mounted.
-
-    A controller bound to a v1 hierarchy is absent from cgroup2's list, so v1 wins.
-    """
-    found: dict[str, Controller] = {}
-    try:
-        lines = mountinfo.read_text().splitlines()
-    except OSError:
-        return found
-    for line in lines:
-        before, _, after = line.partition(" - ")
-        mount_point = Path(before.split()[4])
-        fstype, _source, options = [*after.split(), "", "", ""][:3]
-        if fstype == "cgroup":
-            for name in ("cpu", "memory"):
-                if name in options.split(","):
-                    found[name] = Controller(name, 1, mount_point)
-        elif fstype == "cgroup2":
-            try:
-                available = (mount_point / "cgroup.controllers").read_text().split()
-            except OSError:
-                continue
-            for name in ("cpu", "memory"):
-                if name in available:
-                    found.setdefault(name, Controller(name, 2, mount_point))
-    return found
-
-
-def _write(path: Path, value: str) -> str | None:
-    """None on success, else the reason."""
-    try:
-        path.write_text(value)
-    except OSError as exc:
-        return f"{path}: {exc.strerror}"
-    return None
-
-
-def _enable_v2(root: Path, parent: Path, name: str) -> str | None:
-    """Delegate controller `name` down to our instances (v2: the parents' subtree_control).
-
-    Writing "+cpu" where it is already enabled is a no-op for the kernel.
-    """
-    for directory in (root, parent):
-        if problem := _write(directory / "cgroup.subtree_control", f"+{name}"):
-            return problem
-    return None
+__all__ = ["Controller", "Limits", "apply", "controllers", "find", "place", "remove"]
 
 
 def apply(names: Names, instance: str, service: Service, *, mountinfo: Path = MOUNTINFO) -> Limits:
     """Create the instance's cgroups and set its limits (idempotent)."""
-    found = controllers(mountinfo)
-    paths: list[Path] = []
-    applied: list[str] = []
-    problems: list[str] = []
-    for name in ("cpu", "memory"):
-        ctl = found.get(name)
-        if ctl is None:
-            problems.append(f"{name} limit not applied: no {name} cgroup controller is mounted")
-            continue
-        parent = ctl.root / names.cgroup
-        path = parent / instance
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            problems.append(f"{name} limit not applied: cannot create {path}: {exc.strerror}")
-            continue
-        if path not in paths:
-            paths.append(path)
-        if name == "cpu":
-            quota = max(1000, round(service.cpus * CPU_PERIOD_US))
-            if ctl.version == 2:
-                problem = _enable_v2(ctl.root, parent, "cpu") or _write(
-                    path / "cpu.max", f"{quota} {CPU_PERIOD_US}"
-                )
-            else:
-                problem = _write(path / "cpu.cfs_period_us", str(CPU_PERIOD_US)) or _write(
-                    path / "cpu.cfs_quota_us", str(quota)
-                )
-            label = f"cpu {service.cpus:g} (cgroup v{ctl.version} quota {quota}/{CPU_PERIOD_US} us)"
-        else:
-            limit = service.memory_mb * 1024 * 1024
-            if ctl.version == 2:
-                problem = _enable_v2(ctl.root, parent, "memory") or _write(
-                    path / "memory.max", str(limit)
-                )
-            else:
-                problem = _write(path / "memory.limit_in_bytes", str(limit))
-            label = f"memory {service.memory_mb} MiB (cgroup v{ctl.version})"
-        if problem:
-            problems.append(f"{name} limit not applied: {problem}")
-        else:
-            applied.append(label)
-    return Limits(instance, tuple(paths), tuple(applied), tuple(problems))
-
-
-def place(limits: Limits, pid: int | str = 0) -> list[str]:
-    """Move `pid` (0: the calling process) into the instance's cgroups; returns problems.
-
-    Usable between fork and exec, so the service and all its workers start inside.
-    """
-    problems = []
-    for path in limits.paths:
-        problem = _write(path / "cgroup.procs", str(pid or os.getpid()))
-        if problem:
-            problems.append(problem)
-    return problems
-
-
-def _ours(names: Names) -> list[Path]:
-    """Our parent cgroups, one per hierarchy."""
-    roots = {ctl.root for ctl in controllers().values()}
-    return sorted(root / names.cgroup for root in roots if (root / names.cgroup).is_dir())
+    return generic.apply(names.cgroup, instance, service, mountinfo=mountinfo)
 
 
 def find(names: Names) -> list[str]:
     """Our cgroups (parents and instances), as paths."""
-    found = []
-    for parent in _ours(names):
-        found.append(str(parent))
-        found += sorted(str(child) for child in parent.iterdir() if child.is_dir())
-    return found
-
-
-def _procs(path: Path) -> list[int]:
-    try:
-        return [int(p) for p in (path / "cgroup.procs").read_text().split()]
-    except OSError:
-        return []
+    return generic.find(names.cgroup)
 
 
 def remove(names: Names) -> tuple[list[str], list[str]]:
     """Stop what still runs in our cgroups, then remove them; (removed, problems)."""
-    removed: list[str] = []
-    problems: list[str] = []
-    for parent in _ours(names):
-        children = [c for c in parent.iterdir() if c.is_dir()]
-        strays = [pid for path in (*children, parent) for pid in _procs(path)]
-        if strays:
-            process.stop([(pid, signal.SIGTERM) for pid in strays], timeout=5.0)
-        for path in (*children, parent):
-            try:
-                path.rmdir()
-                removed.append(f"cgroup {path}")
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                problems.append(f"cgroup {path}: {exc.strerror}")
-    return removed, problems
+    return generic.remove(names.cgroup)

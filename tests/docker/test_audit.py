@@ -57,6 +57,9 @@ def test_every_container_is_unprivileged(stack: DockerDriver) -> None:
         assert facts.no_new_privs and not facts.root_writable, format_table(rows)
         assert not {"net", "mnt", "pid", "ipc", "uts"} & {n for n, s in row.shared.items() if s}
         assert facts.memory_limit is not None and facts.cpu_limit is not None
+        # Docker's default seccomp profile, the compose file's pids_limit, and no host path.
+        assert facts.seccomp == 2 and facts.pids_limit in (128, 512), format_table(rows)
+        assert facts.visible_host_paths == (), format_table(rows)
 
 
 def test_the_dashboards_audit_panel_is_the_audit_table(stack: DockerDriver) -> None:

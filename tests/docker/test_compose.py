@@ -39,7 +39,8 @@ def test_networks_are_the_tiers(compose: dict[str, Any]) -> None:
     assert list(networks) == ["frontend", "backend", "database"]
     expected = {
         "frontend": ("172.20.0.0/24", "172.20.0.128/25", "172.20.0.1", False),
-        "backend": ("172.21.0.0/24", "172.21.0.128/25", "172.21.0.1", False),
+        # Internal but for the gateway's public leg: product and order have no way out.
+        "backend": ("172.21.0.0/24", "172.21.0.128/25", "172.21.0.1", True),
         "database": ("172.22.0.0/24", "172.22.0.128/25", "172.22.0.1", True),
     }
     for position, (name, (subnet, ip_range, gateway, internal)) in enumerate(
@@ -61,7 +62,7 @@ def test_networks_are_the_tiers(compose: dict[str, Any]) -> None:
         config = networks[tier.name]["ipam"]["config"][0]
         assert IPv4Network(config["subnet"]) == tier.subnet
         assert IPv4Network(config["ip_range"]) == tier.dynamic_range
-        assert networks[tier.name].get("internal", False) is tier.internal
+        assert networks[tier.name].get("internal", False) is (tier.name != "frontend")
 
 
 def test_each_service_is_on_the_networks_of_its_flows(compose: dict[str, Any]) -> None:
@@ -173,6 +174,7 @@ def test_health_restart_limits_and_dependencies_come_from_the_model(
         assert spec["restart"] == "unless-stopped"
         assert spec["cpus"] == service.cpus
         assert spec["mem_limit"] == f"{service.memory_mb}m"
+        assert spec["pids_limit"] == (512 if service.kind is Kind.DATASTORE else 128)
         assert spec.get("depends_on", {}) == {
             dep: {"condition": "service_healthy"} for dep in service.depends_on
         }

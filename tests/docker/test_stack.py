@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import stat
 import subprocess
 import threading
 import time
@@ -271,6 +272,21 @@ def test_secrets_are_private_files_never_environment_or_argv(
     assert not any(v in seen for v in values)
 
 
+def test_every_file_under_the_state_directory_is_private(stack: DockerDriver) -> None:
+    """0600 files (compose.log, compose.yaml, image-users.json and the secrets included) in
+    0700 directories; the state and data directories 0711 (passable, not listable)."""
+    base = stack.layout.dir
+    passable = {base, stack.layout.data, stack.layout.data / "secrets"}
+    loose = []
+    for path in [base, *base.rglob("*")]:
+        st = path.lstat()
+        allowed = ({0o700, 0o711} if path in passable else {0o700}) if path.is_dir() else {0o600}
+        if stat.S_IMODE(st.st_mode) not in allowed:
+            loose.append(f"{path} {oct(stat.S_IMODE(st.st_mode))}")
+    assert not loose
+    assert {"compose.log", "image-users.json"} <= {p.name for p in base.iterdir()}
+
+
 def test_isolation_matrix_from_the_model(stack: DockerDriver, docker: Docker) -> None:
     """Run inside the containers: allowed flows connect; a tier a container is not on is
     unreachable. Docker isolates networks, not flows: a pair sharing a network connects
@@ -305,8 +321,10 @@ def test_isolation_matrix_from_the_model(stack: DockerDriver, docker: Docker) ->
         assert (out.returncode == 0) is resolvable, (service, name, out.stderr)
 
 
-def test_database_tier_has_no_route_out(stack: DockerDriver, docker: Docker) -> None:
-    """A listener beyond the host answers the frontend tier but never the database tier.
+def test_only_the_gateway_has_a_route_out(stack: DockerDriver, docker: Docker) -> None:
+    """A listener beyond the host answers the gateway (the frontend tier, its public leg)
+    but no container that is on internal networks only: not the datastores, and not the
+    product, order or registry containers either (no LAN, internet or metadata address).
 
     (Docker 20.10 still gives containers of an internal network a default route; what
     cuts them off is its DROP rule for anything leaving the network's subnet.)
@@ -317,9 +335,10 @@ def test_database_tier_has_no_route_out(stack: DockerDriver, docker: Docker) -> 
         assert probe(docker, by_service["gateway"].name, [(outside, OUTSIDE_PORT)]) == {
             target: "open"
         }
-        for service in ("postgres", "redis"):
+        for service in ("registry", "product", "order", "postgres", "redis"):
             got = probe(docker, by_service[service].name, [(outside, OUTSIDE_PORT)])[target]
             assert got in {"timeout", "unreachable"}, (service, got)
+            print(f"{service} → outside: {got}")  # for the record (-s)
 
 
 def _traffic(url: str, stop: threading.Event) -> None:

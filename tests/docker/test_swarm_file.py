@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shopnet.runtime import pids
 from shopnet.runtime.users import User
 from shopnet.topology import default_topology
 from shopnet.topology.model import Kind, Service
@@ -18,18 +19,20 @@ def user_of(service: Service) -> User:
 def test_stack_file_follows_the_topology() -> None:
     topology = default_topology()
     model = stackfile.stack_model(topology, scale={"product": 3}, user_of=user_of)
-    assert model["version"] == "3.8"
+    assert model["version"] == "3.9"
     networks = model["networks"]
     assert {n["driver"] for n in networks.values()} == {"overlay"}
     for tier in topology.tiers:
         assert networks[tier.name]["ipam"]["config"][0]["subnet"] == str(tier.subnet)
-        assert networks[tier.name].get("internal", False) is tier.internal
+        # Internal but for the gateway's public leg, as in docker mode.
+        assert networks[tier.name].get("internal", False) is (tier.name != "frontend")
     for name, spec in model["services"].items():
         service = topology.service(name)
         deploy = spec["deploy"]
         assert deploy["endpoint_mode"] == "dnsrr"  # no IPVS on this kernel: no VIPs
         assert deploy["replicas"] == (3 if name == "product" else 1)
         assert deploy["resources"]["limits"]["cpus"] == str(service.cpus)
+        assert deploy["resources"]["limits"]["pids"] == pids.limit(service)
         assert "depends_on" not in spec and "build" not in spec
         assert "healthcheck" in spec
         assert set(spec["networks"]) == set(topology.networks_of(name))
@@ -40,6 +43,13 @@ def test_stack_file_follows_the_topology() -> None:
                     "protocol": "tcp", "mode": "host"}  # fmt: skip
     secret = model["services"]["registry"]["secrets"][0]
     assert (secret["uid"], secret["mode"]) == ("10001", 0o400)
+
+    assert all("driver_opts" not in n for n in networks.values())  # clear unless asked
+
+
+def test_overlays_are_encrypted_when_the_kernel_can() -> None:
+    model = stackfile.stack_model(default_topology(), scale={}, user_of=user_of, encrypted=True)
+    assert {str(n.get("driver_opts")) for n in model["networks"].values()} == {"{'encrypted': ''}"}
 
 
 def test_every_compose_secret_is_mounted_for_the_user_its_container_runs_as() -> None:

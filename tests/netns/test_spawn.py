@@ -83,6 +83,8 @@ def test_a_service_runs_inside_its_namespace_and_cgroups(
         assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "100000"  # cpus = 1.0
         memory = next(p for p in limits.paths if (p / "memory.limit_in_bytes").exists())
         assert int((memory / "memory.limit_in_bytes").read_text()) == 256 * 1024 * 1024
+        tasks = next(p for p in limits.paths if (p / "pids.max").exists())
+        assert (tasks / "pids.max").read_text().strip() == "128"
 
         address, port = str(product.address.ip), product.instance.port
         wait_listening(address, port)  # from the host, which may reach every instance
@@ -114,6 +116,7 @@ def test_limits_that_cannot_be_applied_are_reasons_not_errors(tmp_path: Path) ->
     assert limits.problems == (
         "cpu limit not applied: no cpu cgroup controller is mounted",
         "memory limit not applied: no memory cgroup controller is mounted",
+        "pids limit not applied: no pids cgroup controller is mounted",
     )
 
 
@@ -134,9 +137,11 @@ def test_cgroup_v2_limits_are_written_in_its_format(tmp_path: Path) -> None:
     assert limits.paths == (path,)
     assert (path / "cpu.max").read_text() == "50000 100000"
     assert (path / "memory.max").read_text() == str(256 * 1024 * 1024)
+    assert (path / "pids.max").read_text() == "128"
     # Controllers delegated to our parent (as files, the last "+controller" remains).
     assert (root / "sntest" / "cgroup.subtree_control").exists()
     assert limits.applied == (
         "cpu 0.5 (cgroup v2 quota 50000/100000 us)",
         "memory 256 MiB (cgroup v2)",
+        "pids 128 (cgroup v2)",
     )

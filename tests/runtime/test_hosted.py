@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from shopnet.errors import DriverError, StateError
-from shopnet.runtime import process
+from shopnet.runtime import cgroups, process
 from shopnet.runtime.launch import Placement
 from shopnet.runtime.local import LOOPBACK, LocalDriver
 from shopnet.runtime.progress import Progress
@@ -149,11 +150,15 @@ def test_up_status_and_down(driver: ProbeDriver) -> None:
 
     down = driver.down()
     assert down.problems == ()
-    assert sorted(r.split(" (")[0] for r in down.removed) == [
+    processes = [r for r in down.removed if not r.startswith("cgroup ")]
+    assert sorted(r.split(" (")[0] for r in processes) == [
         "process redis-1",
         "process registry-1",
         "process supervisor",
     ]
+    # As root, each instance's pids cgroup goes too (and their parent).
+    groups = [r for r in down.removed if r.startswith("cgroup ")]
+    assert len(groups) == (3 if os.geteuid() == 0 and "pids" in cgroups.controllers() else 0)
     assert not any(process.alive(pid) for pid in pids)
     assert not driver.layout.state_file.exists()
     assert driver.layout.data.exists()  # data outlives a plain down

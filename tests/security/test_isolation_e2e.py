@@ -55,10 +55,15 @@ def test_no_instance_runs_privileged(stack: tuple[str, Path]) -> None:
         assert row["no_new_privs"] is True, row
         assert row["root_fs_writable"] is False, row
         assert "mnt" not in row["shared_namespaces"], row
+        # The syscall filter, a pids cgroup, and the host's /run, /home, /root out of sight.
+        assert row["seccomp"] == 2, row
+        assert row["pids_limit"] == (512 if row["service"] not in APPS else 128), row
+        assert row["visible_host_paths"] == [], row
         if mode == "netns":
             assert not {"net", "pid", "ipc", "uts"} & set(row["shared_namespaces"]), row
             assert row["host_processes_visible"] is False, row
             assert row["exposure"] < 3, row
+        print(row["instance"], row["exposure"], row["failed_checks"])  # for the record (-s)
     assert len({r["uid"] for r in rows if r["service"] in APPS}) == len(APPS)  # one user each
 
 

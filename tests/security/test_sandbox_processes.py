@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import pwd
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -14,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from shopnet.runtime import datastores, process, sandbox, users
+from shopnet.runtime import cgroups, datastores, nofollow, pids, process, sandbox, users
 from shopnet.runtime.confine import Confinement
+from shopnet.runtime.secrets import SecretStore
 from shopnet.runtime.state import Layout
 from shopnet.topology import default_topology
 from tests.support.servers import free_port, scratch_dir
@@ -166,3 +170,152 @@ def test_code_under_a_folder_in_tmp_is_reached(
         shutil.rmtree(closed)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "reached\n"
+
+
+LOCKED_IN = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+for name, flag in (("user", 0x10000000), ("net", 0x40000000), ("mount", 0x20000)):
+    failed = libc.unshare(flag) != 0
+    print("unshare", name, "refused" if failed else "ALLOWED", ctypes.get_errno())
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+print("seccomp", status["Seccomp"].strip())
+pid = os.fork()  # plain fork/clone still works, and so does a thread
+if pid == 0:
+    os._exit(7)
+print("child", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+import threading; t = threading.Thread(target=lambda: None); t.start(); t.join()
+for path in ("/run", "/var/run", "/home", "/root"):
+    print("ls", path, sorted(os.listdir(path)) if os.path.isdir(path) else "absent")
+"""
+
+
+def test_the_syscall_filter_refuses_namespaces_and_the_host_paths_are_masked(place: Path) -> None:
+    argv = sandbox.wrap(
+        (sys.executable, "-c", LOCKED_IN),
+        _box(place),
+        pidfile=place / "pids" / "probe.pid",
+        stop_signal=signal.SIGTERM,
+        stop_phase=0,
+    )
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for name in ("user", "net", "mount"):
+        assert f"unshare {name} refused 1\n" in out, out  # EPERM, from the filter
+    assert "seccomp 2\n" in out and "child 7\n" in out
+    # Empty, but for what the service itself needs (the interpreter may live under /root)
+    # and libmount's own record of the sandbox's mounts (/run/mount, on the mask itself).
+    shown = {
+        line.split()[1]: set()
+        if line.endswith("absent")
+        else set(ast.literal_eval(line[4:].split(" ", 1)[1]))
+        for line in out.splitlines()
+        if line.startswith("ls ")
+    }
+    resolver = {p.relative_to("/run").parts[0] for p in sandbox.resolver_dir()}
+    assert shown["/run"] <= {"mount", *resolver} and shown["/var/run"] == shown["/run"], out
+    assert shown["/home"] == set(), out
+    needed = {p for p in sandbox.needed_paths() if Path("/root") in p.parents}
+    assert shown["/root"] == {p.relative_to("/root").parts[0] for p in needed}, out
+
+
+def test_an_ordinary_user_gets_the_filter_too() -> None:
+    argv = (*sandbox.no_new_privs(), sys.executable, "-c", LOCKED_IN)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "unshare user refused 1\n" in done.stdout and "seccomp 2\n" in done.stdout
+
+
+FORK_BOMB = """
+import os, signal, sys, time
+children = []
+try:
+    while len(children) < 2000:  # bounded even were the limit missing
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        children.append(pid)
+    print("forked", len(children), "NOT STOPPED")
+except BlockingIOError:
+    print("forked", len(children), "stopped")
+finally:
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+    for pid in children:
+        os.waitpid(pid, 0)
+"""
+
+
+def test_a_fork_bomb_stops_at_the_pids_limit_and_the_host_forks_on(place: Path) -> None:
+    service = default_topology().service("product")
+    parent = f"shopnet-test-{place.name}"
+    limits = cgroups.apply(parent, "product-1", service, only=("pids",))
+    try:
+        if limits.problems:
+            pytest.skip(f"no pids cgroup here: {limits.problems}")
+        argv = sandbox.wrap(
+            (sys.executable, "-c", FORK_BOMB),
+            _box(place),
+            pidfile=place / "pids" / "bomb.pid",
+            stop_signal=signal.SIGTERM,
+            stop_phase=0,
+        )
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            preexec_fn=lambda: cgroups.place(limits) and None,
+        )
+        assert done.returncode == 0, done.stderr
+        forked = int(done.stdout.split()[1])
+        # unshare, the setup shell, the init and the interpreter count too.
+        assert "stopped" in done.stdout and pids.APP - 8 <= forked < pids.APP, done.stdout
+        assert subprocess.run(["true"], check=False).returncode == 0  # the host is fine
+    finally:
+        _, problems = cgroups.remove(parent)
+    assert not problems
+
+
+def test_a_link_planted_in_place_of_the_socket_directory_is_refused(place: Path) -> None:
+    """postgres owns its data directory: `run` there may be a link to /etc by the next `up`."""
+    target = place / "etc"
+    target.mkdir(mode=0o755)
+    data = place / "data" / "postgres"
+    data.mkdir(parents=True)
+    postgres = pwd.getpwnam(datastores.postgres_user() or "nobody")
+    os.chown(data, postgres.pw_uid, postgres.pw_gid)
+    os.symlink(target, data / "run")
+    with pytest.raises(nofollow.PlantedLink, match="refusing"):
+        datastores.postgres_spec(
+            "postgres-1", bind="127.0.0.1", port=1, data_dir=data, log_path=place / "pg.log"
+        )
+    assert target.stat().st_uid == 0 and stat.S_IMODE(target.stat().st_mode) == 0o755
+    # Without a link, the directory is made the postgres user's, 0700.
+    (data / "run").unlink()
+    datastores.postgres_spec(
+        "postgres-1", bind="127.0.0.1", port=1, data_dir=data, log_path=place / "pg.log"
+    )
+    made = (data / "run").stat()
+    assert (made.st_uid, stat.S_IMODE(made.st_mode)) == (postgres.pw_uid, 0o700)
+
+
+def test_a_link_planted_in_a_secrets_folder_is_not_followed(place: Path) -> None:
+    user = users.ensure("shopnet-product")
+    store = SecretStore(place / "secrets")
+    store.write("product", "redis", "first", user=user)
+    victim = place / "victim"
+    victim.write_text("root's\n")
+    folder = store.folder("product", user=user)
+    os.symlink(victim, folder / ".redis.tmp")  # where the next write starts
+    store.write("product", "redis", "second", user=user)
+    assert victim.read_text() == "root's\n" and victim.stat().st_uid == 0
+    assert (folder / "redis").read_text() == "second\n"
+    assert stat.S_IMODE((folder / "redis").stat().st_mode) == 0o600
+    (folder / "redis").unlink()
+    os.symlink(victim, folder / "redis")  # read in place of the secret
+    with pytest.raises(nofollow.PlantedLink):
+        store.get("product", "redis", user=user)

@@ -93,7 +93,13 @@ cpu.cfs_period_us 100000
 pids.max max
 == apparmor
 unconfined
+== mounts
+/run 0:91 /
+/var/run 0:91 /
+/home 254:0 /home
+/root hidden
 """
+HOST_MOUNTS = {"/run": "0:25 /", "/var/run": "0:25 /", "/home": "254:0 /home", "/root": "254:0 /"}
 
 
 def test_probe_output_parses() -> None:
@@ -104,11 +110,38 @@ def test_probe_output_parses() -> None:
     assert facts.pids_limit is None
 
 
-def test_exposure_is_zero_only_when_every_check_passes() -> None:
+def test_masked_paths_are_those_on_another_mount_than_the_host_s() -> None:
     facts = probe.parse(STATUS)
+    assert facts.mounts["/root"] == "hidden" and facts.visible_host_paths is None
+    # /home is the host's own mount, /run a tmpfs of the sandbox's, /root out of reach.
+    assert probe.with_host_mounts(facts, HOST_MOUNTS).visible_host_paths == ("/home",)
+    masked = STATUS.replace("/home 254:0 /home", "/home 0:92 /")
+    assert probe.with_host_mounts(probe.parse(masked), HOST_MOUNTS).visible_host_paths == ()
+    # A host without /home has nothing there to show.
+    no_home = {**HOST_MOUNTS, "/home": "absent"}
+    assert probe.with_host_mounts(facts, no_home).visible_host_paths == ()
+
+
+def test_the_host_s_own_mounts_are_read_like_the_probe_reads_them(tmp_path: Path) -> None:
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "22 1 254:0 / / rw - ext4 /dev/vda rw\n"
+        "25 22 0:25 / /run rw,nosuid - tmpfs tmpfs rw\n"
+        "26 25 0:26 / /run/user/0 rw - tmpfs tmpfs rw\n"
+    )
+    found = probe.host_mounts(mountinfo)
+    assert found["/run"] == "0:25 /"
+    if Path("/root").is_dir():
+        assert found["/root"] == "254:0 /"
+
+
+def test_exposure_is_zero_only_when_every_check_passes() -> None:
+    facts = probe.with_host_mounts(probe.parse(STATUS), {**HOST_MOUNTS, "/home": "absent"})
     private = dict.fromkeys(probe.NAMESPACES, False)
-    # ⌈500 · 100 / 16300⌉ / 10
+    # ⌈500 · 100 / 16250⌉ / 10
     assert score.exposure(facts, private) == (0.4, ["no pids limit"])
+    # Host paths shown (or never compared) weigh like systemd's ProtectHome=: ⌈1500·100/16250⌉.
+    assert score.exposure(probe.parse(STATUS), private)[0] == 1.0
     shared = dict.fromkeys(probe.NAMESPACES, True)
     worst = probe.parse(
         STATUS.replace("986", "0")

@@ -55,6 +55,9 @@ class InstanceAudit:
             "cpu_limit": f.cpu_limit,
             "pids_limit": f.pids_limit,
             "apparmor": f.apparmor,
+            "visible_host_paths": (
+                None if f.visible_host_paths is None else list(f.visible_host_paths)
+            ),
             "exposure": self.score,
             "exposure_label": score.label(self.score),
             "failed_checks": list(self.failed),
@@ -71,6 +74,7 @@ def audit(driver: Driver) -> list[InstanceAudit]:
     if state is None:
         raise StateError(f"no {driver.mode} stack is running")
     host = host_namespaces()
+    mounts = probe.host_mounts()
     engine = driver if isinstance(driver, ContainerEngine) else None
     pids = {} if engine is not None else _main_pids(driver.layout.pids)
     results = []
@@ -86,7 +90,7 @@ def audit(driver: Driver) -> list[InstanceAudit]:
             if pid is None:
                 raise StateError(f"{record.name} is not running")
             argv = _hosted_argv(pid, host)
-        facts = probe.parse(_run(record.name, argv))
+        facts = probe.with_host_mounts(probe.parse(_run(record.name, argv)), mounts)
         shared = {ns: facts.namespaces.get(ns) == host[ns] for ns in probe.NAMESPACES}
         exposure, failed = score.exposure(facts, shared)
         results.append(

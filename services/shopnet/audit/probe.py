@@ -10,9 +10,16 @@ is an init with one child, the child — the service — is what gets described.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 
 NAMESPACES = ("net", "mnt", "pid", "ipc", "uts", "user", "cgroup")
+MASKED_PATHS = ("/run", "/var/run", "/home", "/root")
+"""Host paths a sandbox should not show: the host's UNIX sockets, people's files."""
+UNSEEN = ("absent", "hidden")
+"""What the probe says of a masked path it cannot see at all."""
 
 SCRIPT = r"""
 s=$1
@@ -41,6 +48,19 @@ while IFS=: read -r _ ctl path; do
   done
 done </proc/$s/cgroup
 echo "== apparmor"; cat /proc/$s/attr/current 2>/dev/null || echo unconfined
+echo "== mounts"
+# For each path: the mount it is on (device, root within it), the longest mount point
+# that holds it; the host's are compared with these (audit.collect).
+for p in /run /var/run /home /root; do
+  [ -d "$p" ] || { echo "$p absent"; continue; }
+  r=$(cd "$p" 2>/dev/null && pwd -P) || { echo "$p hidden"; continue; }
+  best=""; blen=-1
+  while read -r _ _ dev root mp _; do
+    case "$r" in "$mp"|"$mp"/*) ;; *) [ "$mp" = / ] || continue ;; esac
+    [ ${#mp} -ge $blen ] && { blen=${#mp}; best="$dev $root"; }
+  done </proc/self/mountinfo
+  echo "$p $best"
+done
 """
 
 UNLIMITED_MEMORY = 1 << 60  # cgroup v1 reports "no limit" as a huge page-rounded number
@@ -67,6 +87,11 @@ class Facts:
     """CPUs, None: unlimited."""
     pids_limit: int | None
     apparmor: str
+    mounts: dict[str, str] = field(default_factory=dict)
+    """Each of MASKED_PATHS → the mount it is on ("<major:minor> <root>"), or UNSEEN."""
+    visible_host_paths: tuple[str, ...] | None = None
+    """Those of MASKED_PATHS that show the host's own (set by comparing with the host's
+    mounts: `with_host_mounts`); None: not compared."""
 
 
 def parse(output: str) -> Facts:
@@ -104,7 +129,45 @@ def parse(output: str) -> Facts:
         cpu_limit=_cpus(limits),
         pids_limit=_number(limits.get("pids.max")),
         apparmor=" ".join(sections.get("apparmor", [])).strip() or "unconfined",
+        mounts=dict(
+            (path, where.strip()) for path, _, where in map(_split, sections.get("mounts", []))
+        ),
     )
+
+
+def _split(line: str) -> tuple[str, str, str]:
+    return line.partition(" ")
+
+
+def host_mounts(mountinfo: Path = Path("/proc/self/mountinfo")) -> dict[str, str]:
+    """What the probe's "mounts" section says, as seen from here (the host)."""
+    lines = [line.split() for line in mountinfo.read_text().splitlines()]
+    found: dict[str, str] = {}
+    for path in MASKED_PATHS:
+        if not os.path.isdir(path):
+            found[path] = "absent"
+            continue
+        real = os.path.realpath(path)
+        best, length = "", -1
+        for fields in lines:
+            device, root, point = fields[2], fields[3], fields[4]
+            holds = real == point or real.startswith(point.rstrip("/") + "/")
+            if holds and len(point) >= length:
+                best, length = f"{device} {root}", len(point)
+        found[path] = best
+    return found
+
+
+def with_host_mounts(facts: Facts, host: dict[str, str]) -> Facts:
+    """`facts` with the masked paths that show the same mount inside as on the host."""
+    visible = tuple(
+        path
+        for path in MASKED_PATHS
+        if host.get(path, "absent") != "absent"
+        and facts.mounts.get(path, "absent") not in UNSEEN
+        and facts.mounts.get(path) == host[path]
+    )
+    return dataclasses.replace(facts, visible_host_paths=visible)
 
 
 def _number(raw: str | None) -> int | None:

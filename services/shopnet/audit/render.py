@@ -16,6 +16,7 @@ HEADERS = (
     "seccomp",
     "shares with host",
     "root fs",
+    "host paths",
     "host procs",
     "memory",
     "CPU",
@@ -38,12 +39,20 @@ def row(audit: InstanceAudit | Mapping[str, Any]) -> tuple[str, ...]:
         SECCOMP.get(a["seccomp"], str(a["seccomp"])),
         ",".join(a["shared_namespaces"]) or "none",
         "rw" if a["root_fs_writable"] else "ro",
+        _host_paths(a.get("visible_host_paths")),
         "visible" if a["host_processes_visible"] else f"hidden ({a['visible_processes']} seen)",
         f"{memory // 2**20} MiB" if memory else "-",
         f"{cpus:g}" if cpus else "-",
         str(pids) if pids else "-",
         f"{a['exposure']:.1f} {a['exposure_label']}",
     )
+
+
+def _host_paths(visible: Any) -> str:
+    """Whether /run, /var/run, /home and /root are masked; "?" for a run stored before."""
+    if visible is None:
+        return "?"
+    return ",".join(visible) + " visible" if visible else "masked"
 
 
 def format_table(audits: Sequence[InstanceAudit]) -> str:

@@ -15,6 +15,7 @@ PrivateTmp/ProtectSystem/NoNewPrivileges 1000, ProtectHostname 50):
     no seccomp filter                       1000
     shares the host's mount namespace       1000
     root file system writable               1000
+    shows the host's /run, /home or /root   1000
     shares the host's PID namespace         1000
     shares the host's user namespace        1000
     shares the host's IPC namespace          500
@@ -55,6 +56,12 @@ CHECKS = (
     Check("no seccomp filter", 1000, lambda f, s: f.seccomp == 0),
     Check("mount namespace shared with the host", 1000, _shares("mnt")),
     Check("root file system writable", 1000, lambda f, s: f.root_writable),
+    # systemd's ProtectHome= and InaccessiblePaths=/run: unknown (not compared) counts as shown.
+    Check(
+        "host's /run, /home or /root visible",
+        1000,
+        lambda f, s: f.visible_host_paths is None or bool(f.visible_host_paths),
+    ),
     Check("PID namespace shared with the host", 1000, _shares("pid")),
     Check("user namespace shared with the host", 1000, _shares("user")),
     Check("IPC namespace shared with the host", 500, _shares("ipc")),

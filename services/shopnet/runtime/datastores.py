@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import os
 import shutil
 import signal
 import socket
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shopnet.errors import PreflightError, ReadinessTimeout
-from shopnet.runtime.process import ProcessSpec, chown_to, unprivileged_user
+from shopnet.runtime import nofollow
+from shopnet.runtime.process import ProcessSpec, unprivileged_user
 from shopnet.topology.model import Engine
 from shopnet.topology.wiring import DB_NAME, DB_USER
 
@@ -93,10 +95,9 @@ def redis_spec(
 ) -> ProcessSpec:
     """A cache-only redis-server: no persistence, LRU eviction under a memory cap."""
     user = unprivileged_user("redis")
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    data_dir.chmod(0o700)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
     require_traversable(data_dir.parent, user)
-    chown_to(data_dir, user)
+    nofollow.owned_directory(data_dir.parent, data_dir.name, mode=0o700, owner=_ids(user))
     return ProcessSpec(
         instance=instance,
         argv=(
@@ -131,12 +132,11 @@ def init_postgres(data_dir: Path, *, password: str) -> None:
     require_traversable(data_dir.parent, user)
     partial = data_dir.with_name(data_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(mode=0o700)
-    chown_to(partial, user)
-    pwfile = data_dir.parent / f".{data_dir.name}.pw"
-    pwfile.write_text(password + "\n")
-    pwfile.chmod(0o600)
-    chown_to(pwfile, user)
+    nofollow.owned_directory(partial.parent, partial.name, mode=0o700, owner=_ids(user))
+    # 0600 and the postgres user's from its first byte: initdb reads it as that user.
+    pwfile = nofollow.write_private(
+        data_dir.parent, f".{data_dir.name}.pw", password + "\n", owner=_ids(user)
+    )
     try:
         _run_as(
             user,
@@ -157,7 +157,9 @@ def init_postgres(data_dir: Path, *, password: str) -> None:
         )
     finally:
         pwfile.unlink(missing_ok=True)
-    with open(partial / "pg_hba.conf", "a") as hba:
+    # The postgres user's directory: append to its file, not through a link put there.
+    hba_fd = os.open(partial / "pg_hba.conf", os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+    with os.fdopen(hba_fd, "a") as hba:
         hba.write("\n# shopnet: services connect over TCP from their own addresses\n")
         hba.write("host all all 0.0.0.0/0 scram-sha-256\n")
     # Single-user mode creates the database without a listening server (works before
@@ -211,6 +213,16 @@ def die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def _ids(user: str | None) -> tuple[int, int] | None:
+    """(uid, gid) of `user`; None: leave ownership as it is (we are not root)."""
+    if user is None:
+        return None
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
+
+
 def _gid(user: str | None) -> int | None:
     if user is None:
         return None
@@ -222,9 +234,8 @@ def _gid(user: str | None) -> int | None:
 def postgres_spec(
     instance: str, *, bind: str, port: int, data_dir: Path, log_path: Path
 ) -> ProcessSpec:
-    socket_dir = data_dir / "run"
-    socket_dir.mkdir(exist_ok=True)
-    chown_to(socket_dir, postgres_user())
+    # data_dir is the postgres user's: `run` there may be anything that user made of it.
+    socket_dir = nofollow.owned_directory(data_dir, "run", mode=0o700, owner=_ids(postgres_user()))
     return ProcessSpec(
         instance=instance,
         argv=(

@@ -17,7 +17,7 @@ from typing import Any
 
 from shopnet.errors import StateError
 from shopnet.runtime import backup as pg_backup
-from shopnet.runtime import datastores, process, procinfo, supervisor
+from shopnet.runtime import datastores, process, procinfo, sandbox, supervisor
 from shopnet.runtime.base import DownResult, Driver, InstanceStatus
 from shopnet.runtime.confine import Confinement, redis_auth
 from shopnet.runtime.launch import Launcher, Placement
@@ -96,6 +96,7 @@ class HostedDriver(Driver):
         placements = self.placements(scale)
         for binary in REQUIRED_BINARIES:
             datastores.find_binary(binary)
+        sandbox.require_filter()
         self.check_placements(scale, placements)
 
     def start(self, state: StackState) -> None:

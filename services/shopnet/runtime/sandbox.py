@@ -4,14 +4,24 @@ netns mode runs every instance (datastores included) as
 
     unshare --mount --pid --ipc --uts --kill-child --propagation private -- sh -ec SETUP
         … setup as root inside the new namespaces: the host file system read-only except
-          the instance's own directories, a private /tmp and /dev/shm, a /proc of its own …
+          the instance's own directories, a private /tmp and /dev/shm, /run, /home and
+          /root masked by empty tmpfs, a /proc of its own …
         exec setpriv --reuid U --regid G --clear-groups --inh-caps=-all
-                     --bounding-set=-all --no-new-privs -- COMMAND
+                     --bounding-set=-all --no-new-privs --
+             /usr/bin/python3 -I syscallfilter.py COMMAND
 
 so the service runs in its own PID namespace (under a forwarding init): an unprivileged user with
-no capabilities (effective, permitted, inheritable, ambient or bounding) and
-no_new_privs. Local mode started as root gets the same file-system view and
-credentials without the PID/IPC/UTS namespaces; as an ordinary user, no_new_privs.
+no capabilities (effective, permitted, inheritable, ambient or bounding),
+no_new_privs and a seccomp filter (systemd's @system-service, no namespaces: see
+syscallfilter.py). Local mode started as root gets the same file-system view and
+credentials without the PID/IPC/UTS namespaces; as an ordinary user, no_new_privs
+and the filter.
+
+Masked host paths: the host's UNIX sockets live under /run (D-Bus, a host database's
+socket, Docker's), reachable through the file system whatever the network namespace
+says, and /home and /root hold people's files; none is any service's business. Our own
+paths below them (a checkout or state directory under /root, the resolver's
+configuration when /etc/resolv.conf points into /run) are bound back on the tmpfs.
 
 Stopping: unshare blocks SIGTERM/SIGINT and forwards nothing, so the pidfile must
 name a process inside. The setup script rewrites the pidfile (written with
@@ -34,12 +44,14 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from shopnet.errors import PreflightError
+from shopnet.runtime import syscallfilter
 from shopnet.runtime.users import User
 
 TMPFS_SIZE = "64m"
@@ -62,6 +74,9 @@ undo it — so `env --default-signal` restores it: PostgreSQL's fast shutdown is
 STAGE_CANDIDATES = ("/mnt", "/srv", "/media", "/opt", "/var/tmp")
 FRESH = (Path("/tmp"), Path("/dev/shm"))
 """Mounted afresh (empty) in every sandbox."""
+MASKED = (Path("/run"), Path("/var/run"), Path("/home"), Path("/root"))
+"""Covered by an empty tmpfs in every sandbox (systemd: ProtectHome=, InaccessiblePaths=/run)."""
+RESOLVER = Path("/etc/resolv.conf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +109,39 @@ def unprivileged(user: User) -> tuple[str, ...]:
     )
 
 
+def filtered() -> tuple[str, ...]:
+    """The argv prefix that puts the syscall filter on the command that follows."""
+    return (syscallfilter.SYSTEM_PYTHON, "-I", str(Path(syscallfilter.__file__).resolve()))
+
+
 def no_new_privs() -> tuple[str, ...]:
-    """What an ordinary user can still give up: setuid binaries and file capabilities."""
-    return ("setpriv", "--no-new-privs", "--")
+    """What an ordinary user can still give up: setuid binaries and file capabilities —
+    and, no_new_privs being set, it may load a syscall filter."""
+    return ("setpriv", "--no-new-privs", "--", *filtered())
+
+
+def require_filter() -> None:
+    """Fail before anything starts if the filter cannot be built here."""
+    argv = (*filtered(), "true")
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise PreflightError(f"cannot run the syscall filter: {exc}") from None
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise PreflightError(
+            f"the syscall filter does not load ({tail}): install Debian's python3-seccomp"
+        )
+
+
+def masked() -> tuple[Path, ...]:
+    """The directories of MASKED that exist here, symlinks resolved (/var/run is /run)."""
+    found: list[Path] = []
+    for path in MASKED:
+        real = Path(os.path.realpath(path))
+        if real.is_dir() and real not in found:
+            found.append(real)
+    return tuple(found)
 
 
 def wrap(
@@ -142,10 +187,14 @@ def setup_script(sandbox: Sandbox, *, pidfile: Path, stop_signal: int, stop_phas
         ]
     needed = needed_paths()
     shims = hidden_ancestors(sandbox.user, needed)
+    masks = masked()
+    for mask in masks:
+        shims.setdefault(mask, set())
     kept = sorted(
         {
             *(c for children in shims.values() for c in children),
             *under_fresh_mounts(needed, shims),
+            *under_masks((*needed, *resolver_dir()), masks, shims),
             *sandbox.writable,
             *sandbox.readable,
         },
@@ -158,10 +207,11 @@ def setup_script(sandbox: Sandbox, *, pidfile: Path, stop_signal: int, stop_phas
     lines.append(_tmpfs("/tmp", "1777"))
     for ancestor in sorted(shims, key=lambda p: len(p.parts)):
         # An ancestor under /tmp (a checkout in a `mktemp -d` folder) exists no more on
-        # the fresh /tmp: make it before covering it.
+        # the fresh /tmp: make it before covering it. A mask is a shim showing nothing.
+        source = "shopnet-mask" if ancestor in masks else "shopnet-shim"
         lines += [
             f"mkdir -p {q(str(ancestor))}",
-            f"mount -t tmpfs -o mode=0755,size=1m,nosuid,nodev shopnet-shim {q(str(ancestor))}",
+            f"mount -t tmpfs -o mode=0755,size=1m,nosuid,nodev {source} {q(str(ancestor))}",
         ]
     for i, path in enumerate(kept):
         lines += [f"mkdir -p {q(str(path))}", f"mount --move {stage}/{i} {q(str(path))}"]
@@ -179,9 +229,10 @@ def setup_script(sandbox: Sandbox, *, pidfile: Path, stop_signal: int, stop_phas
         if sandbox.hostname:
             lines.append(f"hostname {q(sandbox.hostname)}")
         init = ("sh", "-c", FORWARDING_INIT, "shopnet-init")
-        lines.append(f'exec {" ".join(unprivileged(sandbox.user))} {" ".join(map(q, init))} "$@"')
+        command = (*unprivileged(sandbox.user), *filtered(), *init)
     else:
-        lines.append(f'exec {" ".join(unprivileged(sandbox.user))} "$@"')
+        command = (*unprivileged(sandbox.user), *filtered())
+    lines.append(f'exec {" ".join(map(q, command))} "$@"')
     return "\n".join(lines) + "\n"
 
 
@@ -210,6 +261,31 @@ def under_fresh_mounts(paths: Iterable[Path], shims: dict[Path, set[Path]]) -> s
         if any(fresh in path.parents for fresh in FRESH)
         and not any(shim in path.parents for shim in shims)
     }
+
+
+def under_masks(
+    paths: Iterable[Path], masks: Iterable[Path], shims: dict[Path, set[Path]]
+) -> set[Path]:
+    """The directories of `paths` (a file: its folder) a mask would hide, unless a shim
+    already keeps them; none inside another (its bind mount shows that one too)."""
+    masks = tuple(masks)
+    children = {c for found in shims.values() for c in found}
+    hidden = {
+        path if path.is_dir() else path.parent
+        for path in paths
+        if any(mask in path.parents for mask in masks)
+        and not any(child == path or child in path.parents for child in children)
+    }
+    return {path for path in hidden if not any(other in path.parents for other in hidden)}
+
+
+def resolver_dir() -> tuple[Path, ...]:
+    """The directory /etc/resolv.conf really lives in, when it is a link (systemd-resolved's
+    /run/systemd/resolve): a service resolving names keeps it under the /run mask."""
+    if not RESOLVER.is_symlink():
+        return ()
+    real = Path(os.path.realpath(RESOLVER))
+    return (real.parent,) if real.parent.is_dir() else ()
 
 
 def _tmpfs(path: str, mode: str) -> str:

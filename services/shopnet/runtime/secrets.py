@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from shopnet.runtime import nofollow
 from shopnet.runtime.users import User
 
 RUNTIME = "runtime"
@@ -44,8 +45,8 @@ class SecretStore:
     def get(self, owner: str, name: str, *, user: User | None = None) -> str:
         """The secret `name` of `owner` (a service, or "runtime"), made on first use."""
         path = self.path(owner, name)
-        if path.exists():
-            return path.read_text().strip()
+        if path.exists() or path.is_symlink():
+            return nofollow.read_text(path).strip()  # a link `owner` planted is refused
         value = secrets.token_urlsafe(24)
         self.write(owner, name, value, user=user)
         return value
@@ -58,12 +59,7 @@ class SecretStore:
     def write(self, owner: str, name: str, text: str, *, user: User | None = None) -> Path:
         """Store `text` as `owner`'s file `name` (0600, owned by `user` when we are root)."""
         folder = self.folder(owner, user=user)
-        path = folder / name
-        tmp = path.with_name(f".{name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(text if text.endswith("\n") else text + "\n")
-        if user is not None and os.geteuid() == 0:
-            os.chown(tmp, user.uid, user.gid)
-        tmp.replace(path)
-        return path
+        # The folder is the service user's: write as nofollow does, not through its links.
+        owned = (user.uid, user.gid) if user is not None and os.geteuid() == 0 else None
+        text = text if text.endswith("\n") else text + "\n"
+        return nofollow.write_private(folder, name, text, owner=owned)

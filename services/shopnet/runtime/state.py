@@ -70,9 +70,10 @@ class Layout:
             return path.read_text().strip()
         self.data.mkdir(parents=True, exist_ok=True)
         password = secrets.token_urlsafe(18)
-        path.touch(mode=0o600)
-        path.chmod(0o600)
-        path.write_text(password + "\n")
+        # 0600 from the first byte, whatever the umask (O_EXCL: never through a planted link).
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(password + "\n")
         return password
 
     @property
