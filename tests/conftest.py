@@ -10,6 +10,10 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from shopnet.errors import PreflightError
+from shopnet.runtime.progress import Progress
+from shopnet_docker.engine import Docker
+from shopnet_docker.images import BuildReport, build_images
 from tests.support.servers import PostgresServer, RedisServer
 from tests.support.teardown import TeardownError, drop_database
 
@@ -76,3 +80,26 @@ def registry_token_file(tmp_path) -> str:
     from tests.support.registry import write_token_file
 
     return write_token_file(tmp_path)
+
+
+# -- the Docker engine and the images: docker, swarm, audit and k8s tests share them ------
+
+
+@pytest.fixture(scope="session")
+def docker() -> Docker:
+    """A running Docker engine; the docker tests fail (not skip) without one."""
+    engine = Docker()
+    try:
+        engine.ping()
+    except PreflightError as exc:
+        pytest.fail(f"the docker tests need a Docker engine: {exc}")
+    return engine
+
+
+@pytest.fixture(scope="session")
+def images(docker: Docker) -> BuildReport:
+    """Every image, built offline by the same function `shopnet images build` runs.
+
+    Cached layers make this a second or two once the base exists (about a minute cold).
+    """
+    return build_images(Progress(quiet=True), docker=docker)

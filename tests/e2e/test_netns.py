@@ -26,7 +26,7 @@ from tests.e2e.edge import (
 )
 from tests.netns.helpers import iptables_save, without
 from tests.netns.helpers import leftovers as network_leftovers
-from tests.netns.test_docker import dockerd  # noqa: F401 - fixture: a running dockerd
+from tests.netns.test_beside_docker import dockerd  # noqa: F401 - fixture: a running dockerd
 from tests.support.servers import scratch_dir
 from tests.support.stack import leftovers, request, require_default_resources, shopnet, status
 

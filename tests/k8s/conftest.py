@@ -42,7 +42,3 @@ def load_documents(directory: Path) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def documents(rendered: Path) -> list[dict[str, Any]]:
     return load_documents(rendered)
-
-
-# The engine and the offline-built images, for test_images.py (marked docker).
-from tests.docker.conftest import docker, images  # noqa: E402, F401

@@ -1,7 +1,7 @@
 """Least privilege measured on running stacks: netns (and local as root) from the outside in.
 
 Whole stacks, so run under the shared lock:
-    flock /tmp/shopnet-stack.lock .venv/bin/python -m pytest tests/security/test_isolation_e2e.py
+    flock /tmp/shopnet-stack.lock .venv/bin/python -m pytest tests/e2e/test_least_privilege.py
 """
 
 from __future__ import annotations

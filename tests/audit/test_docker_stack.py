@@ -1,6 +1,6 @@
 """`shopnet audit` in docker mode: measured inside every container of a running stack.
 
-flock /tmp/shopnet-stack.lock .venv/bin/python -m pytest tests/docker/test_audit.py
+flock /tmp/shopnet-stack.lock .venv/bin/python -m pytest tests/audit/test_docker_stack.py
 """
 
 from __future__ import annotations
