@@ -12,7 +12,7 @@ from shopnet.runtime.cgroups import MOUNTINFO, Controller, Limits, controllers, 
 from shopnet.topology.model import Service
 from shopnet_netns.names import Names
 
-__all__ = ["Controller", "Limits", "apply", "controllers", "find", "place", "remove"]
+__all__ = ["Controller", "Limits", "apply", "controllers", "find", "oom_kills", "place", "remove"]
 
 
 def apply(names: Names, instance: str, service: Service, *, mountinfo: Path = MOUNTINFO) -> Limits:
@@ -28,3 +28,8 @@ def find(names: Names) -> list[str]:
 def remove(names: Names) -> tuple[list[str], list[str]]:
     """Stop what still runs in our cgroups, then remove them; (removed, problems)."""
     return generic.remove(names.cgroup)
+
+
+def oom_kills(names: Names, instance: str, *, mountinfo: Path = MOUNTINFO) -> int | None:
+    """How many processes the kernel's OOM killer has ended in the instance's memory cgroup."""
+    return generic.oom_kills(names.cgroup, instance, mountinfo=mountinfo)

@@ -151,6 +151,9 @@ class NetnsDriver(HostedDriver):
         limits = cgroups.apply(self.names, record.name, self.topology.service(record.service))
         return enter_instance(record.namespace, limits)
 
+    def oom_kills(self, record: InstanceRecord) -> int | None:
+        return cgroups.oom_kills(self.names, record.name)
+
     def exec(self, instance: str, argv: list[str]) -> int:
         record = self.require_state().instance(instance)
         enter = self.enter_for(record)

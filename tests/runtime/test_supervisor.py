@@ -99,3 +99,66 @@ def test_spec_files_are_private(stack: Layout) -> None:
     spec = stack.pids / "steady.spec.json"
     assert spec.stat().st_mode & 0o777 == 0o600
     assert json.loads(spec.read_text())["argv"] == ["sh", "-c", "sleep 60"]
+
+
+OOM_SUPERVISOR = """
+import sys
+from pathlib import Path
+from shopnet.runtime import supervisor
+from shopnet.runtime.local import LocalDriver
+from shopnet.runtime.progress import Progress
+from shopnet.topology import load
+from shopnet_netns import cgroups
+from shopnet_netns.names import Names
+
+class Driver(LocalDriver):  # local processes, with a memory cgroup's OOM count (netns's)
+    def oom_kills(self, record):
+        return cgroups.oom_kills(Names(sys.argv[2]), record.name)
+
+supervisor.BACKOFF_FIRST = 30.0  # one exit to look at, no restart meanwhile
+driver = Driver(topology=load(None), root=Path(sys.argv[1]), progress=Progress(quiet=True))
+supervisor.Supervisor(driver).run()
+"""
+HOG = "import time; time.sleep(1.5); hog = bytearray(256 << 20); time.sleep(60)"
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="cgroups need root")
+def test_an_oom_kill_is_named_as_the_last_exit(tmp_path: Path) -> None:
+    """The kernel's OOM killer sends SIGKILL, which alone does not say who sent it: the
+    instance's memory cgroup counts it, and `status` names it (was: "unknown")."""
+    from shopnet.topology.model import Service
+    from shopnet_netns import cgroups
+    from shopnet_netns.names import Names
+
+    names = Names(f"snoom{os.getpid()}")
+    service = Service("hog", "backend", 1, 1, memory_mb=64)
+    limits = cgroups.apply(names, "hog", service)
+    if limits.problems:
+        cgroups.remove(names)
+        pytest.skip(f"no memory limit here: {limits.problems}")
+    layout = Layout(tmp_path / "local")
+    layout.prepare()
+    state = StackState(mode="local", scale={}, phase="up")
+    state.instances.append(InstanceRecord("hog", "hog", "127.0.0.1", 1))
+    spec = process.ProcessSpec("hog", (sys.executable, "-c", HOG), layout.log("hog"))
+    state.save(layout)
+    watcher = None
+    try:
+        process.spawn(
+            spec,
+            owner=str(layout.dir),
+            pid_dir=layout.pids,
+            enter=lambda: cgroups.place(limits) and os._exit(99),  # in the cgroup, or die
+        )
+        argv = [sys.executable, "-c", OOM_SUPERVISOR, str(tmp_path), names.prefix]
+        watcher = subprocess.Popen(argv)
+        wait_for(lambda: seen(layout, "hog").last_exit != "", timeout=15)
+        assert seen(layout, "hog").last_exit.startswith("OOM kill"), seen(layout, "hog")
+        assert cgroups.oom_kills(names, "hog") == 1
+    finally:
+        if watcher is not None:
+            watcher.send_signal(signal.SIGTERM)
+            watcher.wait(timeout=10)
+        process.stop_all(layout.pids, owner=str(layout.dir))
+        cgroups.remove(names)

@@ -166,6 +166,24 @@ def apply(
     return Limits(instance, tuple(paths), tuple(applied), tuple(problems))
 
 
+def oom_kills(parent_name: str, instance: str, *, mountinfo: Path = MOUNTINFO) -> int | None:
+    """How many processes the kernel's OOM killer has ended in the instance's memory cgroup
+    (v2 `memory.events`, v1 `memory.oom_control`: `oom_kill N`); None when unknown."""
+    ctl = controllers(mountinfo).get("memory")
+    if ctl is None:
+        return None
+    events = "memory.events" if ctl.version == 2 else "memory.oom_control"
+    try:
+        text = (ctl.root / parent_name / instance / events).read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill" and value.strip().isdigit():
+            return int(value)
+    return None
+
+
 def place(limits: Limits, pid: int | str = 0) -> list[str]:
     """Move `pid` (0: the calling process) into the instance's cgroups; returns problems.
 

@@ -62,6 +62,12 @@ class HostedDriver(Driver):
         """Like enter_for, for the instance's own process started again (netns: its cgroups too)."""
         return self.enter_for(record)
 
+    def oom_kills(self, record: InstanceRecord) -> int | None:
+        """How many processes the kernel's OOM killer ended in the instance's memory cgroup
+        so far (netns); None where the mode has no such count (the supervisor then names
+        the exit by its signal alone)."""
+        return None
+
     # -- the hooks of `up` ------------------------------------------------------
 
     def running(self) -> bool:

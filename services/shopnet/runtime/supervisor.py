@@ -70,7 +70,8 @@ class Supervised:
 
     restarts: int = 0
     last_exit: str = ""
-    """E.g. `exit 1`, `signal SIGKILL`, `unknown` (a process it did not start itself)."""
+    """E.g. `exit 1`, `signal SIGKILL`, `unknown` (a process it did not start itself),
+    `OOM kill (signal SIGKILL)` when its memory cgroup's OOM-kill count grew meanwhile."""
     state: str = "running"
     """running / restarting / gave up / stopped."""
 
@@ -128,6 +129,8 @@ class _Watch:
     """When to start it again; None while it runs (or when left down)."""
     history: tuple[float, ...] = ()
     """Times of recent restarts, for the limit."""
+    oom_kills: int | None = None
+    """Its memory cgroup's OOM-kill count when it was last seen running (None: unknown)."""
     status: Supervised = Supervised()
 
 
@@ -179,7 +182,7 @@ class Supervisor:
             for fd in ready:
                 if fd in fds and not self._stopping:
                     watch = fds[fd]
-                    self._exited(watch, self._exit_of(watch), now)
+                    self._exited(watch, self._oom_or(watch, self._exit_of(watch)), now)
             for watch in self.watches.values():
                 if watch.due is not None and watch.due <= now and not self._stopping:
                     self._restart(watch, now)
@@ -199,6 +202,21 @@ class Supervisor:
             self._exited(watch, "unknown", now)
             return
         watch.pid, watch.child, watch.started, watch.due = pid, child, now, None
+        watch.oom_kills = self._oom_kills(watch)
+
+    def _oom_kills(self, watch: _Watch) -> int | None:
+        try:
+            return self.driver.oom_kills(watch.record)
+        except Exception:  # a count we cannot read must not stop supervision
+            return None
+
+    def _oom_or(self, watch: _Watch, how: str) -> str:
+        """`how`, named an OOM kill when the instance's cgroup counted one since it started
+        (a SIGKILL alone does not say who sent it; the kernel's count does)."""
+        before, after = watch.oom_kills, self._oom_kills(watch)
+        if before is not None and after is not None and after > before:
+            return f"OOM kill ({how})"
+        return how
 
     def _exit_of(self, watch: _Watch) -> str:
         """How the instance ended: exact for our children, from /proc while a zombie, else unknown."""
