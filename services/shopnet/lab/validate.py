@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import random
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from shopnet.product import seed
 from shopnet.runtime.base import Driver
 
 TIMEOUT_S = 5.0
@@ -28,6 +30,8 @@ P99_CONNECTIONS = 4
 P99_PRODUCTS = 50
 CATALOG_PAGE = 100
 """Products in the large answer (tens of kB: many full-size segments)."""
+ORDERABLE = [i for i in range(1, 1001) if seed.catalog_entry(i)[-1] >= 100]
+"""Seed products with at least 100 units: validations can order them for a long time."""
 SHOWN_PROBLEMS = 3
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -108,8 +112,11 @@ def catalog(url: str) -> Outcome:
 
 
 def order(url: str) -> Outcome:
-    body = {"customer_id": "validate", "items": [{"product_id": 1, "quantity": 1}]}
-    return _http("order", "POST /api/orders", f"{url}/api/orders", 201, method="POST", body=body)
+    """One unit of a random well-stocked seed product, so repeated validations sell none out."""
+    product = random.choice(ORDERABLE)
+    body = {"customer_id": "validate", "items": [{"product_id": product, "quantity": 1}]}
+    what = f"POST /api/orders (product {product})"
+    return _http("order", what, f"{url}/api/orders", 201, method="POST", body=body)
 
 
 def cache(url: str) -> Outcome:
