@@ -65,7 +65,7 @@ class Listeners:
             for own in mine:
                 sock = _listening_socket(str(own), self.host_port or 0)
                 self.host_port = sock.getsockname()[1]
-                self.sockets[(str(address), self.host_port)] = sock
+                self.sockets[(str(own), self.host_port)] = sock
         except BaseException:
             self.close()
             raise
