@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"where the latest {kind} charts are looked for ({kind}-results)",
         )  # fmt: skip
     chaos_command.add_parser(sub.add_parser, with_mode)
-    lab_command.add_parsers(sub, with_mode)
+    lab_command.add_parsers(sub.add_parser, with_mode)
     return parser
 
 

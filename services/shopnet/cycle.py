@@ -163,7 +163,8 @@ def _call(method: str, url: str, body: object = None) -> dict[str, Any]:
     for attempt in range(3):  # the gateway may still be learning the instances' addresses
         try:
             with _OPENER.open(request, timeout=10) as reply:
-                return json.loads(reply.read() or b"{}")
+                answer: dict[str, Any] = json.loads(reply.read() or b"{}")
+                return answer
         except OSError:
             if attempt == 2:
                 raise

@@ -15,8 +15,10 @@ from shopnet.runtime.progress import Progress
 LAB_ACTIONS = ("list", "start", "hint", "check", "reset")
 
 
-def add_parsers(sub: argparse.Namespace, with_mode: Callable[..., None]) -> None:
-    val = sub.add_parser(
+def add_parsers(
+    new_verb: Callable[..., argparse.ArgumentParser], with_mode: Callable[..., None]
+) -> None:
+    val = new_verb(
         "validate", help="check the topology's expectations on the running stack (exit 0/1)"
     )
     with_mode(val)
@@ -26,7 +28,7 @@ def add_parsers(sub: argparse.Namespace, with_mode: Callable[..., None]) -> None
     )  # fmt: skip
     val.add_argument("--json", action="store_true", help="machine-readable output")
 
-    lab = sub.add_parser("lab", help="troubleshooting labs: a planted fault, hints, a checker")
+    lab = new_verb("lab", help="troubleshooting labs: a planted fault, hints, a checker")
     with_mode(lab)
     lab.add_argument("action", choices=LAB_ACTIONS, help="list, start NAME, hint, check or reset")
     lab.add_argument("name", nargs="?", help="the lab to start (see `shopnet lab list`)")
@@ -42,7 +44,7 @@ def needs_stack(args: argparse.Namespace) -> bool:
             raise ConfigError(f"lab {args.action} takes no name (it acts on the running lab)")
         if args.json and args.action != "list":
             raise ConfigError("--json is for `lab list` only")
-        return args.action != "list"
+        return bool(args.action != "list")
     return True
 
 
@@ -88,6 +90,6 @@ def run_lab(args: argparse.Namespace, driver: Driver | None, progress: Progress)
         print(f"lab {lab.name}: solved, every expectation holds")
         return 0
     with progress.step("undoing the lab's fault"):
-        lab = session.reset(driver)
-    print(f"lab {lab.name} reset" if lab is not None else "no lab is running")
+        undone = session.reset(driver)
+    print(f"lab {undone.name} reset" if undone is not None else "no lab is running")
     return 0

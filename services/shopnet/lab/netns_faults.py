@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from shopnet.errors import DriverError, StateError
 from shopnet.hostnet import tools
 from shopnet.runtime.base import Driver
+from shopnet.runtime.capabilities import TierShaping
 from shopnet.runtime.confine import Confinement
 from shopnet.runtime.secrets import RUNTIME
 from shopnet.runtime.state import Layout
@@ -59,7 +60,8 @@ def _rules(table: str, chain: str) -> list[dict[str, object]]:
 def _rule_handle(table: str, chain: str, comment: str) -> int | None:
     for rule in _rules(table, chain):
         if rule.get("comment") == comment:
-            return int(rule["handle"])  # type: ignore[call-overload]
+            handle = rule["handle"]
+            return handle if isinstance(handle, int) else None
     return None
 
 
@@ -245,19 +247,24 @@ def set_offloads(driver: Driver, instance: str, *, on: bool) -> None:
 def limit_rate(driver: Driver, tier: str, rate: str) -> None:
     from shopnet.hostnet.ratelimit import Rate
 
-    driver.netem(tier, delay_ms=0.0, loss_pct=0.0, clear=False, rate=Rate.parse(rate))
+    _shaping(driver).netem(tier, delay_ms=0.0, loss_pct=0.0, clear=False, rate=Rate.parse(rate))
 
 
 def clear_rate(driver: Driver, tier: str) -> None:
-    driver.netem(tier, delay_ms=0.0, loss_pct=0.0, clear=True)
+    _shaping(driver).netem(tier, delay_ms=0.0, loss_pct=0.0, clear=True)
+
+
+def _shaping(driver: Driver) -> TierShaping:
+    if not isinstance(driver, TierShaping):
+        raise DriverError(f"{driver.mode} mode cannot shape a tier's links")
+    return driver
 
 
 # -- the cache's credentials broken --------------------------------------------------
 
 
 def _confinement(driver: Driver) -> Confinement:
-    layout: Layout = driver.layout  # type: ignore[attr-defined]
-    return Confinement(layout)
+    return Confinement(driver.layout)
 
 
 def _restart(driver: Driver, instance: str, timeout: float = 30.0) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,11 +60,11 @@ def lab_named(name: str) -> Lab:
 
 
 def _file(driver: Driver) -> Path:
-    return driver.layout.lab_file  # type: ignore[attr-defined, no-any-return]
+    return driver.layout.lab_file
 
 
 def current(driver: Driver) -> Running | None:
-    return Running.load(_file(driver)) if hasattr(driver, "layout") else None
+    return Running.load(_file(driver))
 
 
 def require_current(driver: Driver) -> tuple[Running, Lab]:
@@ -153,7 +154,7 @@ def settle(driver: Driver, timeout: float = SETTLE_S) -> None:
     """Wait until the stack works again end to end: a restarted Redis, a product service
     reconnecting to it, database pools whose connections timed out while the way was cut."""
     url = driver.gateway_url
-    checks = (
+    checks: tuple[Callable[[], validate.Outcome], ...] = (
         lambda: validate.health(driver),
         lambda: validate.main_path(url),
         lambda: validate.cache(url),

@@ -54,6 +54,10 @@ class SupervisedDriver(Protocol):
         """What a restarted instance's child runs before exec (joining its namespace)."""
         ...
 
+    def oom_kills(self, record: InstanceRecord) -> int | None:
+        """The kernel's OOM kills in the instance's memory cgroup so far; None if unknown."""
+        ...
+
 
 NAME = "supervisor"
 RESTART_LIMIT = 10
