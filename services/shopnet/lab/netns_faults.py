@@ -27,7 +27,6 @@ from shopnet.runtime.base import Driver
 from shopnet.runtime.capabilities import TierShaping
 from shopnet.runtime.confine import Confinement
 from shopnet.runtime.secrets import RUNTIME
-from shopnet.runtime.state import Layout
 
 if TYPE_CHECKING:
     from shopnet_netns.plan import NetworkPlan
