@@ -22,7 +22,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from shopnet.errors import ConfigError, DriverError
+from shopnet.errors import DriverError
 from shopnet.runtime import nofollow, ports
 from shopnet.runtime.base import DownResult, InstanceStatus
 from shopnet.runtime.progress import Progress

@@ -43,6 +43,7 @@ async def test_a_client_that_never_reads_costs_one_buffer_and_others_are_served(
     app = web.Application()
     app.router.add_get("/{tail:.*}", page)
     upstream = await stack.start_server(app)
+    assert upstream.port is not None
     await stack.register("product-1", port=upstream.port)
     gateway = await stack.gateway(expect={"product": 1})
     port = gateway.server.port

@@ -158,12 +158,13 @@ async def test_our_protocol_answers_as_aiohttp_and_forwards_nothing_it_refuses(
     targets: tuple[TestClient, Upstream, TestServer, Upstream],
 ) -> None:
     gateway, behind, server, plain = targets
-    assert gateway.server.port is not None and server.port is not None
+    our_port, plain_port = gateway.server.port, server.port
+    assert our_port is not None and plain_port is not None
 
     async def one(n: int, data: bytes) -> tuple[list[int], list[int]]:
         path = f"/api/products/case-{n}".encode()
         raw = data.replace(P, path)
-        return await asyncio.gather(exchange(gateway.server.port, raw), exchange(server.port, raw))
+        return await asyncio.gather(exchange(our_port, raw), exchange(plain_port, raw))
 
     results = await asyncio.gather(*(one(n, data) for n, (_, data) in enumerate(CORPUS)))
     differences = []

@@ -149,7 +149,9 @@ def test_an_oom_kill_is_named_as_the_last_exit(tmp_path: Path) -> None:
             spec,
             owner=str(layout.dir),
             pid_dir=layout.pids,
-            enter=lambda: cgroups.place(limits) and os._exit(99),  # in the cgroup, or die
+            enter=lambda: (
+                None if not cgroups.place(limits) else os._exit(99)
+            ),  # in the cgroup, or die
         )
         argv = [sys.executable, "-c", OOM_SUPERVISOR, str(tmp_path), names.prefix]
         watcher = subprocess.Popen(argv)

@@ -118,7 +118,8 @@ class FrontProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # asyncio declares a BaseTransport; a TCP connection gets a full Transport.
-        self._transport = transport  # type: ignore[assignment]
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
         peer = transport.get_extra_info("peername")
         self._peer = peer[0] if isinstance(peer, tuple) else ""
         connections = self._server._connections
@@ -128,7 +129,7 @@ class FrontProtocol(asyncio.Protocol):
             self._finish_with(TOO_MANY)
             return
         self._idle_since = self._loop.time()
-        self._transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)
         self._keepalive = self._loop.call_at(
             self._idle_since + self._limits.keepalive_timeout, self._check_idle
         )

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from shopnet.dashboard.svg import STYLE
 
@@ -70,7 +71,7 @@ def _refuse(status: int, message: str) -> web.Response:
     return web.json_response({"error": {"code": "forbidden", "message": message}}, status=status)
 
 
-def middleware(token: str) -> Callable[[web.Request, _Handler], Awaitable[web.StreamResponse]]:
+def middleware(token: str) -> Middleware:
     """The checks above, for an app whose token is `token`."""
     expected = token.encode()
 
