@@ -25,6 +25,7 @@ from shopnet.runtime.scale import parse_scale
 from shopnet.runtime.state import default_root
 from shopnet.runtime.variant import resolve
 from shopnet.topology import load
+from shopnet.trace import command as trace_command
 
 
 def default_mode() -> str:
@@ -231,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"where the latest {kind} charts are looked for ({kind}-results)",
         )  # fmt: skip
     chaos_command.add_parser(sub, with_mode)
+    trace_command.add_parser(sub, with_mode)
     return parser
 
 
@@ -372,6 +374,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"# {driver.describe_variant()}")
             print(format_status(rows), end="")
         return 0 if all(r.health in {"ready", "degraded"} for r in rows) else 1
+    if args.command == "trace":
+        return trace_command.trace(args, driver)
     if args.command == "isolation":
         text, ok = driver.isolation()
         print(f"# {driver.describe_variant()}")
@@ -466,6 +470,8 @@ def _down(args: argparse.Namespace, topology, root: Path, progress: Progress) ->
             if d.present() or (args.volumes and d.has_data())
         ]
     )
+    for item in trace_command.cleanup_after_down(topology.prefix):
+        progress.info(f"  removed {item} (left by a killed trace)")
     if not drivers:
         progress.info("nothing of ours is running")
         return 0
