@@ -40,6 +40,7 @@ from shopnet.runtime.state import StackState
 from shopnet.runtime.users import User
 from shopnet.runtime.variant import Variant
 from shopnet.topology.model import Discovery, Service, Topology
+from shopnet.trace.route import Place, TraceRoute
 from shopnet_docker import (
     backup,
     names,
@@ -240,6 +241,22 @@ class DockerDriver(Driver):
             self.docker, self.topology, self._containers_or_fail(), self.wiring
         )
         return isolation.format_matrix(cells), all(c.ok for c in cells)
+
+    def trace_route(self, source: str, target: str, port: int | None) -> TraceRoute:
+        from shopnet_docker import tracepath
+
+        return tracepath.route(
+            topology=self.topology, containers=self._containers_or_fail(),
+            networks=self.stack.networks(), wiring=self.wiring, source=source, target=target,
+            port=port, mode=self.describe_variant(),
+        )  # fmt: skip
+
+    def trace_prefix(self) -> str:
+        return self.project
+
+    def trace_places(self) -> list[Place]:
+        running = [c for c in self.stack.containers() if c.running and c.pid]
+        return [Place("host", None), *(Place(c.instance, f"/proc/{c.pid}/ns/net") for c in running)]
 
     def exec(self, instance: str, argv: list[str]) -> int:
         self.docker.ping()
