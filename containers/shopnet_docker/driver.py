@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -259,12 +258,17 @@ class DockerDriver(Driver):
         return [Place("host", None), *(Place(c.instance, f"/proc/{c.pid}/ns/net") for c in running)]
 
     def exec(self, instance: str, argv: list[str]) -> int:
+        from shopnet_docker import execute
+
         self.docker.ping()
         container = self.stack.container(instance)
-        tty = ["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else []
-        return subprocess.run(
-            [self.docker.binary, "exec", "-i", *tty, container.name, *argv], check=False
-        ).returncode
+        return execute.run([self.docker.binary], container.name, container.pid, argv)
+
+    def exec_note(self, instance: str, argv: list[str]) -> str:
+        from shopnet_docker import execute
+
+        container = self.stack.container(instance)
+        return execute.note([self.docker.binary], container.name, instance, argv)
 
     def engine_argv(self, container: str) -> list[str]:
         """argv prefix of a docker command about `container` (the engine that runs it)."""

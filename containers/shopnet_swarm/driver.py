@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -218,10 +217,17 @@ class SwarmDriver(DockerDriver):
         return self.docker.argv(container)
 
     def exec(self, instance: str, argv: list[str]) -> int:
+        from shopnet_docker import execute
+
         container = self.stack.container(instance)
-        tty = ["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else []
-        prefix = self.docker.argv(container.name)
-        return subprocess.run([*prefix, "exec", "-i", *tty, container.name, *argv]).returncode
+        return execute.run(self.docker.argv(container.name), container.name, container.pid, argv)
+
+    def exec_note(self, instance: str, argv: list[str]) -> str:
+        from shopnet_docker import execute
+
+        container = self.stack.container(instance)
+        engine = self.docker.argv(container.name)
+        return execute.note(engine, container.name, instance, argv)
 
     def logs(self, instance: str, *, follow: bool) -> int:
         container = self.stack.container(instance)

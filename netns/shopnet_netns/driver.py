@@ -156,6 +156,12 @@ class NetnsDriver(HostedDriver):
         except FileNotFoundError:
             raise ConfigError(f"{argv[0]}: command not found") from None
 
+    def exec_note(self, instance: str, argv: list[str]) -> str:
+        return (
+            f"as root (uid 0) in {instance}'s network namespace, with the host's filesystem "
+            "and tools (the service itself runs as its own user)"
+        )
+
     def status(self) -> list[InstanceStatus]:
         rows = super().status()
         if self.variant.hosts == 1:

@@ -394,6 +394,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
         if not argv:
             raise ConfigError("exec needs a command: shopnet exec INSTANCE -- COMMAND")
+        progress.info(f"shopnet exec: {argv[0]} {driver.exec_note(args.instance, argv)}")
         return driver.exec(args.instance, argv)
     if args.command == "logs":
         return driver.logs(args.instance, follow=args.follow)

@@ -6,6 +6,7 @@ GET  /events           Server-Sent Events: a full snapshot every tick, with an i
 GET  /api/snapshot     the latest snapshot (for scripts and tests)
 GET  /api/panels       audit and chart listings
 POST /api/isolation    run `shopnet isolation` on the stack (its probes get denied)
+POST /api/trace        {"source", "target", "port"?}: `shopnet trace` of one flow, as text
 GET  /charts/{kind}/{name}   a PNG of the latest bench or chaos run
 """
 
@@ -84,6 +85,7 @@ def create_app(cfg: DashboardConfig) -> web.Application:
     app.router.add_get("/api/snapshot", _snapshot)
     app.router.add_get("/api/panels", _panels)
     app.router.add_post("/api/isolation", _isolation)
+    app.router.add_post("/api/trace", _trace)
     app.router.add_get("/charts/{kind}/{name}", _chart)
     app.router.add_static("/static/", STATIC)
     return app
@@ -173,6 +175,17 @@ async def _panels(request: web.Request) -> web.Response:
 
 async def _isolation(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(panels.isolation, request.app[CONFIG].driver))
+
+
+async def _trace(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+        source, target = str(body["source"]), str(body["target"])
+        port = int(body["port"]) if body.get("port") is not None else None
+    except (ValueError, KeyError, TypeError):
+        raise web.HTTPBadRequest(text="expected JSON {source, target, port?}") from None
+    driver = request.app[CONFIG].driver
+    return web.json_response(await asyncio.to_thread(panels.trace, driver, source, target, port))
 
 
 async def _chart(request: web.Request) -> web.FileResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 from shopnet.trace.walk import Pass, Walk
@@ -42,42 +43,50 @@ def as_json(walk: Walk) -> str:
     return json.dumps(walk.as_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
-def markdown(pairs: list[tuple[str, Walk, Walk]]) -> str:
-    """The teaching page: per mode, one allowed request and one denied attempt side by side."""
-    lines = [
-        "# A packet's walk, in every mode",
-        "",
-        "Written by `shopnet trace --markdown` from real traces on running stacks (regenerate",
-        "it the same way; see `shopnet trace --help`). Each mode shows one allowed request",
-        "from outside (a client of the host's published port) to a product instance and one",
-        "denied attempt, traced with nftables tracing in every namespace on the path",
-        "(`meta nftrace set 1` for the probe's flow only), conntrack for the NAT and the",
-        "kernel's `skb:kfree_skb` drop reasons.",
-        "",
-        "Where the modes take the same kernel path: the host's published port is a DNAT in",
-        "the host's own namespace (output hook for the host's own client), and every hop",
-        "between namespaces is a veth into a Linux bridge. Where they differ: netns routes",
-        "between tiers on the host and denies by the flow in one table of ours (`inet",
-        "shopnet`, chain `testbed`); Docker puts a container on every network it talks to",
-        "and denies only between networks (iptables-nft chains DOCKER-ISOLATION-STAGE-1/2,",
-        "DOCKER-USER before them).",
-        "",
-    ]
-    for mode, allowed, denied in pairs:
-        lines += [f"## {mode}", "", "| allowed | denied |", "|---|---|"]
-        left = text(allowed).rstrip("\n").splitlines()
-        right = text(denied).rstrip("\n").splitlines()
-        for a, b in zip(
-            left + [""] * (len(right) - len(left)),
-            right + [""] * (len(left) - len(right)),
-            strict=True,
-        ):
-            lines.append(f"| {_cell(a)} | {_cell(b)} |")
-        lines.append("")
-    return "\n".join(lines)
+INTRO = """# A packet's walk, in every mode
+
+Written by `shopnet trace --markdown` from real traces on running stacks: run it once
+per mode (it replaces that mode's section and keeps the others). Each section shows,
+side by side, an allowed request — from outside (a client of the host's published
+port) to the gateway, and the gateway's own connection on to a product instance — and
+a denied attempt, the gateway trying PostgreSQL. Every trace is one probe connection
+followed with nftables tracing in each namespace on its path (`meta nftrace set 1` for
+the probe's flow only), conntrack for the NAT and the kernel's `skb:kfree_skb` drop
+reasons.
+
+Where the modes take the same kernel path: the published port is a DNAT in the
+host's own namespace (the output hook, for a client on the host), every hop between
+namespaces is a veth into a Linux bridge, and the answer is un-NATed by conntrack on
+the way back. Where they differ: netns routes between tiers on the host and denies by
+the flow, in one table of ours (`inet <prefix>`, chain `testbed`, forward hook);
+Docker attaches a container to every network it talks to and denies only between
+networks (iptables-nft: `ip filter FORWARD` → DOCKER-USER → DOCKER-ISOLATION-STAGE-1/2),
+so within a network everything connects. With several hosts the same rules run in
+every simulated host, and the hop between hosts is VXLAN.
+"""
 
 
-def _cell(text: str) -> str:
-    if not text:
-        return ""
-    return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
+def section(title: str, allowed: list[Walk], denied: Walk) -> str:
+    """One mode's section: the allowed walks on the left, the denied one on the right."""
+    left = "\n".join(text(w) for w in allowed)
+    return "\n".join(
+        [
+            f"## {title}",
+            "",
+            "<table><tr><th>allowed</th><th>denied</th></tr><tr>",
+            f'<td valign="top"><pre>{html.escape(left)}</pre></td>',
+            f'<td valign="top"><pre>{html.escape(text(denied))}</pre></td>',
+            "</tr></table>",
+            "",
+        ]
+    )
+
+
+def merge(existing: str, title: str, new_section: str) -> str:
+    """The page with `title`'s section replaced (or added), every other section kept."""
+    sections: dict[str, str] = {}
+    for chunk in existing.split("\n## ")[1:]:
+        name = chunk.split("\n", 1)[0].strip()
+        sections[name] = "## " + chunk.rstrip("\n") + "\n"
+    sections[title] = new_section
+    return INTRO + "\n" + "\n".join(sections[name] for name in sorted(sections))
