@@ -67,3 +67,14 @@ def test_cross_network_denial_names_dockers_chain(stack: DockerDriver) -> None:
     assert "ip filter FORWARD" in chains, chains
     places = stack.trace_places()
     assert trace_leftovers(PREFIX, places) == []
+
+
+def test_exec_runs_network_tools_and_says_as_whom(stack: DockerDriver) -> None:
+    note = stack.exec_note("gateway-1", ["ip", "-br", "addr"])
+    assert "is not in the image" in note and "root (uid 0)" in note, note
+    for argv in (["ip", "-br", "addr"], ["ss", "-tln"], ["ping", "-c", "1", "-W", "2", "127.0.0.1"],
+                 ["tcpdump", "-D"]):  # fmt: skip
+        assert stack.exec("gateway-1", argv) == 0, argv
+    note = stack.exec_note("gateway-1", ["python3", "-c", "pass"])
+    assert "as user 10001:10001" in note, note
+    assert stack.exec("gateway-1", ["python3", "-c", "pass"]) == 0

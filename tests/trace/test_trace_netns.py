@@ -103,3 +103,20 @@ def test_nothing_is_left_behind_also_after_kill_9(stack: tuple[Path, Path]) -> N
     assert trace_leftovers(PREFIX, places()) == []
     monitors = subprocess.run(["pgrep", "-f", "^nft monitor trace"], capture_output=True, text=True)
     assert monitors.stdout == "", "a monitor outlived its trace"
+
+
+def test_a_learners_tools_work_in_exec_and_it_says_as_whom(stack: tuple[Path, Path]) -> None:
+    root, topology = stack
+    own = helpers.SUBNETS["frontend"].replace(".0/24", ".10")
+    product = helpers.SUBNETS["backend"].replace(".0/24", ".20")
+    for argv in (
+        ["ping", "-c", "1", "-W", "2", own],
+        ["ip", "-br", "addr"],
+        ["ss", "-tln"],
+        ["curl", "-s", "-o", "/dev/null", f"http://{product}:3001/health"],
+        ["tcpdump", "-D"],
+    ):
+        out = shopnet(root, "--topology", str(topology), "exec", "gateway-1", "--", *argv)
+        assert "as root (uid 0) in gateway-1's network namespace" in out.stderr, out.stderr
+    listening = shopnet(root, "--topology", str(topology), "exec", "gateway-1", "--", "ss", "-tln")
+    assert ":3000" in listening.stdout
