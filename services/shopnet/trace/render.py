@@ -63,6 +63,17 @@ Docker attaches a container to every network it talks to and denies only between
 networks (iptables-nft: `ip filter FORWARD` → DOCKER-USER → DOCKER-ISOLATION-STAGE-1/2),
 so within a network everything connects. With several hosts the same rules run in
 every simulated host, and the hop between hosts is VXLAN.
+
+How to read a walk: `→` lines are the request, `←` the answer, each in the namespace
+in brackets, with the interfaces it came in and went out by, the route that namespace
+used (`ip route get`), and every base chain (hook) that saw it with the rules that
+matched and the verdict. The trace mark does not cross a veth, so every namespace on
+the path had a temporary table of its own (`inet <prefix>_trace`, priority -350) that
+marked only the probe's address and source port. `nat:` is conntrack's entry
+(original tuple, reply tuple). A `drop:` line is the kernel's `kfree_skb` reason; that
+event carries no addresses, so it is matched by time: within 50 ms after one of the
+SYNs tracefs itself saw leave from the probe's source port. The last line is the end
+and the topology's word for the flow.
 """
 
 
