@@ -27,8 +27,10 @@ def add_parser(
         "netfilter rules, NAT, and why it was delivered, refused or dropped",
     )
     with_mode(trace)
-    trace.add_argument("source", metavar="FROM", help=f"an instance, `{HOST}` or `{OUTSIDE}`")
-    trace.add_argument("target", metavar="TO", help="an instance, e.g. product-1")
+    trace.add_argument(
+        "source", metavar="FROM", nargs="?", help=f"an instance, `{HOST}` or `{OUTSIDE}`"
+    )
+    trace.add_argument("target", metavar="TO", nargs="?", help="an instance, e.g. product-1")
     trace.add_argument("port", metavar="PORT", type=int, nargs="?", help="(default: TO's port)")
     out = trace.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="machine-readable output")
@@ -59,6 +61,8 @@ def trace(args: argparse.Namespace, driver: Driver) -> int:
         teaching.write(args.markdown, driver)
         print(args.markdown)
         return 0
+    if args.source is None or args.target is None:
+        raise ConfigError("trace needs FROM and TO, e.g. `shopnet trace outside gateway-1`")
     walk = run_trace(driver, args.source, args.target, args.port)
     print(render.as_json(walk) if args.json else render.text(walk), end="")
     return 0

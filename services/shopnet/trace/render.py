@@ -84,7 +84,7 @@ def section(title: str, allowed: list[Walk], denied: Walk) -> str:
         [
             f"## {title}",
             "",
-            "<table><tr><th>allowed</th><th>denied</th></tr><tr>",
+            "<table><tr><th>allowed</th><th>not allowed by the topology</th></tr><tr>",
             f'<td valign="top"><pre>{html.escape(left)}</pre></td>',
             f'<td valign="top"><pre>{html.escape(text(denied))}</pre></td>',
             "</tr></table>",
