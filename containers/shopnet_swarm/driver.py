@@ -29,6 +29,7 @@ from shopnet.runtime.progress import Progress
 from shopnet.runtime.state import StackState
 from shopnet.runtime.variant import Variant
 from shopnet.topology.model import Discovery, Kind, Topology, Wiring
+from shopnet.trace.route import TraceRoute
 from shopnet_docker import names, preflight, settings
 from shopnet_docker import status as docker_status
 from shopnet_docker.driver import DockerDriver
@@ -236,6 +237,12 @@ class SwarmDriver(DockerDriver):
 
     def capture(self, tier: str, *, count: int | None, seconds: float | None, output: Path) -> str:
         raise ConfigError("capture is not available in swarm mode (overlays have no host bridge)")
+
+    def trace_route(self, source: str, target: str, port: int | None) -> TraceRoute:
+        raise ConfigError(
+            "trace is not available in swarm mode yet (its overlays live in Docker's own "
+            "namespaces, not on a host bridge); trace the docker mode's stack instead"
+        )
 
     def netem(self, tier: str, *, delay_ms: float, loss_pct: float, clear: bool) -> str:
         raise ConfigError("netem is not available in swarm mode (overlays have no host bridge)")
