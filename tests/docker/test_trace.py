@@ -52,8 +52,8 @@ def stack(
 def test_outside_to_the_gateway_goes_through_dockers_dnat(stack: DockerDriver) -> None:
     walk = command.run_trace(stack, "outside", "gateway-1", None)
     assert walk.end is End.DELIVERED, walk
-    hooks = [h for p in walk.passes for h in p.hooks]
-    assert any(h.chain == "ip nat DOCKER" for h in hooks), hooks
+    rules = [r for p in walk.passes for h in p.hooks for r in h.rules]
+    assert any(r.chain == "ip nat DOCKER" and "dnat" in r.rule for r in rules), rules
     assert any(n.startswith("host: ") and "DNAT" in n for n in walk.nat), walk.nat
     assert walk.verdict == "delivered — allowed: anyone outside (world) → gateway:3000"
 
