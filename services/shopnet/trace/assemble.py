@@ -147,8 +147,10 @@ def routes(route: TraceRoute, events: Events, sport: int, prefix: str) -> dict[s
         packets = [e for e in group if e.kind == "packet"]
         iif = packets[0].fields.get("iif")
         destination = packets[-1].fields.get("ip daddr")
-        if destination is None or "port of" in place.interfaces.get(iif or "", ""):
-            continue
+        oif = next((e.fields["oif"] for e in reversed(packets) if "oif" in e.fields), None)
+        bridged = "port of" in place.interfaces.get(iif or "", "") or (iif and iif == oif)
+        if destination is None or bridged:
+            continue  # bridged (in and out of one bridge): no routing decision to show
         if iif is None:
             text = route_get(place, destination, None, None)
         else:
