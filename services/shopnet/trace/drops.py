@@ -116,9 +116,17 @@ def parse(text: str) -> list[Drop]:
     return found
 
 
+TEARDOWN = frozenset({"QUEUE_PURGE", "SOCKET_CLOSE"})
+"""Reasons a closing socket frees its own queues with: the probe's close, not a drop on the way."""
+
+
 def matching(drops: list[Drop], sent: list[float]) -> list[Drop]:
     """The drops within MATCH_WINDOW after one of the probe's transmissions (`sent`)."""
-    return [d for d in drops if any(0 <= d.at - t <= MATCH_WINDOW for t in sent)]
+    return [
+        d
+        for d in drops
+        if d.reason not in TEARDOWN and any(0 <= d.at - t <= MATCH_WINDOW for t in sent)
+    ]
 
 
 def _remove_instance(instance: Path) -> None:

@@ -169,4 +169,6 @@ class Monitor:
             self._proc.kill()
             self._proc.wait()
         self._reader.join(timeout=2)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
         return self.snapshot()

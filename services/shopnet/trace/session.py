@@ -60,7 +60,9 @@ def trace(route: TraceRoute, prefix: str) -> Walk:
         probe.close()
     return assemble.walk(
         route, sport=sport, outcome=outcome, events=events, nat=nat, routes=routes,
-        drops=drops.matching(kernel_drops, sent), sent=len(sent), prefix=prefix, chains=chains,
+        # A delivered probe dropped nothing; what the kernel freed meanwhile was someone else's.
+        drops=[] if outcome is End.DELIVERED else drops.matching(kernel_drops, sent),
+        sent=len(sent), prefix=prefix, chains=chains,
     )  # fmt: skip
 
 
