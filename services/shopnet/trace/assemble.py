@@ -45,7 +45,12 @@ def _first_packets(events: list[Event], sport: int, prefix: str) -> dict[str, li
         head = group[0]
         if head.kind != "packet":
             continue
-        if head.table == ours or not packets:
+        # A chain the current packet already passed means another packet (bridged ones
+        # can miss our prerouting chain: br_netfilter skips it for some).
+        seen = (
+            {(e.table, e.chain) for e in packets[-1][1] if e.kind == "packet"} if packets else set()
+        )
+        if head.table == ours or not packets or (head.table, head.chain) in seen:
             packets.append((_direction(head, sport), list(group)))
         else:
             packets[-1][1].extend(group)
