@@ -140,10 +140,11 @@ def _vxlan_notes(plan: NetworkPlan, src: Endpoint, dst: Endpoint) -> list[str]:
     there = next(v for v in a.vxlans if v.tier.name == dst.instance.tier.name)
     back = next(v for v in b.vxlans if v.tier.name == src.instance.tier.name)
     return [
-        f"VXLAN: {a.name} sends the request into {there.tier.bridge} and out of {there.name} "
+        f"VXLAN, once past {a.name}'s firewall: {a.name} bridges the request from "
+        f"{there.tier.bridge} out of {there.name} "
         f"(VNI {there.vni}): encapsulated in UDP {VXLAN_PORT} {a.uplink.ip} → {b.uplink.ip} "
         f"across {plan.underlay.bridge}; {b.name}'s {there.name} decapsulates it onto its "
         f"{there.tier.bridge}",
-        f"VXLAN back: {b.name} routes the reply into {back.tier.bridge}, out of {back.name} "
+        f"VXLAN back: {b.name} routes the answer into {back.tier.bridge}, out of {back.name} "
         f"(VNI {back.vni}), UDP {VXLAN_PORT} {b.uplink.ip} → {a.uplink.ip}",
     ]
