@@ -14,7 +14,8 @@ MODE ?= $(if $(filter 0,$(ROOT)),netns,local)
 SCALE ?=
 
 # Debian packages: what runs the stack, what the tests and benchmarks use.
-PKGS_STACK := redis-server postgresql postgresql-client iproute2 nftables iptables tcpdump procps python3-venv python3-seccomp
+PKGS_STACK := redis-server postgresql postgresql-client iproute2 nftables iptables tcpdump procps python3-venv \
+              python3-seccomp iputils-ping curl conntrack util-linux
 PKGS_DOCKER := docker.io docker-compose mmdebstrap buildah
 PKGS_BENCH := wrk nginx-light
 PKGS_NIX := nix-bin

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -42,6 +41,7 @@ from shopnet.runtime.state import StackState
 from shopnet.runtime.users import User
 from shopnet.runtime.variant import Variant
 from shopnet.topology.model import Service, Topology
+from shopnet.trace.route import Place, TraceRoute
 from shopnet_docker import (
     backup,
     names,
@@ -183,13 +183,17 @@ class ContainerDriver(Driver):
         return isolation.format_matrix(cells), all(c.ok for c in cells)
 
     def exec(self, instance: str, argv: list[str]) -> int:
+        from shopnet_docker import execute
+
         self.docker.ping()
         container = self.stack.container(instance)
-        tty = ["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else []
-        engine = self.engine_argv(container.name)
-        return subprocess.run(
-            [*engine, "exec", "-i", *tty, container.name, *argv], check=False
-        ).returncode
+        return execute.run(self.engine_argv(container.name), container.name, container.pid, argv)
+
+    def exec_note(self, instance: str, argv: list[str]) -> str:
+        from shopnet_docker import execute
+
+        container = self.stack.container(instance)
+        return execute.note(self.engine_argv(container.name), container.name, instance, argv)
 
     def engine_argv(self, container: str) -> list[str]:
         """argv prefix of a docker command about `container` (the engine that runs it)."""
@@ -244,6 +248,22 @@ class DockerDriver(ContainerDriver):
     mode = "docker"
 
     # -- capture, netem (tiers.py) ---------------------------------------------
+
+    def trace_route(self, source: str, target: str, port: int | None) -> TraceRoute:
+        from shopnet_docker import tracepath
+
+        return tracepath.route(
+            topology=self.topology, containers=self._containers_or_fail(),
+            networks=self.stack.networks(), wiring=self.wiring, source=source, target=target,
+            port=port, mode=self.describe_variant(),
+        )  # fmt: skip
+
+    def trace_prefix(self) -> str:
+        return self.project
+
+    def trace_places(self) -> list[Place]:
+        running = [c for c in self.stack.containers() if c.running and c.pid]
+        return [Place("host", None), *(Place(c.instance, f"/proc/{c.pid}/ns/net") for c in running)]
 
     def capture(self, tier: str, *, count: int | None, seconds: float | None, output: Path) -> str:
         return tiers.capture(self.parts(), tier, count=count, seconds=seconds, output=output)

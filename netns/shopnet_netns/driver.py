@@ -27,7 +27,8 @@ from shopnet.runtime.base import EntryPoint, InstanceStatus
 from shopnet.runtime.hosted import HostedDriver
 from shopnet.runtime.launch import Placement
 from shopnet.runtime.state import InstanceRecord, StackState
-from shopnet_netns import cgroups, hostplan, isolation, netem, preflight
+from shopnet.trace.route import Place, TraceRoute
+from shopnet_netns import cgroups, hostplan, isolation, namespaces, netem, preflight, tracepath
 from shopnet_netns.build import build
 from shopnet_netns.inventory import discover, teardown
 from shopnet_netns.names import Names
@@ -162,6 +163,12 @@ class NetnsDriver(HostedDriver):
         except FileNotFoundError:
             raise ConfigError(f"{argv[0]}: command not found") from None
 
+    def exec_note(self, instance: str, argv: list[str]) -> str:
+        return (
+            f"as root (uid 0) in {instance}'s network namespace, with the host's filesystem "
+            "and tools (the service itself runs as its own user)"
+        )
+
     def status(self) -> list[InstanceStatus]:
         rows = super().status()
         if self.variant.hosts == 1:
@@ -208,6 +215,16 @@ class NetnsDriver(HostedDriver):
         # On a running stack only the services listen, so each target's own port is probed.
         results = isolation.run(isolation.probes(self._state_plan(), every_port=False))
         return isolation.format_matrix(results), all(r.ok for r in results)
+
+    def trace_route(self, source: str, target: str, port: int | None) -> TraceRoute:
+        return tracepath.route(self._state_plan(), source, target, port, self.describe_variant())
+
+    def trace_prefix(self) -> str:
+        return self.names.prefix
+
+    def trace_places(self) -> list[Place]:
+        listed = [Place(n, str(namespaces.path(n))) for n in namespaces.listed(self.names.prefix)]
+        return [Place("host", None), *(p for p in listed if namespaces.exists(p.label))]
 
     def capture(self, tier: str, *, count: int | None, seconds: float | None, output: Path) -> str:
         plan = self._state_plan()

@@ -36,6 +36,7 @@ from shopnet.runtime.state import default_root
 from shopnet.runtime.variant import resolve
 from shopnet.topology import load
 from shopnet.topology.model import Topology
+from shopnet.trace import command as trace_command
 
 
 def default_mode() -> str:
@@ -252,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         )  # fmt: skip
     chaos_command.add_parser(sub.add_parser, with_mode)
     lab_command.add_parsers(sub.add_parser, with_mode)
+    trace_command.add_parser(sub.add_parser, with_mode)
     return parser
 
 
@@ -402,6 +404,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"# {driver.describe_variant()}")
             print(format_status(rows), end="")
         return 0 if all(r.health in {"ready", "degraded"} for r in rows) else 1
+    if args.command == "trace":
+        return trace_command.trace(args, driver)
     if args.command == "isolation":
         if not isinstance(driver, IsolationProbe):
             raise no_isolation(driver.mode)
@@ -422,6 +426,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
         if not argv:
             raise ConfigError("exec needs a command: shopnet exec INSTANCE -- COMMAND")
+        progress.info(f"shopnet exec: {argv[0]} {driver.exec_note(args.instance, argv)}")
         return driver.exec(args.instance, argv)
     if args.command == "logs":
         return driver.logs(args.instance, follow=args.follow)
@@ -517,6 +522,8 @@ def _down(args: argparse.Namespace, topology: Topology, root: Path, progress: Pr
             if d.present() or (args.volumes and d.has_data())
         ]
     )
+    for item in trace_command.cleanup_after_down(topology.prefix):
+        progress.info(f"  removed {item} (left by a killed trace)")
     if not drivers:
         progress.info("nothing of ours is running")
         return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,3 +81,20 @@ def audit(driver: Driver) -> dict[str, Any]:
         "text": format_table(audits),
         "ok": not any(a.failed for a in audits),
     }
+
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
+
+
+def trace(driver: Driver, source: str, target: str, port: int | None) -> dict[str, Any]:
+    """`shopnet trace SOURCE TARGET [PORT]` on the running stack, as text."""
+    from shopnet.trace import render
+    from shopnet.trace.command import run_trace
+
+    if not (_NAME.match(source) and _NAME.match(target)) or not (port is None or 0 < port < 65536):
+        return {"available": False, "text": "trace: expected two instance names and a port"}
+    try:
+        walk = run_trace(driver, source, target, port)
+    except ShopnetError as exc:
+        return {"available": False, "text": str(exc)}
+    return {"available": True, "text": render.text(walk), "verdict": walk.verdict}

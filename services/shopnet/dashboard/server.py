@@ -6,6 +6,7 @@ GET  /events           Server-Sent Events: a full snapshot every tick, with an i
 GET  /api/snapshot     the latest snapshot (for scripts and tests)
 GET  /api/panels       audit and chart listings
 POST /api/isolation    run `shopnet isolation` on the stack (its probes get denied)
+POST /api/trace        {"source", "target", "port"?}: `shopnet trace` of one flow, as text
 GET  /charts/{kind}/{name}   a PNG of the latest bench or chaos run
 
 Only for the owner of the printed URL (shopnet.dashboard.guard: token, Host, Origin,
@@ -96,6 +97,7 @@ def create_app(cfg: DashboardConfig) -> web.Application:
     app.router.add_get("/api/snapshot", _snapshot)
     app.router.add_get("/api/panels", _panels)
     app.router.add_post("/api/isolation", _isolation)
+    app.router.add_post("/api/trace", _trace)
     app.router.add_get("/charts/{kind}/{name}", _chart)
     app.router.add_static("/static/", STATIC)
     return app
@@ -183,13 +185,32 @@ async def _panels(request: web.Request) -> web.Response:
     return web.json_response({"audit": audit, "charts": panels.charts(cfg.charts)})
 
 
+def _busy() -> web.Response:
+    error = {"code": "busy", "message": "a probe run is under way; wait for its result"}
+    return web.json_response({"error": error}, status=409)
+
+
 async def _isolation(request: web.Request) -> web.Response:
     probing = request.app[PROBING]
     if probing.locked():
-        error = {"code": "busy", "message": "a probe run is under way; wait for its result"}
-        return web.json_response({"error": error}, status=409)
+        return _busy()
     async with probing:
         result = await asyncio.to_thread(panels.isolation, request.app[CONFIG].driver)
+    return web.json_response(result)
+
+
+async def _trace(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+        source, target = str(body["source"]), str(body["target"])
+        port = int(body["port"]) if body.get("port") is not None else None
+    except (ValueError, KeyError, TypeError):
+        raise web.HTTPBadRequest(text="expected JSON {source, target, port?}") from None
+    driver, probing = request.app[CONFIG].driver, request.app[PROBING]
+    if probing.locked():  # a trace probes as root too: one run at a time, like isolation's
+        return _busy()
+    async with probing:
+        result = await asyncio.to_thread(panels.trace, driver, source, target, port)
     return web.json_response(result)
 
 

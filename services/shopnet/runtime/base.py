@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,6 +300,15 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def exec(self, instance: str, argv: list[str]) -> int:
         """Run a command where the instance runs (its namespace or container)."""
+
+    def exec_note(self, instance: str, argv: list[str]) -> str:
+        """Who and where `exec` runs `argv` as, in one line (the CLI shows it first)."""
+        import getpass
+
+        return (
+            f"as {getpass.getuser()} (uid {os.geteuid()}) on the host: {self.mode} mode "
+            "has no namespace of its own"
+        )
 
     @abc.abstractmethod
     def log_path(self, instance: str) -> Path | None:

@@ -9,7 +9,7 @@ const TOKEN = new URLSearchParams(location.search).get("token") || "";
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 function api(path, options = {}) {
-  return fetch(path, { ...options, headers: { "X-Dashboard-Token": TOKEN } });
+  return fetch(path, { ...options, headers: { ...(options.headers || {}), "X-Dashboard-Token": TOKEN } });
 }
 
 function withToken(path) {
@@ -135,7 +135,7 @@ function updateDenied(firewall) {
   const denied = firewall ? firewall.denied : [];
   for (const d of denied) {
     items.push(el("li", { class: d.recent ? "new" : "", "data-source": d.source,
-      "data-target": d.target }, `${d.source} → ${d.target}:${d.port} ×${d.packets}`));
+      "data-target": d.target, "data-port": d.port }, `${d.source} → ${d.target}:${d.port} ×${d.packets}`));
     // The picture shows what was refused lately (the list keeps every pair):
     // a burst of probes would otherwise cover it in red for good.
     const a = layout.boxes[d.source], b = layout.boxes[d.target];
@@ -209,6 +209,38 @@ $("run-isolation").addEventListener("click", async () => {
   } finally {
     button.disabled = false;
   }
+});
+
+// A click on a flow (service → service: their first instances; world: from outside)
+// or a denied attempt shows that flow's trace, written with textContent only.
+async function showTrace(source, target, port) {
+  const out = $("trace");
+  out.className = "";
+  out.textContent = `tracing ${source} → ${target}${port ? ":" + port : ""} …`;
+  try {
+    const resp = await api("/api/trace", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ source, target, port }),
+    });
+    const body = await resp.json();
+    out.textContent = body.text;
+    out.className = body.available ? "" : "muted";
+  } catch (err) {
+    out.textContent = `trace failed: ${err}`;
+  }
+}
+
+$("flows").tBodies[0].addEventListener("click", (e) => {
+  const row = e.target.closest("tr[data-flow]");
+  if (!row) return;
+  const [source, target] = row.dataset.flow.split("->");
+  showTrace(source === "world" ? "outside" : source + "-1", target + "-1", null);
+});
+
+$("denied-list").addEventListener("click", (e) => {
+  const item = e.target.closest("li[data-source]");
+  if (item) showTrace(item.dataset.source, item.dataset.target, Number(item.dataset.port) || null);
 });
 
 loadPicture(null).then(connect);
