@@ -82,6 +82,7 @@ def test_the_driver_interface_is_the_life_cycle() -> None:
         "down",
         "status",
         "exec",
+        "exec_note",
         "log_path",
         "logs",
     }

@@ -89,7 +89,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
 def trace(driver: Driver, source: str, target: str, port: int | None) -> dict[str, Any]:
     """`shopnet trace SOURCE TARGET [PORT]` on the running stack, as text."""
     from shopnet.trace import render
-    from shopnet.trace.command import run_trace
+    from shopnet.trace.run import run_trace
 
     if not (_NAME.match(source) and _NAME.match(target)) or not (port is None or 0 < port < 65536):
         return {"available": False, "text": "trace: expected two instance names and a port"}

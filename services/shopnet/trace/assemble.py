@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from shopnet.trace import conntrack, nfttrace
 from shopnet.trace.drops import MATCH_WINDOW, Drop
 from shopnet.trace.nfttrace import Event
+from shopnet.trace.nsenter import route_get
 from shopnet.trace.route import Place, TraceRoute
 from shopnet.trace.walk import End, Hook, Pass, RuleHit, Walk
 
@@ -142,8 +143,6 @@ def _interfaces(packets: list[Event], place: Place) -> tuple[str, ...]:
 
 def routes(route: TraceRoute, events: Events, sport: int, prefix: str) -> dict[str, str]:
     """`ip route get` in each place that routed the probe's request (not where it was bridged)."""
-    from shopnet.trace.session import route_get
-
     found: dict[str, str] = {}
     for place in route.places:
         group = _first_packets(events.get(place.label, []), sport, prefix).get("request")

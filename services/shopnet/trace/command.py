@@ -10,12 +10,9 @@ from shopnet.errors import ConfigError
 from shopnet.runtime.base import Driver
 from shopnet.trace import render, session
 from shopnet.trace.route import HOST, OUTSIDE, Place, Traceable
-from shopnet.trace.walk import Walk
+from shopnet.trace.run import LOOPBACK_LINE, run_trace
 
-LOOPBACK_LINE = (
-    "local mode: every instance is a process on 127.0.0.1; between processes on loopback "
-    "there is no namespace, bridge, route or firewall to trace"
-)
+__all__ = ["LOOPBACK_LINE", "add_parser", "cleanup_after_down", "run_trace", "trace"]
 
 
 def add_parser(
@@ -41,15 +38,6 @@ def add_parser(
         "gateway-1→postgres-1 here and write them side by side into FILE "
         "(default docs/packet-walk.md; other modes' sections already there are kept)",
     )  # fmt: skip
-
-
-def run_trace(driver: Driver, source: str, target: str, port: int | None) -> Walk:
-    if not isinstance(driver, Traceable):
-        raise ConfigError(LOOPBACK_LINE)
-    route = driver.trace_route(source, target, port)
-    prefix = driver.trace_prefix()
-    session.cleanup(prefix, driver.trace_places())
-    return session.trace(route, prefix)
 
 
 def trace(args: argparse.Namespace, driver: Driver) -> int:

@@ -11,9 +11,13 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from shopnet.trace.route import Place
 
 T = TypeVar("T")
 
@@ -62,3 +66,14 @@ def run_in(netns: str | None, fn: Callable[[], T]) -> T:
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]
+
+
+def route_get(place: Place, destination: str, source: str | None, iif: str | None) -> str | None:
+    """`ip route get` there: the route a packet from `iif` to `destination` takes."""
+    argv = ["ip", "-o", "route", "get", destination]
+    if source and iif:
+        argv += ["from", source, "iif", iif]
+    out = subprocess.run(argv_in(place.netns, argv), capture_output=True, text=True,
+                         check=False, timeout=10)  # fmt: skip
+    text = (out.stdout or out.stderr).strip().split("\\")[0].strip()
+    return " ".join(text.split()) or None

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from shopnet.errors import DriverError
 from shopnet.trace import assemble, drops, nfttrace
-from shopnet.trace.nsenter import argv_in, run_in
+from shopnet.trace.nsenter import run_in
 from shopnet.trace.route import Place, TraceRoute
 from shopnet.trace.walk import End, Walk
 
@@ -158,14 +158,3 @@ def _drain(monitors: dict[str, nfttrace.Monitor]) -> dict[str, list[nfttrace.Eve
         count = now
         time.sleep(QUIET)
     return {label: m.snapshot() for label, m in monitors.items()}
-
-
-def route_get(place: Place, destination: str, source: str | None, iif: str | None) -> str | None:
-    """`ip route get` there: the route a packet from `iif` to `destination` takes."""
-    argv = ["ip", "-o", "route", "get", destination]
-    if source and iif:
-        argv += ["from", source, "iif", iif]
-    out = subprocess.run(argv_in(place.netns, argv), capture_output=True, text=True,
-                         check=False, timeout=10)  # fmt: skip
-    text = (out.stdout or out.stderr).strip().split("\\")[0].strip()
-    return " ".join(text.split()) or None

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from shopnet.runtime.base import Driver
 from shopnet.trace import render
-from shopnet.trace.command import run_trace
 from shopnet.trace.route import OUTSIDE
+from shopnet.trace.run import run_trace
 from shopnet.trace.words import world_facing
 
 DENIED_TARGET = "postgres"
