@@ -19,7 +19,9 @@ from shopnet.bench.aggregate import (
     summarize,
 )
 from shopnet.bench.cpu_report import cpu_delta, cpu_table, path_cpu_table
+from shopnet.bench.noise import busy_warning, wrk_warnings
 from shopnet.bench.results import Results
+from shopnet.bench.stats import coefficient_of_variation, median_interval, verdict
 from shopnet.bench.wrk import WORKLOADS
 from shopnet.product.seed import SOLD_OUT_EVERY
 
@@ -112,6 +114,11 @@ def render(results: Results) -> str:
             "not add up to the stock given — see *Orders against limited stock* below.\n"
         )
 
+    warnings = [w for w in [busy_warning(meta.get("load_before"))] if w]
+    warnings += wrk_warnings(closed, int(opts.get("threads", 1)))
+    for warning in warnings:
+        out.append(f"> **⚠ {warning}.**\n")
+
     out.append("## Comparison analysis\n")
     out.append(
         f"The main path — through the gateway from the host's port, cache hit, {conns} connections:\n"
@@ -125,8 +132,14 @@ def render(results: Results) -> str:
     out.append("### Targets\n")
     out += _targets(closed, conns)
     out.append("")
+    out += _variation(closed, conns)
     out.append("### Ratios (cache hit, same run)\n")
-    out.append("| ratio | value | target |\n|---|---:|---:|")
+    out.append(
+        "Each ratio is of the medians over the repeats, with its 95 % bootstrap interval in "
+        "brackets; the verdict is judged on the interval (see docs/benchmarks.md, *Reading "
+        "an interval*).\n"
+    )
+    out.append("| ratio | value [95 % interval] | target | verdict |\n|---|---:|---:|---|")
     for r in ratios(closed, conns) + cpu_ratios(closed, conns):
         out.append(_ratio_row(r))
     out.append("")
@@ -241,13 +254,38 @@ def _mode_rank(mode: str) -> int:
 
 
 def _ratio_row(r: Ratio) -> str:
-    value = f"{r.value:.2f}×" if r.value is not None else "not measured"
-    if r.goal is None:
-        target = "–"
+    if r.interval is not None:
+        value = r.interval.text()
     else:
-        mark = {True: "✓", False: "✗", None: ""}[r.met]
-        target = f"{r.goal} {mark}".strip()
-    return f"| {r.name} | {value} | {target} |"
+        value = f"{r.value:.2f}×" if r.value is not None else "not measured"
+    target = r.goal or "–"
+    judged = (r.verdict or "–") if r.value is not None else "–"
+    return f"| {r.name} | {value} | {target} | {judged} |"
+
+
+def _variation(closed: list[Summary], conns: int) -> list[str]:
+    """Coefficient of variation of each mode's main path over its repeats."""
+    rows = []
+    for mode in modes_of(closed):
+        s = find(closed, mode=mode, connections=conns)
+        if s is None:
+            continue
+        cv = s.cv
+        interval = median_interval(s.rps_samples) if s.rps_samples else None
+        rows.append(
+            f"| {mode} | {len(s.rps_samples) or s.repeats} | "
+            + (interval.text("{:,.0f}", "") if interval else f"{s.rps:,.0f}")
+            + f" | {'–' if cv is None else f'{cv:.1%}'} |"
+        )
+    if not rows:
+        return []
+    return [
+        "### Run-to-run variation (main path, cache hit)\n",
+        "| mode | repeats | req/s median [95 % interval] | coefficient of variation |",
+        "|---|---:|---:|---:|",
+        *rows,
+        "",
+    ]
 
 
 def _targets(closed: list[Summary], conns: int) -> list[str]:
@@ -256,25 +294,26 @@ def _targets(closed: list[Summary], conns: int) -> list[str]:
         s = find(closed, mode=mode, connections=conns)
         if s is None:
             continue
-        ok_rps = s.rps >= TARGET_RPS
-        ok_p99 = s.latency.p99 <= TARGET_P99_MS
+        rps = median_interval(s.rps_samples or (s.rps,))
+        p99 = median_interval(s.p99_samples or (s.latency.p99,))
         rps_text = (
-            f"{s.rps:,.0f} req/s ≥ {TARGET_RPS:,} ✓"
-            if ok_rps
-            else f"{s.rps:,.0f} req/s, {TARGET_RPS - s.rps:,.0f} short of {TARGET_RPS:,} "
-            f"({s.rps / TARGET_RPS:.0%}) ✗"
+            f"{rps.text('{:,.0f}', ' req/s')} (target ≥ {TARGET_RPS:,}): "
+            f"{verdict(rps, target=TARGET_RPS)}"
         )
         p99_text = (
-            f"p99 {s.latency.p99:.1f} ms ≤ {TARGET_P99_MS:.0f} ✓"
-            if ok_p99
-            else f"p99 {s.latency.p99:.1f} ms > {TARGET_P99_MS:.0f} ✗"
+            f"p99 {p99.text('{:.1f}', ' ms')} (target ≤ {TARGET_P99_MS:.0f}): "
+            f"{verdict(p99, target=TARGET_P99_MS, at_most=True)}"
         )
-        lines.append(f"- {mode}, gateway, cache hit, {conns} connections: {rps_text}; {p99_text}.")
+        cv = coefficient_of_variation(s.rps_samples)
+        spread = f" (req/s varies {cv:.0%} between repeats)" if cv is not None else ""
+        lines.append(
+            f"- {mode}, gateway, cache hit, {conns} connections: {rps_text}; {p99_text}{spread}."
+        )
     for r in ratios(closed, conns) + cpu_ratios(closed, conns):
         if r.goal is not None and r.value is not None:
-            verdict = r.miss
+            judged = r.miss
             why = ""
-            if not r.met:
+            if r.met is False:
                 num = find(closed, mode=r.numerator.split()[0], connections=conns)
                 den = find(closed, mode=r.denominator.split()[0], connections=conns)
                 if (
@@ -284,7 +323,8 @@ def _targets(closed: list[Summary], conns: int) -> list[str]:
                     and r.denominator.endswith("gateway")
                 ):
                     why = cpu_delta(num, den)
-            lines.append(f"- {r.name}: {r.value:.2f}× (target {r.goal}) — {verdict}.{why}")
+            shown = r.interval.text() if r.interval else f"{r.value:.2f}×"
+            lines.append(f"- {r.name}: {shown} (target {r.goal}) — {judged}.{why}")
     return lines or ["- (no runs to judge)"]
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shopnet.bench import calibration, cpu, lifecycle, nginx, orders
+from shopnet.bench import calibration, cpu, lifecycle, nginx, noise, orders
 from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
@@ -95,6 +95,9 @@ class Bench:
         # Docker's checks (shopnet_docker.health), so a long interval costs no start-up time.
         os.environ.setdefault("SHOPNET_HEALTH_INTERVAL", "30s")
         self.results.meta["docker_health_interval"] = os.environ["SHOPNET_HEALTH_INTERVAL"]
+        # Other work on the machine makes every figure lower and noisier: the report warns.
+        self.results.meta["load_before"] = noise.load_before()
+        self.results.save()
         for repeat in range(1, opts.repeats + 1):
             for mode in opts.modes:
                 label = f"[repeat {repeat}/{opts.repeats}] {mode}"
