@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--connections", default=None, metavar="N,N,…",
         help="connection sweep for the main path (1,16,64,256); other runs use 64, or the largest",
     )  # fmt: skip
-    bench.add_argument("--repeats", type=int, default=None, help="interleaved repeats per mode (2)")
+    bench.add_argument("--repeats", type=int, default=None, help="interleaved repeats per mode (5; --quick 2)")
     bench.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
     bench.add_argument("--no-peer", action="store_true", help="skip the nginx peer gateway")
     bench.add_argument(

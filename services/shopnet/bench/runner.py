@@ -46,7 +46,8 @@ class BenchOptions:
     """Connections for every run except the sweep."""
     sweep: tuple[int, ...] = (1, 16, 64, 256)
     """Connection counts for the main path's cache-hit workload."""
-    repeats: int = 2
+    repeats: int = 5
+    """Five at least: fewer give intervals too wide to judge a 5–10 % target."""
     threads: int = 1
     workloads: tuple[str, ...] = WORKLOADS
     scale: dict[str, int] = field(default_factory=lambda: {"product": 2})
@@ -65,7 +66,7 @@ class BenchOptions:
             "duration_s": 1.0,
             "sweep": (16,),
             "connections": 16,
-            "repeats": 1,
+            "repeats": 2,  # the fewest that still give an interval
             "main_only": True,
         }
         base.update(overrides)
