@@ -177,6 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--publish", type=Path, metavar="RESULTS_DIR", help="write docs/comparison.md from a run"
     )
     bench.add_argument(
+        "--ladder", action="store_true",
+        help="measure the network primitives alone (loopback, veth, bridge, routed, DNAT, "
+        "docker, VXLAN) with sockperf and iperf3; --quick for a short run",
+    )  # fmt: skip
+    bench.add_argument(
+        "--rows", default=None, metavar="ROW,ROW",
+        help="--ladder: only these rows (e.g. loopback,veth,bridge)",
+    )  # fmt: skip
+    bench.add_argument(
         "--baseline", type=Path, metavar="RESULTS_JSON",
         help="an earlier run: the CPU table shows its figures before this run's (before → after)",
     )  # fmt: skip

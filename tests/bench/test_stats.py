@@ -89,3 +89,11 @@ def test_the_wiring_ratio_that_flipped_between_runs_is_cant_tell() -> None:
 def test_coefficient_of_variation() -> None:
     assert coefficient_of_variation([10.0]) is None
     assert coefficient_of_variation([9.0, 10.0, 11.0]) == pytest.approx(0.1)
+
+
+def test_difference_interval_of_known_samples() -> None:
+    from shopnet.bench.stats import difference_interval
+
+    # [1, 2, 3] − [1, 1, 1]: medians 1..3 with 7/27, 13/27, 7/27 → the interval is [0, 2].
+    assert difference_interval([1.0, 2.0, 3.0], [1.0, 1.0, 1.0]) == Interval(1.0, 0.0, 2.0)
+    assert not difference_interval([5.0], [1.0, 2.0]).known

@@ -71,6 +71,8 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
             "shopnet bench draws charts with matplotlib: install the `bench` extra "
             "(pip install 'shopnet[bench]')"
         )
+    if args.ladder:
+        return ladder(args, progress=progress)
     baseline = _baseline(args.baseline)
     if args.report:
         results = Results.load(args.report)
@@ -106,6 +108,29 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
             + ", ".join(f"{r.mode} (repeat {r.repeat})" for r in broken)
             + "; see the report"
         )
+    return 0
+
+
+def ladder(args: argparse.Namespace, *, progress: Progress) -> int:
+    """`shopnet bench --ladder`: the primitives alone (shopnet.bench.ladder)."""
+    from shopnet.bench.ladder import write_outputs as write_ladder
+    from shopnet.bench.ladder.run import Ladder, LadderOptions
+
+    overrides: dict[str, object] = {}
+    if args.repeats is not None:
+        if not 1 <= args.repeats <= 20:
+            raise ConfigError("--repeats must be between 1 and 20")
+        overrides["repeats"] = args.repeats
+    if args.duration is not None:
+        if not 1.0 <= args.duration <= 60:
+            raise ConfigError("--ladder --duration must be between 1 and 60 seconds")
+        overrides["ping_s"] = args.duration
+    if args.rows:
+        overrides["rows"] = tuple(r.strip() for r in args.rows.split(",") if r.strip())
+    options = LadderOptions.short(**overrides) if args.quick else LadderOptions(**overrides)  # type: ignore[arg-type]
+    output = args.output or Path("bench-results") / time.strftime("ladder-%Y%m%d-%H%M%S")
+    data = Ladder(options, output=output, progress=progress).run()
+    print(write_ladder(data, output))
     return 0
 
 

@@ -154,3 +154,19 @@ def coefficient_of_variation(samples: Sequence[float]) -> float | None:
         return None
     mean = statistics.fmean(samples)
     return statistics.stdev(samples) / mean if mean else None
+
+
+def difference_interval(
+    minuend: Sequence[float], subtrahend: Sequence[float], level: float = LEVEL
+) -> Interval:
+    """median(minuend) − median(subtrahend) with its bootstrap interval (what a hop adds)."""
+    point = statistics.median(minuend) - statistics.median(subtrahend)
+    if len(minuend) < 2 or len(subtrahend) < 2:
+        return Interval(point, None, None)
+    top, bottom = median_distribution(minuend), median_distribution(subtrahend)
+    diffs: Counter[float] = Counter()
+    for a, pa in top.items():
+        for b, pb in bottom.items():
+            diffs[a - b] += pa * pb
+    tail = (1 - level) / 2
+    return Interval(point, _quantile(diffs, tail), _quantile(diffs, 1 - tail))
