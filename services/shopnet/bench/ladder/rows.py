@@ -192,10 +192,8 @@ class DockerLab:
             for port in (SOCKPERF_PORT, IPERF_PORT):
                 publish += ["-p", f"{host_ip}::{port}"]
         p.docker(*common, "--name", self.server, *publish, image)
-        server_ip = p.docker(
-            "inspect", "-f", "{{(index .NetworkSettings.Networks \"%s\").IPAddress}}" % self.network,
-            self.server,
-        )  # fmt: skip
+        networks = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+        server_ip = p.docker("inspect", "-f", networks, self.server)
         server = Endpoint.container(self.server, p.container_pid(self.server))
         client = Endpoint.container(self.client, p.container_pid(self.client))
 
