@@ -16,7 +16,7 @@ SCALE ?=
 # Debian packages: what runs the stack, what the tests and benchmarks use.
 PKGS_STACK := redis-server postgresql postgresql-client iproute2 nftables iptables tcpdump procps python3-venv
 PKGS_DOCKER := docker.io docker-compose mmdebstrap buildah
-PKGS_BENCH := wrk nginx-light
+PKGS_BENCH := wrk nginx-light sockperf iperf3
 PKGS_NIX := nix-bin
 PKGS_BROWSER := chromium
 

@@ -163,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--connections", default=None, metavar="N,N,…",
         help="connection sweep for the main path (1,16,64,256); other runs use 64, or the largest",
     )  # fmt: skip
-    bench.add_argument("--repeats", type=int, default=None, help="interleaved repeats per mode (5; --quick 2)")
+    bench.add_argument(
+        "--repeats", type=int, default=None, help="interleaved repeats per mode (5; --quick 2)"
+    )
     bench.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
     bench.add_argument("--no-peer", action="store_true", help="skip the nginx peer gateway")
     bench.add_argument(
@@ -466,6 +468,10 @@ def _running_driver(mode: str | None, topology, root: Path, progress: Progress) 
 
 
 def _down(args: argparse.Namespace, topology, root: Path, progress: Progress) -> int:
+    from shopnet.bench.ladder.run import remove_leftovers
+
+    for item in remove_leftovers():  # a killed `bench --ladder`'s, found by its tag
+        progress.info(f"  removed ladder {item}")
     drivers = (
         [make_driver(args.mode, topology=topology, root=root, progress=progress)]
         if args.mode

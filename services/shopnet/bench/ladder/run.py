@@ -58,6 +58,18 @@ def _exclusive() -> Iterator[None]:
         yield
 
 
+def remove_leftovers() -> list[str]:
+    """What a killed ladder left, removed by tag (`shopnet down`); nothing while a ladder
+    is running (its rows are not leftovers), nothing without root (nothing to remove)."""
+    if os.geteuid() != 0 or (not plumbing.ladder_namespaces() and not plumbing.docker_ready()):
+        return []
+    try:
+        with _exclusive():
+            return plumbing.cleanup()
+    except PreflightError:
+        return []
+
+
 def facts() -> dict[str, Any]:
     """What moves these figures besides the hops: kernel, CPU, mitigations, netfilter."""
     found: dict[str, Any] = dict(machine())
@@ -156,7 +168,8 @@ class Ladder:
             self.options.ping_s, hop.helpers,
         )  # fmt: skip
         gbps = throughput(hop.client, hop.connect, hop.iperf_port, self.options.iperf_s)
-        sample = {"row": row.name, "repeat": repeat, **asdict(latency), "gbps": gbps}
+        sample = {"row": row.name, "repeat": repeat, **asdict(latency), "gbps": gbps,
+                  "helpers": len(hop.helpers)}  # fmt: skip
         self.data["samples"].append(sample)
         self._save()
         self.progress.info(
