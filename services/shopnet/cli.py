@@ -179,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--publish", type=Path, metavar="RESULTS_DIR", help="write docs/comparison.md from a run"
     )
     bench.add_argument(
+        "--p99-target", type=float, default=None, metavar="MS",
+        help="capacity: the highest paced rate with p99 within this (10 ms)",
+    )  # fmt: skip
+    bench.add_argument(
         "--ladder", action="store_true",
         help="measure the network primitives alone (loopback, veth, bridge, routed, DNAT, "
         "docker, VXLAN) with sockperf and iperf3; --quick for a short run",

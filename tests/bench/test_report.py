@@ -259,3 +259,19 @@ def test_a_wiring_ratio_whose_interval_straddles_its_target_is_cant_tell(tmp_pat
     row = next(line for line in report.splitlines() if line.startswith("| netns / local |"))
     assert row.endswith("| ≥ 0.95× | can't tell |"), row
     assert "coefficient of variation" in report
+
+
+def test_capacity_at_the_latency_target_is_the_headline(tmp_path: Path) -> None:
+    results = _results(tmp_path)
+    results.meta["capacity"] = [
+        {"mode": mode, "repeat": repeat, "path": "gateway", "main": True, "workload": workload,
+         "rate": rate + repeat * 100, "target_ms": 10.0, "ceiling": 9000, "probes": []}
+        for mode, rate in (("local", 5000), ("docker", 4000))
+        for repeat in (1, 2)
+        for workload in ("product_hit", "order_create")
+    ]  # fmt: skip
+    report = render(results)
+    headline = report.index("## What each wiring carries at p99 ≤ 10 ms")
+    assert headline < report.index("## Comparison analysis")
+    assert "| local | gateway | 5,150 [5,100–5,200] | 5,150 [5,100–5,200] |" in report
+    assert "| docker | gateway | 4,150 [4,100–4,200] |" in report

@@ -49,6 +49,10 @@ def options_from(args: argparse.Namespace, topology: Topology) -> BenchOptions:
         if not 1 <= args.repeats <= 20:
             raise ConfigError("--repeats must be between 1 and 20")
         overrides["repeats"] = args.repeats
+    if getattr(args, "p99_target", None) is not None:
+        if not 0.1 <= args.p99_target <= 10000:
+            raise ConfigError("--p99-target must be between 0.1 and 10000 ms")
+        overrides["p99_target_ms"] = args.p99_target
     if args.connections:
         try:
             sweep = tuple(sorted({int(c) for c in args.connections.split(",") if c.strip()}))

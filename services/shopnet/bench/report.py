@@ -6,7 +6,7 @@ measured medians, so re-running the bench rewrites the conclusions too.
 
 from __future__ import annotations
 
-from shopnet.bench import lifecycle, orders, swarm_section, wiring_section
+from shopnet.bench import capacity_section, lifecycle, orders, swarm_section, wiring_section
 from shopnet.bench.acrosshosts import section as across_hosts
 from shopnet.bench.aggregate import (
     MODE_ORDER,
@@ -119,9 +119,11 @@ def render(results: Results) -> str:
     for warning in warnings:
         out.append(f"> **⚠ {warning}.**\n")
 
+    out += capacity_section.lines(meta, modes_of(summaries))
     out.append("## Comparison analysis\n")
     out.append(
-        f"The main path — through the gateway from the host's port, cache hit, {conns} connections:\n"
+        f"The main path — through the gateway from the host's port, cache hit, {conns} "
+        "connections, closed-loop peak:\n"
     )
     out.append(_HEADER)
     for mode in modes_of(closed):

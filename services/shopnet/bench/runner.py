@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shopnet.bench import calibration, cpu, lifecycle, nginx, noise, orders
+from shopnet.bench import calibration, capacity, cpu, lifecycle, nginx, noise, orders
 from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
@@ -57,6 +57,10 @@ class BenchOptions:
     """Open-loop run at this fraction of the measured closed-loop maximum."""
     main_only: bool = False
     """Only the main path (the quick smoke run)."""
+    capacity_steps: int = 6
+    """Paced runs per capacity search (bisection: the last step halves a 1/32 interval)."""
+    p99_target_ms: float = capacity.P99_TARGET_MS
+    """Capacity is the highest paced rate with p99 ≤ this and no failed request."""
     limited_stock: bool = True
     """Order against limited stock on the main path and check it is never oversold (~3 s: a 2 s run and 1 s to settle)."""
 
@@ -68,6 +72,7 @@ class BenchOptions:
             "connections": 16,
             "repeats": 2,  # the fewest that still give an interval
             "main_only": True,
+            "capacity_steps": 3,
         }
         base.update(overrides)
         return cls(**base)  # type: ignore[arg-type]
@@ -211,9 +216,38 @@ class Bench:
                     self._record(
                         mode, repeat, target, "product_hit", opts.connections, rate, result, label
                     )
+            if target.main or target.name in ("nginx", "haproxy", "caddy"):
+                self._capacity(target, mode, repeat, label)
         main = next((t for t in targets if t.main), None)
         if opts.limited_stock and main is not None:
             self._limited_orders(main, mode, repeat, label)
+
+    def _capacity(self, target: Target, mode: str, repeat: int, label: str) -> None:
+        """The headline: the highest paced rate with p99 within the target, on the main
+        (cache hit) and order paths, bisected under this repeat's closed-loop peak."""
+        opts = self.options
+        for workload in ("product_hit", "order_create"):
+            if workload not in opts.workloads or workload not in target.workloads:
+                continue
+            peak = self.results.last(mode, repeat, target.name, workload, opts.connections)
+            if peak is None:
+                peak = self._wrk(target, workload, opts.connections)
+            if peak.rps <= 0:
+                continue
+            found = capacity.search(
+                lambda rate, w=workload: self._wrk(target, w, opts.connections, rate=rate),
+                peak.rps,
+                target_ms=opts.p99_target_ms,
+                steps=opts.capacity_steps,
+            )
+            cells = self.results.meta.setdefault("capacity", [])
+            cells.append({"mode": mode, "repeat": repeat, "path": target.name,
+                          "main": target.main, "workload": workload, **found.to_json()})  # fmt: skip
+            self.results.save()
+            self.progress.info(
+                f"{label}: {target.name:<14} {workload:<13} carries {found.rate:,.0f} req/s at "
+                f"p99 ≤ {opts.p99_target_ms:g} ms (closed-loop peak {peak.rps:,.0f})"
+            )
 
     def _limited_orders(self, target: Target, mode: str, repeat: int, label: str) -> None:
         opts = self.options
