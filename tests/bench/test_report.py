@@ -206,7 +206,7 @@ def test_calibration_and_cpu_ratios_are_reported_with_the_baseline(tmp_path: Pat
     report = render(results)
     assert "| gateway | 80.0 → 60.0 | 80.0 → 60.0 | 80.0 → 60.0 |" in report
     assert (
-        "| gateway CPU / nginx CPU per request (local) | 3.00× [3.00–3.00] | ≤ 2.00× | missed |"
+        "| gateway CPU / nginx CPU per request (local) | 3.00× [3.00–3.00] | ≤ 2.50× | missed |"
         in report
     )
     assert "| calibration | calibration | 32.0 |" in report

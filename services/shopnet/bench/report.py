@@ -380,12 +380,14 @@ def _pros_cons(closed: list[Summary], conns: int) -> list[str]:
             "through a user-space process."
         )
     for mode, ours in (("local", local), ("netns", direct)):
-        peer = find(closed, mode=mode, path="nginx", connections=conns)
-        if ours and peer:
-            lines.append(
-                f"- **our gateway vs nginx** ({mode}): {ours.rps:,.0f} vs {peer.rps:,.0f} req/s "
-                f"({ours.rps / peer.rps:.2f}×), p99 {ours.latency.p99:.1f} vs {peer.latency.p99:.1f} ms."
-            )
+        for path, title in (("nginx", "nginx"), ("haproxy", "HAProxy"), ("caddy", "Caddy")):
+            peer = find(closed, mode=mode, path=path, connections=conns)
+            if ours and peer:
+                lines.append(
+                    f"- **our gateway vs {title}** ({mode}): {ours.rps:,.0f} vs {peer.rps:,.0f} "
+                    f"req/s ({ours.rps / peer.rps:.2f}×), p99 {ours.latency.p99:.1f} vs "
+                    f"{peer.latency.p99:.1f} ms."
+                )
     return lines or ["- (run more than one mode to compare)"]
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shopnet.bench import calibration, capacity, cpu, lifecycle, nginx, noise, orders
+from shopnet.bench import calibration, capacity, cpu, gateways, lifecycle, nginx, noise, orders
 from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
@@ -182,6 +182,10 @@ class Bench:
         elif peer_port is not None:
             if opts.peer:
                 targets.append(self._start_peer(driver, rows, peer_port, helpers))
+                for name in gateways.PORT_OFFSETS:
+                    peer = self._start_gateway(name, driver, rows, peer_port, helpers)
+                    if peer is not None:
+                        targets.append(peer)
             calibration_target = self._start_calibration(driver, rows, peer_port + 1, helpers)
             if calibration_target is not None:
                 targets.append(calibration_target)
@@ -226,7 +230,8 @@ class Bench:
         """The headline: the highest paced rate with p99 within the target, on the main
         (cache hit) and order paths, bisected under this repeat's closed-loop peak."""
         opts = self.options
-        for workload in ("product_hit", "order_create"):
+        paths = ("product_hit", "order_create") if target.main else ("product_hit",)
+        for workload in paths:
             if workload not in opts.workloads or workload not in target.workloads:
                 continue
             peak = self.results.last(mode, repeat, target.name, workload, opts.connections)
@@ -361,6 +366,35 @@ class Bench:
             )
             _wait_port(host, port)
         return Target("nginx", f"http://{host}:{port}")
+
+    def _start_gateway(
+        self,
+        name: str,
+        driver: Driver,
+        rows: list[InstanceStatus],
+        peer_port: int,
+        helpers: dict[str, int],
+    ) -> Target | None:
+        """HAProxy or Caddy in the gateway's place (bench.gateways); None when it could not
+        start (said in one line: the rest of the bench goes on)."""
+        gateway = find(rows, "gateway-1")
+        host = gateway.address.rsplit(":", 1)[0] if gateway else "127.0.0.1"
+        port = peer_port + gateways.PORT_OFFSETS[name]
+        upstreams = gateways.Upstreams(
+            products=[r.address for r in rows if r.service == "product"],
+            orders=[r.address for r in rows if r.service == "order"],
+        )
+        try:
+            spec = gateways.prepare(
+                name, driver.layout.dir / f"bench-{name}", f"{host}:{port}", upstreams
+            )
+            with self.progress.step(f"starting the {name} peer on {host}:{port}"):
+                helpers[name] = driver.run_beside("gateway-1", spec)
+                _wait_port(host, port, what=f"the {name} peer")
+        except ShopnetError as exc:
+            self.progress.warn(f"{name} peer not measured: {exc}")
+            return None
+        return Target(name, f"http://{host}:{port}")
 
     def _start_calibration(
         self, driver: Driver, rows: list[InstanceStatus], port: int, helpers: dict[str, int]
