@@ -238,14 +238,14 @@ def ratios(summaries: list[Summary], connections: int) -> list[Ratio]:
         ratio("gateway / product direct (netns)", ("netns", None), ("netns", "product-direct")),
         ratio("gateway / product direct (docker)", ("docker", None), ("docker", "product-direct")),
         # The wirings (`--modes netns:attached,docker:single…`); absent ones show no value.
-        ratio("netns:attached / local", ("netns:attached", None), ("local", None), 0.95),
+        # Targets the ladder can judge (issue 25): netns attached crosses the primitives
+        # Docker's tiered networks do (one bridge per hop) without a container runtime, so
+        # it must carry at least as much, its interval excluding < 1. The old "≥ 0.95×
+        # local" and "docker single within ±5 % of tiered" were bands noise alone moved.
+        ratio("netns:attached / docker (tiered)", ("netns:attached", None), ("docker", None), 1.0),
+        ratio("netns:attached / local", ("netns:attached", None), ("local", None)),
         ratio("netns:attached / netns (routed)", ("netns:attached", None), ("netns", None)),
-        ratio(
-            "docker:single / docker (tiered)",
-            ("docker:single", None),
-            ("docker", None),
-            within=0.05,
-        ),
+        ratio("docker:single / docker (tiered)", ("docker:single", None), ("docker", None)),
         ratio(
             "docker:single:dns / docker:single",
             ("docker:single:dns", None),
