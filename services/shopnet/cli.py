@@ -188,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
         "docker, VXLAN) with sockperf and iperf3; --quick for a short run",
     )  # fmt: skip
     bench.add_argument(
+        "--ladder-results", type=Path, default=None, metavar="LADDER_JSON",
+        help="a ladder run's ladder.json: the report predicts each mode's CPU per request "
+        "from its hops and compares (the model)",
+    )  # fmt: skip
+    bench.add_argument(
         "--rows", default=None, metavar="ROW,ROW",
         help="--ladder: only these rows (e.g. loopback,veth,bridge)",
     )  # fmt: skip

@@ -78,10 +78,14 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
     if args.ladder:
         return ladder(args, progress=progress)
     baseline = _baseline(args.baseline)
+    ladder_data = _ladder_results(getattr(args, "ladder_results", None))
     if args.report:
         results = Results.load(args.report)
         if baseline:
             results.meta["baseline"] = baseline
+        if ladder_data:
+            results.meta["ladder"] = ladder_data
+        if baseline or ladder_data:
             results.save()
         paths = write_outputs(results)
         print(paths["report"])
@@ -97,6 +101,8 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
     runner = Bench(options, topology=topology, root=own_root, progress=progress, output=output)
     if baseline:
         runner.results.meta["baseline"] = baseline
+    if ladder_data:
+        runner.results.meta["ladder"] = ladder_data
     try:
         results = runner.run()
     finally:
@@ -136,6 +142,21 @@ def ladder(args: argparse.Namespace, *, progress: Progress) -> int:
     data = Ladder(options, output=output, progress=progress).run()
     print(write_ladder(data, output))
     return 0
+
+
+def _ladder_results(path: Path | None) -> dict | None:
+    """A ladder run's figures (`--ladder-results`), read before anything starts."""
+    if path is None:
+        return None
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or "samples" not in data:
+            raise ValueError("no ladder samples")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--ladder-results {path}: not a ladder.json ({exc})") from None
+    return data
 
 
 def _baseline(path: Path | None) -> dict | None:

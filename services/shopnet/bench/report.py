@@ -6,7 +6,14 @@ measured medians, so re-running the bench rewrites the conclusions too.
 
 from __future__ import annotations
 
-from shopnet.bench import capacity_section, lifecycle, orders, swarm_section, wiring_section
+from shopnet.bench import (
+    capacity_section,
+    lifecycle,
+    model,
+    orders,
+    swarm_section,
+    wiring_section,
+)
 from shopnet.bench.acrosshosts import section as across_hosts
 from shopnet.bench.aggregate import (
     MODE_ORDER,
@@ -150,6 +157,13 @@ def render(results: Results) -> str:
         out.append("### Where the CPU goes (µs of CPU per request, main path, cache hit)\n")
         out += profile
         out.append("")
+    if meta.get("ladder"):
+        measured = {}
+        for mode in modes_of(closed):
+            s = find(closed, mode=mode, connections=conns)
+            if s is not None and s.cpu_us.get("total"):
+                measured[mode] = s.cpu_us["total"]
+        out += model.lines(model.predict(meta["ladder"], measured))
     by_path = path_cpu_table(closed, conns)
     if by_path:
         out.append("### CPU per request of each path's server (cache hit)\n")
