@@ -66,12 +66,12 @@ def test_a_short_ladder_measures_each_row_and_leaves_nothing(tmp_path: Path) -> 
     _nothing_left()
 
 
-def _killed_mid_run(tmp_path: Path, root: Path) -> None:
+def _killed_mid_run(tmp_path: Path, root: Path, rows: str = "loopback,veth") -> None:
     """Start a ladder, kill -9 it once its rows are built and measuring."""
     out = tmp_path / f"killed-{time.monotonic_ns()}"
     process = subprocess.Popen(
         [sys.executable, "-m", "shopnet", "--state-dir", str(root), "bench", "--ladder",
-         "--quick", "--repeats", "5", "--duration", "1", "--rows", "loopback,veth",
+         "--quick", "--repeats", "5", "--duration", "1", "--rows", rows,
          "-o", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -87,13 +87,13 @@ def _killed_mid_run(tmp_path: Path, root: Path) -> None:
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    assert any(item.startswith("namespace ladder-") for item in plumbing.leftovers())
-    assert _probe_processes(), "kill -9 leaves the probe servers running in the namespaces"
+    assert plumbing.leftovers(), "kill -9 leaves the ladder's rows behind"
 
 
 def test_after_kill_9_a_rerun_and_shopnet_down_remove_the_leftovers(tmp_path: Path) -> None:
     root = scratch_dir("shopnet-ladder-")
     _killed_mid_run(tmp_path, root)
+    assert _probe_processes(), "kill -9 leaves the probe servers running in the namespaces"
     rerun = shopnet(root, "bench", *SHORT, "--rows", "loopback", "-o", str(tmp_path / "r"))
     assert "removed what an earlier run left" in rerun.stderr
     _nothing_left()
@@ -102,3 +102,23 @@ def test_after_kill_9_a_rerun_and_shopnet_down_remove_the_leftovers(tmp_path: Pa
     down = shopnet(root, "down")
     assert "removed ladder namespace ladder-va" in down.stderr
     _nothing_left()
+
+
+@pytest.mark.docker
+def test_after_kill_9_shopnet_down_removes_the_containers_and_their_probes(
+    tmp_path: Path,
+) -> None:
+    if not plumbing.docker_ready():
+        pytest.skip("dockerd is not running")
+    root = scratch_dir("shopnet-ladder-")
+    _killed_mid_run(tmp_path, root, rows="docker network")
+    (server,) = [c for c in plumbing.ladder_containers() if c == "ladder-c2"]
+    netns = os.readlink(f"/proc/{plumbing.container_pid(server)}/ns/net")
+    probes = plumbing._probes_in_netns(netns)
+    assert probes, "the probes entered with nsenter outlive the killed ladder"
+    shopnet(root, "down")
+    _nothing_left()
+    deadline = time.monotonic() + 5  # killed, then reaped by init
+    while [pid for pid in probes if Path(f"/proc/{pid}").exists()] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in probes if Path(f"/proc/{pid}").exists()]
