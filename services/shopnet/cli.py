@@ -193,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
         "from its hops and compares (the model)",
     )  # fmt: skip
     bench.add_argument(
+        "--pin", choices=["same", "split", "none"], default=None,
+        help="--ladder: probes on one core (same, default), client and server on two (split), "
+        "or unpinned (none)",
+    )  # fmt: skip
+    bench.add_argument(
         "--rows", default=None, metavar="ROW,ROW",
         help="--ladder: only these rows (e.g. loopback,veth,bridge)",
     )  # fmt: skip

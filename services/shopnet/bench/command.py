@@ -135,6 +135,8 @@ def ladder(args: argparse.Namespace, *, progress: Progress) -> int:
         if not 1.0 <= args.duration <= 60:
             raise ConfigError("--ladder --duration must be between 1 and 60 seconds")
         overrides["ping_s"] = args.duration
+    if getattr(args, "pin", None):
+        overrides["pin"] = args.pin
     if args.rows:
         overrides["rows"] = tuple(r.strip() for r in args.rows.split(",") if r.strip())
     options = LadderOptions.short(**overrides) if args.quick else LadderOptions(**overrides)  # type: ignore[arg-type]

@@ -27,6 +27,14 @@ MESSAGE_BYTES = 14
 _TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 
 
+def pinned(cpu: int | None) -> list[str]:
+    """`taskset -c CPU` before a probe, or nothing. Where the scheduler puts client and server
+    moves a ping-pong's round trip by 40 µs on a 2-core VM (same core: the wake-up is a
+    context switch; two cores: an inter-processor interrupt and an idle exit), far more
+    than a hop costs, so the ladder pins them (run.LadderOptions.pin)."""
+    return [] if cpu is None else ["taskset", "-c", str(cpu)]
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """Where a probe runs: the command prefix that enters its network namespace."""
@@ -57,7 +65,7 @@ class Servers:
     processes: list[subprocess.Popen[bytes]]
 
     @classmethod
-    def start(cls, endpoint: Endpoint, listen: str) -> Servers:
+    def start(cls, endpoint: Endpoint, listen: str, cpu: int | None = None) -> Servers:
         commands = [
             ["sockperf", "server", "--tcp", "-i", listen, "-p", str(SOCKPERF_PORT)],
             ["iperf3", "-s", "-B", listen, "-p", str(IPERF_PORT)],
@@ -67,7 +75,7 @@ class Servers:
             binary(argv[0], package=argv[0])
             processes.append(
                 subprocess.Popen(
-                    [*endpoint.enter, *argv],
+                    [*endpoint.enter, *pinned(cpu), *argv],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                     start_new_session=True,
@@ -158,8 +166,9 @@ def ping_pong(
     server_pid: int,
     seconds: float,
     extra_pids: tuple[int, ...] = (),
+    cpu: int | None = None,
 ) -> PingPong:
-    argv = [*client.enter, "sockperf", "ping-pong", "--tcp", "-i", connect, "-p", str(port),
+    argv = [*client.enter, *pinned(cpu), "sockperf", "ping-pong", "--tcp", "-i", connect, "-p", str(port),
             "-t", f"{seconds:g}", "-m", str(MESSAGE_BYTES), "--full-rtt"]  # fmt: skip
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     watched = (process.pid, server_pid, *extra_pids)
@@ -194,9 +203,22 @@ def ping_pong(
     )
 
 
-def throughput(client: Endpoint, connect: str, port: int, seconds: int) -> float:
+def throughput(
+    client: Endpoint, connect: str, port: int, seconds: int, cpu: int | None = None
+) -> float:
     """Gbit/s received over one TCP stream (iperf3 -J)."""
-    argv = [*client.enter, "iperf3", "-c", connect, "-p", str(port), "-t", str(seconds), "-J"]
+    argv = [
+        *client.enter,
+        *pinned(cpu),
+        "iperf3",
+        "-c",
+        connect,
+        "-p",
+        str(port),
+        "-t",
+        str(seconds),
+        "-J",
+    ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=False)
     try:
         data = json.loads(out.stdout)

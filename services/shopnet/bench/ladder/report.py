@@ -23,6 +23,13 @@ PUBLISHED = (
 )
 
 
+_PIN = {
+    "same": "client and server on one core (a hop's own cost, no cross-core wake-up)",
+    "split": "client and server on two cores (cross-core wake-ups included)",
+    "none": "no (where the scheduler put them)",
+}
+
+
 def _by_row(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     rows: dict[str, list[dict[str, Any]]] = {}
     for sample in data.get("samples", []):
@@ -89,7 +96,8 @@ def render(data: dict[str, Any], chart: str | None = "charts/ladder.png") -> str
         f"{data.get('started', '?')}: kernel {m.get('kernel', '?')}, {m.get('cores', '?')} cores "
         f"({m.get('cpu', '?')}), {opts.get('repeats', '?')} interleaved repeats of a "
         f"{opts.get('ping_s', '?')} s TCP ping-pong (sockperf, 14-byte messages, full round "
-        f"trip, one in flight) and a {opts.get('iperf_s', '?')} s single-stream iperf3 per row. "
+        f"trip, one in flight) and a {opts.get('iperf_s', '?')} s single-stream iperf3 per row, "
+        f"probes pinned: {_PIN.get(opts.get('pin', 'none'), opts.get('pin'))}. "
         f"Load before the run: {load.get('loadavg_1m', '?')} (1 min), "
         f"{float(load.get('busy_share', 0)):.0%} of CPU busy.\n",
         "Figures are medians over the repeats, 95 % bootstrap intervals in brackets (what a "

@@ -38,6 +38,16 @@ class LadderOptions:
     rows: tuple[str, ...] = ()
     """Only these rows (empty: all); the test runs a short setting of three."""
     quick: bool = False
+    pin: str = "same"
+    """Where the probes run: "same" (client and server on the last core: a hop's own cost,
+    no wake-up across cores), "split" (client on the first, server on the last: adds the
+    cross-core wake-up), "none" (wherever the scheduler puts them: noisy)."""
+
+    @property
+    def cpus(self) -> tuple[int | None, int | None]:
+        """(client CPU, server CPU) for the chosen pinning."""
+        last = (os.cpu_count() or 1) - 1
+        return {"same": (last, last), "split": (0, last)}.get(self.pin, (None, None))
 
     @classmethod
     def short(cls, **overrides: Any) -> LadderOptions:
@@ -156,18 +166,19 @@ class Ladder:
                 hop = row.build()
             key = f"{hop.server.name} {hop.listen}"
             if key not in servers:
-                servers[key] = Servers.start(hop.server, hop.listen)
+                servers[key] = Servers.start(hop.server, hop.listen, self.options.cpus[1])
             hops[row.name] = hop
         self._save()
         return hops
 
     def _measure(self, row: Row, hop: Hop, servers: dict[str, Servers], repeat: int) -> None:
         server = servers[f"{hop.server.name} {hop.listen}"]
+        client_cpu = self.options.cpus[0]
         latency = ping_pong(
             hop.client, hop.connect, hop.sockperf_port, server.sockperf_pid,
-            self.options.ping_s, hop.helpers,
+            self.options.ping_s, hop.helpers, client_cpu,
         )  # fmt: skip
-        gbps = throughput(hop.client, hop.connect, hop.iperf_port, self.options.iperf_s)
+        gbps = throughput(hop.client, hop.connect, hop.iperf_port, self.options.iperf_s, client_cpu)
         sample = {"row": row.name, "repeat": repeat, **asdict(latency), "gbps": gbps,
                   "helpers": len(hop.helpers)}  # fmt: skip
         self.data["samples"].append(sample)
