@@ -82,7 +82,7 @@ def lines(predictions: list[Prediction]) -> list[str]:
     if not predictions:
         return []
     out = [
-        "## The model: predicted vs measured CPU per request\n",
+        "### The model: predicted vs measured CPU per request\n",
         "Local mode's CPU per request (the application on loopback) plus what each leg's "
         "primitive adds over loopback in the ladder (client→gateway, gateway→product, "
         f"product→Redis); it closes when within {CLOSES_WITHIN:.0%} of the measurement.\n",
