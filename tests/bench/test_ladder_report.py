@@ -38,7 +38,7 @@ def test_each_row_gives_its_medians_intervals_and_what_it_adds() -> None:
     veth = next(line for line in text.splitlines() if line.startswith("| veth |"))
     # CPU medians 13 vs 11 µs: adds +2.0, the interval over three repeats each [0…4].
     assert "| veth | loopback | 10.0 [9.0–11.0] |" in veth
-    assert "| 13.0 [12.0–14.0] | 12.0 | +2.0 [+0.0…+4.0] | +2.0 [+0.0…+4.0] |" in veth
+    assert "| 13.0 [12.0–14.0] | 12.0 | 0.0 | +2.0 [+0.0…+4.0] | +2.0 [+0.0…+4.0] |" in veth
     assert "| swarm overlay | VXLAN | – |" in text and "not built yet" in text
     assert "kubernetes/kubernetes#24876" in text and "NSDI'19" in text
 

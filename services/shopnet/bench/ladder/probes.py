@@ -119,6 +119,9 @@ class PingPong:
     """CPU µs per transaction: both probes, docker-proxy when in the path, softirq."""
     kernel_us: float
     """Of which in the kernel (system time and softirq)."""
+    softirq_us: float = 0.0
+    """Of which softirq time the machine accounted as such (not charged to a process): on
+    a veth the receiver's stack often runs in the sender's context and is charged to it."""
 
 
 def _cpu(pid: int) -> tuple[float, float]:
@@ -200,6 +203,7 @@ def ping_pong(
         transactions_per_s=round(tps, 1),
         cpu_us=round((total + soft) * 1e6 / transactions, 2),
         kernel_us=round((kernel + soft) * 1e6 / transactions, 2),
+        softirq_us=round(soft * 1e6 / transactions, 2),
     )
 
 

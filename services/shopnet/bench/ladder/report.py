@@ -58,15 +58,15 @@ def table(data: dict[str, Any]) -> list[str]:
     by_row = _by_row(data)
     lines = [
         "| row | builds on | p50 RTT µs | p99 RTT µs | transactions/s | Gbit/s "
-        "| CPU µs/tx | kernel µs/tx | adds CPU µs/tx | adds p50 µs |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU µs/tx | kernel µs/tx | softirq µs/tx | adds CPU µs/tx | adds p50 µs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in data.get("rows", []):
         name, base = row["name"], row.get("base")
         samples = by_row.get(name)
         if not samples:
             why = row.get("skipped", "not measured")
-            lines.append(f"| {name} | {base or '–'} | – | – | – | – | – | – | – | {why} |")
+            lines.append(f"| {name} | {base or '–'} | – | – | – | – | – | – | – | – | {why} |")
             continue
         cells = [
             _fmt(median_interval(_values(samples, "p50_us")), "{:.1f}"),
@@ -75,6 +75,7 @@ def table(data: dict[str, Any]) -> list[str]:
             f"{statistics.median(_values(samples, 'gbps')):.2f}",
             _fmt(median_interval(_values(samples, "cpu_us")), "{:.1f}"),
             f"{statistics.median(_values(samples, 'kernel_us')):.1f}",
+            f"{statistics.median(float(s.get('softirq_us', 0.0)) for s in samples):.1f}",
         ]
         base_samples = by_row.get(base or "")
         if base_samples:
@@ -104,7 +105,9 @@ def render(data: dict[str, Any], chart: str | None = "charts/ladder.png") -> str
         "hop *adds* is the difference of the medians, its interval the same way; "
         "docs/benchmarks.md). *CPU µs/tx* is both probes' CPU, docker-proxy's where it is in "
         "the path, and the machine's softirq time, per transaction: the steadier figure here. "
-        "*kernel* is its part outside user space.\n",
+        "*kernel* is its part outside user space, *softirq* the packet work the machine "
+        "accounted outside any process (the rest of the kernel's share was charged to the "
+        "probes: on a veth the receiver's stack often runs in the sender's context).\n",
     ]
     if warning := busy_warning(load):
         out.append(f"> **⚠ {warning}.**\n")
