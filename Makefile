@@ -17,7 +17,7 @@ SCALE ?=
 PKGS_STACK := redis-server postgresql postgresql-client iproute2 nftables iptables tcpdump procps python3-venv \
               python3-seccomp iputils-ping curl conntrack util-linux
 PKGS_DOCKER := docker.io docker-compose mmdebstrap buildah
-PKGS_BENCH := wrk nginx-light
+PKGS_BENCH := wrk nginx-light sockperf iperf3
 PKGS_NIX := nix-bin
 PKGS_BROWSER := chromium
 

@@ -172,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--connections", default=None, metavar="N,N,…",
         help="connection sweep for the main path (1,16,64,256); other runs use 64, or the largest",
     )  # fmt: skip
-    bench.add_argument("--repeats", type=int, default=None, help="interleaved repeats per mode (2)")
+    bench.add_argument(
+        "--repeats", type=int, default=None, help="interleaved repeats per mode (5; --quick 2)"
+    )
     bench.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
     bench.add_argument("--no-peer", action="store_true", help="skip the nginx peer gateway")
     bench.add_argument(
@@ -185,6 +187,29 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--publish", type=Path, metavar="RESULTS_DIR", help="write docs/comparison.md from a run"
     )
+    bench.add_argument(
+        "--p99-target", type=float, default=None, metavar="MS",
+        help="capacity: the highest paced rate with p99 within this (10 ms)",
+    )  # fmt: skip
+    bench.add_argument(
+        "--ladder", action="store_true",
+        help="measure the network primitives alone (loopback, veth, bridge, routed, DNAT, "
+        "docker, VXLAN) with sockperf and iperf3; --quick for a short run",
+    )  # fmt: skip
+    bench.add_argument(
+        "--ladder-results", type=Path, default=None, metavar="LADDER_JSON",
+        help="a ladder run's ladder.json: the report predicts each mode's CPU per request "
+        "from its hops and compares (the model)",
+    )  # fmt: skip
+    bench.add_argument(
+        "--pin", choices=["same", "split", "none"], default=None,
+        help="--ladder: probes on one core (same, default), client and server on two (split), "
+        "or unpinned (none)",
+    )  # fmt: skip
+    bench.add_argument(
+        "--rows", default=None, metavar="ROW,ROW",
+        help="--ladder: only these rows (e.g. loopback,veth,bridge)",
+    )  # fmt: skip
     bench.add_argument(
         "--baseline", type=Path, metavar="RESULTS_JSON",
         help="an earlier run: the CPU table shows its figures before this run's (before → after)",
@@ -513,6 +538,10 @@ def _running_driver(mode: str | None, topology: Topology, root: Path, progress: 
 
 
 def _down(args: argparse.Namespace, topology: Topology, root: Path, progress: Progress) -> int:
+    from shopnet.bench.ladder.run import remove_leftovers
+
+    for item in remove_leftovers():  # a killed `bench --ladder`'s, found by its tag
+        progress.info(f"  removed ladder {item}")
     drivers = (
         [make_driver(args.mode, topology=topology, root=root, progress=progress)]
         if args.mode

@@ -145,3 +145,17 @@ def test_without_matplotlib_the_chart_is_skipped_in_one_line(
     assert report.load(tmp_path / "results.json") == results
     assert "| kill-product | docker |" in (tmp_path / "report.md").read_text()
     assert [line.split()[1] for line in out.splitlines()[1:]] == ["netns", "docker"]
+
+
+def test_the_failed_column_splits_fault_failures_from_expected_answers() -> None:
+    """Killing a product on a catalog with deleted products: the 404/409/422 the workload
+    expects are not the fault's failures (issue 25: "132 failed (1.7 %)" were all of those)."""
+    statuses = {"200": 7600, "404": 90, "409": 30, "422": 12, "503": 5, "connect": 3, "timeout": 1}
+    result = sample_result(requests=7741, failed=111, failed_pct=1.4, statuses=statuses)
+    assert result.expected == {"404": 90, "409": 30, "422": 12}
+    assert result.fault_failed == 9
+    cells = report.row(result)
+    assert cells[3] == "9 (0.1%)"
+    assert cells[4] == "132 (90 × 404, 30 × 409, 12 × 422)"
+    assert report.HEADERS[3:5] == ("failed by the fault", "expected answers")
+    assert report.row(sample_result())[3:5] == ("0 (0.0%)", "0")

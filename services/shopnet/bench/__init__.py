@@ -29,7 +29,12 @@ def write_outputs(results: Results) -> dict[str, Path]:
 
 
 def publish(results_dir: Path, docs: Path) -> Path:
-    """docs/comparison.md (+ comparison/results.json and charts) from a bench run's directory."""
+    """docs/comparison.md (+ comparison/results.json and charts) from a bench run's directory;
+    a ladder run's directory (ladder.json) replaces only the page's ladder section."""
+    if (results_dir / "ladder.json").is_file():
+        from shopnet.bench.ladder import publish as publish_ladder
+
+        return publish_ladder(results_dir, docs)
     results = Results.load(results_dir / "results.json")
     out = write_outputs(results)
     target = docs / "comparison"
@@ -46,5 +51,8 @@ def publish(results_dir: Path, docs: Path) -> Path:
         + report
         + "\nThe run's every figure: [comparison/results.json](comparison/results.json).\n"
     )
-    page.write_text(chaos_publish.keep(old, new))  # the chaos runs' section stays
+    from shopnet.bench.ladder import HEADING as LADDER
+
+    # The chaos runs' and the ladder's sections stay (each published from its own runs).
+    page.write_text(chaos_publish.keep(old, chaos_publish.keep(old, new), LADDER))
     return page

@@ -7,6 +7,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from shopnet.bench.results import RunRecord
+from shopnet.bench.stats import (
+    Interval,
+    Verdict,
+    coefficient_of_variation,
+    ratio_interval,
+    verdict,
+)
 from shopnet.bench.wrk import Latency
 from shopnet.runtime.base import DRIVERS
 
@@ -38,6 +45,17 @@ class Summary:
     """Share of X-Cache: MISS answers, when the workload recorded them."""
     cpu_us: dict[str, float]
     """Median CPU µs per request by component, when the runs were profiled."""
+    rps_samples: tuple[float, ...] = ()
+    """req/s of each repeat, in repeat order (what the intervals resample)."""
+    p99_samples: tuple[float, ...] = ()
+    """p99 ms of each repeat (corrected latency for paced runs)."""
+    cpu_samples: tuple[dict[str, float], ...] = ()
+    """CPU µs per request by component of each profiled repeat."""
+
+    @property
+    def cv(self) -> float | None:
+        """Coefficient of variation of req/s over the repeats."""
+        return coefficient_of_variation(self.rps_samples)
 
 
 Key = tuple[str, str, str, int, bool]
@@ -88,6 +106,9 @@ def summarize(runs: Iterable[RunRecord]) -> list[Summary]:
                 rate=statistics.median(r.rate for r in group),
                 miss_ratio=round(misses / (hits + misses), 3) if hits + misses else None,
                 cpu_us=_median_components([r.cpu_us for r in group if r.cpu_us]),
+                rps_samples=tuple(r.rps for r in results),
+                p99_samples=tuple(lat.p99 for lat in latencies),
+                cpu_samples=tuple(r.cpu_us for r in group if r.cpu_us),
             )
         )
     return summaries
@@ -125,16 +146,22 @@ class Ratio:
     """The target is a ceiling (a cost), not a floor (a throughput)."""
     within: float | None = None
     """A two-sided target instead: the ratio lies within 1 ± this (neither costs more)."""
+    interval: Interval | None = None
+    """The 95 % bootstrap interval over the repeats (shopnet.bench.stats)."""
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """met / missed / can't tell, judged on the interval, not the point."""
+        if self.value is None:
+            return None
+        # A ratio given without an interval is taken as exact (a hand-made or derived one).
+        judged = self.interval or Interval(self.value, self.value, self.value)
+        return verdict(judged, target=self.target, at_most=self.at_most, within=self.within)
 
     @property
     def met(self) -> bool | None:
-        if self.value is None:
-            return None
-        if self.within is not None:
-            return abs(self.value - 1) <= self.within
-        if self.target is None:
-            return None
-        return self.value <= self.target if self.at_most else self.value >= self.target
+        """True/False only when the interval says so; None for can't tell or no target."""
+        return {"met": True, "missed": False}.get(self.verdict or "")
 
     @property
     def goal(self) -> str | None:
@@ -147,9 +174,9 @@ class Ratio:
 
     @property
     def miss(self) -> str:
-        """How far off a missed target is, e.g. "missed by 3%"."""
+        """The verdict in words: "met", "can't tell", or how far off, e.g. "missed by 3%"."""
         if self.value is None or self.met is not False:
-            return "met"
+            return self.verdict or "met"
         if self.within is not None:
             return f"off by {abs(self.value - 1):.0%}, allowed {self.within:.0%}"
         assert self.target is not None
@@ -159,9 +186,11 @@ class Ratio:
 def ratios(summaries: list[Summary], connections: int) -> list[Ratio]:
     """The comparison's ratios on the cache-hit workload at the standard connection count."""
 
-    def rps(mode: str, path: str | None = None) -> float | None:
+    def rps(mode: str, path: str | None = None) -> tuple[float, ...] | None:
         s = find(summaries, mode=mode, path=path, connections=connections)
-        return s.rps if s and s.rps else None
+        if s is None or not s.rps:
+            return None
+        return s.rps_samples or (s.rps,)
 
     def ratio(
         name: str,
@@ -175,16 +204,26 @@ def ratios(summaries: list[Summary], connections: int) -> list[Ratio]:
         def label(mode: str, path: str | None) -> str:
             return f"{mode} {path or 'gateway'}"
 
-        value = round(a / b, 3) if a and b else None
-        return Ratio(name, label(*num), label(*den), value, target, within=within)
+        if not a or not b or 0 in b:
+            return Ratio(name, label(*num), label(*den), None, target, within=within)
+        interval = ratio_interval(a, b)
+        value = round(interval.value, 3)
+        return Ratio(
+            name, label(*num), label(*den), value, target, within=within, interval=interval
+        )
 
     return [
         ratio("netns / local", ("netns", None), ("local", None), 0.95),
         ratio("docker (DNAT) / netns", ("docker", None), ("netns", None), 0.9),
         ratio("docker-proxy / docker DNAT", ("docker", "docker-proxy"), ("docker", None)),
         ratio("netns DNAT / netns direct", ("netns", None), ("netns", "gateway-direct")),
-        ratio("our gateway / nginx (local)", ("local", None), ("local", "nginx"), 0.75),
-        ratio("our gateway / nginx (netns)", ("netns", "gateway-direct"), ("netns", "nginx"), 0.75),
+        # The gateways people pick in ours' place (bench.gateways): ahead of Caddy is the goal.
+        ratio("our gateway / nginx (local)", ("local", None), ("local", "nginx")),
+        ratio("our gateway / nginx (netns)", ("netns", "gateway-direct"), ("netns", "nginx")),
+        ratio("our gateway / HAProxy (local)", ("local", None), ("local", "haproxy")),
+        ratio("our gateway / HAProxy (netns)", ("netns", "gateway-direct"), ("netns", "haproxy")),
+        ratio("our gateway / Caddy (local)", ("local", None), ("local", "caddy"), 1.0),
+        ratio("our gateway / Caddy (netns)", ("netns", "gateway-direct"), ("netns", "caddy"), 1.0),
         # The calibration path: how much our product service adds to aiohttp's own cost.
         ratio(
             "product direct / trivial aiohttp (local)",
@@ -202,14 +241,14 @@ def ratios(summaries: list[Summary], connections: int) -> list[Ratio]:
         ratio("gateway / product direct (netns)", ("netns", None), ("netns", "product-direct")),
         ratio("gateway / product direct (docker)", ("docker", None), ("docker", "product-direct")),
         # The wirings (`--modes netns:attached,docker:single…`); absent ones show no value.
-        ratio("netns:attached / local", ("netns:attached", None), ("local", None), 0.95),
+        # Targets the ladder can judge (issue 25): netns attached crosses the primitives
+        # Docker's tiered networks do (one bridge per hop) without a container runtime, so
+        # it must carry at least as much, its interval excluding < 1. The old "≥ 0.95×
+        # local" and "docker single within ±5 % of tiered" were bands noise alone moved.
+        ratio("netns:attached / docker (tiered)", ("netns:attached", None), ("docker", None), 1.0),
+        ratio("netns:attached / local", ("netns:attached", None), ("local", None)),
         ratio("netns:attached / netns (routed)", ("netns:attached", None), ("netns", None)),
-        ratio(
-            "docker:single / docker (tiered)",
-            ("docker:single", None),
-            ("docker", None),
-            within=0.05,
-        ),
+        ratio("docker:single / docker (tiered)", ("docker:single", None), ("docker", None)),
         ratio(
             "docker:single:dns / docker:single",
             ("docker:single:dns", None),
@@ -225,6 +264,8 @@ PATH_COMPONENTS = (
     (None, "gateway"),
     ("gateway-direct", "gateway"),
     ("nginx", "nginx"),
+    ("haproxy", "haproxy"),
+    ("caddy", "caddy"),
     ("product-direct", "product"),
     ("calibration", "calibration"),
 )
@@ -241,32 +282,52 @@ def path_cpu(summaries: list[Summary], mode: str, connections: int) -> dict[str,
     return found
 
 
+def path_cpu_samples(
+    summaries: list[Summary], mode: str, connections: int
+) -> dict[str, tuple[float, ...]]:
+    """As path_cpu, each repeat's figure (what the CPU ratios' intervals resample)."""
+    found = {}
+    for path, component in PATH_COMPONENTS:
+        s = find(summaries, mode=mode, path=path, connections=connections)
+        if s is None:
+            continue
+        values = tuple(c[component] for c in s.cpu_samples if c.get(component))
+        if values:
+            found[path or s.path] = values
+    return found
+
+
 def cpu_ratios(summaries: list[Summary], connections: int) -> list[Ratio]:
     """CPU per request, our component / its reference, on the cache-hit workload."""
     out = []
+
+    def cpu_ratio(
+        name: str, mode: str, ours: str, theirs: str, target: float | None = None
+    ) -> Ratio:
+        cells = path_cpu_samples(summaries, mode, connections)
+        a, b = cells.get(ours), cells.get(theirs)
+        interval = ratio_interval(a, b) if a and b else None
+        value = round(interval.value, 2) if interval else None
+        return Ratio(
+            name, f"{mode} {ours}", f"{mode} {theirs}", value, target,
+            at_most=True, interval=interval,
+        )  # fmt: skip
+
     for mode in ("local", "netns"):
-        cells = path_cpu(summaries, mode, connections)
-        ours = cells.get("gateway")
-        peer = cells.get("nginx")
-        value = round(ours / peer, 2) if ours and peer else None
-        out.append(
-            Ratio(
-                f"gateway CPU / nginx CPU per request ({mode})",
-                f"{mode} gateway",
-                f"{mode} nginx",
-                value,
-                2.0,
-                at_most=True,
+        # Goal (issue 25): within 2.5× nginx's CPU per request, and below Caddy's.
+        for peer, title, target in (("nginx", "nginx", 2.5), ("haproxy", "HAProxy", None),
+                                    ("caddy", "Caddy", 1.0)):  # fmt: skip
+            out.append(
+                cpu_ratio(
+                    f"gateway CPU / {title} CPU per request ({mode})", mode, "gateway", peer, target
+                )
             )
-        )
-        ours, trivial = cells.get("product-direct"), cells.get("calibration")
-        value = round(ours / trivial, 2) if ours and trivial else None
         out.append(
-            Ratio(
+            cpu_ratio(
                 f"product CPU / trivial aiohttp CPU per request ({mode})",
-                f"{mode} product-direct",
-                f"{mode} calibration",
-                value,
+                mode,
+                "product-direct",
+                "calibration",
             )
         )
     return out

@@ -50,6 +50,10 @@ def options_from(args: argparse.Namespace, topology: Topology) -> BenchOptions:
         if not 1 <= args.repeats <= 20:
             raise ConfigError("--repeats must be between 1 and 20")
         overrides["repeats"] = args.repeats
+    if getattr(args, "p99_target", None) is not None:
+        if not 0.1 <= args.p99_target <= 10000:
+            raise ConfigError("--p99-target must be between 0.1 and 10000 ms")
+        overrides["p99_target_ms"] = args.p99_target
     if args.connections:
         try:
             sweep = tuple(sorted({int(c) for c in args.connections.split(",") if c.strip()}))
@@ -72,11 +76,17 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
             "shopnet bench draws charts with matplotlib: install the `bench` extra "
             "(pip install 'shopnet[bench]')"
         )
+    if args.ladder:
+        return ladder(args, progress=progress)
     baseline = _baseline(args.baseline)
+    ladder_data = _ladder_results(getattr(args, "ladder_results", None))
     if args.report:
         results = Results.load(args.report)
         if baseline:
             results.meta["baseline"] = baseline
+        if ladder_data:
+            results.meta["ladder"] = ladder_data
+        if baseline or ladder_data:
             results.save()
         paths = write_outputs(results)
         print(paths["report"])
@@ -92,6 +102,8 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
     runner = Bench(options, topology=topology, root=own_root, progress=progress, output=output)
     if baseline:
         runner.results.meta["baseline"] = baseline
+    if ladder_data:
+        runner.results.meta["ladder"] = ladder_data
     try:
         results = runner.run()
     finally:
@@ -108,6 +120,46 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
             + "; see the report"
         )
     return 0
+
+
+def ladder(args: argparse.Namespace, *, progress: Progress) -> int:
+    """`shopnet bench --ladder`: the primitives alone (shopnet.bench.ladder)."""
+    from shopnet.bench.ladder import write_outputs as write_ladder
+    from shopnet.bench.ladder.run import Ladder, LadderOptions
+
+    overrides: dict[str, object] = {}
+    if args.repeats is not None:
+        if not 1 <= args.repeats <= 20:
+            raise ConfigError("--repeats must be between 1 and 20")
+        overrides["repeats"] = args.repeats
+    if args.duration is not None:
+        if not 1.0 <= args.duration <= 60:
+            raise ConfigError("--ladder --duration must be between 1 and 60 seconds")
+        overrides["ping_s"] = args.duration
+    if getattr(args, "pin", None):
+        overrides["pin"] = args.pin
+    if args.rows:
+        overrides["rows"] = tuple(r.strip() for r in args.rows.split(",") if r.strip())
+    options = LadderOptions.short(**overrides) if args.quick else LadderOptions(**overrides)  # type: ignore[arg-type]
+    output = args.output or Path("bench-results") / time.strftime("ladder-%Y%m%d-%H%M%S")
+    data = Ladder(options, output=output, progress=progress).run()
+    print(write_ladder(data, output))
+    return 0
+
+
+def _ladder_results(path: Path | None) -> dict[str, Any] | None:
+    """A ladder run's figures (`--ladder-results`), read before anything starts."""
+    if path is None:
+        return None
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or "samples" not in data:
+            raise ValueError("no ladder samples")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--ladder-results {path}: not a ladder.json ({exc})") from None
+    return data
 
 
 def _baseline(path: Path | None) -> dict[str, Any] | None:

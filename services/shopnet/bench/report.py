@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shopnet.bench import lifecycle, orders, swarm_section, wiring_section
+from shopnet.bench import (
+    capacity_section,
+    lifecycle,
+    model,
+    orders,
+    swarm_section,
+    wiring_section,
+)
 from shopnet.bench.acrosshosts import section as across_hosts
 from shopnet.bench.aggregate import (
     MODE_ORDER,
@@ -21,7 +28,9 @@ from shopnet.bench.aggregate import (
     summarize,
 )
 from shopnet.bench.cpu_report import cpu_delta, cpu_table, path_cpu_table
+from shopnet.bench.noise import busy_warning, wrk_warnings
 from shopnet.bench.results import Results
+from shopnet.bench.stats import coefficient_of_variation, median_interval, verdict
 from shopnet.bench.wrk import WORKLOADS
 from shopnet.product.seed import SOLD_OUT_EVERY
 
@@ -114,9 +123,16 @@ def render(results: Results) -> str:
             "not add up to the stock given — see *Orders against limited stock* below.\n"
         )
 
+    warnings = [w for w in [busy_warning(meta.get("load_before"))] if w]
+    warnings += wrk_warnings(closed, int(opts.get("threads", 1)))
+    for warning in warnings:
+        out.append(f"> **⚠ {warning}.**\n")
+
+    out += capacity_section.lines(meta, modes_of(summaries))
     out.append("## Comparison analysis\n")
     out.append(
-        f"The main path — through the gateway from the host's port, cache hit, {conns} connections:\n"
+        f"The main path — through the gateway from the host's port, cache hit, {conns} "
+        "connections, closed-loop peak:\n"
     )
     out.append(_HEADER)
     for mode in modes_of(closed):
@@ -127,8 +143,14 @@ def render(results: Results) -> str:
     out.append("### Targets\n")
     out += _targets(closed, conns)
     out.append("")
+    out += _variation(closed, conns)
     out.append("### Ratios (cache hit, same run)\n")
-    out.append("| ratio | value | target |\n|---|---:|---:|")
+    out.append(
+        "Each ratio is of the medians over the repeats, with its 95 % bootstrap interval in "
+        "brackets; the verdict is judged on the interval (see docs/benchmarks.md, *Reading "
+        "an interval*).\n"
+    )
+    out.append("| ratio | value [95 % interval] | target | verdict |\n|---|---:|---:|---|")
     for r in ratios(closed, conns) + cpu_ratios(closed, conns):
         out.append(_ratio_row(r))
     out.append("")
@@ -137,6 +159,13 @@ def render(results: Results) -> str:
         out.append("### Where the CPU goes (µs of CPU per request, main path, cache hit)\n")
         out += profile
         out.append("")
+    if meta.get("ladder"):
+        measured = {}
+        for mode in modes_of(closed):
+            s = find(closed, mode=mode, connections=conns)
+            if s is not None and s.cpu_us.get("total"):
+                measured[mode] = s.cpu_us["total"]
+        out += model.lines(model.predict(meta["ladder"], measured))
     by_path = path_cpu_table(closed, conns)
     if by_path:
         out.append("### CPU per request of each path's server (cache hit)\n")
@@ -243,13 +272,38 @@ def _mode_rank(mode: str) -> int:
 
 
 def _ratio_row(r: Ratio) -> str:
-    value = f"{r.value:.2f}×" if r.value is not None else "not measured"
-    if r.goal is None:
-        target = "–"
+    if r.interval is not None:
+        value = r.interval.text()
     else:
-        mark = {True: "✓", False: "✗", None: ""}[r.met]
-        target = f"{r.goal} {mark}".strip()
-    return f"| {r.name} | {value} | {target} |"
+        value = f"{r.value:.2f}×" if r.value is not None else "not measured"
+    target = r.goal or "–"
+    judged = (r.verdict or "–") if r.value is not None else "–"
+    return f"| {r.name} | {value} | {target} | {judged} |"
+
+
+def _variation(closed: list[Summary], conns: int) -> list[str]:
+    """Coefficient of variation of each mode's main path over its repeats."""
+    rows = []
+    for mode in modes_of(closed):
+        s = find(closed, mode=mode, connections=conns)
+        if s is None:
+            continue
+        cv = s.cv
+        interval = median_interval(s.rps_samples) if s.rps_samples else None
+        rows.append(
+            f"| {mode} | {len(s.rps_samples) or s.repeats} | "
+            + (interval.text("{:,.0f}", "") if interval else f"{s.rps:,.0f}")
+            + f" | {'–' if cv is None else f'{cv:.1%}'} |"
+        )
+    if not rows:
+        return []
+    return [
+        "### Run-to-run variation (main path, cache hit)\n",
+        "| mode | repeats | req/s median [95 % interval] | coefficient of variation |",
+        "|---|---:|---:|---:|",
+        *rows,
+        "",
+    ]
 
 
 def _targets(closed: list[Summary], conns: int) -> list[str]:
@@ -258,25 +312,26 @@ def _targets(closed: list[Summary], conns: int) -> list[str]:
         s = find(closed, mode=mode, connections=conns)
         if s is None:
             continue
-        ok_rps = s.rps >= TARGET_RPS
-        ok_p99 = s.latency.p99 <= TARGET_P99_MS
+        rps = median_interval(s.rps_samples or (s.rps,))
+        p99 = median_interval(s.p99_samples or (s.latency.p99,))
         rps_text = (
-            f"{s.rps:,.0f} req/s ≥ {TARGET_RPS:,} ✓"
-            if ok_rps
-            else f"{s.rps:,.0f} req/s, {TARGET_RPS - s.rps:,.0f} short of {TARGET_RPS:,} "
-            f"({s.rps / TARGET_RPS:.0%}) ✗"
+            f"{rps.text('{:,.0f}', ' req/s')} (target ≥ {TARGET_RPS:,}): "
+            f"{verdict(rps, target=TARGET_RPS)}"
         )
         p99_text = (
-            f"p99 {s.latency.p99:.1f} ms ≤ {TARGET_P99_MS:.0f} ✓"
-            if ok_p99
-            else f"p99 {s.latency.p99:.1f} ms > {TARGET_P99_MS:.0f} ✗"
+            f"p99 {p99.text('{:.1f}', ' ms')} (target ≤ {TARGET_P99_MS:.0f}): "
+            f"{verdict(p99, target=TARGET_P99_MS, at_most=True)}"
         )
-        lines.append(f"- {mode}, gateway, cache hit, {conns} connections: {rps_text}; {p99_text}.")
+        cv = coefficient_of_variation(s.rps_samples)
+        spread = f" (req/s varies {cv:.0%} between repeats)" if cv is not None else ""
+        lines.append(
+            f"- {mode}, gateway, cache hit, {conns} connections: {rps_text}; {p99_text}{spread}."
+        )
     for r in ratios(closed, conns) + cpu_ratios(closed, conns):
         if r.goal is not None and r.value is not None:
-            verdict = r.miss
+            judged = r.miss
             why = ""
-            if not r.met:
+            if r.met is False:
                 num = find(closed, mode=r.numerator.split()[0], connections=conns)
                 den = find(closed, mode=r.denominator.split()[0], connections=conns)
                 if (
@@ -286,7 +341,8 @@ def _targets(closed: list[Summary], conns: int) -> list[str]:
                     and r.denominator.endswith("gateway")
                 ):
                     why = cpu_delta(num, den)
-            lines.append(f"- {r.name}: {r.value:.2f}× (target {r.goal}) — {verdict}.{why}")
+            shown = r.interval.text() if r.interval else f"{r.value:.2f}×"
+            lines.append(f"- {r.name}: {shown} (target {r.goal}) — {judged}.{why}")
     return lines or ["- (no runs to judge)"]
 
 
@@ -340,12 +396,14 @@ def _pros_cons(closed: list[Summary], conns: int) -> list[str]:
             "through a user-space process."
         )
     for mode, ours in (("local", local), ("netns", direct)):
-        peer = find(closed, mode=mode, path="nginx", connections=conns)
-        if ours and peer:
-            lines.append(
-                f"- **our gateway vs nginx** ({mode}): {ours.rps:,.0f} vs {peer.rps:,.0f} req/s "
-                f"({ours.rps / peer.rps:.2f}×), p99 {ours.latency.p99:.1f} vs {peer.latency.p99:.1f} ms."
-            )
+        for path, title in (("nginx", "nginx"), ("haproxy", "HAProxy"), ("caddy", "Caddy")):
+            peer = find(closed, mode=mode, path=path, connections=conns)
+            if ours and peer:
+                lines.append(
+                    f"- **our gateway vs {title}** ({mode}): {ours.rps:,.0f} vs {peer.rps:,.0f} "
+                    f"req/s ({ours.rps / peer.rps:.2f}×), p99 {ours.latency.p99:.1f} vs "
+                    f"{peer.latency.p99:.1f} ms."
+                )
     return lines or ["- (run more than one mode to compare)"]
 
 

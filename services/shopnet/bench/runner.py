@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shopnet.bench import calibration, cpu, lifecycle, nginx, orders
+from shopnet.bench import calibration, capacity, cpu, gateways, lifecycle, nginx, noise, orders
 from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
@@ -48,7 +48,8 @@ class BenchOptions:
     """Connections for every run except the sweep."""
     sweep: tuple[int, ...] = (1, 16, 64, 256)
     """Connection counts for the main path's cache-hit workload."""
-    repeats: int = 2
+    repeats: int = 5
+    """Five at least: fewer give intervals too wide to judge a 5–10 % target."""
     threads: int = 1
     workloads: tuple[str, ...] = WORKLOADS
     scale: dict[str, int] = field(default_factory=lambda: {"product": 2})
@@ -58,6 +59,10 @@ class BenchOptions:
     """Open-loop run at this fraction of the measured closed-loop maximum."""
     main_only: bool = False
     """Only the main path (the quick smoke run)."""
+    capacity_steps: int = 6
+    """Paced runs per capacity search (bisection: the last step halves a 1/32 interval)."""
+    p99_target_ms: float = capacity.P99_TARGET_MS
+    """Capacity is the highest paced rate with p99 ≤ this and no failed request."""
     limited_stock: bool = True
     """Order against limited stock on the main path and check it is never oversold (~3 s: a 2 s run and 1 s to settle)."""
 
@@ -67,8 +72,9 @@ class BenchOptions:
             "duration_s": 1.0,
             "sweep": (16,),
             "connections": 16,
-            "repeats": 1,
+            "repeats": 2,  # the fewest that still give an interval
             "main_only": True,
+            "capacity_steps": 3,
         }
         base.update(overrides)
         return cls(**base)
@@ -97,6 +103,9 @@ class Bench:
         # Docker's checks (shopnet_docker.health), so a long interval costs no start-up time.
         os.environ.setdefault("SHOPNET_HEALTH_INTERVAL", "30s")
         self.results.meta["docker_health_interval"] = os.environ["SHOPNET_HEALTH_INTERVAL"]
+        # Other work on the machine makes every figure lower and noisier: the report warns.
+        self.results.meta["load_before"] = noise.load_before()
+        self.results.save()
         for repeat in range(1, opts.repeats + 1):
             for mode in opts.modes:
                 label = f"[repeat {repeat}/{opts.repeats}] {mode}"
@@ -176,6 +185,10 @@ class Bench:
         elif beside is not None and peer_port is not None:
             if opts.peer:
                 targets.append(self._start_peer(driver, beside, rows, peer_port, helpers))
+                for name in gateways.PORT_OFFSETS:
+                    peer = self._start_gateway(name, driver, beside, rows, peer_port, helpers)
+                    if peer is not None:
+                        targets.append(peer)
             calibration_target = self._start_calibration(
                 driver, beside, rows, peer_port + 1, helpers
             )
@@ -212,9 +225,39 @@ class Bench:
                     self._record(
                         mode, repeat, target, "product_hit", opts.connections, rate, result, label
                     )
+            if target.main or target.name in ("nginx", "haproxy", "caddy"):
+                self._capacity(target, mode, repeat, label)
         main = next((t for t in targets if t.main), None)
         if opts.limited_stock and main is not None:
             self._limited_orders(main, mode, repeat, label)
+
+    def _capacity(self, target: Target, mode: str, repeat: int, label: str) -> None:
+        """The headline: the highest paced rate with p99 within the target, on the main
+        (cache hit) and order paths, bisected under this repeat's closed-loop peak."""
+        opts = self.options
+        paths = ("product_hit", "order_create") if target.main else ("product_hit",)
+        for workload in paths:
+            if workload not in opts.workloads or workload not in target.workloads:
+                continue
+            peak = self.results.last(mode, repeat, target.name, workload, opts.connections)
+            if peak is None:
+                peak = self._wrk(target, workload, opts.connections)
+            if peak.rps <= 0:
+                continue
+            found = capacity.search(
+                lambda rate, w=workload: self._wrk(target, w, opts.connections, rate=rate),
+                peak.rps,
+                target_ms=opts.p99_target_ms,
+                steps=opts.capacity_steps,
+            )
+            cells = self.results.meta.setdefault("capacity", [])
+            cells.append({"mode": mode, "repeat": repeat, "path": target.name,
+                          "main": target.main, "workload": workload, **found.to_json()})  # fmt: skip
+            self.results.save()
+            self.progress.info(
+                f"{label}: {target.name:<14} {workload:<13} carries {found.rate:,.0f} req/s at "
+                f"p99 ≤ {opts.p99_target_ms:g} ms (closed-loop peak {peak.rps:,.0f})"
+            )
 
     def _limited_orders(self, target: Target, mode: str, repeat: int, label: str) -> None:
         opts = self.options
@@ -333,6 +376,36 @@ class Bench:
             )
             _wait_port(host, port)
         return Target("nginx", f"http://{host}:{port}")
+
+    def _start_gateway(
+        self,
+        name: str,
+        driver: Driver,
+        beside: HelperProcesses,
+        rows: list[InstanceStatus],
+        peer_port: int,
+        helpers: dict[str, int],
+    ) -> Target | None:
+        """HAProxy or Caddy in the gateway's place (bench.gateways); None when it could not
+        start (said in one line: the rest of the bench goes on)."""
+        gateway = find(rows, "gateway-1")
+        host = gateway.address.rsplit(":", 1)[0] if gateway else "127.0.0.1"
+        port = peer_port + gateways.PORT_OFFSETS[name]
+        upstreams = gateways.Upstreams(
+            products=[r.address for r in rows if r.service == "product"],
+            orders=[r.address for r in rows if r.service == "order"],
+        )
+        try:
+            spec = gateways.prepare(
+                name, driver.layout.dir / f"bench-{name}", f"{host}:{port}", upstreams
+            )
+            with self.progress.step(f"starting the {name} peer on {host}:{port}"):
+                helpers[name] = beside.run_beside("gateway-1", spec)
+                _wait_port(host, port, what=f"the {name} peer")
+        except ShopnetError as exc:
+            self.progress.warn(f"{name} peer not measured: {exc}")
+            return None
+        return Target(name, f"http://{host}:{port}")
 
     def _start_calibration(
         self,

@@ -45,9 +45,10 @@ def section(runs: list[Path], docs: Path) -> str:
     ])  # fmt: skip
 
 
-def replace(page: str, new_section: str) -> str:
-    """`page` with its Recovery section replaced by `new_section` (or inserted before Charts)."""
-    before, found, after = page.partition(HEADING)
+def replace(page: str, new_section: str, heading: str = HEADING) -> str:
+    """`page` with its `heading` section (Recovery by default) replaced by `new_section`, or
+    inserted before Charts."""
+    before, found, after = page.partition(heading)
     if found:
         rest = after.split("\n## ", 1)
         tail = "\n## " + rest[1] if len(rest) > 1 else ""
@@ -56,13 +57,14 @@ def replace(page: str, new_section: str) -> str:
     return head.rstrip() + "\n\n" + new_section.rstrip() + "\n" + charts + tail
 
 
-def keep(old_page: str, new_page: str) -> str:
-    """The regenerated `new_page` with `old_page`'s Recovery section, if it had one."""
-    _, found, after = old_page.partition(HEADING)
+def keep(old_page: str, new_page: str, heading: str = HEADING) -> str:
+    """The regenerated `new_page` with `old_page`'s `heading` section (Recovery by default),
+    if it had one."""
+    _, found, after = old_page.partition(heading)
     if not found:
         return new_page
-    kept = HEADING + after.split("\n## ", 1)[0]
-    return replace(new_page, kept)
+    kept = heading + after.split("\n## ", 1)[0]
+    return replace(new_page, kept, heading)
 
 
 def publish(runs: list[Path], docs: Path) -> Path:

@@ -8,12 +8,15 @@ from pathlib import Path
 from shopnet.chaos.results import ScenarioResult
 
 HEADERS = (
-    "scenario", "mode", "requests", "failed", "first ok after", "back within 10%",
+    "scenario", "mode", "requests", "failed by the fault", "expected answers",
+    "first ok after", "back within 10%",
     "healthy after", "orders acked", "lost", "duplicated",
 )  # fmt: skip
 NOTE = (
-    "failed: requests without a 2xx (or a 409 sold-out answer) over the whole run, timeouts "
-    "(5 s) included; first ok after: from the fault to the first success of a request sent "
+    "failed by the fault: requests the fault broke over the whole run — 5xx, resets and "
+    "refused connections, timeouts (5 s), and any other answer the workload does not expect; "
+    "expected answers: the workload's rightful refusals, 404 (a deleted product), 409 (no "
+    "stock left) and 422 (an unknown product), which a healthy stack gives too; first ok after: from the fault to the first success of a request sent "
     "after it; back within 10%: from the fault's end (a kill's moment, or when the netem "
     "fault was lifted) until two 1 s buckets in a row reach 90% of the throughput before the "
     "fault; healthy after: from the end of the load until `status` shows every instance "
@@ -26,9 +29,17 @@ def _seconds(value: float | None) -> str:
     return "not in the run" if value is None else f"{value:.1f} s"
 
 
+def _expected(r: ScenarioResult) -> str:
+    found = r.expected
+    if not found:
+        return "0"
+    return f"{sum(found.values()):,} (" + ", ".join(f"{n:,} × {c}" for c, n in found.items()) + ")"
+
+
 def row(r: ScenarioResult) -> tuple[str, ...]:
     return (
-        r.scenario, r.mode, f"{r.requests:,}", f"{r.failed:,} ({r.failed_pct:.1f}%)",
+        r.scenario, r.mode, f"{r.requests:,}", f"{r.fault_failed:,} ({r.fault_failed_pct:.1f}%)",
+        _expected(r),
         _seconds(r.first_success_s), _seconds(r.back_within_10pct_s),
         f"{r.healthy_after_s:.1f} s", f"{r.orders_acked:,}", str(r.orders_lost),
         str(r.orders_duplicated),

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from shopnet.chaos.verify import OrderCheck
 
 
+EXPECTED_ANSWERS = ("404", "409", "422")
+
+
 @dataclass(frozen=True, slots=True)
 class ScenarioResult:
     mode: str
@@ -41,6 +44,26 @@ class ScenarioResult:
     """`t`, `ok`, `failed`: per-bucket rates for the chart."""
     products: int = 0
     """Product instances the stack ran."""
+
+    @property
+    def expected(self) -> dict[str, int]:
+        """The workload's expected refusals among the answers: 404 (a deleted product),
+        409 (no stock left), 422 (an unknown product) — answered, by a healthy stack."""
+        return {code: self.statuses[code] for code in EXPECTED_ANSWERS if self.statuses.get(code)}
+
+    @property
+    def fault_failed(self) -> int:
+        """Failures the fault caused: 5xx, resets and refused connections, timeouts, bad
+        answers — and any other unexpected status (counted here, never hidden)."""
+        return sum(
+            count
+            for label, count in self.statuses.items()
+            if label not in EXPECTED_ANSWERS and not label.startswith("2")
+        )
+
+    @property
+    def fault_failed_pct(self) -> float:
+        return 100.0 * self.fault_failed / self.requests if self.requests else 0.0
 
     @property
     def holds(self) -> bool:
