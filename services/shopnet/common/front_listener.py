@@ -37,7 +37,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httptools
 
@@ -117,9 +117,9 @@ class FrontProtocol(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # asyncio declares a BaseTransport; a TCP connection gets a full Transport.
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # asyncio declares a BaseTransport; a TCP connection gets a full Transport (uvloop's
+        # TCPTransport is one by behaviour, not by class, so this is a cast, not a check).
+        self._transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self._peer = peer[0] if isinstance(peer, tuple) else ""
         connections = self._server._connections
@@ -129,7 +129,7 @@ class FrontProtocol(asyncio.Protocol):
             self._finish_with(TOO_MANY)
             return
         self._idle_since = self._loop.time()
-        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)
+        self._transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)
         self._keepalive = self._loop.call_at(
             self._idle_since + self._limits.keepalive_timeout, self._check_idle
         )
