@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import BaseTestServer, TestClient, TestServer
 
 from shopnet.errors import PreflightError
 from shopnet.runtime.progress import Progress
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import BuildReport, build_images
 from tests.support.servers import PostgresServer, RedisServer
-from tests.support.teardown import TeardownError, drop_database
+from tests.support.teardown import TeardownError, close_within, drop_database
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +66,64 @@ async def database_url(postgres_server: PostgresServer) -> AsyncIterator[str]:
             f"{', '.join(left)}; an app or pool outlived the test (close it before the "
             "database goes); its pools were terminated"
         )
+
+
+# -- pytest-aiohttp's factories, with a bounded close ---------------------------------------
+# Theirs close every server and client with no bound: one app whose cleanup never ended
+# (issue 23: a cache probe that lost its cancellation) held the test until the 300 s
+# timeout, and its pools stayed open while the test database went. These close each one
+# within tests.support.teardown's bounds and fail the test with where it was stuck.
+
+
+@pytest.fixture
+async def aiohttp_server() -> AsyncIterator[Any]:
+    """aiohttp_server(app, *, host, port, **start_server kwargs) -> a started TestServer."""
+    servers: list[TestServer] = []
+
+    async def serve(
+        app: web.Application, *, host: str = "127.0.0.1", port: int | None = None, **kwargs: Any
+    ) -> TestServer:
+        server = TestServer(app, host=host, port=port)
+        servers.append(server)  # before starting: a half-started app is closed too
+        await server.start_server(**kwargs)
+        return server
+
+    yield serve
+    await _close_all(servers, "a server of aiohttp_server")
+
+
+@pytest.fixture
+async def aiohttp_client() -> AsyncIterator[Any]:
+    """aiohttp_client(app or server, *, server_kwargs, **client kwargs) -> a started TestClient."""
+    clients: list[TestClient[Any, Any]] = []
+
+    async def connect(
+        target: web.Application | BaseTestServer,
+        *,
+        server_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> TestClient[Any, Any]:
+        if isinstance(target, web.Application):
+            target = TestServer(target, **(server_kwargs or {}))
+        client: TestClient[Any, Any] = TestClient(target, **kwargs)
+        clients.append(client)
+        await client.start_server()
+        return client
+
+    yield connect
+    await _close_all(clients, "a client of aiohttp_client")
+
+
+async def _close_all(closables: list[Any], what: str) -> None:
+    """Close each (newest first), every one even when one fails; the first failure raised."""
+    failures: list[BaseException] = []
+    while closables:
+        try:
+            await close_within(closables.pop(), what)
+        except Exception as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 @pytest.fixture

@@ -17,12 +17,17 @@ from typing import Protocol
 
 import asyncpg
 
+from shopnet.common.background import cancel_and_wait
+
 APP_CLOSE_SECONDS = 30.0
 """An app's whole close (drain, cleanup contexts, pools): the services bound theirs to
 drain_seconds (10 s by default), so 30 s means something is stuck."""
 
 DROP_SECONDS = 30.0
 """Connecting as admin, waiting for the database's sessions to end, dropping it."""
+
+STOP_SECONDS = 5.0
+"""How long a close past its deadline is cancelled again and again before the test fails."""
 
 SESSIONS_GONE_SECONDS = 2.0
 """A closed pool's sessions leave pg_stat_activity within milliseconds; this is slack."""
@@ -36,13 +41,34 @@ class TeardownError(AssertionError):
     """A fixture's teardown found something left behind, or did not finish in time."""
 
 
-async def close_within(closable: Closable, what: str, seconds: float = APP_CLOSE_SECONDS) -> None:
-    """Close a test client or server (its app, cleanup contexts and pools) within `seconds`."""
-    try:
-        async with asyncio.timeout(seconds):
-            await closable.close()
-    except TimeoutError:
-        raise TeardownError(f"{what} did not close within {seconds:.0f} s") from None
+async def close_within(closable: Closable, what: str, seconds: float | None = None) -> None:
+    """Close a test client or server (its app, cleanup contexts and pools) within `seconds`.
+
+    The close runs as a task of its own, watched rather than cancelled at the deadline: a
+    timeout's single cancellation can be lost in a library's `asyncio.wait_for` (Python
+    3.11), which left a stuck close hanging until the 300 s per-test timeout. Past the
+    deadline it is cancelled again and again for STOP_SECONDS, and the test fails."""
+    seconds = APP_CLOSE_SECONDS if seconds is None else seconds
+    closing = asyncio.ensure_future(closable.close())
+    await asyncio.wait((closing,), timeout=seconds)
+    if closing.done():
+        return closing.result()
+    running = _other_tasks(closing)
+    await asyncio.wait((asyncio.create_task(cancel_and_wait(closing)),), timeout=STOP_SECONDS)
+    raise TeardownError(
+        f"{what} did not close within {seconds:.0f} s (tasks running then: {running}); "
+        + (
+            "it ended when cancelled"
+            if closing.done()
+            else f"still running {STOP_SECONDS:.0f} s later"
+        )
+    )
+
+
+def _other_tasks(closing: asyncio.Future[None]) -> str:
+    """The names of this loop's other tasks: the one a stuck cleanup waits for is among them."""
+    others = asyncio.all_tasks() - {closing, asyncio.current_task()}
+    return ", ".join(sorted(t.get_name() for t in others)) or "none"
 
 
 async def drop_database(admin_dsn: str, name: str, *, seconds: float = DROP_SECONDS) -> list[str]:

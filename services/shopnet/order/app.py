@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
 from shopnet.common.app import create_base_app
+from shopnet.common.background import cancel_and_wait
 from shopnet.common.health import CheckResult
 from shopnet.common.internal import read_token
 from shopnet.common.pg import close_pool, open_database, pool_readiness
@@ -70,9 +70,7 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
 async def _recovery(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(placing.recover(app), name="order-stock-recovery")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel_and_wait(task)
 
 
 async def _catalog_readiness(app: web.Application) -> CheckResult:

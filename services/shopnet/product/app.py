@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from shopnet.common.app import create_base_app
+from shopnet.common.background import cancel_and_wait
 from shopnet.common.config import read_secret
 from shopnet.common.health import CheckResult
 from shopnet.common.internal import read_token
@@ -79,8 +79,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     )
     expiry = asyncio.create_task(_expire_reservations(app), name="reservation-expiry")
     yield
-    expiry.cancel()
-    await asyncio.gather(expiry, return_exceptions=True)
+    await cancel_and_wait(expiry)
     await close_pool(pool, timeout=cfg.drain_seconds / 4)  # inside the drain budget
 
 
@@ -115,9 +114,7 @@ async def _cache(app: web.Application) -> AsyncIterator[None]:
     app[CACHE] = product_cache
     probe = asyncio.create_task(product_cache.run_probe(), name="product-cache-probe")
     yield
-    probe.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await probe
+    await cancel_and_wait(probe)  # a one-shot cancel can be lost mid-ping (Python 3.11)
     await product_cache.close()
 
 

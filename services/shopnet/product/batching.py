@@ -22,6 +22,8 @@ import asyncio
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from shopnet.common.background import cancel_and_wait
+
 ERRORS = (RedisError, OSError)  # OSError covers TimeoutError and refused connections
 
 # Keys per MGET: bounds one reply's size when a burst queues thousands of GETs.
@@ -89,8 +91,7 @@ class GetBatcher:
     async def close(self) -> None:
         runner = self._runner
         if runner is not None:
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
+            await cancel_and_wait(runner)
         _settle(self._pending, ConnectionError("the cache is closing"))
         self._pending = {}
         await self._connection.disconnect(nowait=True)
