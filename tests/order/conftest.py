@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from shopnet.common.identity import ROLE_HEADER
 from shopnet.common.registry_client import InstanceInfo, RegistryClient
 from shopnet.order.app import create_app as create_order_app
 from shopnet.order.config import OrderConfig
@@ -27,6 +28,9 @@ from tests.support.registry import TOKEN
 from tests.support.waiting import until
 
 SEEDED = 20  # seed products 1..20, all in EUR
+
+
+ADMIN_CALLER = {ROLE_HEADER: "admin"}
 
 
 @dataclass
@@ -91,7 +95,10 @@ async def stack(
             "discovery_wait_seconds": 1.0,
         }
         settings.update(overrides)
-        return await aiohttp_client(create_order_app(OrderConfig.from_env({}, **settings)))
+        # As the gateway forwards an admin's request; tests/order/test_owners.py speaks as customers.
+        return await aiohttp_client(
+            create_order_app(OrderConfig.from_env({}, **settings)), headers=ADMIN_CALLER
+        )
 
     async with aiohttp.ClientSession() as session:
         client = RegistryClient(session, str(registry.make_url("")), token=TOKEN)
