@@ -18,9 +18,11 @@ ALICE = tokens.bearer("alice")
 
 async def call(gateway, method: str, path: str, headers: dict[str, str] | None = None):
     """A request without the test client's default admin token: (status, fields, JSON body)."""
-    async with aiohttp.ClientSession() as session:
-        async with session.request(method, gateway.make_url(path), headers=headers) as resp:
-            return resp.status, resp.headers, await resp.json(content_type=None)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, gateway.make_url(path), headers=headers) as resp,
+    ):
+        return resp.status, resp.headers, await resp.json(content_type=None)
 
 
 async def test_catalog_reads_are_public_and_writes_need_an_admin(stack: Stack) -> None:
