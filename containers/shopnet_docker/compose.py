@@ -46,7 +46,7 @@ from typing import Any
 import yaml
 
 from shopnet.errors import ConfigError
-from shopnet.runtime import datastore_auth
+from shopnet.runtime import datastore_auth, tokens
 from shopnet.runtime.datastores import redis_cache_args
 from shopnet.topology.model import WORLD, Discovery, Engine, Kind, Service, Tier, Topology, Wiring
 from shopnet.topology.wiring import DB_NAME, DB_USER, registry_environment, service_environment
@@ -375,6 +375,8 @@ def _app(
     for file in own:
         if file.name == secretfiles.INTERNAL_TOKEN:
             env["SHOPNET_INTERNAL_TOKEN_FILE"] = file.mount
+        elif file.name == tokens.KEY:
+            env["SHOPNET_GATEWAY_TOKEN_KEY_FILE"] = file.mount
     if service.name == "registry":
         env.update(registry_environment(topology, wiring))
     spec: dict[str, Any] = {

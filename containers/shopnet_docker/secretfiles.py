@@ -7,6 +7,7 @@ its environment or argv:
 
     product, order   their PostgreSQL login's password, product its Redis user's,
                      both the stack's internal-API token (shopnet.common.internal)
+    gateway          the token signing key (shopnet.runtime.tokens)
     postgres         the bootstrap superuser's password (POSTGRES_PASSWORD_FILE, read
                      on first start) and the roles SQL (SCRAM verifiers, no plaintext),
                      which its health check applies, so no service starts before its role
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from shopnet.common import internal
 from shopnet.errors import DriverError
-from shopnet.runtime import datastore_auth
+from shopnet.runtime import datastore_auth, tokens
 from shopnet.runtime.secrets import RUNTIME, SecretStore
 from shopnet.runtime.users import User
 from shopnet.topology.model import Engine, Kind, Service, Topology
@@ -89,6 +90,8 @@ def of_service(topology: Topology, service: Service) -> tuple[SecretFile, ...]:
         found.append(SecretFile(service.name, "redis"))
     if service.name in internal.SERVICES:
         found.append(SecretFile(service.name, INTERNAL_TOKEN))
+    if service.name in tokens.VERIFIERS:
+        found.append(SecretFile(service.name, tokens.KEY))
     return tuple(found)
 
 
@@ -120,6 +123,8 @@ def write(
                 passwords.setdefault(file.name, {})[service.name] = value
             elif file.name == INTERNAL_TOKEN:
                 value = store.get(RUNTIME, INTERNAL_TOKEN)
+            elif file.name == tokens.KEY:
+                value = tokens.key_text(store)
             else:
                 continue
             store.write(service.name, file.name, value, user=user)  # owner follows the image

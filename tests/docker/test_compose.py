@@ -129,6 +129,7 @@ def test_environment_names_dependencies_by_dns(compose: dict[str, Any]) -> None:
         "SERVICE_REGISTRY": "http://registry:8500",
         "SHOPNET_ADMIN_PORT": "9080",  # /ready and /metrics, never published
         "SHOPNET_PORT": "3000",
+        "SHOPNET_GATEWAY_TOKEN_KEY_FILE": "/run/secrets/gateway_token_key",
         **token,
     }
     assert services["registry"]["environment"] == {
@@ -206,6 +207,7 @@ def test_every_secret_is_a_file_mounted_only_where_it_is_needed(compose: dict[st
         "product_internal_token": {"file": f"{folder}/product/internal-token"},
         "order_postgres": {"file": f"{folder}/order/postgres"},
         "order_internal_token": {"file": f"{folder}/order/internal-token"},
+        "gateway_token_key": {"file": f"{folder}/gateway/token-key"},
     }
     assert {name: spec["secrets"] for name, spec in compose["services"].items()} == {
         "postgres": ["postgres_password", "postgres_roles_sql"],
@@ -218,7 +220,7 @@ def test_every_secret_is_a_file_mounted_only_where_it_is_needed(compose: dict[st
             "product_internal_token",
         ],
         "order": ["registry_token", "order_postgres", "order_internal_token"],
-        "gateway": ["registry_token"],
+        "gateway": ["registry_token", "gateway_token_key"],
     }
     redis = compose["services"]["redis"]["command"]
     assert redis[redis.index("--aclfile") + 1] == "/run/secrets/redis_users_acl"

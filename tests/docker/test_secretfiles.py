@@ -29,7 +29,10 @@ def test_each_service_gets_its_own_and_the_datastores_only_hashes(tmp_path: Path
         "product/postgres", "product/redis", "product/internal-token",
         "order/postgres", "order/internal-token",
         "runtime/internal-token", "runtime/redis-admin",
+        "gateway/token-key", "runtime/token-key",
     }  # fmt: skip
+    assert files["gateway/token-key"] == files["runtime/token-key"]
+    assert len(bytes.fromhex(files["gateway/token-key"].strip())) == 32
     assert files["postgres/password"].strip() == "super-secret-1"
     assert files["product/internal-token"] == files["order/internal-token"]
     assert files["product/postgres"] != files["order/postgres"]

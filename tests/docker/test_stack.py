@@ -24,6 +24,8 @@ from shopnet.errors import PreflightError, StateError
 from shopnet.hostnet.netem import kernel_support
 from shopnet.hostnet.pcapsummary import summarize
 from shopnet.hostnet.ratelimit import Rate
+from shopnet.runtime import tokens
+from shopnet.runtime.confine import secret_store
 from shopnet.runtime.progress import Progress
 from shopnet_docker import isolation, links
 from shopnet_docker.driver import DockerDriver
@@ -36,6 +38,7 @@ from tests.docker.conftest import leftovers
 from tests.docker.helpers import (
     OUTSIDE_PORT,
     TEST_PREFIX,
+    admin,
     clear_own_leftovers,
     free_subnets,
     http,
@@ -49,6 +52,7 @@ from tests.e2e.edge import (
     assert_reservations_need_the_token,
     assert_the_gateway_answers_oversized_heads_itself,
     assert_token_file_is_private,
+    assert_who_may_do_what,
     forge_argv,
 )
 from tests.support import throughput
@@ -128,18 +132,32 @@ def test_products_and_orders_through_the_published_port(stack: DockerDriver) -> 
     assert [p["id"] for p in page.body["items"]] == [1, 2, 3, 4, 5]
     assert http("GET", f"{url}/api/products/4").body["id"] == 4
     customer = f"e2e-{uuid.uuid4().hex[:8]}"
+    as_customer = {
+        "Authorization": "Bearer " + tokens.token(secret_store(stack.layout), customer=customer)
+    }
     created = http(
         "POST",
         f"{url}/api/orders",
         {"customer_id": customer, "items": [{"product_id": 4, "quantity": 2}]},
+        headers=as_customer,
     )
     assert created.status == 201, created.body
     assert created.body["total_cents"] == 2 * page.body["items"][3]["price_cents"]
-    listed = http("GET", f"{url}/api/orders?customer_id={customer}")
+    listed = http("GET", f"{url}/api/orders?customer_id={customer}", headers=as_customer)
     assert [o["id"] for o in listed.body["items"]] == [created.body["id"]]
-    bad = http("POST", f"{url}/api/orders", {"customer_id": customer, "items": []})
+    bad = http(
+        "POST", f"{url}/api/orders", {"customer_id": customer, "items": []}, headers=as_customer
+    )
     assert bad.status == 400
     assert bad.body["error"]["code"] == "validation_failed"
+
+
+def test_who_may_do_what(stack: DockerDriver) -> None:
+    store = secret_store(stack.layout)
+    assert_who_may_do_what(
+        stack.gateway_url,
+        lambda customer: {"Authorization": "Bearer " + tokens.token(store, customer=customer)},
+    )
 
 
 def test_the_gateway_is_also_published_on_the_compat_port(
@@ -464,19 +482,24 @@ def test_up_again_is_refused_while_the_stack_runs(stack: DockerDriver) -> None:
 def test_backup_then_restore_brings_back_every_order(stack: DockerDriver, tmp_path: Path) -> None:
     url = stack.gateway_url
     customer = f"backup-{uuid.uuid4().hex[:8]}"
+    as_admin = admin(stack)
 
     def order(product: int) -> str:
         reply = http(
             "POST",
             f"{url}/api/orders",
             {"customer_id": customer, "items": [{"product_id": product, "quantity": 1}]},
+            headers=as_admin,
         )
         assert reply.status == 201, reply.body
         return reply.body["id"]
 
     def orders() -> set[str]:
         return {
-            o["id"] for o in http("GET", f"{url}/api/orders?customer_id={customer}").body["items"]
+            o["id"]
+            for o in http("GET", f"{url}/api/orders?customer_id={customer}", headers=as_admin).body[
+                "items"
+            ]
         }
 
     kept = {order(p) for p in (5, 6, 7)}

@@ -26,8 +26,9 @@ from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
 from shopnet.errors import ConfigError, ShopnetError
-from shopnet.runtime import variant
+from shopnet.runtime import tokens, variant
 from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, make_driver
+from shopnet.runtime.confine import secret_store
 from shopnet.runtime.progress import Progress
 from shopnet.topology.model import Topology
 
@@ -87,6 +88,8 @@ class Bench:
         self.root = root
         self.progress = progress
         self.results = Results.start(output, options)
+        self._token_file = ""
+        """The running mode's admin token file (made per mode in _measure)."""
 
     def run(self) -> Results:
         opts = self.options
@@ -166,6 +169,8 @@ class Bench:
         opts = self.options
         rows = driver.status()
         targets = plan_targets(driver, rows)
+        # Every request as an admin: the gateway rate-limits customers and anonymous callers.
+        self._token_file = str(tokens.admin_token_file(secret_store(driver.layout)))
         peer_port = driver.peer_port()
         helpers: dict[str, int] = {}  # helper processes whose CPU is counted too
         if opts.main_only:
@@ -213,7 +218,8 @@ class Bench:
 
     def _limited_orders(self, target: Target, mode: str, repeat: int, label: str) -> None:
         opts = self.options
-        orders.give_stock(target.url)
+        token = Path(self._token_file).read_text().strip()
+        orders.give_stock(target.url, token)
         run_id = f"bench-limited-{int(time.time() * 1000)}"
         run = WrkRun(
             url=target.url,
@@ -224,17 +230,18 @@ class Bench:
             duration_s=orders.DURATION_S,
             id_range=orders.PRODUCT_IDS,
             run_id=run_id,
+            token_file=self._token_file,
         )
         result = run.run()
         orders.settle()
         stock = orders.StockCheck(
             stock_each=orders.STOCK_EACH,
             products=len(orders.product_ids()),
-            stock_left=orders.stock_left(target.url),
+            stock_left=orders.stock_left(target.url, token),
             created=result.created or 0,
             conflicts=result.conflicts or 0,
             placed=orders.orders_placed(
-                target.url, [f"{run_id}-{t}" for t in range(1, run.thread_count + 1)]
+                target.url, token, [f"{run_id}-{t}" for t in range(1, run.thread_count + 1)]
             ),
         )
         self.results.add(
@@ -260,6 +267,7 @@ class Bench:
             duration_s=self.options.duration_s,
             rate=rate,
             run_id=f"bench-{int(time.time() * 1000)}",
+            token_file=self._token_file,
         ).run()
 
     def _record(
@@ -299,7 +307,7 @@ class Bench:
         """Fill caches and connection pools so the first measured second is not a cold start."""
         with contextlib.suppress(ShopnetError):
             WrkRun(url=target.url, workload="product_miss", prefix=target.prefix,
-                   connections=8, duration_s=1.0).run()  # fmt: skip
+                   connections=8, duration_s=1.0, token_file=self._token_file).run()  # fmt: skip
 
     def _start_peer(
         self, driver: Driver, rows: list[InstanceStatus], port: int, helpers: dict[str, int]

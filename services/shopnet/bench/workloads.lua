@@ -16,6 +16,8 @@
 --           back (coordinated omission corrected, as wrk2 does). The scheduled time
 --           travels in X-Request-ID, which our services and nginx echo back.
 --
+-- SHOPNET_WRK_TOKEN_FILE (environment): a file with the token every request carries.
+--
 -- done() prints one line "SHOPNET_WRK_JSON {...}" that shopnet parses.
 
 local ffi = require("ffi")
@@ -84,6 +86,13 @@ function init(args)
   last_id = tonumber(args[4] or 1000)
   rate = tonumber(args[5] or 0)
   run_id = args[6] or "run"
+  -- The admin token (not rate-limited) from the file SHOPNET_WRK_TOKEN_FILE names, if any.
+  local token_path = os.getenv("SHOPNET_WRK_TOKEN_FILE")
+  if token_path and token_path ~= "" then
+  local file = assert(io.open(token_path, "r"))
+  wrk.headers["Authorization"] = "Bearer " .. file:read("*l")
+  file:close()
+  end
   math.randomseed(thread_id * 7919 + 17)
   if rate > 0 then
   interval_us = 1000000 / rate

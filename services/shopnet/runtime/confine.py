@@ -21,7 +21,7 @@ from pathlib import Path
 
 from shopnet.common import internal
 from shopnet.errors import DriverError
-from shopnet.runtime import datastore_auth, datastores, sandbox, users
+from shopnet.runtime import datastore_auth, datastores, sandbox, tokens, users
 from shopnet.runtime.process import ProcessSpec
 from shopnet.runtime.secrets import RUNTIME, SecretStore
 from shopnet.runtime.state import Layout
@@ -109,6 +109,10 @@ class Confinement:
         return self.secrets.write(
             service.name, "registry-token", source.read_text(), user=self.user(service)
         )
+
+    def token_key(self, service: Service) -> Path | None:
+        """The stack's token signing key where `service` may read it, if it verifies tokens."""
+        return tokens.key_copy(self.secrets, service.name, user=self.user(service))
 
     def internal_token(self, service: Service) -> Path | None:
         """The stack's internal-API token where `service` may read it, if it holds one."""

@@ -153,6 +153,8 @@ class Launcher:
             env["SHOPNET_REGISTRATION_SECRET_FILE"] = str(identity)
         if token := self._confinement.internal_token(service):
             env["SHOPNET_INTERNAL_TOKEN_FILE"] = str(token)
+        if key := self._confinement.token_key(service):
+            env["SHOPNET_GATEWAY_TOKEN_KEY_FILE"] = str(key)
         if service.name == "registry" and not ip_address(placement.address).is_loopback:
             # Tier addresses (netns): each service may register only from its subnets.
             # Local mode leaves the registry's default, loopback.
