@@ -71,10 +71,6 @@ APP_STOP_GRACE = "15s"
 POSTGRES_MAX_CONNECTIONS = 200
 """As in the other modes: every scaled instance's pool must fit."""
 LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
-VAR_REGISTRY_TOKEN_SOURCE = "SHOPNET_REGISTRY_TOKEN_SOURCE"
-DEFAULT_TOKEN_FILE = "./registry-token"
-"""Relative to the compose file; absent by default, so a stack never runs with a known token."""
-TOKEN_SECRET = "registry_token"
 
 HEADER = """\
 # GENERATED from the topology model (services/shopnet/topology/default.toml) by
@@ -91,9 +87,7 @@ HEADER = """\
 #   SHOPNET_BASE_IMAGE      [{python_base}] base of that image when compose builds it
 #   SHOPNET_REDIS_IMAGE     [{redis}] (offline: {offline_redis})
 #   SHOPNET_POSTGRES_IMAGE  [{postgres}] (offline: {offline_postgres})
-#   SHOPNET_REGISTRY_TOKEN_SOURCE [{token_file}] the registry token: one random line, 0600,
-#                           owned by uid 10001 (the services' user); `shopnet up` makes one
-#   SHOPNET_SECRETS_DIR     [{secrets_dir}] every other secret, <service>/<name> (the secrets
+#   SHOPNET_SECRETS_DIR     [{secrets_dir}] every secret, <service>/<name> (the secrets
 #                           section below), 0600, owned by the user of the container that
 #                           mounts it; `shopnet up` writes them to <state>/docker/data/secrets
 #   SHOPNET_PUBLISHED_PORT  [{published}] host port of the gateway
@@ -125,7 +119,6 @@ def render(
         postgres=names.OFFICIAL.postgres,
         offline_redis=names.OFFLINE.redis,
         offline_postgres=names.OFFLINE.postgres,
-        token_file=DEFAULT_TOKEN_FILE,
         secrets_dir=DEFAULT_SECRETS_DIR,
         published=topology.published_port,
         compat=gateway.port,
@@ -211,7 +204,7 @@ def compose_model(
     for store in topology.datastores(Engine.POSTGRES):
         labels = {names.LABEL_STACK: project, names.LABEL_SERVICE: store.name}
         volumes[names.DB_VOLUME] = {"labels": labels}
-    secrets = {TOKEN_SECRET: {"file": var(VAR_REGISTRY_TOKEN_SOURCE, DEFAULT_TOKEN_FILE)}}
+    secrets = {}
     folder = var(VAR_SECRETS_DIR, DEFAULT_SECRETS_DIR)
     for service in topology.start_order():
         for file in secretfiles.of_service(topology, service):
@@ -371,9 +364,12 @@ def _app(
         ]
         env["SHOPNET_GATEWAY_DISCOVERY"] = "dns"
         env["SHOPNET_GATEWAY_DNS_NAMES"] = ",".join(called)
-    env["SHOPNET_REGISTRY_TOKEN_FILE"] = f"/run/secrets/{TOKEN_SECRET}"
     for file in own:
-        if file.name == secretfiles.INTERNAL_TOKEN:
+        if file.name == secretfiles.REGISTRY_TOKEN:
+            env["SHOPNET_REGISTRY_TOKEN_FILE"] = file.mount
+        elif file.name == secretfiles.REGISTRY_BINDINGS:
+            env["SHOPNET_REGISTRY_TOKENS_FILE"] = file.mount
+        elif file.name == secretfiles.INTERNAL_TOKEN:
             env["SHOPNET_INTERNAL_TOKEN_FILE"] = file.mount
         elif file.name == tokens.KEY:
             env["SHOPNET_GATEWAY_TOKEN_KEY_FILE"] = file.mount
@@ -388,7 +384,7 @@ def _app(
         },
         "command": ["serve", service.name],
         "environment": env,
-        "secrets": [TOKEN_SECRET, *(f.key for f in own)],
+        "secrets": [f.key for f in own],
     }
     if service.name == published_service(topology).name:
         spec["ports"] = [

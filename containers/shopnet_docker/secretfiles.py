@@ -5,6 +5,8 @@ The same store, folders and names as local and netns mode (shopnet.runtime.secre
 `secrets:` — each container sees its own under /run/secrets/<owner>_<name>, never in
 its environment or argv:
 
+    every app        its own registry token (shopnet.registry.admission)
+    registry         the bindings: each token's SHA-256 and the service it may write
     product, order   their PostgreSQL login's password, product its Redis user's,
                      both the stack's internal-API token (shopnet.common.internal)
     gateway          the token signing key (shopnet.runtime.tokens)
@@ -32,6 +34,7 @@ from pathlib import Path
 
 from shopnet.common import internal
 from shopnet.errors import DriverError
+from shopnet.registry.admission import BINDINGS_HEADER, binding_line
 from shopnet.runtime import datastore_auth, tokens
 from shopnet.runtime.secrets import RUNTIME, SecretStore
 from shopnet.runtime.users import User
@@ -51,6 +54,8 @@ SUPERUSER_PASSWORD = "password"
 ROLES = "roles.sql"
 ACL = "users.acl"
 INTERNAL_TOKEN = "internal-token"
+REGISTRY_TOKEN = "registry-token"
+REGISTRY_BINDINGS = "registry-tokens"
 ADMIN = "redis-admin"
 
 
@@ -74,7 +79,7 @@ class SecretFile:
 
 
 def of_service(topology: Topology, service: Service) -> tuple[SecretFile, ...]:
-    """The files `service`'s containers mount (besides the registry token)."""
+    """The files `service`'s containers mount."""
     if service.kind is Kind.DATASTORE:
         engine = service.engine()
         if engine is Engine.POSTGRES:
@@ -83,7 +88,11 @@ def of_service(topology: Topology, service: Service) -> tuple[SecretFile, ...]:
             return (SecretFile(service.name, ACL),)
         return ()
     engines = {topology.service(use.datastore).engine() for use in service.uses}
-    found = []
+    found = [
+        SecretFile(
+            service.name, REGISTRY_BINDINGS if service.name == "registry" else REGISTRY_TOKEN
+        )
+    ]
     if Engine.POSTGRES in engines and service.name in datastore_auth.SCHEMAS:
         found.append(SecretFile(service.name, "postgres"))
     if Engine.REDIS in engines:
@@ -125,6 +134,8 @@ def write(
                 value = store.get(RUNTIME, INTERNAL_TOKEN)
             elif file.name == tokens.KEY:
                 value = tokens.key_text(store)
+            elif file.name == REGISTRY_TOKEN:
+                value = store.get(service.name, REGISTRY_TOKEN, user=user)
             else:
                 continue
             store.write(service.name, file.name, value, user=user)  # owner follows the image
@@ -145,6 +156,13 @@ def write(
                 product_password=product, admin_password=store.get(RUNTIME, ADMIN)
             )
             store.write(service.name, ACL, text, user=user)
+        if REGISTRY_BINDINGS in names:
+            apps = [s for s in topology.services if s.kind is Kind.APP and s != service]
+            lines = BINDINGS_HEADER + "".join(
+                binding_line(s.name, store.get(s.name, REGISTRY_TOKEN, user=user_of(s)))
+                for s in apps
+            )
+            store.write(service.name, REGISTRY_BINDINGS, lines, user=user)
     if os.geteuid() == 0:
         for folder in store.dir.iterdir():
             os.chown(folder, 0, 0)

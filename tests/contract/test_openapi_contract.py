@@ -28,7 +28,7 @@ import asyncpg
 import pytest
 
 from tests.support import tokens
-from tests.support.registry import write_token_file
+from tests.support.registry import bindings_of, write_token_file
 from tests.support.servers import PostgresServer, RedisServer, free_port
 
 pytestmark = pytest.mark.slow
@@ -80,6 +80,7 @@ def gateway(
         "SHOPNET_BIND": "127.0.0.1",
         "SHOPNET_ADVERTISE_ADDRESS": "127.0.0.1",
         "SHOPNET_REGISTRY_TOKEN_FILE": token_file,
+        "SHOPNET_REGISTRY_TOKENS_FILE": bindings_of(token_file),
         "SHOPNET_GATEWAY_TOKEN_KEY_FILE": tokens.write_key_file(tmp_path_factory.mktemp("key")),
         # The fuzzer's requests come fast from one address with one token: not what is tested.
         "SHOPNET_GATEWAY_RATE_PER_SECOND": "0",

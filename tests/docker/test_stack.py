@@ -193,8 +193,10 @@ def test_the_registry_refuses_forged_registrations(stack: DockerDriver, docker: 
     """From the host (on the backend bridge, x.x.x.1): the token file is the key, the
     registration secret the identity, and the registry sees real source addresses
     (Docker does not NAT between a bridge's members), so spoofing one is refused."""
-    token_file = stack.layout.registry_token_path
-    assert_token_file_is_private(token_file, pids(stack, docker))
+    secrets = stack.layout.data / "secrets"
+    token_file = secrets / "product" / "registry-token"  # product's own: product instances only
+    for service in ("product", "order", "gateway"):
+        assert_token_file_is_private(secrets / service / "registry-token", pids(stack, docker))
     c = containers(stack)
     registry = f"http://{c['registry-1'].addresses['backend']}:8500"
     host = str(stack.topology.tier("backend").host_address)
@@ -204,16 +206,20 @@ def test_the_registry_refuses_forged_registrations(stack: DockerDriver, docker: 
     assert [address for _, address in real] == [order]
     path = f"/v1/instances/{real[0][0]}"  # compose names instances <service>-<host>-<port>
     forged = {"service": "order", "address": host, "port": 3002}
+    as_product = {**forged, "service": "product"}
     attempts = [
         ("PUT", path, forged, False),  # no token
-        ("PUT", path, forged, True),  # not the identity that holds it
+        ("PUT", path, forged, True),  # another service's instance
+        ("PUT", f"{path}/heartbeat", None, True),
         ("DELETE", path, None, True),
-        ("PUT", "/v1/instances/order-9", {**forged, "address": order}, True),  # spoofed
+        ("PUT", "/v1/instances/order-9", forged, True),  # another service, from its address
+        ("PUT", "/v1/instances/gateway-9", {**forged, "service": "gateway"}, True),
+        ("PUT", "/v1/instances/product-9", {**as_product, "address": order}, True),  # spoofed
     ]
     result = subprocess.run(
         forge_argv(registry, token_file, attempts), capture_output=True, text=True, check=True
     )
-    assert json.loads(result.stdout) == [401, 409, 403, 403]
+    assert json.loads(result.stdout) == [401, 403, 403, 403, 403, 403, 403]
     instances = http("GET", f"{registry}/v1/services/order").body["instances"]
     assert [(i["id"], i["address"]) for i in instances] == real
 
@@ -268,7 +274,7 @@ def test_secrets_are_private_files_never_environment_or_argv(
     stack: DockerDriver, docker: Docker
 ) -> None:
     files = [p for p in (stack.layout.data / "secrets").rglob("*") if p.is_file()]
-    files += [stack.layout.data / "db-password", stack.layout.registry_token_path]
+    files += [stack.layout.data / "db-password"]
     owners = {p.relative_to(stack.layout.data).parts[1:2]: p.stat().st_uid for p in files}
     assert owners[("product",)] == owners[("order",)] == SERVICE_UID
     assert owners[("redis",)] not in {0, SERVICE_UID} and owners[("postgres",)] != 0

@@ -129,16 +129,22 @@ def test_the_public_edge_leaks_nothing_internal(stack: Path) -> None:
 
 
 def test_the_registry_refuses_forged_registrations(stack: Path) -> None:
-    token_file = stack / "local" / "data" / "registry-token"
+    # The product service's own token: it writes product instances, nothing else.
+    token_file = stack / "local" / "data" / "secrets" / "product" / "registry-token"
     pids = [r["pid"] for r in status(stack, "local") if r["pid"]]
     assert_token_file_is_private(token_file, pids)
     order = {"service": "order", "address": "127.0.0.1", "port": 4444}
+    product = {**order, "service": "product"}
     attempts = [
         ("PUT", "/v1/instances/order-1", order, False),  # no token
-        ("PUT", "/v1/instances/order-1", order, True),  # not the identity that holds it
+        ("PUT", "/v1/instances/order-1", order, True),  # another service's instance
+        ("PUT", "/v1/instances/order-1/heartbeat", None, True),
         ("DELETE", "/v1/instances/order-1", None, True),
-        ("PUT", "/v1/instances/order-9", {**order, "address": "127.0.0.2"}, True),  # spoofed
-        ("PUT", "/v1/instances/order-9", {**order, "address": "169.254.169.254"}, True),
+        ("PUT", "/v1/instances/order-9", order, True),  # another service, new id
+        ("PUT", "/v1/instances/gateway-9", {**order, "service": "gateway"}, True),
+        ("PUT", "/v1/instances/product-1", product, True),  # its own service: not its identity
+        ("PUT", "/v1/instances/product-9", {**product, "address": "127.0.0.2"}, True),  # spoofed
+        ("PUT", "/v1/instances/product-9", {**product, "address": "169.254.169.254"}, True),
     ]
     result = subprocess.run(
         forge_argv("http://127.0.0.1:8500", token_file, attempts),
@@ -146,7 +152,7 @@ def test_the_registry_refuses_forged_registrations(stack: Path) -> None:
         text=True,
         check=True,
     )
-    assert json.loads(result.stdout) == [401, 409, 403, 403, 400]
+    assert json.loads(result.stdout) == [401, 403, 403, 403, 403, 403, 409, 403, 400]
     served = request(f"{GATEWAY}/api/orders?customer_id=nobody", headers=bearer(stack, "local"))
     assert served.status == 200 and served.headers["X-Served-By"] == "order-1"
 

@@ -149,26 +149,38 @@ def test_the_admin_listener_answers_the_host_only(stack: Path) -> None:
 
 
 def test_the_registry_refuses_forgeries_from_inside_the_testbed(stack: Path) -> None:
-    token_file = stack / "netns" / "data" / "registry-token"
-    assert_token_file_is_private(token_file, [r["pid"] for r in status(stack, "netns") if r["pid"]])
+    secrets = stack / "netns" / "data" / "secrets"
+    token_file = secrets / "product" / "registry-token"  # product's own: product instances only
+    pids = [r["pid"] for r in status(stack, "netns") if r["pid"]]
+    for service in ("product", "order", "gateway"):
+        assert_token_file_is_private(secrets / service / "registry-token", pids)
     registry = "http://172.21.0.10:8500"
     order = {"service": "order", "address": "172.21.0.20", "port": 3002}
+    product = {**order, "service": "product"}
     from_product = [
         ("PUT", "/v1/instances/order-1", order, False),  # no token
-        ("PUT", "/v1/instances/order-1", order, True),  # not the identity that holds it
+        ("PUT", "/v1/instances/order-1", order, True),  # another service's instance
+        ("PUT", "/v1/instances/order-1/heartbeat", None, True),
         ("DELETE", "/v1/instances/order-1", None, True),
-        ("PUT", "/v1/instances/order-9", {**order, "address": "172.21.0.40"}, True),  # spoofed
-        ("PUT", "/v1/instances/order-9", {**order, "address": "169.254.169.254"}, True),
+        ("PUT", "/v1/instances/order-9", order, True),  # another service, from its own address
+        ("PUT", "/v1/instances/product-1", product, True),  # its own service: not its identity
+        ("PUT", "/v1/instances/product-9", {**product, "address": "172.21.0.40"}, True),  # spoofed
+        ("PUT", "/v1/instances/product-9", {**product, "address": "169.254.169.254"}, True),
     ]
     result = shopnet(
         stack, "exec", "product-1", "--", *forge_argv(registry, token_file, from_product)
     )
-    assert json.loads(result.stdout) == [401, 409, 403, 403, 400]
-    # the gateway's own address, but not in the subnet the topology gives product
-    as_product = {**order, "service": "product", "address": "172.20.0.10"}
-    foreign = [("PUT", "/v1/instances/product-9", as_product, True)]
-    result = shopnet(stack, "exec", "gateway-1", "--", *forge_argv(registry, token_file, foreign))
-    assert json.loads(result.stdout) == [403]
+    assert json.loads(result.stdout) == [401, 403, 403, 403, 403, 409, 403, 400]
+    # The gateway's token writes `gateway` only: not product, not order, from its own address.
+    gateway_token = secrets / "gateway" / "registry-token"
+    foreign = [
+        ("PUT", "/v1/instances/product-9", {**product, "address": "172.20.0.10"}, True),
+        ("PUT", "/v1/instances/order-9", {**order, "address": "172.20.0.10"}, True),
+    ]
+    result = shopnet(
+        stack, "exec", "gateway-1", "--", *forge_argv(registry, gateway_token, foreign)
+    )
+    assert json.loads(result.stdout) == [403, 403]
     instances = request(f"{registry}/v1/services/order").body["instances"]
     assert [(i["id"], i["address"], i["port"]) for i in instances] == [
         ("order-1", "172.21.0.40", 3002)

@@ -28,7 +28,7 @@ from shopnet.gateway.keys import DISCOVERY, GATEWAY_CONFIG
 from shopnet.registry.app import create_app as create_registry_app
 from shopnet.registry.config import RegistryConfig
 from tests.support import tokens
-from tests.support.registry import TOKEN
+from tests.support.registry import TOKEN, bindings_of
 from tests.support.servers import free_port
 from tests.support.serving import ServedAsDeployed
 from tests.support.waiting import until
@@ -193,7 +193,9 @@ async def stack(
     aiohttp_server, aiohttp_client, registry_token_file: str, tmp_path
 ) -> AsyncIterator[Stack]:
     registry = await aiohttp_server(
-        create_registry_app(RegistryConfig.from_env({}, registry_token_file=registry_token_file))
+        create_registry_app(
+            RegistryConfig.from_env({}, tokens_file=bindings_of(registry_token_file))
+        )
     )
     async with aiohttp.ClientSession() as session:
         url = str(registry.make_url("/"))

@@ -24,7 +24,7 @@ from shopnet.product.app import create_app as create_product_app
 from shopnet.product.config import ProductConfig
 from shopnet.registry.app import create_app as create_registry_app
 from shopnet.registry.config import RegistryConfig
-from tests.support.registry import TOKEN
+from tests.support.registry import TOKEN, bindings_of
 from tests.support.waiting import until
 
 SEEDED = 20  # seed products 1..20, all in EUR
@@ -72,7 +72,9 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     registry = await aiohttp_server(
         create_registry_app(
-            RegistryConfig.from_env({}, sweep_seconds=0.05, registry_token_file=registry_token_file)
+            RegistryConfig.from_env(
+                {}, sweep_seconds=0.05, tokens_file=bindings_of(registry_token_file)
+            )
         )
     )
     product_cfg = ProductConfig.from_env(

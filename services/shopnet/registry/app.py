@@ -11,7 +11,7 @@ from aiohttp import web
 from shopnet.common.app import create_base_app
 from shopnet.common.registry_client import read_token_file
 from shopnet.registry import handlers
-from shopnet.registry.admission import Admission, parse_subnets
+from shopnet.registry.admission import Admission, parse_bindings, parse_subnets
 from shopnet.registry.config import RegistryConfig
 from shopnet.registry.store import Store
 
@@ -23,7 +23,9 @@ def create_app(cfg: RegistryConfig) -> web.Application:
     app[handlers.STORE] = Store(max_instances=cfg.max_instances, max_services=cfg.max_services)
     app[handlers.REGISTRY_CONFIG] = cfg
     app[handlers.ADMISSION] = Admission(
-        token=read_token_file(cfg.registry_token_file),
+        bindings=parse_bindings(
+            read_token_file(cfg.tokens_file, what="registry token bindings"), cfg.tokens_file
+        ),
         allowed=parse_subnets(cfg.allowed_subnets),
         check_peer=cfg.check_peer_address,
     )

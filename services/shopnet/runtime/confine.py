@@ -16,17 +16,21 @@ import dataclasses
 import os
 import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from shopnet.common import internal
 from shopnet.errors import DriverError
+from shopnet.registry.admission import BINDINGS_HEADER, binding_line
 from shopnet.runtime import datastore_auth, datastores, sandbox, tokens, users
 from shopnet.runtime.process import ProcessSpec
 from shopnet.runtime.secrets import RUNTIME, SecretStore
 from shopnet.runtime.state import Layout
 from shopnet.topology.model import Kind, Service
 from shopnet.topology.wiring import DB_NAME, DB_USER
+
+REGISTRY_TOKEN = "registry-token"
+"""Each app service's own registry token (shopnet.registry.admission), in its folder."""
 
 
 def secret_store(layout: Layout) -> SecretStore:
@@ -101,14 +105,21 @@ class Confinement:
             return None
         return self.secrets.file(service.name, f"registration-{instance}", user=self.user(service))
 
-    def registry_token(self, service: Service, source: Path) -> Path:
-        """The stack's registry token copied where `service`'s sandbox may read it (0600, its own).
+    def registry_token(self, service: Service, services: Iterable[Service]) -> Path:
+        """`service`'s own registry token (0600, its own folder: the sandbox shows a service
+        only that), made once; for the registry, the bindings of every service's token."""
+        if service.name == "registry":
+            return self.registry_bindings(service, services)
+        return self.secrets.file(service.name, REGISTRY_TOKEN, user=self.user(service))
 
-        The sandbox shows a service only its own secrets folder, not `<state>/data`.
-        """
-        return self.secrets.write(
-            service.name, "registry-token", source.read_text(), user=self.user(service)
+    def registry_bindings(self, registry: Service, services: Iterable[Service]) -> Path:
+        """SHOPNET_REGISTRY_TOKENS_FILE: each app service's token digest and its service."""
+        apps = [s for s in services if s.kind is Kind.APP and s.name != registry.name]
+        lines = BINDINGS_HEADER + "".join(
+            binding_line(s.name, self.secrets.get(s.name, REGISTRY_TOKEN, user=self.user(s)))
+            for s in apps
         )
+        return self.secrets.write(registry.name, "registry-tokens", lines, user=self.user(registry))
 
     def token_key(self, service: Service) -> Path | None:
         """The stack's token signing key where `service` may read it, if it verifies tokens."""
