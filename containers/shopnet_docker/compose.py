@@ -371,6 +371,8 @@ def _app(
             env["SHOPNET_REGISTRY_TOKENS_FILE"] = file.mount
         elif file.name == secretfiles.INTERNAL_TOKEN:
             env["SHOPNET_INTERNAL_TOKEN_FILE"] = file.mount
+        elif file.name == secretfiles.INTERNAL_CALLERS:
+            env["SHOPNET_INTERNAL_CALLERS_FILE"] = file.mount
         elif file.name == tokens.KEY:
             env["SHOPNET_GATEWAY_TOKEN_KEY_FILE"] = file.mount
     if service.name == "registry":

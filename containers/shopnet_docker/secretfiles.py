@@ -7,8 +7,9 @@ its environment or argv:
 
     every app        its own registry token (shopnet.registry.admission)
     registry         the bindings: each token's SHA-256 and the service it may write
-    product, order   their PostgreSQL login's password, product its Redis user's,
-                     both the stack's internal-API token (shopnet.common.internal)
+    product, order   their PostgreSQL login's password, product its Redis user's;
+                     order its own internal-API token, product its callers' digests
+                     (shopnet.common.internal)
     gateway          the token signing key (shopnet.runtime.tokens)
     postgres         the bootstrap superuser's password (POSTGRES_PASSWORD_FILE, read
                      on first start) and the roles SQL (SCRAM verifiers, no plaintext),
@@ -33,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shopnet.common import internal
+from shopnet.common.bindings import BINDINGS_HEADER, binding_line
 from shopnet.errors import DriverError
-from shopnet.registry.admission import BINDINGS_HEADER, binding_line
 from shopnet.runtime import datastore_auth, tokens
 from shopnet.runtime.secrets import RUNTIME, SecretStore
 from shopnet.runtime.users import User
@@ -53,7 +54,8 @@ MOUNTS = "/run/secrets"
 SUPERUSER_PASSWORD = "password"
 ROLES = "roles.sql"
 ACL = "users.acl"
-INTERNAL_TOKEN = "internal-token"
+INTERNAL_TOKEN = internal.TOKEN_FILE
+INTERNAL_CALLERS = internal.CALLERS_FILE
 REGISTRY_TOKEN = "registry-token"
 REGISTRY_BINDINGS = "registry-tokens"
 ADMIN = "redis-admin"
@@ -97,7 +99,9 @@ def of_service(topology: Topology, service: Service) -> tuple[SecretFile, ...]:
         found.append(SecretFile(service.name, "postgres"))
     if Engine.REDIS in engines:
         found.append(SecretFile(service.name, "redis"))
-    if service.name in internal.SERVICES:
+    if service.name in internal.CALLERS:
+        found.append(SecretFile(service.name, INTERNAL_CALLERS))
+    elif any(service.name in callers for callers in internal.CALLERS.values()):
         found.append(SecretFile(service.name, INTERNAL_TOKEN))
     if service.name in tokens.VERIFIERS:
         found.append(SecretFile(service.name, tokens.KEY))
@@ -131,7 +135,7 @@ def write(
                 value = store.get(service.name, file.name, user=user)
                 passwords.setdefault(file.name, {})[service.name] = value
             elif file.name == INTERNAL_TOKEN:
-                value = store.get(RUNTIME, INTERNAL_TOKEN)
+                value = store.get(service.name, INTERNAL_TOKEN, user=user)
             elif file.name == tokens.KEY:
                 value = tokens.key_text(store)
             elif file.name == REGISTRY_TOKEN:
@@ -156,6 +160,12 @@ def write(
                 product_password=product, admin_password=store.get(RUNTIME, ADMIN)
             )
             store.write(service.name, ACL, text, user=user)
+        if INTERNAL_CALLERS in names:
+            lines = BINDINGS_HEADER + "".join(
+                binding_line(caller, store.get(caller, INTERNAL_TOKEN, user=user))
+                for caller in internal.CALLERS[service.name]
+            )
+            store.write(service.name, INTERNAL_CALLERS, lines, user=user)
         if REGISTRY_BINDINGS in names:
             apps = [s for s in topology.services if s.kind is Kind.APP and s != service]
             lines = BINDINGS_HEADER + "".join(

@@ -226,7 +226,7 @@ def test_the_registry_refuses_forged_registrations(stack: DockerDriver, docker: 
 
 def test_reservations_need_the_internal_token(stack: DockerDriver, docker: Docker) -> None:
     product = containers(stack)["product-1"].addresses["backend"]
-    token_file = stack.layout.data / "secrets" / "product" / "internal-token"
+    token_file = stack.layout.data / "secrets" / "product" / "internal-callers"
     assert_reservations_need_the_token(f"http://{product}:3001", token_file, pids(stack, docker))
 
 

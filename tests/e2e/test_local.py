@@ -158,7 +158,7 @@ def test_the_registry_refuses_forged_registrations(stack: Path) -> None:
 
 
 def test_reservations_need_the_internal_token(stack: Path) -> None:
-    token_file = stack / "local" / "data" / "secrets" / "product" / "internal-token"
+    token_file = stack / "local" / "data" / "secrets" / "product" / "internal-callers"
     pids = [r["pid"] for r in status(stack, "local") if r["pid"]]
     assert_reservations_need_the_token("http://127.0.0.1:3001", token_file, pids)
 

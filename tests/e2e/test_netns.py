@@ -190,7 +190,7 @@ def test_the_registry_refuses_forgeries_from_inside_the_testbed(stack: Path) -> 
 
 
 def test_reservations_need_the_internal_token(stack: Path) -> None:
-    token_file = stack / "netns" / "data" / "secrets" / "product" / "internal-token"
+    token_file = stack / "netns" / "data" / "secrets" / "product" / "internal-callers"
     pids = [r["pid"] for r in status(stack, "netns") if r["pid"]]
     assert_reservations_need_the_token("http://172.21.0.20:3001", token_file, pids)
 

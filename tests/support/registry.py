@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from shopnet.registry.admission import ANY_SERVICE, binding_line
+from shopnet.common.bindings import ANY, binding_line
 
 TOKEN = "test-registry-token-not-a-secret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -18,7 +18,7 @@ def write_token_file(directory: Path) -> str:
     it, `bindings_of(path)` binds it to every service (SHOPNET_REGISTRY_TOKENS_FILE)."""
     path = directory / "registry-token"
     _write(path, TOKEN + "\n")
-    _write(directory / "registry-tokens", binding_line(ANY_SERVICE, TOKEN))
+    _write(directory / "registry-tokens", binding_line(ANY, TOKEN))
     return str(path)
 
 

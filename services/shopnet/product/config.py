@@ -39,10 +39,11 @@ class ProductConfig(DatabaseConfig):
     cache_max_connections: int = setting(
         "SHOPNET_CACHE_MAX_CONNECTIONS", 32, "Most Redis connections at once."
     )
-    internal_token_file: str = setting(
-        "SHOPNET_INTERNAL_TOKEN_FILE",
+    internal_callers_file: str = setting(
+        "SHOPNET_INTERNAL_CALLERS_FILE",
         "",
-        "File (mode 0600) with the token internal callers must send; empty: no token check.",
+        "File (mode 0600) of `caller sha256-hex` lines: the digest of each internal caller's "
+        "token; empty: no token check.",
     )
 
     def __post_init__(self) -> None:

@@ -34,7 +34,6 @@ Consul's ACL tokens, where a service token may only write its own service:
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,11 +41,12 @@ from ipaddress import IPv4Address, IPv4Network
 
 from aiohttp import web
 
+from shopnet.common.bindings import ANY, digest
 from shopnet.common.http import ApiError, BadRequest
 from shopnet.common.registry_client import SECRET_HEADER
 from shopnet.errors import ConfigError
 
-ANY_SERVICE = "*"
+ANY_SERVICE = ANY
 LINK_LOCAL = IPv4Network("169.254.0.0/16")
 
 
@@ -81,32 +81,6 @@ def parse_subnets(text: str) -> dict[str, tuple[IPv4Network, ...]]:
                 f"SHOPNET_REGISTRY_ALLOWED_SUBNETS: {part!r} is not service=cidr[,cidr...]"
             ) from None
     return allowed
-
-
-def parse_bindings(text: str, path: str = "SHOPNET_REGISTRY_TOKENS_FILE") -> dict[bytes, str]:
-    """`service sha256-hex` lines → {digest: service} (blank lines and `#` comments skipped)."""
-    bindings: dict[bytes, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        service, _, hexdigest = line.partition(" ")
-        try:
-            digest_ = bytes.fromhex(hexdigest.strip())
-        except ValueError:
-            digest_ = b""
-        if not service or len(digest_) != 32 or digest_ in bindings:
-            raise ConfigError(f"{path}, line {number}: expected `service sha256-hex`, once each")
-        bindings[digest_] = service
-    return bindings  # none at all: a registry nobody writes to (a stack of the registry alone)
-
-
-BINDINGS_HEADER = "# service sha256(its registry token): that token writes only that service\n"
-
-
-def binding_line(service: str, token: str) -> str:
-    """The line of SHOPNET_REGISTRY_TOKENS_FILE that binds `token` to `service`."""
-    return f"{service} {digest(token).hex()}\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +132,6 @@ def new_secret() -> tuple[str, bytes]:
     """A registration secret and the digest the store keeps instead of it."""
     secret = secrets.token_urlsafe(24)
     return secret, digest(secret)
-
-
-def digest(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
 
 
 def presented_owner(request: web.Request) -> bytes:

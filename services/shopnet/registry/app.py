@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from shopnet.common.app import create_base_app
+from shopnet.common.bindings import parse_bindings
 from shopnet.common.registry_client import read_token_file
 from shopnet.registry import handlers
-from shopnet.registry.admission import Admission, parse_bindings, parse_subnets
+from shopnet.registry.admission import Admission, parse_subnets
 from shopnet.registry.config import RegistryConfig
 from shopnet.registry.store import Store
 

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from shopnet.common import internal
+from shopnet.common.bindings import BINDINGS_HEADER, binding_line
 from shopnet.errors import DriverError
-from shopnet.registry.admission import BINDINGS_HEADER, binding_line
 from shopnet.runtime import datastore_auth, datastores, sandbox, tokens, users
 from shopnet.runtime.process import ProcessSpec
 from shopnet.runtime.secrets import RUNTIME, SecretStore
@@ -125,12 +125,28 @@ class Confinement:
         """The stack's token signing key where `service` may read it, if it verifies tokens."""
         return tokens.key_copy(self.secrets, service.name, user=self.user(service))
 
-    def internal_token(self, service: Service) -> Path | None:
-        """The stack's internal-API token where `service` may read it, if it holds one."""
-        if service.name not in internal.SERVICES:
-            return None
-        token = self.secrets.get(RUNTIME, "internal-token")
-        return self.secrets.write(service.name, "internal-token", token, user=self.user(service))
+    def internal_credential(self, service: Service) -> tuple[str, Path] | None:
+        """(setting, file) of `service`'s internal-API credential, if it has one: a caller's
+        own token, or for a serving side the digests of its callers' tokens."""
+        if callers := internal.CALLERS.get(service.name):
+            lines = BINDINGS_HEADER + "".join(
+                binding_line(caller, self._internal_token(caller)) for caller in callers
+            )
+            path = self.secrets.write(
+                service.name, internal.CALLERS_FILE, lines, user=self.user(service)
+            )
+            return "SHOPNET_INTERNAL_CALLERS_FILE", path
+        if any(service.name in callers for callers in internal.CALLERS.values()):
+            self._internal_token(service.name)
+            return "SHOPNET_INTERNAL_TOKEN_FILE", self.secrets.path(
+                service.name, internal.TOKEN_FILE
+            )
+        return None
+
+    def _internal_token(self, caller: str) -> str:
+        """`caller`'s own internal token, made once in its folder."""
+        user = users.ensure(users.user_for(caller)) if os.geteuid() == 0 else None
+        return self.secrets.get(caller, internal.TOKEN_FILE, user=user)
 
     # -- datastores -----------------------------------------------------------
 

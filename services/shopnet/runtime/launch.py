@@ -154,8 +154,9 @@ class Launcher:
         env[setting] = str(self._confinement.registry_token(service, self.topology.services))
         if (identity := self._confinement.registration_secret(placement.name, service)) is not None:
             env["SHOPNET_REGISTRATION_SECRET_FILE"] = str(identity)
-        if token := self._confinement.internal_token(service):
-            env["SHOPNET_INTERNAL_TOKEN_FILE"] = str(token)
+        if credential := self._confinement.internal_credential(service):
+            setting, path = credential
+            env[setting] = str(path)
         if key := self._confinement.token_key(service):
             env["SHOPNET_GATEWAY_TOKEN_KEY_FILE"] = str(key)
         if service.name == "registry" and not ip_address(placement.address).is_loopback:
