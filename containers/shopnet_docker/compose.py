@@ -46,7 +46,6 @@ from typing import Any
 import yaml
 
 from shopnet.errors import ConfigError
-from shopnet.runtime import datastore_auth, tokens
 from shopnet.runtime.datastores import redis_cache_args
 from shopnet.topology.model import WORLD, Discovery, Engine, Kind, Service, Tier, Topology, Wiring
 from shopnet.topology.wiring import DB_NAME, DB_USER, registry_environment, service_environment
@@ -351,9 +350,7 @@ def _app(
         db_password="",  # none in a URL: each logs in as its own user, password in a file
     )
     own = secretfiles.of_service(topology, service)
-    env = datastore_auth.authenticated_environment(
-        env, service.name, secret_file=secretfiles.credentials(topology, service)
-    )
+    env = secretfiles.environment(topology, service, env)
     env["SHOPNET_PORT"] = str(service.port)
     if discovery is Discovery.DNS and service.name == published_service(topology).name:
         # Every service it calls, by its compose name: Docker's DNS answers with each replica.
@@ -364,17 +361,6 @@ def _app(
         ]
         env["SHOPNET_GATEWAY_DISCOVERY"] = "dns"
         env["SHOPNET_GATEWAY_DNS_NAMES"] = ",".join(called)
-    for file in own:
-        if file.name == secretfiles.REGISTRY_TOKEN:
-            env["SHOPNET_REGISTRY_TOKEN_FILE"] = file.mount
-        elif file.name == secretfiles.REGISTRY_BINDINGS:
-            env["SHOPNET_REGISTRY_TOKENS_FILE"] = file.mount
-        elif file.name == secretfiles.INTERNAL_TOKEN:
-            env["SHOPNET_INTERNAL_TOKEN_FILE"] = file.mount
-        elif file.name == secretfiles.INTERNAL_CALLERS:
-            env["SHOPNET_INTERNAL_CALLERS_FILE"] = file.mount
-        elif file.name == tokens.KEY:
-            env["SHOPNET_GATEWAY_TOKEN_KEY_FILE"] = file.mount
     if service.name == "registry":
         env.update(registry_environment(topology, wiring))
     spec: dict[str, Any] = {

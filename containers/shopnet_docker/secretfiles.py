@@ -108,6 +108,28 @@ def of_service(topology: Topology, service: Service) -> tuple[SecretFile, ...]:
     return tuple(found)
 
 
+SETTINGS = {
+    REGISTRY_TOKEN: "SHOPNET_REGISTRY_TOKEN_FILE",
+    REGISTRY_BINDINGS: "SHOPNET_REGISTRY_TOKENS_FILE",
+    INTERNAL_TOKEN: "SHOPNET_INTERNAL_TOKEN_FILE",
+    INTERNAL_CALLERS: "SHOPNET_INTERNAL_CALLERS_FILE",
+    tokens.KEY: "SHOPNET_GATEWAY_TOKEN_KEY_FILE",
+}
+"""The *_FILE setting that names each mounted file (the datastore logins: `credentials`)."""
+
+
+def environment(topology: Topology, service: Service, env: dict[str, str]) -> dict[str, str]:
+    """An app's wired `env` with its own logins and every secret file's setting (mounts under
+    MOUNTS): the same in docker, swarm and Kubernetes."""
+    out = datastore_auth.authenticated_environment(
+        env, service.name, secret_file=credentials(topology, service)
+    )
+    for file in of_service(topology, service):
+        if file.name in SETTINGS:
+            out[SETTINGS[file.name]] = file.mount
+    return out
+
+
 def credentials(topology: Topology, service: Service) -> dict[str, str]:
     """Engine name → the mounted password file of `service`'s own datastore logins."""
     return {
