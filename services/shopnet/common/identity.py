@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
 
+from shopnet.common.private import check_private
 from shopnet.errors import ConfigError
 
 ROLE_HEADER = "X-Shopnet-Role"
@@ -72,12 +72,11 @@ def new_key() -> bytes:
 def read_key(path: str) -> bytes:
     """The signing key in `path` (hex); the file must not be readable by group or others."""
     try:
-        mode = os.stat(path).st_mode
+        info = os.stat(path)
         text = Path(path).read_text().strip()
     except OSError as exc:
         raise ConfigError(f"cannot read the token signing key {path}: {exc.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"{path} is readable by others; chmod 600 it")
+    check_private(path, info)
     try:
         key = bytes.fromhex(text)
     except ValueError:

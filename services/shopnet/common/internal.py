@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hmac
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from aiohttp import web
 
 from shopnet.common.bindings import digest, parse_bindings
 from shopnet.common.http import Unauthorized
+from shopnet.common.private import check_private
 from shopnet.errors import ConfigError
 
 AUTHORIZATION = "Authorization"
@@ -44,12 +44,11 @@ def read_token(path: str) -> str | None:
     if not path:
         return None
     try:
-        mode = os.stat(path).st_mode
+        info = os.stat(path)
         token = Path(path).read_text().strip()
     except OSError as exc:
         raise ConfigError(f"cannot read the internal token file {path}: {exc}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"{path} is readable by others; chmod 600 it")
+    check_private(path, info)
     if len(token) < _MIN_TOKEN_LENGTH:
         raise ConfigError(f"the token in {path} is shorter than {_MIN_TOKEN_LENGTH} characters")
     return token
@@ -60,12 +59,11 @@ def read_callers(path: str) -> dict[bytes, str] | None:
     if not path:
         return None
     try:
-        mode = os.stat(path).st_mode
+        info = os.stat(path)
         text = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read the internal callers file {path}: {exc}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"{path} is readable by others; chmod 600 it")
+    check_private(path, info)
     return parse_bindings(text, path)
 
 
