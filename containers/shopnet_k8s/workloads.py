@@ -255,7 +255,10 @@ def _app_pod(topology: Topology, service: Service) -> dict[str, Any]:
         # Up to 60 s to start (compose's start_period: the product service seeds its catalog).
         "startupProbe": _http_probe("/health", service.port, period=2, failures=30),
         "livenessProbe": _http_probe("/health", service.port, period=10, failures=3),
-        "readinessProbe": _http_probe("/ready", service.port, period=5, failures=2),
+        # /ready is on the admin listener where the service has one (the gateway).
+        "readinessProbe": _http_probe(
+            "/ready", service.admin_port or service.port, period=5, failures=2
+        ),
     }
     return _pod(service, container, topology=topology, user=APP_USER, writable={"tmp": "/tmp"})
 

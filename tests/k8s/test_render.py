@@ -121,8 +121,8 @@ def test_probes_use_health_and_ready(documents: list[dict[str, Any]]) -> None:
         (container,) = pods[service.name]["containers"]
         if service.kind is Kind.APP:
             assert container["readinessProbe"]["httpGet"] == {
-                "path": "/ready",
-                "port": service.port,
+                "path": "/ready",  # on the admin listener where there is one (the gateway's)
+                "port": service.admin_port or service.port,
             }
             assert container["livenessProbe"]["httpGet"] == {
                 "path": "/health",
