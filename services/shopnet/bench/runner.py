@@ -322,6 +322,7 @@ class Bench:
                 products=[r.address for r in rows if r.service == "product"],
                 orders=[r.address for r in rows if r.service == "order"],
                 prefix=directory,
+                admin_token=Path(self._token_file).read_text().strip(),
             ),
         )
         with self.progress.step(f"starting the nginx peer on {host}:{port}"):
