@@ -10,8 +10,9 @@ files and securityContext. What a kubelet fills in is filled the same way:
 - Services: each pod gets the names of the Services that select it as network aliases,
   so `postgres:5432` resolves as cluster DNS would (one address per pod, no kube-proxy);
 - Secret volumes: the Secret's keys as files, `defaultMode`, owner root and group
-  fsGroup, mounted read-only; emptyDir: a 0777 tmpfs; a claim: a host directory
-  owned by fsGroup, setgid (what fsGroup does to a volume);
+  fsGroup, mounted read-only; emptyDir: an empty 0777 host directory, as the kubelet
+  makes one (not Docker's tmpfs, which copies the image's directory up); a claim: a
+  host directory owned by fsGroup, setgid (what fsGroup does to a volume);
 - securityContext: `--user uid:gid`, fsGroup as a supplementary group, a read-only
   root, `--cap-drop ALL`, no-new-privileges; RuntimeDefault seccomp is Docker's own
   default profile; limits as `--cpus`/`--memory`; no service-account token mounted.
@@ -166,7 +167,10 @@ class Kubelet:
         for volume in spec["volumes"]:
             name = volume["name"]
             if "emptyDir" in volume:
-                sources[name] = "tmpfs"
+                folder = self.workdir / pod.name / name
+                folder.mkdir(parents=True)
+                folder.chmod(0o777)
+                sources[name] = str(folder)
             elif "secret" in volume:
                 folder = self.workdir / pod.name / name
                 folder.mkdir(parents=True)
@@ -187,11 +191,8 @@ class Kubelet:
         argv: list[str] = []
         for mount in container.get("volumeMounts", []):
             source, path = sources[mount["name"]], mount["mountPath"]
-            if source == "tmpfs":
-                argv += ["--tmpfs", f"{path}:mode=1777"]
-            else:
-                read_only = ",readonly" if mount.get("readOnly") else ""
-                argv += ["--mount", f"type=bind,source={source},target={path}{read_only}"]
+            read_only = ",readonly" if mount.get("readOnly") else ""
+            argv += ["--mount", f"type=bind,source={source},target={path}{read_only}"]
         return argv
 
     def probe(self, pod: Pod, kind: str) -> bool:
