@@ -42,6 +42,7 @@ end
 
 -- per-thread state (each wrk thread has its own Lua state)
 local workload, prefix, first_id, last_id, rate, run_id
+local authorization    -- "Bearer <token>" or nil
 local counter = 0
 local interval_us, next_send_us
 local scheduled = {}   -- FIFO of scheduled send times, one per request about to be sent
@@ -90,8 +91,10 @@ function init(args)
   local token_path = os.getenv("SHOPNET_WRK_TOKEN_FILE")
   if token_path and token_path ~= "" then
   local file = assert(io.open(token_path, "r"))
-  wrk.headers["Authorization"] = "Bearer " .. file:read("*l")
+  authorization = "Bearer " .. file:read("*l")
   file:close()
+  -- wrk.format uses wrk.headers only for requests given no headers of their own.
+  wrk.headers["Authorization"] = authorization
   end
   math.randomseed(thread_id * 7919 + 17)
   if rate > 0 then
@@ -122,6 +125,7 @@ local function order_create()
   local headers = {
   ["Content-Type"] = "application/json",
   ["Idempotency-Key"] = run_id .. "-" .. thread_id .. "-" .. counter,
+  ["Authorization"] = authorization,
   }
   return wrk.format("POST", prefix .. "/orders", headers, body)
 end
@@ -136,6 +140,7 @@ local function order_limited()
   local headers = {
   ["Content-Type"] = "application/json",
   ["Idempotency-Key"] = '"' .. run_id .. "-" .. thread_id .. "-" .. counter .. '"',
+  ["Authorization"] = authorization,
   }
   return wrk.format("POST", prefix .. "/orders", headers, body)
 end
