@@ -20,6 +20,7 @@ let
     python3Packages.msgspec
     python3Packages.orjson
     python3Packages.prometheus-client
+    python3Packages.pyjwt
     python3Packages.pyyaml
     python3Packages.redis
     python3Packages.uvloop

@@ -52,7 +52,7 @@ from typing import Any
 import yaml
 
 from shopnet.errors import ConfigError
-from shopnet.runtime import datastore_auth, pids
+from shopnet.runtime import pids
 from shopnet.runtime.datastores import redis_cache_args
 from shopnet.topology.model import WORLD, Discovery, Engine, Kind, Service, Tier, Topology, Wiring
 from shopnet.topology.wiring import DB_NAME, DB_USER, registry_environment, service_environment
@@ -77,10 +77,6 @@ APP_STOP_GRACE = "15s"
 POSTGRES_MAX_CONNECTIONS = 200
 """As in the other modes: every scaled instance's pool must fit."""
 LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}
-VAR_REGISTRY_TOKEN_SOURCE = "SHOPNET_REGISTRY_TOKEN_SOURCE"
-DEFAULT_TOKEN_FILE = "./registry-token"
-"""Relative to the compose file; absent by default, so a stack never runs with a known token."""
-TOKEN_SECRET = "registry_token"
 
 HEADER = """\
 # GENERATED from the topology model (services/shopnet/topology/default.toml) by
@@ -97,9 +93,7 @@ HEADER = """\
 #   SHOPNET_BASE_IMAGE      [{python_base}] base of that image when compose builds it
 #   SHOPNET_REDIS_IMAGE     [{redis}] (offline: {offline_redis})
 #   SHOPNET_POSTGRES_IMAGE  [{postgres}] (offline: {offline_postgres})
-#   SHOPNET_REGISTRY_TOKEN_SOURCE [{token_file}] the registry token: one random line, 0600,
-#                           owned by uid 10001 (the services' user); `shopnet up` makes one
-#   SHOPNET_SECRETS_DIR     [{secrets_dir}] every other secret, <service>/<name> (the secrets
+#   SHOPNET_SECRETS_DIR     [{secrets_dir}] every secret, <service>/<name> (the secrets
 #                           section below), 0600, owned by the user of the container that
 #                           mounts it; `shopnet up` writes them to <state>/docker/data/secrets
 #   SHOPNET_PUBLISHED_PORT  [{published}] host port of the gateway
@@ -131,7 +125,6 @@ def render(
         postgres=names.OFFICIAL.postgres,
         offline_redis=names.OFFLINE.redis,
         offline_postgres=names.OFFLINE.postgres,
-        token_file=DEFAULT_TOKEN_FILE,
         secrets_dir=DEFAULT_SECRETS_DIR,
         published=topology.published_port,
         compat=gateway.port,
@@ -222,7 +215,7 @@ def compose_model(
     for store in topology.datastores(Engine.POSTGRES):
         labels = {names.LABEL_STACK: project, names.LABEL_SERVICE: store.name}
         volumes[names.DB_VOLUME] = {"labels": labels}
-    secrets = {TOKEN_SECRET: {"file": var(VAR_REGISTRY_TOKEN_SOURCE, DEFAULT_TOKEN_FILE)}}
+    secrets = {}
     folder = var(VAR_SECRETS_DIR, DEFAULT_SECRETS_DIR)
     for service in topology.start_order():
         for file in secretfiles.of_service(topology, service):
@@ -378,9 +371,7 @@ def _app(
         db_password="",  # none in a URL: each logs in as its own user, password in a file
     )
     own = secretfiles.of_service(topology, service)
-    env = datastore_auth.authenticated_environment(
-        env, service.name, secret_file=secretfiles.credentials(topology, service)
-    )
+    env = secretfiles.environment(topology, service, env)
     env["SHOPNET_PORT"] = str(service.port)
     if discovery is Discovery.DNS and service.name == published_service(topology).name:
         # Every service it calls, by its compose name: Docker's DNS answers with each replica.
@@ -391,10 +382,6 @@ def _app(
         ]
         env["SHOPNET_GATEWAY_DISCOVERY"] = "dns"
         env["SHOPNET_GATEWAY_DNS_NAMES"] = ",".join(called)
-    env["SHOPNET_REGISTRY_TOKEN_FILE"] = f"/run/secrets/{TOKEN_SECRET}"
-    for file in own:
-        if file.name == secretfiles.INTERNAL_TOKEN:
-            env["SHOPNET_INTERNAL_TOKEN_FILE"] = file.mount
     if service.name == "registry":
         env.update(registry_environment(topology, wiring))
     spec: dict[str, Any] = {
@@ -406,7 +393,7 @@ def _app(
         },
         "command": ["serve", service.name],
         "environment": env,
-        "secrets": [TOKEN_SECRET, *(f.key for f in own)],
+        "secrets": [f.key for f in own],
     }
     if service.name == published_service(topology).name:
         spec["ports"] = [

@@ -24,7 +24,6 @@ the data (the `pgdata` volume); `down --volumes` removes both.
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -54,7 +53,7 @@ from shopnet_docker import (
     tiers,
 )
 from shopnet_docker import images as image_build
-from shopnet_docker.compose import VAR_REGISTRY_TOKEN_SOURCE, render
+from shopnet_docker.compose import render
 from shopnet_docker.engine import Docker
 from shopnet_docker.project import ComposeFile, Project
 from shopnet_docker.settings import IMAGES_ENV
@@ -102,10 +101,8 @@ class ContainerDriver(Driver):
         """`password`: make the secret files first (for `up`)."""
         env = settings.compose_env(self.topology)
         # Paths, never secrets: compose mounts the files as secrets (see compose.py).
-        env[VAR_REGISTRY_TOKEN_SOURCE] = str(self.layout.registry_token_path)
         env[secretfiles.VAR_SECRETS_DIR] = str(secret_store(self.layout).dir)
         if password:
-            env[VAR_REGISTRY_TOKEN_SOURCE] = str(self._registry_token_file())
             self._write_secrets()
         return env
 
@@ -121,15 +118,6 @@ class ContainerDriver(Driver):
             superuser_password=self.layout.db_password(),
             user_of=self._users(),
         )
-
-    def _registry_token_file(self) -> Path:
-        """The stack's token file, readable inside the containers: compose bind-mounts it with
-        the host's owner and mode (1.29 ignores a secret's uid/mode), so it belongs to the
-        services' user, still 0600. Without root it stays ours (rootless engines map it)."""
-        path = self.layout.registry_token_file()
-        if os.geteuid() == 0:
-            os.chown(path, settings.SERVICE_UID, settings.SERVICE_UID)
-        return path
 
     def present(self) -> bool:
         if self.layout.state_file.exists():

@@ -5,8 +5,12 @@ The same store, folders and names as local and netns mode (shopnet.runtime.secre
 `secrets:` — each container sees its own under /run/secrets/<owner>_<name>, never in
 its environment or argv:
 
-    product, order   their PostgreSQL login's password, product its Redis user's,
-                     both the stack's internal-API token (shopnet.common.internal)
+    every app        its own registry token (shopnet.registry.admission)
+    registry         the bindings: each token's SHA-256 and the service it may write
+    product, order   their PostgreSQL login's password, product its Redis user's;
+                     order its own internal-API token, product its callers' digests
+                     (shopnet.common.internal)
+    gateway          the token signing key (shopnet.runtime.tokens)
     postgres         the bootstrap superuser's password (POSTGRES_PASSWORD_FILE, read
                      on first start) and the roles SQL (SCRAM verifiers, no plaintext),
                      which its health check applies, so no service starts before its role
@@ -30,8 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shopnet.common import internal
+from shopnet.common.bindings import BINDINGS_HEADER, binding_line
 from shopnet.errors import DriverError
-from shopnet.runtime import datastore_auth, nofollow
+from shopnet.runtime import datastore_auth, nofollow, tokens
 from shopnet.runtime.secrets import RUNTIME, SecretStore
 from shopnet.runtime.users import User
 from shopnet.topology.model import Engine, Kind, Service, Topology
@@ -49,7 +54,10 @@ MOUNTS = "/run/secrets"
 SUPERUSER_PASSWORD = "password"
 ROLES = "roles.sql"
 ACL = "users.acl"
-INTERNAL_TOKEN = "internal-token"
+INTERNAL_TOKEN = internal.TOKEN_FILE
+INTERNAL_CALLERS = internal.CALLERS_FILE
+REGISTRY_TOKEN = "registry-token"
+REGISTRY_BINDINGS = "registry-tokens"
 ADMIN = "redis-admin"
 
 
@@ -73,7 +81,7 @@ class SecretFile:
 
 
 def of_service(topology: Topology, service: Service) -> tuple[SecretFile, ...]:
-    """The files `service`'s containers mount (besides the registry token)."""
+    """The files `service`'s containers mount."""
     if service.kind is Kind.DATASTORE:
         engine = service.engine()
         if engine is Engine.POSTGRES:
@@ -82,14 +90,44 @@ def of_service(topology: Topology, service: Service) -> tuple[SecretFile, ...]:
             return (SecretFile(service.name, ACL),)
         return ()
     engines = {topology.service(use.datastore).engine() for use in service.uses}
-    found = []
+    found = [
+        SecretFile(
+            service.name, REGISTRY_BINDINGS if service.name == "registry" else REGISTRY_TOKEN
+        )
+    ]
     if Engine.POSTGRES in engines and service.name in datastore_auth.SCHEMAS:
         found.append(SecretFile(service.name, "postgres"))
     if Engine.REDIS in engines:
         found.append(SecretFile(service.name, "redis"))
-    if service.name in internal.SERVICES:
+    if service.name in internal.CALLERS:
+        found.append(SecretFile(service.name, INTERNAL_CALLERS))
+    elif any(service.name in callers for callers in internal.CALLERS.values()):
         found.append(SecretFile(service.name, INTERNAL_TOKEN))
+    if service.name in tokens.VERIFIERS:
+        found.append(SecretFile(service.name, tokens.KEY))
     return tuple(found)
+
+
+SETTINGS = {
+    REGISTRY_TOKEN: "SHOPNET_REGISTRY_TOKEN_FILE",
+    REGISTRY_BINDINGS: "SHOPNET_REGISTRY_TOKENS_FILE",
+    INTERNAL_TOKEN: "SHOPNET_INTERNAL_TOKEN_FILE",
+    INTERNAL_CALLERS: "SHOPNET_INTERNAL_CALLERS_FILE",
+    tokens.KEY: "SHOPNET_GATEWAY_TOKEN_KEY_FILE",
+}
+"""The *_FILE setting that names each mounted file (the datastore logins: `credentials`)."""
+
+
+def environment(topology: Topology, service: Service, env: dict[str, str]) -> dict[str, str]:
+    """An app's wired `env` with its own logins and every secret file's setting (mounts under
+    MOUNTS): the same in docker, swarm and Kubernetes."""
+    out = datastore_auth.authenticated_environment(
+        env, service.name, secret_file=credentials(topology, service)
+    )
+    for file in of_service(topology, service):
+        if file.name in SETTINGS:
+            out[SETTINGS[file.name]] = file.mount
+    return out
 
 
 def credentials(topology: Topology, service: Service) -> dict[str, str]:
@@ -119,7 +157,11 @@ def write(
                 value = store.get(service.name, file.name, user=user)
                 passwords.setdefault(file.name, {})[service.name] = value
             elif file.name == INTERNAL_TOKEN:
-                value = store.get(RUNTIME, INTERNAL_TOKEN)
+                value = store.get(service.name, INTERNAL_TOKEN, user=user)
+            elif file.name == tokens.KEY:
+                value = tokens.key_text(store)
+            elif file.name == REGISTRY_TOKEN:
+                value = store.get(service.name, REGISTRY_TOKEN, user=user)
             else:
                 continue
             store.write(service.name, file.name, value, user=user)  # owner follows the image
@@ -140,6 +182,19 @@ def write(
                 product_password=product, admin_password=store.get(RUNTIME, ADMIN)
             )
             store.write(service.name, ACL, text, user=user)
+        if INTERNAL_CALLERS in names:
+            lines = BINDINGS_HEADER + "".join(
+                binding_line(caller, store.get(caller, INTERNAL_TOKEN, user=user))
+                for caller in internal.CALLERS[service.name]
+            )
+            store.write(service.name, INTERNAL_CALLERS, lines, user=user)
+        if REGISTRY_BINDINGS in names:
+            apps = [s for s in topology.services if s.kind is Kind.APP and s != service]
+            lines = BINDINGS_HEADER + "".join(
+                binding_line(s.name, store.get(s.name, REGISTRY_TOKEN, user=user_of(s)))
+                for s in apps
+            )
+            store.write(service.name, REGISTRY_BINDINGS, lines, user=user)
     if os.geteuid() == 0:
         for folder in store.dir.iterdir():
             os.chown(folder, 0, 0)

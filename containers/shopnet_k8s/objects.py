@@ -22,8 +22,6 @@ PART_OF = "app.kubernetes.io/part-of"
 """The topology's prefix (`shopnet`)."""
 MANAGED_BY = "app.kubernetes.io/managed-by"
 
-DB_SECRET_KEY = "password"
-"""Key of the database password in the Secret."""
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -38,8 +36,9 @@ def dns_label(value: str, *, what: str) -> str:
     return value
 
 
-def db_secret_name(topology: Topology) -> str:
-    return f"{topology.prefix}-db"
+def secret_name(topology: Topology, service: Service) -> str:
+    """The Secret holding `service`'s files (shopnet_docker.secretfiles.of_service)."""
+    return f"{topology.prefix}-{service.name}"
 
 
 def selector(service: Service) -> dict[str, str]:

@@ -17,13 +17,7 @@ from shopnet.errors import ConfigError
 from shopnet.topology.model import Topology
 from shopnet_k8s import objects
 from shopnet_k8s.policies import network_policies
-from shopnet_k8s.secrets import (
-    SECRET_FILE,
-    db_secret,
-    generate_password,
-    kept_password,
-    write_private,
-)
+from shopnet_k8s.secrets import SECRET_FILE, STORE_DIR, service_secrets, write_private
 from shopnet_k8s.workloads import workloads
 
 DEFAULT_NAMESPACE = "shopnet"
@@ -36,9 +30,8 @@ HEADER = """\
 # Do not edit by hand: change the topology and render again.
 """
 SECRET_NOTE = (
-    "the database Secret is not printed on stdout; render into a directory (-o DIR) for a "
-    "0600 {file} with a generated password, or create it yourself: "
-    "kubectl -n {namespace} create secret generic {name} --from-file={key}=PATH"
+    "the services' Secrets (passwords, tokens, keys) are not printed on stdout; render into "
+    "a directory (-o DIR) for a 0600 {file} with generated values (kept in DIR/{store})"
 )
 
 
@@ -69,12 +62,7 @@ def render(topology: Topology, *, namespace: str, scale: dict[str, int]) -> Mani
 
 
 def secret_note(topology: Topology, manifests: Manifests) -> str:
-    return SECRET_NOTE.format(
-        file=SECRET_FILE,
-        namespace=manifests.namespace,
-        name=objects.db_secret_name(topology),
-        key=objects.DB_SECRET_KEY,
-    )
+    return SECRET_NOTE.format(file=SECRET_FILE, store=STORE_DIR)
 
 
 def write(topology: Topology, manifests: Manifests, directory: Path) -> list[Path]:
@@ -83,9 +71,8 @@ def write(topology: Topology, manifests: Manifests, directory: Path) -> list[Pat
         directory.mkdir(parents=True, exist_ok=True)
         written = []
         secret_path = directory / SECRET_FILE
-        password = kept_password(secret_path) or generate_password()
-        secret = db_secret(topology, namespace=manifests.namespace, password=password)
-        write_private(secret_path, HEADER + _dump_all([secret]))
+        documents = service_secrets(topology, namespace=manifests.namespace, directory=directory)
+        write_private(secret_path, HEADER + _dump_all(documents))
         written.append(secret_path)
         for name, documents in sorted(manifests.files.items()):
             path = directory / name

@@ -1,61 +1,71 @@
-"""The database password as a Secret: generated here, written only to a 0600 file.
+"""Each service's Secret: the files docker mode mounts, generated here, written only 0600.
 
-Chosen over a documented `kubectl create secret` step because the stack then
-applies with one `kubectl apply -f DIR`, and the value never passes through argv
-(`--from-literal`) or a shell history. The value is made by `secrets`, goes into
-`10-secret.yaml` (mode 0600, created that way rather than chmod-ed later) and
-nowhere else: never onto stdout, never into the other manifests, which only refer
-to the Secret by name. Rendering again into the same directory keeps the password
-in that file: PostgreSQL takes it once, when it initialises its volume.
+The same files as docker and swarm mode (shopnet_docker.secretfiles): a PostgreSQL
+role and Redis user per service, the roles SQL and ACL file for the datastores, a
+registry token per service and the registry's bindings of their digests, order's
+internal token and product's digest of it, the gateway's token signing key. They are
+made in `DIR/.secrets/` (a SecretStore: 0700 folders, 0600 files), so rendering again
+into the same directory keeps every value (PostgreSQL takes its superuser password
+once, when it initialises its volume), and go into `10-secret.yaml` (0600, created that
+way) and nowhere else: never onto stdout, never into the other manifests, which refer
+to each Secret by name only.
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import secrets
+import pwd
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from shopnet.errors import ConfigError
+from shopnet.runtime.secrets import RUNTIME, SecretStore
+from shopnet.runtime.users import User
 from shopnet.topology.model import Topology
+from shopnet_docker import secretfiles
 from shopnet_k8s import objects
 
 SECRET_FILE = "10-secret.yaml"
+STORE_DIR = ".secrets"
+SUPERUSER = "postgres-superuser"
 
 
-def generate_password() -> str:
-    """192 random bits in hex: nothing to escape inside DATABASE_URL."""
-    return secrets.token_hex(24)
+def service_secrets(topology: Topology, *, namespace: str, directory: Path) -> list[dict[str, Any]]:
+    """One Secret per service that has files, their values kept in `directory`/.secrets."""
+    store = SecretStore(directory / STORE_DIR)
+    me = User(_my_name(), os.geteuid(), os.getegid())
+    superuser = store.get(RUNTIME, SUPERUSER)
+    secretfiles.write(store, topology, superuser_password=superuser, user_of=lambda _: me)
+    documents = []
+    for service in topology.start_order():
+        files = secretfiles.of_service(topology, service)
+        if not files:
+            continue
+        data = {
+            f.key: base64.b64encode(store.path(f.owner, f.name).read_bytes()).decode()
+            for f in files
+        }
+        documents.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": objects.metadata(
+                    objects.secret_name(topology, service),
+                    namespace,
+                    objects.labels(topology, service),
+                ),
+                "type": "Opaque",
+                "data": data,
+            }
+        )
+    return documents
 
 
-def db_secret(topology: Topology, *, namespace: str, password: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": objects.metadata(
-            objects.db_secret_name(topology), namespace, objects.labels(topology)
-        ),
-        "type": "Opaque",
-        "data": {objects.DB_SECRET_KEY: base64.b64encode(password.encode()).decode()},
-    }
-
-
-def kept_password(path: Path) -> str | None:
-    """The password in a Secret file rendered before, if there is one."""
+def _my_name() -> str:
     try:
-        document = yaml.safe_load(path.read_text())
-        encoded = document["data"][objects.DB_SECRET_KEY]
-        return base64.b64decode(encoded, validate=True).decode()
-    except FileNotFoundError:
-        return None
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"{path} exists but holds no readable database password ({type(exc).__name__}); "
-            "remove it to generate a new one"
-        ) from None
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
 
 
 def write_private(path: Path, text: str) -> None:

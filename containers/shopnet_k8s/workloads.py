@@ -14,10 +14,14 @@ What the compose file says, said for Kubernetes:
   services; pg_isready and redis-cli ping for the datastores, as compose does;
 - limits from the topology (cpus, memory_mb); requests: all of the memory (it must
   not be overcommitted) and a quarter of the CPU, so the stack fits a small cluster;
-  no pids limit: Kubernetes has no per-pod or per-container field for it, only the
-  kubelet's node-wide `podPidsLimit` (shopnet.runtime.pids, docs/security.md);
-- environment from shopnet.topology.wiring with Service DNS names as endpoints; the
-  database password only ever as a reference to the Secret.
+- environment from shopnet.topology.wiring with Service DNS names as endpoints, and
+  the same trust as docker mode (shopnet_docker.secretfiles): each service its own
+  Secret, mounted as files under /run/secrets (its PostgreSQL role's and Redis user's
+  passwords, its registry token, its internal token or its callers' digests, the
+  gateway's token signing key); PostgreSQL gets the roles SQL, which its probe applies,
+  Redis an ACL file (`user default off`). No app gets the database owner's password.
+- no pids limit: Kubernetes has no per-pod or per-container field for it, only the
+  kubelet's node-wide `podPidsLimit` (shopnet.runtime.pids, docs/security.md).
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from shopnet.errors import ConfigError
 from shopnet.runtime.datastores import redis_cache_args
 from shopnet.topology.model import Kind, Service, Topology
 from shopnet.topology.wiring import DB_NAME, DB_USER, service_environment
-from shopnet_docker.compose import POSTGRES_MAX_CONNECTIONS
+from shopnet_docker import secretfiles
+from shopnet_docker.compose import POSTGRES_MAX_CONNECTIONS, ROLES_APPLIED
 from shopnet_docker.names import OFFLINE
 from shopnet_k8s import objects
 
@@ -51,9 +56,10 @@ user of a minbase (uid 100; group 102 after ssl-cert's 101). tests/k8s checks th
 REDIS_USER = ImageUser(100, 101)
 """containers/redis: redis-server's package creates `redis` as the first system user."""
 
-DB_PASSWORD_VAR = "SHOPNET_DB_PASSWORD"
-"""Filled from the Secret; DATABASE_URL refers to it as $(SHOPNET_DB_PASSWORD)."""
-SECRET_DIR = "/run/secrets/db"
+SECRETS_VOLUME = "secrets"
+REGISTRY_SUBNETS = "*=10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+"""Pod addresses come from the cluster's pod network (a private range); that a service
+registers only its own pod IP, and only its own service, the registry still checks."""
 PGDATA = "/var/lib/postgresql/data/pgdata"
 """A directory below the volume's root, which may hold lost+found (initdb wants it empty)."""
 DB_STORAGE = "1Gi"
@@ -102,7 +108,7 @@ def _workload(
     elif service.name == "postgres":
         pod, claims = _postgres_pod(topology, service), [_claim(topology, service)]
     elif service.name == "redis":
-        pod, claims = _redis_pod(service), []
+        pod, claims = _redis_pod(topology, service), []
     else:
         raise ConfigError(f"k8s: no image for datastore {service.name!r}")
     spec: dict[str, Any] = {
@@ -136,12 +142,30 @@ def _pod(
     service: Service,
     container: dict[str, Any],
     *,
+    topology: Topology,
     user: ImageUser,
     writable: dict[str, str],
     volumes: tuple[dict[str, Any], ...] = (),
     fs_group: bool = False,
 ) -> dict[str, Any]:
-    """A pod of one container; `writable` maps emptyDir volume names to mount paths."""
+    """A pod of one container; `writable` maps emptyDir volume names to mount paths. Its
+    Secret (if it has one) is mounted at /run/secrets, each file readable by the pod's
+    group only (owner root, group fsGroup: the user's own group)."""
+    if secretfiles.of_service(topology, service):
+        fs_group = True
+        container.setdefault("volumeMounts", []).append(
+            {"name": SECRETS_VOLUME, "mountPath": secretfiles.MOUNTS, "readOnly": True}
+        )
+        volumes = (
+            *volumes,
+            {
+                "name": SECRETS_VOLUME,
+                "secret": {
+                    "secretName": objects.secret_name(topology, service),
+                    "defaultMode": 0o440,
+                },
+            },
+        )
     security: dict[str, Any] = {
         "runAsNonRoot": True,
         "runAsUser": user.uid,
@@ -210,12 +234,12 @@ def _app_pod(topology: Topology, service: Service) -> dict[str, Any]:
         topology,
         service,
         endpoint=lambda name: f"{name}:{topology.service(name).port}",
-        db_password=f"$({DB_PASSWORD_VAR})",  # Kubernetes expands it from the variable above
+        db_password="",  # none in a URL: each logs in as its own user, password in a file
     )
-    env: list[dict[str, Any]] = []
-    if "DATABASE_URL" in wired:
-        env.append(_secret_env(topology, DB_PASSWORD_VAR))
-    env += [{"name": name, "value": value} for name, value in wired.items()]
+    wired = secretfiles.environment(topology, service, wired)
+    if service.name == "registry":
+        wired["SHOPNET_REGISTRY_ALLOWED_SUBNETS"] = REGISTRY_SUBNETS
+    env = [{"name": name, "value": value} for name, value in wired.items()]
     env.append({"name": "SHOPNET_PORT", "value": str(service.port)})
     env.append(
         {
@@ -233,29 +257,39 @@ def _app_pod(topology: Topology, service: Service) -> dict[str, Any]:
         # Up to 60 s to start (compose's start_period: the product service seeds its catalog).
         "startupProbe": _http_probe("/health", service.port, period=2, failures=30),
         "livenessProbe": _http_probe("/health", service.port, period=10, failures=3),
-        "readinessProbe": _http_probe("/ready", service.port, period=5, failures=2),
+        # /ready is on the admin listener where the service has one (the gateway).
+        "readinessProbe": _http_probe(
+            "/ready", service.admin_port or service.port, period=5, failures=2
+        ),
     }
-    return _pod(service, container, user=APP_USER, writable={"tmp": "/tmp"})
-
-
-def _secret_env(topology: Topology, name: str) -> dict[str, Any]:
-    reference = {"name": objects.db_secret_name(topology), "key": objects.DB_SECRET_KEY}
-    return {"name": name, "valueFrom": {"secretKeyRef": reference}}
+    return _pod(service, container, topology=topology, user=APP_USER, writable={"tmp": "/tmp"})
 
 
 def _postgres_pod(topology: Topology, service: Service) -> dict[str, Any]:
-    ready = ["pg_isready", "-q", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME]
+    password = secretfiles.SecretFile(service.name, secretfiles.SUPERUSER_PASSWORD)
+    roles = secretfiles.SecretFile(service.name, secretfiles.ROLES)
+    check = f"pg_isready -q -h 127.0.0.1 -U {DB_USER} -d {DB_NAME}"
+    # As compose's health check: each service's role (datastore_auth.roles_sql) applied once
+    # per container start, before the first ready answer, as the superuser over the socket.
+    grant = (
+        f"psql -X -q -h /tmp -U {DB_USER} -d {DB_NAME} -v ON_ERROR_STOP=1 -f {roles.mount}"
+        f" >/dev/null && touch {ROLES_APPLIED}"
+    )
+    ready = ["sh", "-c", f"{check} && {{ test -e {ROLES_APPLIED} || {{ {grant}; }}; }}"]
     container = {
         "name": service.name,
         "image": OFFLINE.postgres,
         "imagePullPolicy": "IfNotPresent",
-        "args": ["postgres", "-c", f"max_connections={POSTGRES_MAX_CONNECTIONS}"],
+        "args": [
+            *("postgres", "-c", f"max_connections={POSTGRES_MAX_CONNECTIONS}"),
+            *("-c", "unix_socket_directories=/tmp"),  # the root is read-only; /tmp is not
+        ],
         "ports": _ports(service),
         "env": [
             {"name": "POSTGRES_USER", "value": DB_USER},
             {"name": "POSTGRES_DB", "value": DB_NAME},
             # A file, not a variable: the entrypoint reads it once, for initdb.
-            {"name": "POSTGRES_PASSWORD_FILE", "value": f"{SECRET_DIR}/{objects.DB_SECRET_KEY}"},
+            {"name": "POSTGRES_PASSWORD_FILE", "value": password.mount},
             {"name": "PGDATA", "value": PGDATA},
         ],
         # The first start runs initdb: allow two minutes.
@@ -267,21 +301,14 @@ def _postgres_pod(topology: Topology, service: Service) -> dict[str, Any]:
         "lifecycle": {
             "preStop": {"exec": {"command": ["pg_ctl", "stop", "-m", "fast", "-D", PGDATA]}}
         },
-        "volumeMounts": [
-            {"name": "data", "mountPath": "/var/lib/postgresql/data"},
-            {"name": "db-secret", "mountPath": SECRET_DIR, "readOnly": True},
-        ],
-    }
-    secret = {
-        "name": "db-secret",
-        "secret": {"secretName": objects.db_secret_name(topology), "defaultMode": 0o440},
+        "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}],
     }
     return _pod(
         service,
         container,
+        topology=topology,
         user=POSTGRES_USER,
         writable={"tmp": "/tmp", "run": "/var/run/postgresql"},
-        volumes=(secret,),
         fs_group=True,
     )
 
@@ -296,16 +323,27 @@ def _claim(topology: Topology, service: Service) -> dict[str, Any]:
     }
 
 
-def _redis_pod(service: Service) -> dict[str, Any]:
+def _redis_pod(topology: Topology, service: Service) -> dict[str, Any]:
     ping = ["redis-cli", "ping"]
+    acl = secretfiles.SecretFile(service.name, secretfiles.ACL)
     container = {
         "name": service.name,
         "image": OFFLINE.redis,
         "imagePullPolicy": "IfNotPresent",
-        # A cache: nothing on disk, LRU under three quarters of the memory limit (as compose).
-        "args": ["redis-server", *redis_cache_args(service.memory_mb * 3 // 4)],
+        # A cache: nothing on disk, LRU under three quarters of the memory limit (as compose);
+        # its users from the ACL file (`user default off`), not protected mode.
+        "args": [
+            "redis-server",
+            *redis_cache_args(service.memory_mb * 3 // 4, aclfile=acl.mount),
+        ],
         "ports": _ports(service),
         "livenessProbe": _exec_probe(ping, period=10, failures=3),
         "readinessProbe": _exec_probe(ping, period=5, failures=2),
     }
-    return _pod(service, container, user=REDIS_USER, writable={"tmp": "/tmp", "data": "/data"})
+    return _pod(
+        service,
+        container,
+        topology=topology,
+        user=REDIS_USER,
+        writable={"tmp": "/tmp", "data": "/data"},
+    )

@@ -19,7 +19,7 @@ What Swarm needs differently:
   mode; PostgreSQL and Redis stay on node 1 as well (the database volume is a
   node-local volume); the app services spread over the nodes (node label
   `io.shopnet.node`);
-- every secret of the compose file (the registry token, each service's own
+- every secret of the compose file (each service's registry token and own
   credentials, the datastores' password, roles and ACL files) is a Swarm secret
   mounted 0400 for the user its container runs as (Swarm, unlike compose 1.29,
   honours a secret's uid and mode); `/tmp` is a tmpfs mount.

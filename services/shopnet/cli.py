@@ -120,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
     exec_.add_argument("instance", help="e.g. product-1")
     exec_.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
 
+    token = sub.add_parser(
+        "token", help="print a token for the running stack's API (the token alone, for scripts)"
+    )
+    with_mode(token)
+    who = token.add_mutually_exclusive_group(required=True)
+    who.add_argument(
+        "--admin", action="store_true", help="may change the catalog; not rate-limited"
+    )
+    who.add_argument("--customer", metavar="NAME", help="may place and see only NAME's orders")
+
     logs = sub.add_parser("logs", help="print an instance's log")
     with_mode(logs)
     logs.add_argument("instance")
@@ -455,6 +465,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return driver.exec(args.instance, argv)
     if args.command == "logs":
         return driver.logs(args.instance, follow=args.follow)
+    if args.command == "token":
+        from shopnet.runtime import tokens
+        from shopnet.runtime.confine import secret_store
+
+        print(tokens.token(secret_store(driver.layout), customer=args.customer))
+        return 0
     if args.command == "capture":
         if not isinstance(driver, TierCapture):
             raise unavailable(driver.mode, "capture")

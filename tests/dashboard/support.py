@@ -83,8 +83,11 @@ def dashboard(root: Path, mode: str, port: int) -> Iterator[str]:
 
 
 @contextmanager
-def light_load(base: str, *, rate: float = 20.0, limit: float = 120.0) -> Iterator[None]:
-    """About `rate` requests a second through the gateway, for at most `limit` seconds."""
+def light_load(
+    base: str, *, headers: dict[str, str], rate: float = 20.0, limit: float = 120.0
+) -> Iterator[None]:
+    """About `rate` requests a second through the gateway, for at most `limit` seconds, each
+    with `headers` (an admin's token: the gateway rate-limits anonymous callers)."""
     stop = threading.Event()
 
     def run() -> None:
@@ -98,12 +101,14 @@ def light_load(base: str, *, rate: float = 20.0, limit: float = 120.0) -> Iterat
                     req = urllib.request.Request(
                         f"{base}/api/orders",
                         data=b'{"customer_id":"c-dash","items":[{"product_id":1,"quantity":1}]}',
-                        headers={"Content-Type": "application/json"},
+                        headers={"Content-Type": "application/json", **headers},
                         method="POST",
                     )
                     _OPENER.open(req, timeout=3).read()
                 else:
-                    _OPENER.open(base + path, timeout=3).read()
+                    _OPENER.open(
+                        urllib.request.Request(base + path, headers=headers), timeout=3
+                    ).read()
             except OSError:
                 pass  # an instance killed on purpose: the gateway may answer 502 meanwhile
             stop.wait(1 / rate)

@@ -28,7 +28,7 @@ from tests.dashboard.support import (
     save_artifact,
 )
 from tests.support.servers import scratch_dir
-from tests.support.stack import require_default_resources, shopnet, status
+from tests.support.stack import bearer, require_default_resources, shopnet, status
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -64,9 +64,10 @@ def test_dashboard_shows_the_live_stack(root: Path, tmp_path: Path) -> None:
     assert VICTIM in instances
     flows = [f"{f.source}-{f.target}" for f in topology.flows]
     port = free_port()
+    admin = bearer(root, "netns")
     with (
         dashboard(root, "netns", port) as url,
-        light_load(GATEWAY),
+        light_load(GATEWAY, headers=admin),
         playwright.sync_playwright() as p,
     ):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

@@ -23,6 +23,9 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
+from shopnet.runtime import tokens
+from shopnet.runtime.base import Driver
+from shopnet.runtime.confine import secret_store
 from shopnet.topology import Topology, default_topology
 from shopnet_docker.driver import DockerDriver
 from shopnet_docker.preflight import host_routes
@@ -85,9 +88,21 @@ class Reply:
     body: Any
 
 
-def http(method: str, url: str, body: Any = None, *, timeout: float = 10.0) -> Reply:
+def admin(driver: Driver) -> dict[str, str]:
+    """An admin's Authorization field for the running stack of `driver` (`shopnet token`)."""
+    return tokens.admin_headers(secret_store(driver.layout))
+
+
+def http(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> Reply:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:

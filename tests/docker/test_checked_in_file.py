@@ -18,15 +18,12 @@ import pytest
 
 from shopnet.topology import default_topology
 from shopnet_docker import names, settings
-from shopnet_docker.compose import VAR_REGISTRY_TOKEN_SOURCE
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import CONTAINERS, BuildReport
 from shopnet_docker.preflight import host_routes
 from shopnet_docker.secretfiles import VAR_SECRETS_DIR, write_folder
-from shopnet_docker.settings import SERVICE_UID
 from tests.docker.conftest import leftovers
 from tests.docker.helpers import http, wait_until
-from tests.support.registry import write_token_file
 from tests.support.servers import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -56,11 +53,8 @@ def compose_env(docker: Docker, images: BuildReport, tmp_path: Path) -> Iterator
         names.VAR_POSTGRES_IMAGE: names.OFFLINE.postgres,
         names.VAR_PUBLISHED_PORT: str(free_port()),
         names.VAR_COMPAT_PORT: str(free_port()),
-        # The file's registry secret: a token of this test's, readable by the services' user.
-        VAR_REGISTRY_TOKEN_SOURCE: write_token_file(tmp_path),
     }
-    os.chown(env[VAR_REGISTRY_TOKEN_SOURCE], SERVICE_UID, SERVICE_UID)
-    # Every other secret, as its header says: `python -m shopnet_docker secrets DIR`.
+    # Every secret, as its header says: `python -m shopnet_docker secrets DIR`.
     write_folder(tmp_path / "secrets", default_topology(), settings.images())
     env[VAR_SECRETS_DIR] = str(tmp_path / "secrets")
     try:

@@ -103,7 +103,10 @@ def test_static_addresses_for_services_that_do_not_scale(compose: dict[str, Any]
 
 def test_environment_names_dependencies_by_dns(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    token = {"SHOPNET_REGISTRY_TOKEN_FILE": "/run/secrets/registry_token"}  # a path, not a value
+
+    def token(service: str) -> dict[str, str]:  # a path, not a value; each service its own
+        return {"SHOPNET_REGISTRY_TOKEN_FILE": f"/run/secrets/{service}_registry_token"}
+
     # Each service logs in as its own role and Redis user; every secret is a mounted file.
     assert services["product"]["environment"] == {
         "SERVICE_REGISTRY": "http://registry:8500",
@@ -112,9 +115,9 @@ def test_environment_names_dependencies_by_dns(compose: dict[str, Any]) -> None:
         "SHOPNET_DB_MIGRATION_ROLE": "products_owner",
         "REDIS_URL": "redis://product@redis:6379/0",
         "REDIS_PASSWORD_FILE": "/run/secrets/product_redis",
-        "SHOPNET_INTERNAL_TOKEN_FILE": "/run/secrets/product_internal_token",
+        "SHOPNET_INTERNAL_CALLERS_FILE": "/run/secrets/product_internal_callers",
         "SHOPNET_PORT": "3001",
-        **token,
+        **token("product"),
     }
     assert services["order"]["environment"] == {
         "SERVICE_REGISTRY": "http://registry:8500",
@@ -123,21 +126,22 @@ def test_environment_names_dependencies_by_dns(compose: dict[str, Any]) -> None:
         "SHOPNET_DB_MIGRATION_ROLE": "orders_owner",
         "SHOPNET_INTERNAL_TOKEN_FILE": "/run/secrets/order_internal_token",
         "SHOPNET_PORT": "3002",
-        **token,
+        **token("order"),
     }
     # The gateway gets no database credentials: it may only call the backend tier.
     assert services["gateway"]["environment"] == {
         "SERVICE_REGISTRY": "http://registry:8500",
         "SHOPNET_ADMIN_PORT": "9080",  # /ready and /metrics, never published
         "SHOPNET_PORT": "3000",
-        **token,
+        "SHOPNET_GATEWAY_TOKEN_KEY_FILE": "/run/secrets/gateway_token_key",
+        **token("gateway"),
     }
     assert services["registry"]["environment"] == {
         "SHOPNET_PORT": "8500",
         "SHOPNET_REGISTRY_ALLOWED_SUBNETS": (
             "gateway=172.20.0.0/24,172.21.0.0/24;product=172.21.0.0/24;order=172.21.0.0/24"
         ),
-        **token,
+        "SHOPNET_REGISTRY_TOKENS_FILE": "/run/secrets/registry_registry_tokens",
     }
     assert services["postgres"]["environment"] == {
         "POSTGRES_USER": "shopnet",
@@ -199,28 +203,33 @@ def test_health_restart_limits_and_dependencies_come_from_the_model(
 def test_every_secret_is_a_file_mounted_only_where_it_is_needed(compose: dict[str, Any]) -> None:
     folder = "${SHOPNET_SECRETS_DIR:-./secrets}"
     assert compose["secrets"] == {
-        "registry_token": {"file": "${SHOPNET_REGISTRY_TOKEN_SOURCE:-./registry-token}"},
         "postgres_password": {"file": f"{folder}/postgres/password"},
         "postgres_roles_sql": {"file": f"{folder}/postgres/roles.sql"},
         "redis_users_acl": {"file": f"{folder}/redis/users.acl"},
         "product_postgres": {"file": f"{folder}/product/postgres"},
         "product_redis": {"file": f"{folder}/product/redis"},
-        "product_internal_token": {"file": f"{folder}/product/internal-token"},
+        "product_internal_callers": {"file": f"{folder}/product/internal-callers"},
         "order_postgres": {"file": f"{folder}/order/postgres"},
         "order_internal_token": {"file": f"{folder}/order/internal-token"},
+        "gateway_token_key": {"file": f"{folder}/gateway/token-key"},
+        **{
+            f"{s}_registry_token": {"file": f"{folder}/{s}/registry-token"}
+            for s in ("product", "order", "gateway")
+        },
+        "registry_registry_tokens": {"file": f"{folder}/registry/registry-tokens"},
     }
     assert {name: spec["secrets"] for name, spec in compose["services"].items()} == {
         "postgres": ["postgres_password", "postgres_roles_sql"],
         "redis": ["redis_users_acl"],
-        "registry": ["registry_token"],
+        "registry": ["registry_registry_tokens"],
         "product": [
-            "registry_token",
+            "product_registry_token",
             "product_postgres",
             "product_redis",
-            "product_internal_token",
+            "product_internal_callers",
         ],
-        "order": ["registry_token", "order_postgres", "order_internal_token"],
-        "gateway": ["registry_token"],
+        "order": ["order_registry_token", "order_postgres", "order_internal_token"],
+        "gateway": ["gateway_registry_token", "gateway_token_key"],
     }
     redis = compose["services"]["redis"]["command"]
     assert redis[redis.index("--aclfile") + 1] == "/run/secrets/redis_users_acl"

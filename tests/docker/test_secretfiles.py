@@ -26,12 +26,27 @@ def test_each_service_gets_its_own_and_the_datastores_only_hashes(tmp_path: Path
     store, files = written(tmp_path)
     assert set(files) == {
         "postgres/password", "postgres/roles.sql", "redis/users.acl",
-        "product/postgres", "product/redis", "product/internal-token",
+        "product/postgres", "product/redis", "product/internal-callers",
         "order/postgres", "order/internal-token",
-        "runtime/internal-token", "runtime/redis-admin",
+        "runtime/redis-admin",
+        "gateway/token-key", "runtime/token-key",
+        "product/registry-token", "order/registry-token", "gateway/registry-token",
+        "registry/registry-tokens",
     }  # fmt: skip
+    # Each service its own registry token; the registry only their digests, each bound.
+    apps = ("product", "order", "gateway")
+    assert len({files[f"{s}/registry-token"] for s in apps}) == 3
+    bindings = files["registry/registry-tokens"]
+    bound = [line.split()[0] for line in bindings.splitlines() if not line.startswith("#")]
+    assert sorted(bound) == sorted(apps)
+    assert not any(files[f"{s}/registry-token"].strip() in bindings for s in apps)
+    assert files["gateway/token-key"] == files["runtime/token-key"]
+    assert len(bytes.fromhex(files["gateway/token-key"].strip())) == 32
     assert files["postgres/password"].strip() == "super-secret-1"
-    assert files["product/internal-token"] == files["order/internal-token"]
+    # The internal token is order's own; product knows only its digest, bound to "order".
+    callers = [line for line in files["product/internal-callers"].splitlines() if line[0] != "#"]
+    assert [line.split()[0] for line in callers] == ["order"]
+    assert files["order/internal-token"].strip() not in files["product/internal-callers"]
     assert files["product/postgres"] != files["order/postgres"]
     for secret in ("product/postgres", "order/postgres", "product/redis", "runtime/redis-admin"):
         password = files[secret].strip()

@@ -23,7 +23,7 @@ from shopnet_docker.driver import DockerDriver
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import BuildReport
 from tests.docker.conftest import leftovers
-from tests.docker.helpers import clear_own_leftovers, http, isolated_topology
+from tests.docker.helpers import admin, clear_own_leftovers, http, isolated_topology
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -65,6 +65,7 @@ def test_one_network_and_the_api(stack: DockerDriver) -> None:
         "POST",
         f"{stack.gateway_url}/api/orders",
         {"customer_id": "c-single", "items": [{"product_id": 2, "quantity": 1}]},
+        headers=admin(stack),
     )
     assert order.status == 201, order.body
 

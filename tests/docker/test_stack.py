@@ -25,6 +25,8 @@ from shopnet.errors import PreflightError, StateError
 from shopnet.hostnet.netem import kernel_support
 from shopnet.hostnet.pcapsummary import summarize
 from shopnet.hostnet.ratelimit import Rate
+from shopnet.runtime import tokens
+from shopnet.runtime.confine import secret_store
 from shopnet.runtime.progress import Progress
 from shopnet_docker import isolation, links
 from shopnet_docker.driver import DockerDriver
@@ -37,6 +39,7 @@ from tests.docker.conftest import leftovers
 from tests.docker.helpers import (
     OUTSIDE_PORT,
     TEST_PREFIX,
+    admin,
     clear_own_leftovers,
     free_subnets,
     http,
@@ -50,6 +53,7 @@ from tests.e2e.edge import (
     assert_reservations_need_the_token,
     assert_the_gateway_answers_oversized_heads_itself,
     assert_token_file_is_private,
+    assert_who_may_do_what,
     forge_argv,
 )
 from tests.support import throughput
@@ -129,18 +133,32 @@ def test_products_and_orders_through_the_published_port(stack: DockerDriver) -> 
     assert [p["id"] for p in page.body["items"]] == [1, 2, 3, 4, 5]
     assert http("GET", f"{url}/api/products/4").body["id"] == 4
     customer = f"e2e-{uuid.uuid4().hex[:8]}"
+    as_customer = {
+        "Authorization": "Bearer " + tokens.token(secret_store(stack.layout), customer=customer)
+    }
     created = http(
         "POST",
         f"{url}/api/orders",
         {"customer_id": customer, "items": [{"product_id": 4, "quantity": 2}]},
+        headers=as_customer,
     )
     assert created.status == 201, created.body
     assert created.body["total_cents"] == 2 * page.body["items"][3]["price_cents"]
-    listed = http("GET", f"{url}/api/orders?customer_id={customer}")
+    listed = http("GET", f"{url}/api/orders?customer_id={customer}", headers=as_customer)
     assert [o["id"] for o in listed.body["items"]] == [created.body["id"]]
-    bad = http("POST", f"{url}/api/orders", {"customer_id": customer, "items": []})
+    bad = http(
+        "POST", f"{url}/api/orders", {"customer_id": customer, "items": []}, headers=as_customer
+    )
     assert bad.status == 400
     assert bad.body["error"]["code"] == "validation_failed"
+
+
+def test_who_may_do_what(stack: DockerDriver) -> None:
+    store = secret_store(stack.layout)
+    assert_who_may_do_what(
+        stack.gateway_url,
+        lambda customer: {"Authorization": "Bearer " + tokens.token(store, customer=customer)},
+    )
 
 
 def test_the_gateway_is_also_published_on_the_compat_port(
@@ -176,8 +194,10 @@ def test_the_registry_refuses_forged_registrations(stack: DockerDriver, docker: 
     """From the host (on the backend bridge, x.x.x.1): the token file is the key, the
     registration secret the identity, and the registry sees real source addresses
     (Docker does not NAT between a bridge's members), so spoofing one is refused."""
-    token_file = stack.layout.registry_token_path
-    assert_token_file_is_private(token_file, pids(stack, docker))
+    secrets = stack.layout.data / "secrets"
+    token_file = secrets / "product" / "registry-token"  # product's own: product instances only
+    for service in ("product", "order", "gateway"):
+        assert_token_file_is_private(secrets / service / "registry-token", pids(stack, docker))
     c = containers(stack)
     registry = f"http://{c['registry-1'].addresses['backend']}:8500"
     host = str(stack.topology.tier("backend").host_address)
@@ -187,23 +207,27 @@ def test_the_registry_refuses_forged_registrations(stack: DockerDriver, docker: 
     assert [address for _, address in real] == [order]
     path = f"/v1/instances/{real[0][0]}"  # compose names instances <service>-<host>-<port>
     forged = {"service": "order", "address": host, "port": 3002}
+    as_product = {**forged, "service": "product"}
     attempts = [
         ("PUT", path, forged, False),  # no token
-        ("PUT", path, forged, True),  # not the identity that holds it
+        ("PUT", path, forged, True),  # another service's instance
+        ("PUT", f"{path}/heartbeat", None, True),
         ("DELETE", path, None, True),
-        ("PUT", "/v1/instances/order-9", {**forged, "address": order}, True),  # spoofed
+        ("PUT", "/v1/instances/order-9", forged, True),  # another service, from its address
+        ("PUT", "/v1/instances/gateway-9", {**forged, "service": "gateway"}, True),
+        ("PUT", "/v1/instances/product-9", {**as_product, "address": order}, True),  # spoofed
     ]
     result = subprocess.run(
         forge_argv(registry, token_file, attempts), capture_output=True, text=True, check=True
     )
-    assert json.loads(result.stdout) == [401, 409, 403, 403]
+    assert json.loads(result.stdout) == [401, 403, 403, 403, 403, 403, 403]
     instances = http("GET", f"{registry}/v1/services/order").body["instances"]
     assert [(i["id"], i["address"]) for i in instances] == real
 
 
 def test_reservations_need_the_internal_token(stack: DockerDriver, docker: Docker) -> None:
     product = containers(stack)["product-1"].addresses["backend"]
-    token_file = stack.layout.data / "secrets" / "product" / "internal-token"
+    token_file = stack.layout.data / "secrets" / "product" / "internal-callers"
     assert_reservations_need_the_token(f"http://{product}:3001", token_file, pids(stack, docker))
 
 
@@ -251,7 +275,7 @@ def test_secrets_are_private_files_never_environment_or_argv(
     stack: DockerDriver, docker: Docker
 ) -> None:
     files = [p for p in (stack.layout.data / "secrets").rglob("*") if p.is_file()]
-    files += [stack.layout.data / "db-password", stack.layout.registry_token_path]
+    files += [stack.layout.data / "db-password"]
     owners = {p.relative_to(stack.layout.data).parts[1:2]: p.stat().st_uid for p in files}
     assert owners[("product",)] == owners[("order",)] == SERVICE_UID
     assert owners[("redis",)] not in {0, SERVICE_UID} and owners[("postgres",)] != 0
@@ -483,19 +507,24 @@ def test_up_again_is_refused_while_the_stack_runs(stack: DockerDriver) -> None:
 def test_backup_then_restore_brings_back_every_order(stack: DockerDriver, tmp_path: Path) -> None:
     url = stack.gateway_url
     customer = f"backup-{uuid.uuid4().hex[:8]}"
+    as_admin = admin(stack)
 
     def order(product: int) -> str:
         reply = http(
             "POST",
             f"{url}/api/orders",
             {"customer_id": customer, "items": [{"product_id": product, "quantity": 1}]},
+            headers=as_admin,
         )
         assert reply.status == 201, reply.body
         return reply.body["id"]
 
     def orders() -> set[str]:
         return {
-            o["id"] for o in http("GET", f"{url}/api/orders?customer_id={customer}").body["items"]
+            o["id"]
+            for o in http("GET", f"{url}/api/orders?customer_id={customer}", headers=as_admin).body[
+                "items"
+            ]
         }
 
     kept = {order(p) for p in (5, 6, 7)}

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.stack import request
@@ -95,3 +97,39 @@ def assert_reservations_need_the_token(product: str, token_file: Path, pids: lis
         reply = request(url, method="PUT", body=body, headers=headers)
         assert reply.status == 401, (headers, reply.status, reply.body)
     assert request(url, method="DELETE").status == 401
+
+
+def assert_who_may_do_what(gateway: str, bearer_of: Callable[[str | None], dict[str, str]]) -> None:
+    """Through a running stack's public port: catalog reads public, changes an admin's;
+    orders their customer's; anonymous reads limited per address (429 JSON, Retry-After),
+    admins not. `bearer_of(None)` is an admin's Authorization field, `bearer_of(name)` a
+    customer's. Leaves the address's bucket full again for the tests after it."""
+    admin, alice, bob = bearer_of(None), bearer_of("e2e-alice"), bearer_of("e2e-bob")
+    assert request(f"{gateway}/api/products/5").status == 200
+    price = {"price_cents": 1}
+    assert request(f"{gateway}/api/products/5", method="PATCH", body=price).status == 401
+    assert (
+        request(f"{gateway}/api/products/5", method="PATCH", body=price, headers=alice).status
+        == 403
+    )
+    assert request(f"{gateway}/api/products/5", method="DELETE", headers=bob).status == 403
+    order = {"customer_id": "e2e-alice", "items": [{"product_id": 5, "quantity": 1}]}
+    placed = request(f"{gateway}/api/orders", method="POST", body=order, headers=alice)
+    assert placed.status == 201, placed.body
+    mine = f"{gateway}/api/orders/{placed.body['id']}"
+    assert request(f"{gateway}/api/orders", method="POST", body=order).status == 401
+    assert request(f"{gateway}/api/orders", method="POST", body=order, headers=bob).status == 403
+    assert request(mine, headers=bob).status == 403
+    assert request(f"{gateway}/api/orders?customer_id=e2e-alice", headers=bob).status == 403
+    assert request(mine + "/cancel", method="POST", headers=bob).status == 403
+    assert request(mine, headers=admin).status == 200
+    cancelled = request(mine + "/cancel", method="POST", headers=alice)
+    assert cancelled.status == 200 and cancelled.body["status"] == "cancelled"
+    # 150 quick reads: more than the default burst (100) at 50/s, so some are refused.
+    statuses = [request(f"{gateway}/api/products/6") for _ in range(150)]
+    limited = [r for r in statuses if r.status == 429]
+    assert limited and {r.status for r in statuses} <= {200, 429}
+    assert limited[0].body["error"]["code"] == "rate_limited"
+    assert int(limited[0].headers["Retry-After"]) >= 1
+    assert {request(f"{gateway}/api/products/6", headers=admin).status for _ in range(20)} == {200}
+    time.sleep(2.5)  # the anonymous bucket refills (burst / rate = 2 s)

@@ -19,10 +19,18 @@ from tests.e2e.edge import (
     assert_reservations_need_the_token,
     assert_the_gateway_answers_oversized_heads_itself,
     assert_token_file_is_private,
+    assert_who_may_do_what,
     forge_argv,
 )
 from tests.support.servers import scratch_dir
-from tests.support.stack import leftovers, request, require_default_resources, shopnet, status
+from tests.support.stack import (
+    bearer,
+    leftovers,
+    request,
+    require_default_resources,
+    shopnet,
+    status,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -69,10 +77,12 @@ def test_products_are_listed_through_the_gateway(stack: Path) -> None:
 
 def test_an_order_is_created_and_read_back(stack: Path) -> None:
     product = request(f"{GATEWAY}/api/products/1").body
+    customer = bearer(stack, "local", "c-e2e")
     created = request(
         f"{GATEWAY}/api/orders",
         method="POST",
         body={"customer_id": "c-e2e", "items": [{"product_id": 1, "quantity": 2}]},
+        headers=customer,
     )
     assert created.status == 201, created.body
     order = created.body
@@ -80,10 +90,14 @@ def test_an_order_is_created_and_read_back(stack: Path) -> None:
     assert order["items"] == [
         {"product_id": 1, "quantity": 2, "unit_price_cents": product["price_cents"]}
     ]
-    read = request(f"{GATEWAY}/api/orders/{order['id']}")
+    read = request(f"{GATEWAY}/api/orders/{order['id']}", headers=customer)
     assert read.status == 200 and read.body == order
-    listing = request(f"{GATEWAY}/api/orders?customer_id=c-e2e")
+    listing = request(f"{GATEWAY}/api/orders?customer_id=c-e2e", headers=customer)
     assert order["id"] in [o["id"] for o in listing.body["items"]]
+
+
+def test_who_may_do_what(stack: Path) -> None:
+    assert_who_may_do_what(GATEWAY, lambda customer: bearer(stack, "local", customer))
 
 
 def test_three_product_instances_take_turns(stack: Path) -> None:
@@ -115,16 +129,22 @@ def test_the_public_edge_leaks_nothing_internal(stack: Path) -> None:
 
 
 def test_the_registry_refuses_forged_registrations(stack: Path) -> None:
-    token_file = stack / "local" / "data" / "registry-token"
+    # The product service's own token: it writes product instances, nothing else.
+    token_file = stack / "local" / "data" / "secrets" / "product" / "registry-token"
     pids = [r["pid"] for r in status(stack, "local") if r["pid"]]
     assert_token_file_is_private(token_file, pids)
     order = {"service": "order", "address": "127.0.0.1", "port": 4444}
+    product = {**order, "service": "product"}
     attempts = [
         ("PUT", "/v1/instances/order-1", order, False),  # no token
-        ("PUT", "/v1/instances/order-1", order, True),  # not the identity that holds it
+        ("PUT", "/v1/instances/order-1", order, True),  # another service's instance
+        ("PUT", "/v1/instances/order-1/heartbeat", None, True),
         ("DELETE", "/v1/instances/order-1", None, True),
-        ("PUT", "/v1/instances/order-9", {**order, "address": "127.0.0.2"}, True),  # spoofed
-        ("PUT", "/v1/instances/order-9", {**order, "address": "169.254.169.254"}, True),
+        ("PUT", "/v1/instances/order-9", order, True),  # another service, new id
+        ("PUT", "/v1/instances/gateway-9", {**order, "service": "gateway"}, True),
+        ("PUT", "/v1/instances/product-1", product, True),  # its own service: not its identity
+        ("PUT", "/v1/instances/product-9", {**product, "address": "127.0.0.2"}, True),  # spoofed
+        ("PUT", "/v1/instances/product-9", {**product, "address": "169.254.169.254"}, True),
     ]
     result = subprocess.run(
         forge_argv("http://127.0.0.1:8500", token_file, attempts),
@@ -132,13 +152,13 @@ def test_the_registry_refuses_forged_registrations(stack: Path) -> None:
         text=True,
         check=True,
     )
-    assert json.loads(result.stdout) == [401, 409, 403, 403, 400]
-    served = request(f"{GATEWAY}/api/orders?customer_id=nobody")
+    assert json.loads(result.stdout) == [401, 403, 403, 403, 403, 403, 409, 403, 400]
+    served = request(f"{GATEWAY}/api/orders?customer_id=nobody", headers=bearer(stack, "local"))
     assert served.status == 200 and served.headers["X-Served-By"] == "order-1"
 
 
 def test_reservations_need_the_internal_token(stack: Path) -> None:
-    token_file = stack / "local" / "data" / "secrets" / "product" / "internal-token"
+    token_file = stack / "local" / "data" / "secrets" / "product" / "internal-callers"
     pids = [r["pid"] for r in status(stack, "local") if r["pid"]]
     assert_reservations_need_the_token("http://127.0.0.1:3001", token_file, pids)
 

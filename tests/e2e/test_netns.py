@@ -21,6 +21,7 @@ from tests.e2e.edge import (
     assert_reservations_need_the_token,
     assert_the_gateway_answers_oversized_heads_itself,
     assert_token_file_is_private,
+    assert_who_may_do_what,
     forge_argv,
     raw_get,
 )
@@ -28,7 +29,14 @@ from tests.netns.helpers import iptables_save, without
 from tests.netns.helpers import leftovers as network_leftovers
 from tests.netns.test_beside_docker import dockerd  # noqa: F401 - fixture: a running dockerd
 from tests.support.servers import scratch_dir
-from tests.support.stack import leftovers, request, require_default_resources, shopnet, status
+from tests.support.stack import (
+    bearer,
+    leftovers,
+    request,
+    require_default_resources,
+    shopnet,
+    status,
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -83,10 +91,16 @@ def test_an_order_is_created_and_read_back(stack: Path) -> None:
         f"{DNAT}/api/orders",
         method="POST",
         body={"customer_id": "c-netns", "items": [{"product_id": 2, "quantity": 3}]},
+        headers=(customer := bearer(stack, "netns", "c-netns")),
     )
     assert created.status == 201, created.body
     assert created.body["total_cents"] == 3 * price
-    assert request(f"{DIRECT}/api/orders/{created.body['id']}").body == created.body
+    read = request(f"{DIRECT}/api/orders/{created.body['id']}", headers=customer)
+    assert read.body == created.body
+
+
+def test_who_may_do_what(stack: Path) -> None:
+    assert_who_may_do_what(DNAT, lambda customer: bearer(stack, "netns", customer))
 
 
 def test_three_product_instances_take_turns(stack: Path) -> None:
@@ -135,35 +149,48 @@ def test_the_admin_listener_answers_the_host_only(stack: Path) -> None:
 
 
 def test_the_registry_refuses_forgeries_from_inside_the_testbed(stack: Path) -> None:
-    token_file = stack / "netns" / "data" / "registry-token"
-    assert_token_file_is_private(token_file, [r["pid"] for r in status(stack, "netns") if r["pid"]])
+    secrets = stack / "netns" / "data" / "secrets"
+    token_file = secrets / "product" / "registry-token"  # product's own: product instances only
+    pids = [r["pid"] for r in status(stack, "netns") if r["pid"]]
+    for service in ("product", "order", "gateway"):
+        assert_token_file_is_private(secrets / service / "registry-token", pids)
     registry = "http://172.21.0.10:8500"
     order = {"service": "order", "address": "172.21.0.20", "port": 3002}
+    product = {**order, "service": "product"}
     from_product = [
         ("PUT", "/v1/instances/order-1", order, False),  # no token
-        ("PUT", "/v1/instances/order-1", order, True),  # not the identity that holds it
+        ("PUT", "/v1/instances/order-1", order, True),  # another service's instance
+        ("PUT", "/v1/instances/order-1/heartbeat", None, True),
         ("DELETE", "/v1/instances/order-1", None, True),
-        ("PUT", "/v1/instances/order-9", {**order, "address": "172.21.0.40"}, True),  # spoofed
-        ("PUT", "/v1/instances/order-9", {**order, "address": "169.254.169.254"}, True),
+        ("PUT", "/v1/instances/order-9", order, True),  # another service, from its own address
+        ("PUT", "/v1/instances/product-1", product, True),  # its own service: not its identity
+        ("PUT", "/v1/instances/product-9", {**product, "address": "172.21.0.40"}, True),  # spoofed
+        ("PUT", "/v1/instances/product-9", {**product, "address": "169.254.169.254"}, True),
     ]
     result = shopnet(
         stack, "exec", "product-1", "--", *forge_argv(registry, token_file, from_product)
     )
-    assert json.loads(result.stdout) == [401, 409, 403, 403, 400]
-    # the gateway's own address, but not in the subnet the topology gives product
-    as_product = {**order, "service": "product", "address": "172.20.0.10"}
-    foreign = [("PUT", "/v1/instances/product-9", as_product, True)]
-    result = shopnet(stack, "exec", "gateway-1", "--", *forge_argv(registry, token_file, foreign))
-    assert json.loads(result.stdout) == [403]
+    assert json.loads(result.stdout) == [401, 403, 403, 403, 403, 409, 403, 400]
+    # The gateway's token writes `gateway` only: not product, not order, from its own address.
+    gateway_token = secrets / "gateway" / "registry-token"
+    foreign = [
+        ("PUT", "/v1/instances/product-9", {**product, "address": "172.20.0.10"}, True),
+        ("PUT", "/v1/instances/order-9", {**order, "address": "172.20.0.10"}, True),
+    ]
+    result = shopnet(
+        stack, "exec", "gateway-1", "--", *forge_argv(registry, gateway_token, foreign)
+    )
+    assert json.loads(result.stdout) == [403, 403]
     instances = request(f"{registry}/v1/services/order").body["instances"]
     assert [(i["id"], i["address"], i["port"]) for i in instances] == [
         ("order-1", "172.21.0.40", 3002)
     ]
-    assert request(f"{DNAT}/api/orders?customer_id=nobody").headers["X-Served-By"] == "order-1"
+    served = request(f"{DNAT}/api/orders?customer_id=nobody", headers=bearer(stack, "netns"))
+    assert served.headers["X-Served-By"] == "order-1"
 
 
 def test_reservations_need_the_internal_token(stack: Path) -> None:
-    token_file = stack / "netns" / "data" / "secrets" / "product" / "internal-token"
+    token_file = stack / "netns" / "data" / "secrets" / "product" / "internal-callers"
     pids = [r["pid"] for r in status(stack, "netns") if r["pid"]]
     assert_reservations_need_the_token("http://172.21.0.20:3001", token_file, pids)
 
@@ -181,11 +208,14 @@ def test_logs_are_json_lines(stack: Path) -> None:
 
 
 def test_backup_and_restore_keep_every_order(stack: Path, tmp_path: Path) -> None:
+    admin = bearer(stack, "netns")
+
     def order(customer: str) -> str:
         resp = request(
             f"{DNAT}/api/orders",
             method="POST",
             body={"customer_id": customer, "items": [{"product_id": 7, "quantity": 1}]},
+            headers=admin,
         )
         assert resp.status == 201
         return resp.body["id"]
@@ -197,7 +227,9 @@ def test_backup_and_restore_keep_every_order(stack: Path, tmp_path: Path) -> Non
     shopnet(stack, "restore", str(dump))
     ids = {
         o["id"]
-        for o in request(f"{DNAT}/api/orders?customer_id=c-backup&page_size=100").body["items"]
+        for o in request(
+            f"{DNAT}/api/orders?customer_id=c-backup&page_size=100", headers=admin
+        ).body["items"]
     }
     assert set(kept) <= ids and later not in ids
     bad = tmp_path / "bad.sql"
@@ -205,7 +237,8 @@ def test_backup_and_restore_keep_every_order(stack: Path, tmp_path: Path) -> Non
     failed = shopnet(stack, "restore", str(bad), check=False)
     assert failed.returncode == 5 and "database unchanged" in failed.stderr
     assert set(kept) <= {
-        o["id"] for o in request(f"{DNAT}/api/orders?customer_id=c-backup").body["items"]
+        o["id"]
+        for o in request(f"{DNAT}/api/orders?customer_id=c-backup", headers=admin).body["items"]
     }
 
 

@@ -19,7 +19,7 @@ from shopnet.topology.model import Wiring
 from shopnet_netns import NetworkPlan, discover
 from tests.netns.helpers import leftovers as network_leftovers
 from tests.support.servers import scratch_dir
-from tests.support.stack import leftovers, request, require_default_resources, shopnet
+from tests.support.stack import bearer, leftovers, request, require_default_resources, shopnet
 
 pytestmark = [
     pytest.mark.slow,
@@ -58,6 +58,7 @@ def test_api_through_dnat_and_three_products(stack: Path) -> None:
         f"{DNAT}/api/orders",
         method="POST",
         body={"customer_id": "c-attached", "items": [{"product_id": 2, "quantity": 1}]},
+        headers=bearer(stack, "netns", "c-attached"),
     )
     assert created.status == 201, created.body
     served = [request(f"{DNAT}/api/products/{i}").headers["X-Served-By"] for i in range(1, 10)]

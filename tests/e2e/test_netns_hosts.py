@@ -27,7 +27,7 @@ from shopnet.topology.load import parse as parse_topology
 from shopnet_netns import NetworkPlan, discover, namespaces, teardown
 from tests.netns import helpers
 from tests.support.servers import free_port, scratch_dir
-from tests.support.stack import leftovers, request, shopnet, status
+from tests.support.stack import bearer, leftovers, request, shopnet, status
 
 pytestmark = [
     pytest.mark.slow,
@@ -132,6 +132,7 @@ def test_the_api_answers_through_the_dnat(stack: Path) -> None:
         f"{DNAT}/api/orders",
         method="POST",
         body={"customer_id": "c-hosts", "items": [{"product_id": 2, "quantity": 1}]},
+        headers=bearer(stack, "netns", "c-hosts"),
     )
     assert created.status == 201, created.body
     # The gateway runs on host 1; the two products on different hosts both answer.

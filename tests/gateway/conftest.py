@@ -27,7 +27,8 @@ from shopnet.gateway.edge import parser_limits
 from shopnet.gateway.keys import DISCOVERY, GATEWAY_CONFIG
 from shopnet.registry.app import create_app as create_registry_app
 from shopnet.registry.config import RegistryConfig
-from tests.support.registry import TOKEN
+from tests.support import tokens
+from tests.support.registry import TOKEN, bindings_of
 from tests.support.servers import free_port
 from tests.support.serving import ServedAsDeployed
 from tests.support.waiting import until
@@ -92,6 +93,7 @@ class Stack:
     start_server: Callable[..., Awaitable[TestServer]]
     start_client: Callable[..., Awaitable[TestClient]]
     token_file: str
+    key_file: str
 
     async def upstream(
         self, instance_id: str, *, service: str = "product", port: int | None = None, **kw: Any
@@ -121,6 +123,8 @@ class Stack:
             "connect_timeout_seconds": 0.5,
             "total_timeout_seconds": 3.0,
             "watch_wait_seconds": 5.0,
+            "token_key_file": self.key_file,
+            "rate_per_second": 0.0,  # tests/gateway/test_access.py turns it on
         }
         settings.update(overrides)
         return GatewayConfig.from_env({}, **settings)
@@ -138,7 +142,10 @@ class Stack:
 
         Served as `shopnet serve` does, proxy path and all (FrontAppRunner)."""
         options = parser_limits(app[GATEWAY_CONFIG].max_header_bytes)
-        client = await self.start_client(ServedAsDeployed(app, runner_options=options))
+        # An admin's token by default: the routes' rules are tests/gateway/test_access.py's.
+        client = await self.start_client(
+            ServedAsDeployed(app, runner_options=options), headers=tokens.ADMIN
+        )
         _ADMINS[id(client.app)] = await self.start_client(app[ADMIN_APP])
         return client
 
@@ -183,11 +190,23 @@ async def errors(gateway: TestClient, kind: str) -> float:
 
 
 @pytest.fixture
-async def stack(aiohttp_server, aiohttp_client, registry_token_file: str) -> AsyncIterator[Stack]:
+async def stack(
+    aiohttp_server, aiohttp_client, registry_token_file: str, tmp_path
+) -> AsyncIterator[Stack]:
     registry = await aiohttp_server(
-        create_registry_app(RegistryConfig.from_env({}, registry_token_file=registry_token_file))
+        create_registry_app(
+            RegistryConfig.from_env({}, tokens_file=bindings_of(registry_token_file))
+        )
     )
     async with aiohttp.ClientSession() as session:
         url = str(registry.make_url("/"))
         client = RegistryClient(session, url, token=TOKEN)
-        yield Stack(registry, url, client, aiohttp_server, aiohttp_client, registry_token_file)
+        yield Stack(
+            registry,
+            url,
+            client,
+            aiohttp_server,
+            aiohttp_client,
+            registry_token_file,
+            tokens.write_key_file(tmp_path),
+        )

@@ -17,6 +17,7 @@ from shopnet.common.app import create_base_app
 from shopnet.common.protocol import BoundedAppRunner, ClientLimits
 from shopnet.common.validation import read_body
 from shopnet.registry.config import RegistryConfig
+from tests.support.registry import bindings_of
 from tests.support.servers import free_port
 from tests.support.waiting import until
 
@@ -26,7 +27,7 @@ LIMITS = ClientLimits(head_timeout=0.4, keepalive_timeout=1.5, max_connections=3
 @pytest.fixture
 async def port(registry_token_file: str) -> AsyncIterator[int]:
     cfg = RegistryConfig.from_env(
-        {}, body_timeout_seconds=0.4, registry_token_file=registry_token_file
+        {}, body_timeout_seconds=0.4, tokens_file=bindings_of(registry_token_file)
     )
     app = create_base_app(cfg)
 

@@ -21,7 +21,7 @@ import pytest
 
 from shopnet.common.registry_client import InstanceInfo, RegistryClient
 from tests.gateway.conftest import Upstream
-from tests.support.registry import AUTH, TOKEN
+from tests.support.registry import AUTH, TOKEN, bindings_of
 from tests.support.servers import free_port
 from tests.support.waiting import until
 
@@ -60,6 +60,7 @@ def processes(registry_token_file: str) -> Iterator[dict[str, str]]:
     common = {
         "SHOPNET_BIND": "127.0.0.1",
         "SHOPNET_REGISTRY_TOKEN_FILE": registry_token_file,
+        "SHOPNET_REGISTRY_TOKENS_FILE": bindings_of(registry_token_file),
         "SHOPNET_DEREGISTER_GRACE_SECONDS": "0",
         "SHOPNET_DRAIN_SECONDS": "1",
     }

@@ -11,6 +11,7 @@ import logging
 import pytest
 
 from tests.gateway.conftest import Stack
+from tests.support import tokens
 from tests.support.wire import (
     connect,
     count_aiohttp_requests,
@@ -85,7 +86,12 @@ async def test_head_and_bodies_on_the_proxy_path(stack: Stack, aiohttp_requests)
 
     # A body that does not come with its head is read by aiohttp, within its timeout.
     reader, writer = await connect(gateway)
-    writer.write(b"POST /api/products HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc")
+    admin = tokens.ADMIN["Authorization"].encode()
+    writer.write(
+        b"POST /api/products HTTP/1.1\r\nHost: x\r\nAuthorization: "
+        + admin
+        + b"\r\nContent-Length: 6\r\n\r\nabc"
+    )
     await asyncio.sleep(0.1)
     writer.write(b"def")
     status, _, _ = await read_answer(reader)

@@ -3,8 +3,8 @@ resources, images — and that the database password lives in the 0600 Secret fi
 
 from __future__ import annotations
 
+import base64
 import dataclasses
-import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +20,7 @@ from shopnet.topology import default_topology
 from shopnet.topology.model import Kind
 from shopnet_docker.names import OFFLINE
 from shopnet_k8s import workloads
-from shopnet_k8s.secrets import SECRET_FILE, kept_password
+from shopnet_k8s.secrets import SECRET_FILE
 from tests.k8s.conftest import NAMESPACE, SCALE, load_documents
 
 REPO = Path(__file__).parents[2]
@@ -121,8 +121,8 @@ def test_probes_use_health_and_ready(documents: list[dict[str, Any]]) -> None:
         (container,) = pods[service.name]["containers"]
         if service.kind is Kind.APP:
             assert container["readinessProbe"]["httpGet"] == {
-                "path": "/ready",
-                "port": service.port,
+                "path": "/ready",  # on the admin listener where there is one (the gateway's)
+                "port": service.admin_port or service.port,
             }
             assert container["livenessProbe"]["httpGet"] == {
                 "path": "/health",
@@ -130,7 +130,8 @@ def test_probes_use_health_and_ready(documents: list[dict[str, Any]]) -> None:
             }
             assert container["startupProbe"]["httpGet"] == {"path": "/health", "port": service.port}
         else:
-            assert container["readinessProbe"]["exec"]["command"][0] in {"pg_isready", "redis-cli"}
+            command = container["readinessProbe"]["exec"]["command"]
+            assert command[0] == "redis-cli" or command[-1].startswith("pg_isready ")
             assert container["livenessProbe"]["exec"] == container["readinessProbe"]["exec"]
 
 
@@ -154,54 +155,101 @@ def test_images_are_the_ones_docker_mode_builds(documents: list[dict[str, Any]])
     assert pods["product"]["containers"][0]["args"] == ["serve", "product"]
 
 
-def test_wiring_uses_service_names_and_the_secret(documents: list[dict[str, Any]]) -> None:
-    env = {e["name"]: e for e in pod_specs(documents)["order"]["containers"][0]["env"]}
-    assert env["SERVICE_REGISTRY"]["value"] == "http://registry:8500"
-    names = list(env)
-    assert names.index("SHOPNET_DB_PASSWORD") < names.index("DATABASE_URL")  # $(…) needs it first
-    assert env["SHOPNET_DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "shopnet-db",
-        "key": "password",
+def secret_values(rendered: Path) -> dict[str, dict[str, str]]:
+    """Secret name → file key → decoded value, from the private Secret file."""
+    documents = yaml.safe_load_all((rendered / SECRET_FILE).read_text())
+    return {
+        doc["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in doc["data"].items()}
+        for doc in documents
+        if doc
     }
-    assert env["DATABASE_URL"]["value"] == (
-        "postgresql://shopnet:$(SHOPNET_DB_PASSWORD)@postgres:5432/shopnet"
-    )
-    postgres_env = {
-        e["name"]: e["value"] for e in pod_specs(documents)["postgres"]["containers"][0]["env"]
-    }
-    assert postgres_env["POSTGRES_PASSWORD_FILE"].startswith(workloads.SECRET_DIR)
+
+
+def test_each_service_logs_in_as_itself_with_files_from_its_own_secret(
+    documents: list[dict[str, Any]],
+) -> None:
+    pods = pod_specs(documents)
+    env = {e["name"]: e.get("value") for e in pods["order"]["containers"][0]["env"]}
+    assert env["SERVICE_REGISTRY"] == "http://registry:8500"
+    # Its own role, its password a mounted file: no owner's DSN, no password in a variable.
+    assert env["DATABASE_URL"] == "postgresql://order_app@postgres:5432/shopnet"
+    assert env["DATABASE_PASSWORD_FILE"] == "/run/secrets/order_postgres"
+    assert env["SHOPNET_REGISTRY_TOKEN_FILE"] == "/run/secrets/order_registry_token"
+    assert env["SHOPNET_INTERNAL_TOKEN_FILE"] == "/run/secrets/order_internal_token"
+    product = {e["name"]: e.get("value") for e in pods["product"]["containers"][0]["env"]}
+    assert product["REDIS_URL"] == "redis://product@redis:6379/0"
+    assert product["SHOPNET_INTERNAL_CALLERS_FILE"] == "/run/secrets/product_internal_callers"
+    gateway = {e["name"]: e.get("value") for e in pods["gateway"]["containers"][0]["env"]}
+    assert gateway["SHOPNET_GATEWAY_TOKEN_KEY_FILE"] == "/run/secrets/gateway_token_key"
+    assert "DATABASE_URL" not in gateway
+    registry = {e["name"]: e.get("value") for e in pods["registry"]["containers"][0]["env"]}
+    assert registry["SHOPNET_REGISTRY_TOKENS_FILE"] == "/run/secrets/registry_registry_tokens"
+    for name, pod in pods.items():
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["secrets"]["secret"]["secretName"] == f"shopnet-{name}", name
+        assert volumes["secrets"]["secret"]["defaultMode"] == 0o440
+        assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    redis = pods["redis"]["containers"][0]["args"]
+    assert redis[redis.index("--aclfile") + 1] == "/run/secrets/redis_users_acl"
+    postgres_env = {e["name"]: e["value"] for e in pods["postgres"]["containers"][0]["env"]}
+    assert postgres_env["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
     assert "POSTGRES_PASSWORD" not in postgres_env
+    probe = pods["postgres"]["containers"][0]["readinessProbe"]["exec"]["command"][-1]
+    assert "-f /run/secrets/postgres_roles_sql" in probe  # the roles, before the first ready
 
 
-def test_the_password_is_only_in_the_private_secret_file(rendered: Path) -> None:
+def test_secrets_are_only_in_the_private_secret_file(rendered: Path) -> None:
     secret_path = rendered / SECRET_FILE
     assert stat.S_IMODE(secret_path.stat().st_mode) == 0o600
-    password = kept_password(secret_path)
-    assert password and re.fullmatch(r"[0-9a-f]{48}", password)
+    values = secret_values(rendered)
+    assert set(values) == {
+        f"shopnet-{s}" for s in ("postgres", "redis", "registry", "product", "order", "gateway")
+    }
+    assert (
+        values["shopnet-product"]["product_postgres"] != values["shopnet-order"]["order_postgres"]
+    )
+    assert "user default off" in values["shopnet-redis"]["redis_users_acl"]
+    assert "CREATE ROLE order_app" in values["shopnet-postgres"]["postgres_roles_sql"]
+    order_token = values["shopnet-order"]["order_internal_token"].strip()
+    assert order_token not in values["shopnet-product"]["product_internal_callers"]
+    secrets = [
+        v.strip()
+        for files in values.values()
+        for k, v in files.items()
+        if k not in {"postgres_roles_sql", "redis_users_acl", "registry_registry_tokens",
+                     "product_internal_callers"}
+    ]  # fmt: skip
+    assert all(len(s) >= 24 for s in secrets)
     for path in rendered.glob("*.yaml"):
         if path != secret_path:
-            assert password not in path.read_text(), path
-    # No argv anywhere (args, probes, hooks) carries it, nor any environment value.
+            text = path.read_text()
+            assert not any(s in text for s in secrets), path
+    # No argv anywhere (args, probes, hooks) carries one, nor any environment value.
     for doc in load_documents(rendered):
         if doc["kind"] != "Secret":
-            assert not any(password in text for text in strings(doc))
+            assert not any(s in text for text in strings(doc) for s in secrets)
 
 
-def test_rendering_again_keeps_the_password(
+def test_rendering_again_keeps_every_value(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """PostgreSQL takes the password once; a new one in the same directory would lock it out."""
+    """PostgreSQL takes its password once; new ones in the same directory would lock it out."""
     assert main(["k8s", "-o", str(tmp_path / "a")]) == 0
     assert main(["k8s", "-o", str(tmp_path / "b")]) == 0
-    first = kept_password(tmp_path / "a" / SECRET_FILE)
-    assert first is not None
-    assert first != kept_password(tmp_path / "b" / SECRET_FILE)  # generated, not fixed
+
+    def kept(directory: Path) -> dict[str, str]:  # SCRAM verifiers are salted anew each time
+        values = secret_values(directory)
+        return {k: v for files in values.values() for k, v in files.items() if "roles" not in k}
+
+    first = kept(tmp_path / "a")
+    assert all(first[k] != v for k, v in kept(tmp_path / "b").items())  # generated, not fixed
     (tmp_path / "a" / SECRET_FILE).chmod(0o644)
     assert main(["k8s", "--scale", "product=2", "-o", str(tmp_path / "a")]) == 0
-    assert kept_password(tmp_path / "a" / SECRET_FILE) == first
+    assert kept(tmp_path / "a") == first
     assert stat.S_IMODE((tmp_path / "a" / SECRET_FILE).stat().st_mode) == 0o600
     out = capsys.readouterr().out
-    assert first not in out and str(tmp_path / "a" / SECRET_FILE) in out
+    password = first["postgres_password"].strip()
+    assert password not in out and str(tmp_path / "a" / SECRET_FILE) in out
 
 
 def test_stdout_carries_no_secret(capsys: pytest.CaptureFixture[str]) -> None:
@@ -210,7 +258,7 @@ def test_stdout_carries_no_secret(capsys: pytest.CaptureFixture[str]) -> None:
     documents = [doc for doc in yaml.safe_load_all(captured.out) if doc]
     assert "Secret" not in {doc["kind"] for doc in documents}
     assert of_kind(documents, "Deployment")["product"]["spec"]["replicas"] == 2
-    assert "kubectl -n demo create secret generic shopnet-db --from-file=" in captured.err
+    assert "Secrets (passwords, tokens, keys) are not printed" in captured.err
 
 
 @pytest.mark.parametrize(

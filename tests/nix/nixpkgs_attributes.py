@@ -51,6 +51,7 @@ NIXPKGS_ATTRIBUTES = (
     "python3Packages.msgspec",
     "python3Packages.orjson",
     "python3Packages.prometheus-client",
+    "python3Packages.pyjwt",
     "python3Packages.pyroute2",
     "python3Packages.pyyaml",
     "python3Packages.redis",

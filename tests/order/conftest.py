@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from shopnet.common.identity import ROLE_HEADER
 from shopnet.common.registry_client import InstanceInfo, RegistryClient
 from shopnet.order.app import create_app as create_order_app
 from shopnet.order.config import OrderConfig
@@ -23,11 +24,14 @@ from shopnet.product.app import create_app as create_product_app
 from shopnet.product.config import ProductConfig
 from shopnet.registry.app import create_app as create_registry_app
 from shopnet.registry.config import RegistryConfig
-from tests.support.registry import TOKEN
+from tests.support.registry import TOKEN, bindings_of
 from tests.support.teardown import close_within
 from tests.support.waiting import until
 
 SEEDED = 20  # seed products 1..20, all in EUR
+
+
+ADMIN_CALLER = {ROLE_HEADER: "admin"}
 
 
 @dataclass
@@ -69,7 +73,9 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     registry = await aiohttp_server(
         create_registry_app(
-            RegistryConfig.from_env({}, sweep_seconds=0.05, registry_token_file=registry_token_file)
+            RegistryConfig.from_env(
+                {}, sweep_seconds=0.05, tokens_file=bindings_of(registry_token_file)
+            )
         )
     )
     product_cfg = ProductConfig.from_env(
@@ -92,7 +98,10 @@ async def stack(
             "discovery_wait_seconds": 1.0,
         }
         settings.update(overrides)
-        started = await aiohttp_client(create_order_app(OrderConfig.from_env({}, **settings)))
+        # As the gateway forwards an admin's request; tests/order/test_owners.py speaks as customers.
+        started = await aiohttp_client(
+            create_order_app(OrderConfig.from_env({}, **settings)), headers=ADMIN_CALLER
+        )
         order_clients.append(started)
         return started
 

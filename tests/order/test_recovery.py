@@ -15,7 +15,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.order.conftest import Stack, stock_of
+from tests.order.conftest import ADMIN_CALLER, Stack, stock_of
 from tests.support.servers import free_port
 from tests.support.waiting import until
 
@@ -72,7 +72,7 @@ async def test_a_killed_order_service_leaves_no_stock_reserved(stack: Stack, ord
     await until(lambda: ready(port), timeout=20, interval=0.1)
     before = await stock_of(stack, 2)
     body = {"customer_id": "c-crash", "items": [{"product_id": 2, "quantity": 4}]}
-    headers = {"Idempotency-Key": '"crash-1"'}
+    headers = {"Idempotency-Key": '"crash-1"', **ADMIN_CALLER}
 
     # Hold the orders table: the order reserves its stock, then blocks storing itself.
     blocker = await asyncpg.connect(stack.database_url)

@@ -9,6 +9,7 @@ import uuid
 import pytest
 from aiohttp.test_utils import TestClient
 
+from shopnet.common.bindings import binding_line
 from shopnet.errors import ConfigError
 from shopnet.product.app import create_app
 from tests.product.conftest import MakeConfig
@@ -72,14 +73,16 @@ async def test_bad_reservations_are_400(seeded: TestClient, path: str, body: dic
 async def test_the_token_is_required_when_configured(
     product_config: MakeConfig, aiohttp_client, tmp_path
 ) -> None:
-    token_file = tmp_path / "internal-token"
-    token_file.write_text("s3cret-token-0123456789\n")
+    # The product knows the digest of each caller's token (shopnet.common.internal).
+    token_file = tmp_path / "internal-callers"
+    token_file.write_text(binding_line("order", "s3cret-token-0123456789"))
     token_file.chmod(0o644)
     with pytest.raises(ConfigError, match="readable by others"):
-        create_app(product_config(internal_token_file=str(token_file)))
+        create_app(product_config(internal_callers_file=str(token_file)))
     token_file.chmod(0o600)
+    assert "s3cret" not in token_file.read_text()
     client = await aiohttp_client(
-        create_app(product_config(seed_products=3, internal_token_file=str(token_file)))
+        create_app(product_config(seed_products=3, internal_callers_file=str(token_file)))
     )
     path = f"/internal/reservations/{uuid.uuid4()}"
     await expect_error(await client.put(path, json=lines((1, 1))), 401, "unauthorized")

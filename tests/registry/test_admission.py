@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,13 +17,14 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from shopnet.common.registry_client import InstanceInfo, RegistryClient, RegistryError
+from shopnet.errors import ConfigError
 from shopnet.registry.admission import parse_subnets
 from shopnet.registry.app import create_app
 from shopnet.registry.config import RegistryConfig
 from shopnet.registry.watches import MAX_WATCHES_PER_CLIENT
 from shopnet.topology.load import default_topology
 from shopnet.topology.wiring import registry_environment
-from tests.support.registry import AUTH, TOKEN
+from tests.support.registry import AUTH, TOKEN, bindings_of, write_bindings
 
 REAL = {"service": "product", "address": "127.0.0.1", "port": 3001}
 
@@ -47,7 +49,7 @@ class Caller:
 
 
 async def start(aiohttp_server, token_file: str, **overrides: Any) -> TestServer:
-    settings: dict[str, Any] = {"registry_token_file": token_file, "sweep_seconds": 0.05}
+    settings: dict[str, Any] = {"tokens_file": bindings_of(token_file), "sweep_seconds": 0.05}
     settings.update(overrides)
     return await aiohttp_server(create_app(RegistryConfig.from_env({}, **settings)))
 
@@ -313,3 +315,52 @@ async def test_a_restarted_instance_with_its_identity_takes_its_id_back_at_once(
             await stranger.register(info)
         instances, _ = await restarted.lookup("product")
     assert [(i.id, i.port) for i in instances] == [("product-1", 3002)]
+
+
+async def test_a_service_token_writes_only_its_own_service(aiohttp_server, tmp_path) -> None:
+    """Per-service tokens (what every stack renders): a product token registers, renews and
+    removes product instances only; the registry keeps their digests, not the tokens."""
+    tokens = {s: f"{s}-token-of-this-test-0123456789" for s in ("product", "order", "gateway")}
+    bindings = write_bindings(tmp_path, tokens)
+    written = Path(bindings).read_text()  # noqa: ASYNC240 - a small file, before serving
+    assert all(token not in written for token in tokens.values())
+    registry = await aiohttp_server(
+        create_app(RegistryConfig.from_env({}, tokens_file=bindings, sweep_seconds=0.05))
+    )
+    caller = Caller(registry)
+    as_ = {s: {"Authorization": f"Bearer {t}"} for s, t in tokens.items()}
+    try:
+        order = {**REAL, "service": "order", "port": 3002}
+        status, placed = await caller.call(
+            "PUT", "/v1/instances/order-1", json=order, headers=as_["order"]
+        )
+        assert status == 200, placed
+        held = {**as_["product"], "X-Registry-Secret": placed["secret"]}  # even with its secret
+        forgeries = [
+            ("PUT", "/v1/instances/order-9", order, as_["product"]),  # another service's name
+            ("PUT", "/v1/instances/order-9", order, as_["gateway"]),
+            ("PUT", "/v1/instances/order-1", REAL, held),  # an order id, under product
+            ("PUT", "/v1/instances/order-1/heartbeat", None, held),
+            ("DELETE", "/v1/instances/order-1", None, held),
+        ]
+        for method, path, body, headers in forgeries:
+            status, data = await caller.call(method, path, json=body, headers=headers)
+            assert (status, data["error"]["code"]) == (403, "forbidden"), (method, path, data)
+        status, _ = await caller.call(
+            "PUT", "/v1/instances/product-1", json=REAL, headers=as_["product"]
+        )
+        assert status == 200
+        status, _ = await caller.call("PUT", "/v1/instances/x-1", json=REAL, headers=AUTH)
+        assert status == 401  # the tests' any-service token is not bound here
+        _, data = await caller.call("GET", "/v1/services/order")
+        assert [(i["id"], i["port"]) for i in data["instances"]] == [("order-1", 3002)]
+    finally:
+        await caller.close()
+
+
+def test_a_bindings_file_is_checked_at_start(tmp_path) -> None:
+    bad = tmp_path / "bad"
+    for text in ("product\n", "product nothex\n", f"product {'ab' * 32}\norder {'ab' * 32}\n"):
+        bad.write_text(text)
+        with pytest.raises(ConfigError):
+            create_app(RegistryConfig.from_env({}, tokens_file=str(bad)))

@@ -19,14 +19,16 @@ from shopnet.common.registry_client import (
 )
 from shopnet.registry.app import create_app
 from shopnet.registry.config import RegistryConfig
-from tests.support.registry import AUTH, TOKEN
+from tests.support.registry import AUTH, TOKEN, bindings_of
 from tests.support.waiting import until
 
 
 @pytest.fixture
 async def registry(aiohttp_client, registry_token_file: str) -> TestClient:
     """A registry whose test client sends the stack token with every request."""
-    cfg = RegistryConfig.from_env({}, sweep_seconds=0.05, registry_token_file=registry_token_file)
+    cfg = RegistryConfig.from_env(
+        {}, sweep_seconds=0.05, tokens_file=bindings_of(registry_token_file)
+    )
     return await aiohttp_client(create_app(cfg), headers=AUTH)
 
 

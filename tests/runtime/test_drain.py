@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.support.registry import write_token_file
+from tests.support.registry import bindings_of, write_token_file
 from tests.support.servers import free_port
 
 # The registry app (no datastores) plus a request that takes 60 s and, when asked,
@@ -51,7 +51,7 @@ def run_service(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], in
                 **os.environ,
                 "SHOPNET_PORT": str(port),
                 "SHOPNET_DRAIN_SECONDS": "2",
-                "SHOPNET_REGISTRY_TOKEN_FILE": write_token_file(tmp_path),
+                "SHOPNET_REGISTRY_TOKENS_FILE": bindings_of(write_token_file(tmp_path)),
                 **env,
             },
             stderr=out,

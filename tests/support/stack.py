@@ -40,6 +40,17 @@ def shopnet(
     return result
 
 
+def token(root: Path, mode: str, customer: str | None = None) -> str:
+    """A token of the running stack (`shopnet token`): an admin's, or `customer`'s."""
+    who = ("--customer", customer) if customer else ("--admin",)
+    return shopnet(root, "token", "--mode", mode, *who).stdout.strip()
+
+
+def bearer(root: Path, mode: str, customer: str | None = None) -> dict[str, str]:
+    """The Authorization field of `token`."""
+    return {"Authorization": f"Bearer {token(root, mode, customer)}"}
+
+
 @dataclass
 class Response:
     status: int

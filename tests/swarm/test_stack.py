@@ -22,7 +22,7 @@ from shopnet_swarm import nodes, readiness, tierroutes
 from shopnet_swarm.driver import SwarmDriver
 from shopnet_swarm.tasks import Task
 from tests.docker.conftest import leftovers
-from tests.docker.helpers import http, isolated_topology
+from tests.docker.helpers import admin, http, isolated_topology
 
 pytestmark = [
     pytest.mark.docker,
@@ -74,6 +74,7 @@ def test_products_and_orders_through_the_published_port(swarm: SwarmDriver) -> N
         "POST",
         f"{swarm.gateway_url}/api/orders",
         {"customer_id": "swarm-e2e", "items": [{"product_id": 4, "quantity": 2}]},
+        headers=admin(swarm),
     )
     assert order.status == 201, order.body
 

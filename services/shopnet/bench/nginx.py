@@ -4,6 +4,12 @@ It takes our gateway's place (same namespace in netns mode, same host in local
 mode) on its own port, routes /api/products and /api/orders like ours, keeps
 upstream connections alive, and retries like nginx does by default. Measuring
 both in the same run gives the ratio our-gateway / nginx.
+
+It cannot verify tokens (no JWT without njs), so it stands in for the gateway only
+for the bench's own admin token: that exact `Authorization` value is sent upstream
+as `X-Shopnet-Role: admin`, anything else as no caller (the order service's 401);
+the client's own caller fields and token are never forwarded. The token makes the
+conf a secret: written 0600 (nginx's master reads it as root).
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from shopnet.errors import PreflightError
 from shopnet.runtime.process import ProcessSpec, is_root
 
 
-def render(*, listen: str, products: list[str], orders: list[str], prefix: Path) -> str:
+def render(
+    *, listen: str, products: list[str], orders: list[str], prefix: Path, admin_token: str
+) -> str:
     """nginx.conf for a peer listening on `listen` (host:port)."""
 
     def upstream(name: str, servers: list[str]) -> str:
@@ -37,6 +45,10 @@ events {{
 
 http {{
     access_log off;
+    map $http_authorization $shopnet_role {{
+        default "";
+        "Bearer {admin_token}" admin;
+    }}
     keepalive_requests 1000000;
     client_body_temp_path {prefix}/body;
     proxy_temp_path {prefix}/proxy;
@@ -57,6 +69,9 @@ http {{
             proxy_pass http://order;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_set_header Authorization "";
+            proxy_set_header X-Shopnet-Customer "";
+            proxy_set_header X-Shopnet-Role $shopnet_role;
         }}
         location / {{
             return 404;
@@ -84,5 +99,8 @@ def prepare(directory: Path, conf_text: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o755)
     conf = directory / "nginx.conf"
-    conf.write_text(conf_text)
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(fd, 0o600)
+        out.write(conf_text)
     return conf

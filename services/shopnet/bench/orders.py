@@ -84,22 +84,23 @@ def product_ids() -> range:
     return range(PRODUCT_IDS[0], PRODUCT_IDS[1] + 1)
 
 
-def give_stock(gateway: str, stock: int = STOCK_EACH) -> None:
-    """PATCH every limited product's stock through the gateway, as an operator would."""
+def give_stock(gateway: str, token: str, stock: int = STOCK_EACH) -> None:
+    """PATCH every limited product's stock through the gateway, as an operator (an admin
+    token) would."""
     for product_id in product_ids():
-        _call("PATCH", f"{gateway}/api/products/{product_id}", {"stock": stock})
+        _call("PATCH", f"{gateway}/api/products/{product_id}", token, {"stock": stock})
 
 
-def stock_left(gateway: str) -> int:
+def stock_left(gateway: str, token: str) -> int:
     return sum(
-        int(_call("GET", f"{gateway}/api/products/{product_id}")["stock"])
+        int(_call("GET", f"{gateway}/api/products/{product_id}", token)["stock"])
         for product_id in product_ids()
     )
 
 
-def orders_placed(gateway: str, customers: list[str]) -> int:
+def orders_placed(gateway: str, token: str, customers: list[str]) -> int:
     return sum(
-        int(_call("GET", f"{gateway}/api/orders?customer_id={c}&page_size=1")["total"])
+        int(_call("GET", f"{gateway}/api/orders?customer_id={c}&page_size=1", token)["total"])
         for c in customers
     )
 
@@ -109,12 +110,12 @@ def settle() -> None:
     time.sleep(1.0)
 
 
-def _call(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+def _call(method: str, url: str, token: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode() if body is not None else None,
         method=method,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
     try:
         with _OPENER.open(request, timeout=10) as resp:

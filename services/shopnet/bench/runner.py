@@ -27,9 +27,10 @@ from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
 from shopnet.errors import ShopnetError
-from shopnet.runtime import variant
+from shopnet.runtime import tokens, variant
 from shopnet.runtime.base import DRIVERS, Driver, InstanceStatus, make_driver
 from shopnet.runtime.capabilities import CacheFlushing, HelperProcesses, IsolationProbe
+from shopnet.runtime.confine import secret_store
 from shopnet.runtime.progress import Progress
 from shopnet.topology.model import Topology
 
@@ -95,6 +96,8 @@ class Bench:
         self.root = root
         self.progress = progress
         self.results = Results.start(output, options)
+        self._token_file = ""
+        """The running mode's admin token file (made per mode in _measure)."""
 
     def run(self) -> Results:
         opts = self.options
@@ -177,6 +180,8 @@ class Bench:
         opts = self.options
         rows = driver.status()
         targets = plan_targets(driver, rows)
+        # Every request as an admin: the gateway rate-limits customers and anonymous callers.
+        self._token_file = str(tokens.admin_token_file(secret_store(driver.layout)))
         beside = driver if isinstance(driver, HelperProcesses) else None
         peer_port = beside.peer_port() if beside is not None else None
         helpers: dict[str, int] = {}  # helper processes whose CPU is counted too
@@ -261,7 +266,8 @@ class Bench:
 
     def _limited_orders(self, target: Target, mode: str, repeat: int, label: str) -> None:
         opts = self.options
-        orders.give_stock(target.url)
+        token = Path(self._token_file).read_text().strip()
+        orders.give_stock(target.url, token)
         run_id = f"bench-limited-{int(time.time() * 1000)}"
         run = WrkRun(
             url=target.url,
@@ -272,17 +278,18 @@ class Bench:
             duration_s=orders.DURATION_S,
             id_range=orders.PRODUCT_IDS,
             run_id=run_id,
+            token_file=self._token_file,
         )
         result = run.run()
         orders.settle()
         stock = orders.StockCheck(
             stock_each=orders.STOCK_EACH,
             products=len(orders.product_ids()),
-            stock_left=orders.stock_left(target.url),
+            stock_left=orders.stock_left(target.url, token),
             created=result.created or 0,
             conflicts=result.conflicts or 0,
             placed=orders.orders_placed(
-                target.url, [f"{run_id}-{t}" for t in range(1, run.thread_count + 1)]
+                target.url, token, [f"{run_id}-{t}" for t in range(1, run.thread_count + 1)]
             ),
         )
         self.results.add(
@@ -308,6 +315,7 @@ class Bench:
             duration_s=self.options.duration_s,
             rate=rate,
             run_id=f"bench-{int(time.time() * 1000)}",
+            token_file=self._token_file,
         ).run()
 
     def _record(
@@ -347,7 +355,7 @@ class Bench:
         """Fill caches and connection pools so the first measured second is not a cold start."""
         with contextlib.suppress(ShopnetError):
             WrkRun(url=target.url, workload="product_miss", prefix=target.prefix,
-                   connections=8, duration_s=1.0).run()  # fmt: skip
+                   connections=8, duration_s=1.0, token_file=self._token_file).run()  # fmt: skip
 
     def _start_peer(
         self,
@@ -367,6 +375,7 @@ class Bench:
                 products=[r.address for r in rows if r.service == "product"],
                 orders=[r.address for r in rows if r.service == "order"],
                 prefix=directory,
+                admin_token=Path(self._token_file).read_text().strip(),
             ),
         )
         with self.progress.step(f"starting the nginx peer on {host}:{port}"):

@@ -16,6 +16,8 @@
 --           back (coordinated omission corrected, as wrk2 does). The scheduled time
 --           travels in X-Request-ID, which our services and nginx echo back.
 --
+-- SHOPNET_WRK_TOKEN_FILE (environment): a file with the token every request carries.
+--
 -- done() prints one line "SHOPNET_WRK_JSON {...}" that shopnet parses.
 
 local ffi = require("ffi")
@@ -40,6 +42,7 @@ end
 
 -- per-thread state (each wrk thread has its own Lua state)
 local workload, prefix, first_id, last_id, rate, run_id
+local authorization    -- "Bearer <token>" or nil
 local counter = 0
 local interval_us, next_send_us
 local scheduled = {}   -- FIFO of scheduled send times, one per request about to be sent
@@ -84,6 +87,15 @@ function init(args)
   last_id = tonumber(args[4] or 1000)
   rate = tonumber(args[5] or 0)
   run_id = args[6] or "run"
+  -- The admin token (not rate-limited) from the file SHOPNET_WRK_TOKEN_FILE names, if any.
+  local token_path = os.getenv("SHOPNET_WRK_TOKEN_FILE")
+  if token_path and token_path ~= "" then
+  local file = assert(io.open(token_path, "r"))
+  authorization = "Bearer " .. file:read("*l")
+  file:close()
+  -- wrk.format uses wrk.headers only for requests given no headers of their own.
+  wrk.headers["Authorization"] = authorization
+  end
   math.randomseed(thread_id * 7919 + 17)
   if rate > 0 then
   interval_us = 1000000 / rate
@@ -113,6 +125,7 @@ local function order_create()
   local headers = {
   ["Content-Type"] = "application/json",
   ["Idempotency-Key"] = run_id .. "-" .. thread_id .. "-" .. counter,
+  ["Authorization"] = authorization,
   }
   return wrk.format("POST", prefix .. "/orders", headers, body)
 end
@@ -127,6 +140,7 @@ local function order_limited()
   local headers = {
   ["Content-Type"] = "application/json",
   ["Idempotency-Key"] = '"' .. run_id .. "-" .. thread_id .. "-" .. counter .. '"',
+  ["Authorization"] = authorization,
   }
   return wrk.format("POST", prefix .. "/orders", headers, body)
 end

@@ -8,6 +8,7 @@ that line (not the human text) keeps the figures exact and the parser small.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -134,6 +135,9 @@ class WrkRun:
     """Total requests/s for an open-loop run; 0 for closed loop."""
     id_range: tuple[int, int] = (1, 1000)
     run_id: str = "bench"
+    token_file: str = ""
+    """A file with the admin token every request carries (the gateway does not rate-limit
+    admins); passed in the environment as a path, never the token in argv."""
 
     @property
     def thread_count(self) -> int:
@@ -164,8 +168,10 @@ class WrkRun:
         ]  # fmt: skip
 
     def run(self) -> WrkResult:
+        env = {**os.environ, "SHOPNET_WRK_TOKEN_FILE": self.token_file}
         proc = subprocess.run(
             self.argv(),
+            env=env,
             capture_output=True,
             text=True,
             timeout=self.duration_s + 60,

@@ -42,6 +42,8 @@ class LoadSpec:
     """Every order of the run is this customer's, so they can be listed afterwards."""
     connections: int = 16
     max_requests: int = 200_000
+    headers: dict[str, str] = field(default_factory=dict)
+    """Sent with every request: an admin's Authorization (admins are not rate-limited)."""
 
 
 @dataclass(slots=True)
@@ -69,7 +71,9 @@ class Load:
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
         connector = aiohttp.TCPConnector(limit=self.spec.connections)
         self._started = time.monotonic()
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        async with aiohttp.ClientSession(
+            timeout=timeout, connector=connector, headers=self.spec.headers
+        ) as session:
             await asyncio.gather(*(self._worker(session, n) for n in range(self.spec.connections)))
         return self.result
 

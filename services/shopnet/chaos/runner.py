@@ -17,7 +17,9 @@ from shopnet.chaos.load import Load, LoadSpec
 from shopnet.chaos.results import ScenarioResult
 from shopnet.chaos.scenarios import Scenario
 from shopnet.errors import ConfigError
+from shopnet.runtime import tokens
 from shopnet.runtime.base import Driver
+from shopnet.runtime.confine import secret_store
 from shopnet.runtime.progress import Progress
 
 WARMUP_S = 1.0
@@ -53,13 +55,14 @@ def run(
     spec = LoadSpec(
         url=driver.gateway_url, seconds=options.seconds, order_share=scenario.order_share,
         customer=customer, connections=options.connections,
+        headers=tokens.admin_headers(secret_store(driver.layout)),
     )  # fmt: skip
     progress.info(f"chaos: {scenario.name}: {scenario.what} ({options.seconds:g} s of load)")
     pid = faults.target_pid(driver, scenario)
     load, injected, fault_at, lifted_at = asyncio.run(
         _under_load(driver, scenario, options, spec, pid)
     )
-    stored = asyncio.run(verify.stored_orders(spec.url, customer))
+    stored = asyncio.run(verify.stored_orders(spec.url, customer, headers=spec.headers))
     orders = verify.check(load.result, stored)
     healed, _ = faults.wait_healthy(driver, HEAL_TIMEOUT_S)
     recovery = measure.recovery(

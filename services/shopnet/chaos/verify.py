@@ -45,13 +45,17 @@ def check(result: LoadResult, stored: list[dict[str, Any]]) -> OrderCheck:
     )
 
 
-async def stored_orders(url: str, customer: str, *, timeout: float = 60.0) -> list[dict[str, Any]]:
+async def stored_orders(
+    url: str, customer: str, *, headers: dict[str, str], timeout: float = 60.0
+) -> list[dict[str, Any]]:
     """Every order of `customer`, page by page; a page that fails is asked again (the stack
     may still be recovering) until `timeout`."""
     deadline = time.monotonic() + timeout
     found: list[dict[str, Any]] = []
     page = 1
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+    async with aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=10), headers=headers
+    ) as session:
         while True:
             query: dict[str, str | int] = {
                 "customer_id": customer,

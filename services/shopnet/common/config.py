@@ -79,7 +79,8 @@ class ServiceConfig:
     registry_token_file: str = setting(
         "SHOPNET_REGISTRY_TOKEN_FILE",
         "",
-        "File holding the stack's registry token (0600); needed to register, and by the registry.",
+        "File holding this service's own registry token (0600): it writes only this "
+        "service's instances; needed to register.",
     )
     registration_secret_file: str = setting(
         "SHOPNET_REGISTRATION_SECRET_FILE",

@@ -7,25 +7,35 @@ firewall/networks additionally let only the gateway and the order service reach 
 product instance. The token closes the remaining gap — any process that can reach an
 instance directly (local mode: everything on 127.0.0.1) — when a deployment sets
 SHOPNET_INTERNAL_TOKEN_FILE for both sides. The secret stays out of argv and env.
-Every mode (local, netns, docker) generates one token per stack and gives it, as a
-0600 file, to the `SERVICES` below.
+
+A token per caller: each caller (`CALLERS`) has its own, in a 0600 file
+(SHOPNET_INTERNAL_TOKEN_FILE); the serving side knows only their SHA-256 digests,
+each bound to its caller (SHOPNET_INTERNAL_CALLERS_FILE, shopnet.common.bindings),
+so it can tell who calls, and its own file lets no one call anything. Every mode
+(local, netns, docker, Kubernetes) generates them per stack.
 """
 
 from __future__ import annotations
 
 import hmac
 import os
-import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from aiohttp import web
 
+from shopnet.common.bindings import digest, parse_bindings
 from shopnet.common.http import Unauthorized
+from shopnet.common.private import check_private
 from shopnet.errors import ConfigError
 
 AUTHORIZATION = "Authorization"
+CALLERS: dict[str, tuple[str, ...]] = {"product": ("order",)}
+"""Who serves an internal API → who may call it, each with a token of its own."""
 SERVICES = ("product", "order")
-"""Who holds the stack's internal token: product serves the internal API, order calls it."""
+"""Who holds an internal credential: product the callers' digests, order its own token."""
+CALLERS_FILE = "internal-callers"
+TOKEN_FILE = "internal-token"
 _MIN_TOKEN_LENGTH = 16
 
 
@@ -34,15 +44,38 @@ def read_token(path: str) -> str | None:
     if not path:
         return None
     try:
-        mode = os.stat(path).st_mode
+        info = os.stat(path)
         token = Path(path).read_text().strip()
     except OSError as exc:
         raise ConfigError(f"cannot read the internal token file {path}: {exc}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"{path} is readable by others; chmod 600 it")
+    check_private(path, info)
     if len(token) < _MIN_TOKEN_LENGTH:
         raise ConfigError(f"the token in {path} is shorter than {_MIN_TOKEN_LENGTH} characters")
     return token
+
+
+def read_callers(path: str) -> dict[bytes, str] | None:
+    """The callers file in `path` (None when no path is configured); 0600-ish like a token."""
+    if not path:
+        return None
+    try:
+        info = os.stat(path)
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the internal callers file {path}: {exc}") from None
+    check_private(path, info)
+    return parse_bindings(text, path)
+
+
+def require_caller(request: web.Request, callers: Mapping[bytes, str] | None) -> str | None:
+    """The caller whose token the request carries; 401 for none (no check without callers)."""
+    if callers is None:
+        return None
+    scheme, _, given = request.headers.get(AUTHORIZATION, "").partition(" ")
+    caller = callers.get(digest(given.strip())) if scheme.lower() == "bearer" else None
+    if caller is None:
+        raise Unauthorized("this internal endpoint needs a caller's token")
+    return caller
 
 
 def bearer(token: str | None) -> dict[str, str]:

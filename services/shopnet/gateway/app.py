@@ -16,12 +16,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from shopnet.common import identity
 from shopnet.common.admin import ADMIN_APP
 from shopnet.common.app import create_base_app, serve
 from shopnet.common.health import READINESS_CHECKS
 from shopnet.common.http import NotFound
 from shopnet.common.metrics import METRICS
 from shopnet.gateway import openapi, paths
+from shopnet.gateway.access import Access
 from shopnet.gateway.client import UpstreamClient
 from shopnet.gateway.config import GatewayConfig
 from shopnet.gateway.connection import MAX_ANSWER_BYTES
@@ -30,6 +32,7 @@ from shopnet.gateway.edge import parser_limits
 from shopnet.gateway.keys import DISCOVERY, FORWARDERS, GATEWAY_CONFIG, GATEWAY_METRICS
 from shopnet.gateway.metrics import GatewayMetrics
 from shopnet.gateway.proxy import Forwarder
+from shopnet.gateway.ratelimit import RateLimiter
 from shopnet.gateway.routes import ROUTES, Route
 from shopnet.gateway.workers import supervise
 
@@ -54,8 +57,16 @@ def create_app(
     app[GATEWAY_CONFIG] = cfg
     app[GATEWAY_METRICS] = metrics
     app[DISCOVERY] = discovery
+    key = identity.read_key(cfg.token_key_file) if cfg.token_key_file else None
+    limiter = RateLimiter(cfg.rate_per_second, cfg.rate_burst)  # one per worker, every route
     forwarders = {
-        route.prefix: Forwarder(route, discovery.pools[route.service], metrics, cfg)
+        route.prefix: Forwarder(
+            route,
+            discovery.pools[route.service],
+            metrics,
+            cfg,
+            Access(key, limiter, public_reads=route.public_reads),
+        )
         for route in routes
     }
     app[FORWARDERS] = forwarders

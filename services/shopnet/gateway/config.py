@@ -108,6 +108,21 @@ class GatewayConfig(ServiceConfig):
         "Comma-separated networks of proxies whose X-Forwarded-For/Forwarded are kept; "
         "anyone else's are replaced by the peer address.",
     )
+    token_key_file: str = setting(
+        "SHOPNET_GATEWAY_TOKEN_KEY_FILE",
+        "",
+        "File (0600) with the stack's token signing key (hex); empty: no token is accepted, "
+        "so catalog writes and orders are refused (401).",
+    )
+    rate_per_second: float = setting(
+        "SHOPNET_GATEWAY_RATE_PER_SECOND",
+        50.0,
+        "Requests per second per customer token, and per client address for anonymous reads "
+        "(admin tokens are not limited; 0: no limit). Per worker.",
+    )
+    rate_burst: int = setting(
+        "SHOPNET_GATEWAY_RATE_BURST", 100, "Requests a caller may send at once above the rate."
+    )
     max_header_bytes: int = setting(
         "SHOPNET_GATEWAY_MAX_HEADER_BYTES",
         8190,
@@ -142,9 +157,12 @@ class GatewayConfig(ServiceConfig):
             "upstream_connections",
             "max_header_bytes",
             "max_head_bytes",
+            "rate_burst",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        if self.rate_per_second < 0:
+            raise ConfigError("SHOPNET_GATEWAY_RATE_PER_SECOND must be ≥ 0")
         if not 0 <= self.retries <= 10:
             raise ConfigError("SHOPNET_GATEWAY_RETRIES must be between 0 and 10")
         if self.upstream_connections_per_instance < 0:

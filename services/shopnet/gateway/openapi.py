@@ -79,12 +79,27 @@ _ERRORS = {
         "Well-formed but not acceptable: unknown or repeated products, mixed currencies, "
         "an Idempotency-Key used before for another request.",
     ),
+    "401": (
+        "Unauthorized",
+        "No token where one is needed, or a token that is malformed, expired or not this "
+        "stack's (even on a public read). WWW-Authenticate says Bearer.",
+    ),
+    "403": (
+        "Forbidden",
+        "The token is valid but not enough: a customer's token for a catalog change, or "
+        "another customer's order.",
+    ),
+    "429": (
+        "RateLimited",
+        "Too many requests from this customer token or, without a token, this client address; "
+        "Retry-After says when to try again. Admin tokens are not limited.",
+    ),
     "502": ("BadGateway", "No upstream instance could be reached, or it answered nonsense."),
     "503": ("Unavailable", "No healthy instance, or a dependency is down."),
     "504": ("GatewayTimeout", "Not answered within the time budget."),
 }
 _RESPONSES: dict[str, Any] = {
-    name: _json(s.ref("Error"), text, headers=_RETRY if status == "503" else _COMMON)
+    name: _json(s.ref("Error"), text, headers=_RETRY if status in {"429", "503"} else _COMMON)
     for status, (name, text) in _ERRORS.items()
 }
 _RESPONSES["OtherError"] = _json(s.ref("Error"), "Any other error, in the same shape.")
@@ -97,7 +112,7 @@ def _answers(ok: dict[str, Any], *statuses: str) -> dict[str, Any]:
     return {**ok, **errors, "default": _error("OtherError")}
 
 
-_PROXY_ERRORS = ("400", "408", "413", "502", "503", "504")
+_PROXY_ERRORS = ("400", "401", "408", "413", "429", "502", "503", "504")
 
 
 def _query(name: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -298,6 +313,48 @@ _PATHS: dict[str, Any] = {
 }
 
 
+_SECURITY_SCHEMES = {
+    "adminToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An admin's token (`shopnet token --admin`): may change the catalog "
+        "and see every order; not rate-limited.",
+    },
+    "customerToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A customer's token (`shopnet token --customer NAME`): may place, "
+        "read, list and cancel NAME's orders only.",
+    },
+}
+_PUBLIC = [{}, {"adminToken": []}, {"customerToken": []}]
+"""Catalog reads: no token needed (one given must be valid)."""
+_ADMIN = [{"adminToken": []}]
+_CALLER = [{"customerToken": []}, {"adminToken": []}]
+
+
+def _secured(paths: dict[str, Any]) -> dict[str, Any]:
+    """`paths` with each proxied operation's `security` and its 403 where a token may fall short."""
+    out: dict[str, Any] = {}
+    for path, operations in paths.items():
+        out[path] = {}
+        for method, operation in operations.items():
+            if method == "parameters":
+                out[path][method] = operation
+                continue
+            operation = dict(operation)
+            if path.startswith("/api/products"):
+                operation["security"] = _PUBLIC if method == "get" else _ADMIN
+            elif path.startswith("/api/orders"):
+                operation["security"] = _CALLER
+            if operation.get("security") not in (None, _PUBLIC):
+                operation["responses"] = {**operation["responses"], "403": _error("Forbidden")}
+            out[path][method] = operation
+    return out
+
+
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 description of everything served under /api."""
     return {
@@ -307,10 +364,17 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "The public API of the shopnet stack, served by its gateway. "
             'Every error is JSON `{"error": {"code", "message", "request_id"}}`; every '
-            "response carries X-Request-ID, and proxied ones X-Served-By.",
+            "response carries X-Request-ID, and proxied ones X-Served-By. Catalog reads "
+            "are public; catalog changes need an admin token, orders a customer's (its own "
+            "orders only) or an admin's: `Authorization: Bearer <JWT>`.",
         },
-        "paths": _PATHS,
-        "components": {"schemas": s.SCHEMAS, "responses": _RESPONSES, "headers": _HEADERS},
+        "paths": _secured(_PATHS),
+        "components": {
+            "schemas": s.SCHEMAS,
+            "responses": _RESPONSES,
+            "headers": _HEADERS,
+            "securitySchemes": _SECURITY_SCHEMES,
+        },
     }
 
 

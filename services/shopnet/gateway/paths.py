@@ -137,10 +137,13 @@ class ProxyPath(BasePath):
         forwarder: Forwarder = call.forwarder
         forwarder.check_head(call.url, call.headers)
         method = call.method
-        target = forwarder.raw_target(call.path, call.query)
+        target = forwarder.raw_target(call.path, call.query)  # its 400 comes before any 401
+        caller = forwarder.access.admit(method, call.headers, peer)
         start = f"{method} {target} HTTP/1.1\r\n".encode("ascii")
         body = call.body
-        fields, repeatable = forwarder.request_fields(call.headers, method, body, peer, "http")
+        fields, repeatable = forwarder.request_fields(
+            call.headers, method, body, peer, "http", caller
+        )
         head_only = method == "HEAD"
         upstream, endpoint = await forwarder.forward(start, fields, body, head_only, repeatable)
         route = forwarder.route

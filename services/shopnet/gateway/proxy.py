@@ -39,6 +39,7 @@ from ipaddress import IPv4Network
 from aiohttp import web
 from yarl import URL
 
+from shopnet.common import identity
 from shopnet.common.http import (
     REQUEST_ID,
     BadGateway,
@@ -50,6 +51,7 @@ from shopnet.common.http import (
 from shopnet.common.logs import request_id_var
 from shopnet.common.upstreams import Endpoint, UpstreamPool
 from shopnet.common.validation import read_body
+from shopnet.gateway.access import Access
 from shopnet.gateway.client import UpstreamClient
 from shopnet.gateway.config import GatewayConfig
 from shopnet.gateway.connection import (
@@ -80,6 +82,10 @@ _DROP_FROM_REQUEST = frozenset(
         "x-forwarded-host",
         "x-forwarded-proto",
         "forwarded",
+        # The caller's token stays at the edge; the gateway says who it proved to be.
+        "authorization",
+        identity.ROLE_HEADER.lower(),
+        identity.CUSTOMER_HEADER.lower(),
     }
 )
 _REPEATABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -98,8 +104,10 @@ class Forwarder:
         pool: UpstreamPool,
         metrics: GatewayMetrics,
         cfg: GatewayConfig,
+        access: Access,
     ) -> None:
         self.route = route
+        self.access = access
         self.pool = pool
         self.client: UpstreamClient | None = None  # set while the app runs
         self._tries = 1 + cfg.retries
@@ -124,6 +132,8 @@ class Forwarder:
         method = request.method
         raw_headers = request.raw_headers
         check_head(request.raw_path, raw_headers, self._max_field, self._max_head)
+        target = self._target(request)  # its 400 comes before any 401
+        caller = self.access.admit(method, raw_headers, request.remote or "")
 
         body = None
         if request.body_exists:
@@ -134,9 +144,9 @@ class Forwarder:
                 )
             body = await read_body(request)  # bounded by client_max_size and a timeout
 
-        start = f"{method} {self._target(request)} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")
+        start = f"{method} {target} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")
         fields, repeatable = self.request_fields(
-            raw_headers, method, body, request.remote or "", request.scheme
+            raw_headers, method, body, request.remote or "", request.scheme, caller
         )
         head_only = method == "HEAD"
         upstream, endpoint = await self.forward(start, fields, body, head_only, repeatable)
@@ -149,14 +159,16 @@ class Forwarder:
         body: bytes | None,
         peer: str,
         scheme: str,
+        caller: str = "",
     ) -> tuple[bytes, bool]:
         """The header lines for the upstream (after Host) with the blank line that ends the
         head, and whether the retry rules let the request be sent twice.
 
-        The caller's fields pass as the raw bytes they arrived as, less hop-by-hop ones.
+        The caller's fields pass as the raw bytes they arrived as, less hop-by-hop ones;
+        `caller` is the verified caller's lines (shopnet.gateway.access).
         """
         return _request_fields(
-            raw_headers, method, body, self._key_honoured, self._trusted, peer, scheme
+            raw_headers, method, body, self._key_honoured, self._trusted, peer, scheme, caller
         )
 
     async def forward(
@@ -294,6 +306,7 @@ def _request_fields(
     trusted: tuple[IPv4Network, ...],
     peer: str,
     scheme: str,
+    caller: str,
 ) -> tuple[bytes, bool]:
     noted: dict[bytes, list[bytes]] = {}
     for name, value in raw_headers:
@@ -313,6 +326,7 @@ def _request_fields(
         f"{REQUEST_ID}: {request_id_var.get() or ''}\r\n"
         f"{forwarded_fields(peer, _first(given), _first(forwarded), trusted)}"
         f"X-Forwarded-Proto: {scheme}\r\n"
+        f"{caller}"
     )
     host = _first(noted.get(b"host"))
     if host:

@@ -18,6 +18,9 @@ class Route:
     """Registry name of the upstream service."""
     upstream_prefix: str
     """What replaces `prefix` in the upstream request path, e.g. `/products`."""
+    public_reads: bool = False
+    """GET/HEAD/OPTIONS need no token (the catalog); everything else needs an admin's.
+    Without it every request needs a token (shopnet.gateway.access)."""
 
     def upstream_path(self, path: str) -> str:
         """`/api/products/7` → `/products/7` (`path` is already known to start with the prefix)."""
@@ -36,6 +39,6 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("/api/products", "product", "/products"),
+    Route("/api/products", "product", "/products", public_reads=True),
     Route("/api/orders", "order", "/orders"),
 )

@@ -12,7 +12,7 @@ from shopnet.common.app import create_base_app
 from shopnet.common.background import cancel_and_wait
 from shopnet.common.config import read_secret
 from shopnet.common.health import CheckResult
-from shopnet.common.internal import read_token
+from shopnet.common.internal import read_callers
 from shopnet.common.metrics import METRICS
 from shopnet.common.pg import close_pool, open_database, pool_readiness
 from shopnet.common.protocol import FRONT_HANDLER
@@ -24,7 +24,7 @@ from shopnet.product.keys import (
     CACHE,
     CACHE_METRICS,
     FLIGHTS,
-    INTERNAL_TOKEN,
+    INTERNAL_CALLERS,
     POOL,
     PRODUCT_CONFIG,
     RESERVATIONS,
@@ -45,7 +45,7 @@ def create_app(cfg: ProductConfig) -> web.Application:
     app[PRODUCT_CONFIG] = cfg
     app[CACHE_METRICS] = cache.CacheMetrics(app[METRICS])
     app[FLIGHTS] = Flights()
-    app[INTERNAL_TOKEN] = read_token(cfg.internal_token_file)
+    app[INTERNAL_CALLERS] = read_callers(cfg.internal_callers_file)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_cache)
     r = app.router

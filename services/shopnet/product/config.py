@@ -50,10 +50,11 @@ class ProductConfig(DatabaseConfig):
         5.0,
         "How often expired stock reservations are looked for and released.",
     )
-    internal_token_file: str = setting(
-        "SHOPNET_INTERNAL_TOKEN_FILE",
+    internal_callers_file: str = setting(
+        "SHOPNET_INTERNAL_CALLERS_FILE",
         "",
-        "File (mode 0600) with the token internal callers must send; empty: no token check.",
+        "File (mode 0600) of `caller sha256-hex` lines: the digest of each internal caller's "
+        "token; empty: no token check.",
     )
 
     def __post_init__(self) -> None:

@@ -24,11 +24,11 @@ import orjson
 from aiohttp import web
 
 from shopnet.common.http import JSON, BadRequest
-from shopnet.common.internal import require_token
+from shopnet.common.internal import require_caller
 from shopnet.common.pg import unavailable_on_db_errors
 from shopnet.common.validation import decode_body
 from shopnet.product.handlers import invalidate_after_write
-from shopnet.product.keys import INTERNAL_TOKEN, RESERVATIONS
+from shopnet.product.keys import INTERNAL_CALLERS, RESERVATIONS
 
 MAX_LINES = 100
 MAX_QUANTITY = 1000
@@ -88,7 +88,7 @@ async def confirm(request: web.Request) -> web.Response:
 
 
 def _reservation_id(request: web.Request) -> str:
-    require_token(request, request.app[INTERNAL_TOKEN])
+    require_caller(request, request.app[INTERNAL_CALLERS])
     raw = request.match_info["id"]
     if not _RESERVATION_ID.fullmatch(raw):
         raise BadRequest("a reservation id is a lower-case UUID", code="validation_failed")

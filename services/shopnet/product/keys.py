@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -31,4 +32,4 @@ CACHE = web.AppKey("product_cache", ProductCache)
 CACHE_METRICS = web.AppKey("product_cache_metrics", CacheMetrics)
 FLIGHTS = web.AppKey("product_flights", Flights)
 RESERVATIONS = web.AppKey("product_reservations", ReservationStore)
-INTERNAL_TOKEN: web.AppKey[str | None] = web.AppKey("product_internal_token")
+INTERNAL_CALLERS = web.AppKey("product_internal_callers", Mapping[bytes, str] | None)

@@ -5,11 +5,17 @@ networks (docker) already limit who can reach the registry to the services the
 topology lets talk to it. Writes are checked in three layers, in the spirit of
 Consul's ACL tokens, where a service token may only write its own service:
 
-1. **The stack token.** Register, heartbeat and deregister carry
-   `Authorization: Bearer <token>`. The token is generated per stack by the
-   runtime, kept in a 0600 file, and handed to services as a file *path*
-   (SHOPNET_REGISTRY_TOKEN_FILE; docker: a compose secret), so it never shows in
-   argv, the environment of `ps`, logs or `status`. Missing or wrong: 401.
+1. **The service's token.** Register, heartbeat and deregister carry
+   `Authorization: Bearer <token>`. Every service has a token of its own, made per
+   stack by the runtime, kept in a 0600 file and handed to the service as a file
+   *path* (SHOPNET_REGISTRY_TOKEN_FILE; docker: a secret), so it never shows in argv,
+   the environment of `ps`, logs or `status`. Missing or unknown: 401. The registry
+   knows only each token's SHA-256 and the service it is bound to
+   (SHOPNET_REGISTRY_TOKENS_FILE: `service sha256-hex` lines), so its own file
+   cannot be used to register anything; a token writes only instances of its own
+   service (403 otherwise — a product token cannot register, renew or remove an
+   order instance, nor take over an id held by one). `*` binds a token to every
+   service: tests use it; no stack renders one.
 2. **The registration secret.** A successful registration answers with a fresh
    random secret (the registry keeps only its SHA-256). Heartbeat, deregister and
    re-register of that id must send it back in `X-Registry-Secret`; anyone else —
@@ -28,8 +34,6 @@ Consul's ACL tokens, where a service token may only write its own service:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,11 +41,12 @@ from ipaddress import IPv4Address, IPv4Network
 
 from aiohttp import web
 
+from shopnet.common.bindings import ANY, digest
 from shopnet.common.http import ApiError, BadRequest
 from shopnet.common.registry_client import SECRET_HEADER
 from shopnet.errors import ConfigError
 
-ANY_SERVICE = "*"
+ANY_SERVICE = ANY
 LINK_LOCAL = IPv4Network("169.254.0.0/16")
 
 
@@ -82,22 +87,29 @@ def parse_subnets(text: str) -> dict[str, tuple[IPv4Network, ...]]:
 class Admission:
     """The registry's write checks (see the module docstring)."""
 
-    token: str
-    """The stack's registry token."""
+    bindings: Mapping[bytes, str]
+    """SHA-256 of each service's token → the service it may write (ANY_SERVICE: every one)."""
     allowed: Mapping[str, tuple[IPv4Network, ...]]
     """Subnets per service name; ANY_SERVICE applies to names not listed."""
     check_peer: bool = True
     """The advertised address must be the request's source address."""
 
-    def require_token(self, request: web.Request) -> None:
+    def require_token(self, request: web.Request) -> str:
+        """The service the request's token is bound to; 401 without a known token."""
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), self.token.encode()
-        ):
+        # A dict lookup by digest: its time does not depend on how much of a token is right.
+        service = self.bindings.get(digest(given.strip())) if scheme.lower() == "bearer" else None
+        if service is None:
             raise Unauthorized(
                 "the registry token is missing or wrong",
                 headers={"WWW-Authenticate": 'Bearer realm="shopnet-registry"'},
             )
+        return service
+
+    def check_service(self, bound: str, service: str | None) -> None:
+        """403 unless a token bound to `bound` may write instances of `service`."""
+        if service is not None and bound not in (ANY_SERVICE, service):
+            raise Forbidden(f"this token writes only {bound!r} instances, not {service!r}")
 
     def check_address(self, service: str, address: str, peer: str | None) -> None:
         """400 for what is not an address we accept; 403 for an address not this caller's."""
@@ -120,10 +132,6 @@ def new_secret() -> tuple[str, bytes]:
     """A registration secret and the digest the store keeps instead of it."""
     secret = secrets.token_urlsafe(24)
     return secret, digest(secret)
-
-
-def digest(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
 
 
 def presented_owner(request: web.Request) -> bytes:

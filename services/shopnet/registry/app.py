@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from shopnet.common.app import create_base_app
+from shopnet.common.bindings import parse_bindings
 from shopnet.common.registry_client import read_token_file
 from shopnet.registry import handlers
 from shopnet.registry.admission import Admission, parse_subnets
@@ -25,7 +26,9 @@ def create_app(cfg: RegistryConfig) -> web.Application:
     app[handlers.REGISTRY_CONFIG] = cfg
     app[handlers.WATCHES] = WatchCounts()
     app[handlers.ADMISSION] = Admission(
-        token=read_token_file(cfg.registry_token_file),
+        bindings=parse_bindings(
+            read_token_file(cfg.tokens_file, what="registry token bindings"), cfg.tokens_file
+        ),
         allowed=parse_subnets(cfg.allowed_subnets),
         check_peer=cfg.check_peer_address,
     )

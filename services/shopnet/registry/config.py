@@ -30,6 +30,12 @@ class RegistryConfig(ServiceConfig):
         True,
         "A registered address must be the address the registration came from.",
     )
+    tokens_file: str = setting(
+        "SHOPNET_REGISTRY_TOKENS_FILE",
+        "",
+        "File of `service sha256-hex` lines: the SHA-256 of each service's registry token and "
+        "the one service it may write (`*`: any, for tests).",
+    )
     max_instances: int = setting(
         "SHOPNET_REGISTRY_MAX_INSTANCES", 1024, "Most instances the registry holds (507 above)."
     )
@@ -41,9 +47,9 @@ class RegistryConfig(ServiceConfig):
 
     def __post_init__(self) -> None:
         ServiceConfig.__post_init__(self)
-        if not self.registry_token_file:
+        if not self.tokens_file:
             raise ConfigError(
-                "the registry needs SHOPNET_REGISTRY_TOKEN_FILE: writes are refused without a token"
+                "the registry needs SHOPNET_REGISTRY_TOKENS_FILE: no token, no writes"
             )
         parse_subnets(self.allowed_subnets)  # ConfigError now rather than at the first write
         if self.max_instances < 1 or self.max_services < 1:

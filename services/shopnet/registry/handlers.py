@@ -58,9 +58,11 @@ def _name(request: web.Request, key: str) -> str:
 
 async def register(request: web.Request) -> web.Response:
     admission = request.app[ADMISSION]
-    admission.require_token(request)
+    bound = admission.require_token(request)
     instance_id = _name(request, "id")
     body = await decode_body(request, RegisterBody)
+    admission.check_service(bound, body.service)
+    admission.check_service(bound, request.app[STORE].service_of(instance_id))
     admission.check_address(body.service, body.address, request.remote)
     owner = presented_owner(request)
     secret = None
@@ -91,8 +93,10 @@ async def register(request: web.Request) -> web.Response:
 
 
 async def heartbeat(request: web.Request) -> web.Response:
-    request.app[ADMISSION].require_token(request)
+    admission = request.app[ADMISSION]
+    bound = admission.require_token(request)
     instance_id = _name(request, "id")
+    admission.check_service(bound, request.app[STORE].service_of(instance_id))
     try:
         known = request.app[STORE].heartbeat(instance_id, owner=presented_owner(request))
     except NotOwner:
@@ -103,8 +107,10 @@ async def heartbeat(request: web.Request) -> web.Response:
 
 
 async def deregister(request: web.Request) -> web.Response:
-    request.app[ADMISSION].require_token(request)
+    admission = request.app[ADMISSION]
+    bound = admission.require_token(request)
     instance_id = _name(request, "id")
+    admission.check_service(bound, request.app[STORE].service_of(instance_id))
     try:
         existed = request.app[STORE].deregister(instance_id, owner=presented_owner(request))
     except NotOwner:

@@ -92,6 +92,11 @@ class Store:
         self._closing = False
         self._appeared = asyncio.Event()  # set when a name gets state (see `wait`)
 
+    def service_of(self, instance_id: str) -> str | None:
+        """The service an instance id is registered under (passing or not), if any."""
+        entry = self._entries.get(instance_id)
+        return None if entry is None else entry.registration.service
+
     # -- writes ---------------------------------------------------------------
 
     def register(self, registration: Registration, *, owner: bytes = b"") -> bool:

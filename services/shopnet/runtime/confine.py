@@ -16,17 +16,21 @@ import dataclasses
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from shopnet.common import internal
+from shopnet.common.bindings import BINDINGS_HEADER, binding_line
 from shopnet.errors import DriverError
-from shopnet.runtime import datastore_auth, datastores, sandbox, users
+from shopnet.runtime import datastore_auth, datastores, sandbox, tokens, users
 from shopnet.runtime.process import ProcessSpec
 from shopnet.runtime.secrets import RUNTIME, SecretStore
 from shopnet.runtime.state import Layout
 from shopnet.topology.model import Kind, Service
 from shopnet.topology.wiring import DB_NAME, DB_USER
+
+REGISTRY_TOKEN = "registry-token"
+"""Each app service's own registry token (shopnet.registry.admission), in its folder."""
 
 
 def secret_store(layout: Layout) -> SecretStore:
@@ -101,21 +105,48 @@ class Confinement:
             return None
         return self.secrets.file(service.name, f"registration-{instance}", user=self.user(service))
 
-    def registry_token(self, service: Service, source: Path) -> Path:
-        """The stack's registry token copied where `service`'s sandbox may read it (0600, its own).
+    def registry_token(self, service: Service, services: Iterable[Service]) -> Path:
+        """`service`'s own registry token (0600, its own folder: the sandbox shows a service
+        only that), made once; for the registry, the bindings of every service's token."""
+        if service.name == "registry":
+            return self.registry_bindings(service, services)
+        return self.secrets.file(service.name, REGISTRY_TOKEN, user=self.user(service))
 
-        The sandbox shows a service only its own secrets folder, not `<state>/data`.
-        """
-        return self.secrets.write(
-            service.name, "registry-token", source.read_text(), user=self.user(service)
+    def registry_bindings(self, registry: Service, services: Iterable[Service]) -> Path:
+        """SHOPNET_REGISTRY_TOKENS_FILE: each app service's token digest and its service."""
+        apps = [s for s in services if s.kind is Kind.APP and s.name != registry.name]
+        lines = BINDINGS_HEADER + "".join(
+            binding_line(s.name, self.secrets.get(s.name, REGISTRY_TOKEN, user=self.user(s)))
+            for s in apps
         )
+        return self.secrets.write(registry.name, "registry-tokens", lines, user=self.user(registry))
 
-    def internal_token(self, service: Service) -> Path | None:
-        """The stack's internal-API token where `service` may read it, if it holds one."""
-        if service.name not in internal.SERVICES:
-            return None
-        token = self.secrets.get(RUNTIME, "internal-token")
-        return self.secrets.write(service.name, "internal-token", token, user=self.user(service))
+    def token_key(self, service: Service) -> Path | None:
+        """The stack's token signing key where `service` may read it, if it verifies tokens."""
+        return tokens.key_copy(self.secrets, service.name, user=self.user(service))
+
+    def internal_credential(self, service: Service) -> tuple[str, Path] | None:
+        """(setting, file) of `service`'s internal-API credential, if it has one: a caller's
+        own token, or for a serving side the digests of its callers' tokens."""
+        if callers := internal.CALLERS.get(service.name):
+            lines = BINDINGS_HEADER + "".join(
+                binding_line(caller, self._internal_token(caller)) for caller in callers
+            )
+            path = self.secrets.write(
+                service.name, internal.CALLERS_FILE, lines, user=self.user(service)
+            )
+            return "SHOPNET_INTERNAL_CALLERS_FILE", path
+        if any(service.name in callers for callers in internal.CALLERS.values()):
+            self._internal_token(service.name)
+            return "SHOPNET_INTERNAL_TOKEN_FILE", self.secrets.path(
+                service.name, internal.TOKEN_FILE
+            )
+        return None
+
+    def _internal_token(self, caller: str) -> str:
+        """`caller`'s own internal token, made once in its folder."""
+        user = users.ensure(users.user_for(caller)) if os.geteuid() == 0 else None
+        return self.secrets.get(caller, internal.TOKEN_FILE, user=user)
 
     # -- datastores -----------------------------------------------------------
 

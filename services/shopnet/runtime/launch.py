@@ -73,7 +73,6 @@ class Launcher:
         self._owner = str(layout.dir)
         self._password = layout.db_password()
         self._confinement = Confinement(layout)
-        self._registry_token = layout.registry_token_file()
 
     def endpoint(self, service: str) -> str:
         """host:port of the first instance of `service` (datastores and the registry)."""
@@ -145,14 +144,21 @@ class Launcher:
             SHOPNET_PORT=str(placement.port),
             SHOPNET_INSTANCE_ID=placement.name,
             SHOPNET_ADVERTISE_ADDRESS=placement.advertise or placement.address,
-            SHOPNET_REGISTRY_TOKEN_FILE=str(
-                self._confinement.registry_token(service, self._registry_token)
-            ),
         )
+        # The registry gets the bindings of everyone's token; the others their own token.
+        setting = (
+            "SHOPNET_REGISTRY_TOKENS_FILE"
+            if service.name == "registry"
+            else "SHOPNET_REGISTRY_TOKEN_FILE"
+        )
+        env[setting] = str(self._confinement.registry_token(service, self.topology.services))
         if (identity := self._confinement.registration_secret(placement.name, service)) is not None:
             env["SHOPNET_REGISTRATION_SECRET_FILE"] = str(identity)
-        if token := self._confinement.internal_token(service):
-            env["SHOPNET_INTERNAL_TOKEN_FILE"] = str(token)
+        if credential := self._confinement.internal_credential(service):
+            setting, path = credential
+            env[setting] = str(path)
+        if key := self._confinement.token_key(service):
+            env["SHOPNET_GATEWAY_TOKEN_KEY_FILE"] = str(key)
         if service.name == "registry" and not ip_address(placement.address).is_loopback:
             # Tier addresses (netns): each service may register only from its subnets.
             # Local mode leaves the registry's default, loopback.

@@ -76,20 +76,6 @@ class Layout:
             out.write(password + "\n")
         return password
 
-    @property
-    def registry_token_path(self) -> Path:
-        return self.data / "registry-token"
-
-    def registry_token_file(self) -> Path:
-        """The stack's registry token (0600), made once; services get the path, not the token."""
-        path = self.registry_token_path
-        if not path.exists():
-            self.data.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(32) + "\n")
-        return path
-
     def prepare(self) -> None:
         for directory in (self.dir, self.pids, self.logs, self.data):
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
