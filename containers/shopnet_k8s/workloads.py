@@ -239,7 +239,7 @@ def _app_pod(topology: Topology, service: Service) -> dict[str, Any]:
     wired = secretfiles.environment(topology, service, wired)
     if service.name == "registry":
         wired["SHOPNET_REGISTRY_ALLOWED_SUBNETS"] = REGISTRY_SUBNETS
-    env = [{"name": name, "value": value} for name, value in wired.items()]
+    env: list[dict[str, Any]] = [{"name": name, "value": value} for name, value in wired.items()]
     env.append({"name": "SHOPNET_PORT", "value": str(service.port)})
     env.append(
         {

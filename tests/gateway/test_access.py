@@ -114,12 +114,15 @@ async def test_rate_limits_per_address_and_per_customer_but_not_admins(stack: St
 def test_a_bucket_refills_at_its_rate_and_forgets_the_oldest_keys() -> None:
     now = [0.0]
     limiter = RateLimiter(2.0, 2, max_keys=2, clock=lambda: now[0])
-    limiter.take("a"), limiter.take("a")
+    limiter.take("a")
+    limiter.take("a")
     with pytest.raises(TooManyRequests) as refused:
         limiter.take("a")
     assert refused.value.headers["Retry-After"] == "1"
     now[0] = 0.5  # one token back
     limiter.take("a")
-    limiter.take("b"), limiter.take("c")  # "a" is forgotten: a full bucket again
-    limiter.take("a"), limiter.take("a")
+    limiter.take("b")
+    limiter.take("c")  # "a" is forgotten: a full bucket again
+    limiter.take("a")
+    limiter.take("a")
     assert len(limiter._buckets) == 2

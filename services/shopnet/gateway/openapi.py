@@ -329,10 +329,10 @@ _SECURITY_SCHEMES = {
         "read, list and cancel NAME's orders only.",
     },
 }
-_PUBLIC = [{}, {"adminToken": []}, {"customerToken": []}]
+_PUBLIC: list[dict[str, list[str]]] = [{}, {"adminToken": []}, {"customerToken": []}]
 """Catalog reads: no token needed (one given must be valid)."""
-_ADMIN = [{"adminToken": []}]
-_CALLER = [{"customerToken": []}, {"adminToken": []}]
+_ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
+_CALLER: list[dict[str, list[str]]] = [{"customerToken": []}, {"adminToken": []}]
 
 
 def _secured(paths: dict[str, Any]) -> dict[str, Any]:
