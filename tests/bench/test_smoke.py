@@ -29,8 +29,9 @@ def test_quick_bench_writes_json_markdown_and_charts(tmp_path: Path) -> None:
     assert result.stdout.strip().endswith("report.md")
     data = json.loads((out / "results.json").read_text())
     assert {r["workload"] for r in data["runs"]} == {*WORKLOADS, "order_limited"}
-    (limited,) = [r for r in data["runs"] if r["workload"] == "order_limited"]
-    assert limited["stock"]["holds"] and limited["stock"]["placed"] > 0
+    limited = [r for r in data["runs"] if r["workload"] == "order_limited"]
+    assert len(limited) == 2  # --quick: two interleaved repeats, the fewest with an interval
+    assert all(r["stock"]["holds"] and r["stock"]["placed"] > 0 for r in limited)
     assert all(r["result"]["requests"] > 0 for r in data["runs"])
     assert data["meta"]["machine"]["cores"] and data["meta"]["finished"]
     assert any(r["rate"] > 0 and "corrected_latency_ms" in r["result"] for r in data["runs"])
@@ -51,5 +52,9 @@ def test_quick_bench_writes_json_markdown_and_charts(tmp_path: Path) -> None:
     assert "Where the CPU goes" in report
     for png in ("throughput.png", "latency_vs_connections.png"):
         assert (out / "charts" / png).read_bytes()[:4] == b"\x89PNG"
-    assert "[repeat 1/1] local" in result.stderr  # progress while it runs
+    assert "[repeat 1/2] local" in result.stderr  # progress while it runs
+    assert "[repeat 2/2] local" in result.stderr
+    assert "req/s at p99 ≤ 10 ms" in result.stderr  # the capacity search, on its way
+    assert "What each wiring carries at p99 ≤ 10 ms" in report
+    assert "coefficient of variation" in report
     assert leftovers(root, "local") == {"records": [], "tagged": [], "state": False}
