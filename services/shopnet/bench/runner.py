@@ -249,8 +249,12 @@ class Bench:
                 peak = self._wrk(target, workload, opts.connections)
             if peak.rps <= 0:
                 continue
+
+            def paced(rate: float, w: str = workload) -> WrkResult:
+                return self._wrk(target, w, opts.connections, rate=rate)
+
             found = capacity.search(
-                lambda rate, w=workload: self._wrk(target, w, opts.connections, rate=rate),
+                paced,
                 peak.rps,
                 target_ms=opts.p99_target_ms,
                 steps=opts.capacity_steps,

@@ -23,15 +23,15 @@ import itertools
 import math
 import random
 import statistics
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 LEVEL = 0.95
 EXACT_MAX = 10
 RESAMPLES = 4000
-CANT_TELL = "can't tell"
+CANT_TELL: Final = "can't tell"
 
 Verdict = Literal["met", "missed", "can't tell"]
 
@@ -65,7 +65,7 @@ def median_distribution(samples: Sequence[float]) -> dict[float, float]:
     n = len(samples)
     if n == 0:
         raise ValueError("no samples")
-    dist: Counter[float] = Counter()
+    dist: defaultdict[float, float] = defaultdict(float)
     if n <= EXACT_MAX:
         total = n**n
         fact_n = math.factorial(n)
@@ -111,7 +111,7 @@ def ratio_interval(
     if len(numerator) < 2 or len(denominator) < 2:
         return Interval(point, None, None)
     top, bottom = median_distribution(numerator), median_distribution(denominator)
-    ratios: Counter[float] = Counter()
+    ratios: defaultdict[float, float] = defaultdict(float)
     for a, pa in top.items():
         for b, pb in bottom.items():
             ratios[a / b] += pa * pb
@@ -164,7 +164,7 @@ def difference_interval(
     if len(minuend) < 2 or len(subtrahend) < 2:
         return Interval(point, None, None)
     top, bottom = median_distribution(minuend), median_distribution(subtrahend)
-    diffs: Counter[float] = Counter()
+    diffs: defaultdict[float, float] = defaultdict(float)
     for a, pa in top.items():
         for b, pb in bottom.items():
             diffs[a - b] += pa * pb

@@ -230,11 +230,11 @@ def cleanup() -> list[str]:
     removed = []
     for name in ladder_containers():
         with contextlib.suppress(ShopnetError, ValueError, OSError):
-            pid = container_pid(name)
-            if pid:
+            main = container_pid(name)
+            if main:
                 # Probes entered with nsenter are not the container's own processes: docker
                 # rm would leave them holding its namespace.
-                for probe in _probes_in_netns(os.readlink(f"/proc/{pid}/ns/net")):
+                for probe in _probes_in_netns(os.readlink(f"/proc/{main}/ns/net")):
                     _kill(probe)
         docker("rm", "-f", name, what=f"ladder: remove container {name}")
         removed.append(f"container {name}")
@@ -242,9 +242,9 @@ def cleanup() -> list[str]:
         docker("network", "rm", name, what=f"ladder: remove network {name}")
         removed.append(f"network {name}")
     for ns in ladder_namespaces():
-        pids = run(["ip", "netns", "pids", ns], what="ladder: ip netns pids", check=False)
-        for pid in pids.stdout.split():
-            _kill(int(pid))
+        listed = run(["ip", "netns", "pids", ns], what="ladder: ip netns pids", check=False)
+        for word in listed.stdout.split():
+            _kill(int(word))
         ip("netns", "del", ns, what=f"ladder: remove namespace {ns}")
         removed.append(f"namespace {ns}")
     return removed

@@ -226,7 +226,7 @@ def throughput(
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=False)
     try:
         data = json.loads(out.stdout)
-        return round(data["end"]["sum_received"]["bits_per_second"] / 1e9, 3)
+        return round(float(data["end"]["sum_received"]["bits_per_second"]) / 1e9, 3)
     except (ValueError, KeyError) as exc:
         raise DriverError(
             f"ladder: iperf3 to {connect}:{port} failed: {(out.stdout + out.stderr)[-300:]}"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from shopnet.bench.ladder import plumbing as p
 from shopnet.bench.ladder.probes import IPERF_PORT, SOCKPERF_PORT, Endpoint
+from shopnet.errors import DriverError
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +204,7 @@ class DockerLab:
                 address, _, found = line.rpartition(":")
                 if address == host_ip:
                     return int(found)
-            raise p.DriverError(f"ladder: {self.server} has no port {port} on {host_ip}")
+            raise DriverError(f"ladder: {self.server} has no port {port} on {host_ip}")
 
         self.hops["docker network"] = Hop(server, server_ip, client, server_ip)
         self.hops["published port (DNAT)"] = Hop(
