@@ -42,18 +42,17 @@ def _first_packets(events: list[Event], sport: int, prefix: str) -> dict[str, li
     ours = nfttrace.table_name(prefix)
     packets: list[tuple[str | None, list[Event]]] = []
     for group in _by_id(events).values():
-        head = group[0]
-        if head.kind != "packet":
-            continue
-        # A chain the current packet already passed means another packet (bridged ones
-        # can miss our prerouting chain: br_netfilter skips it for some).
-        seen = (
-            {(e.table, e.chain) for e in packets[-1][1] if e.kind == "packet"} if packets else set()
-        )
-        if head.table == ours or not packets or (head.table, head.chain) in seen:
-            packets.append((_direction(head, sport), list(group)))
-        else:
-            packets[-1][1].extend(group)
+        for event in group:
+            if event.kind == "packet":
+                # A chain the current packet already passed means another packet (a bridged
+                # one can miss our prerouting chain: br_netfilter skips it for some).
+                current = packets[-1][1] if packets else []
+                seen = {(e.table, e.chain) for e in current if e.kind == "packet"}
+                if event.table == ours or not packets or (event.table, event.chain) in seen:
+                    packets.append((_direction(event, sport), [event]))
+                    continue
+            if packets:
+                packets[-1][1].append(event)
     chosen: dict[str, list[Event]] = {}
     other = 0
     for direction, group in packets:
