@@ -35,24 +35,25 @@ def _first_packets(events: list[Event], sport: int, prefix: str) -> dict[str, li
     """The events of the first request and the first reply packet in one namespace, and how
     many more packets of the flow were seen there (under "other").
 
-    A packet changes trace id between hooks (prerouting and forward, say), so ids alone do
-    not say which events are one packet: every packet entering or leaving a namespace passes
-    our table first, so a group of events that starts in it starts a packet, and the groups
-    after it (forward, input, postrouting) belong to that packet."""
+    A packet changes trace id between hooks (prerouting and forward, say), so ids do not
+    say which events are one packet: every packet entering or leaving a namespace passes
+    our table first, so a packet line of our table starts a packet, and the hooks after
+    it (forward, input, postrouting) belong to that packet."""
     ours = nfttrace.table_name(prefix)
     packets: list[tuple[str | None, list[Event]]] = []
-    for group in _by_id(events).values():
-        for event in group:
-            if event.kind == "packet":
-                # A chain the current packet already passed means another packet (a bridged
-                # one can miss our prerouting chain: br_netfilter skips it for some).
-                current = packets[-1][1] if packets else []
-                seen = {(e.table, e.chain) for e in current if e.kind == "packet"}
-                if event.table == ours or not packets or (event.table, event.chain) in seen:
-                    packets.append((_direction(event, sport), [event]))
-                    continue
-            if packets:
-                packets[-1][1].append(event)
+    # In arrival order, not by trace id: the kernel reuses an id when it reuses the skb, so
+    # one id can hold the SYN's forward pass and a later ACK's.
+    for event in events:
+        if event.kind == "packet":
+            # A chain the current packet already passed means another packet (a bridged
+            # one can miss our prerouting chain: br_netfilter skips it for some).
+            current = packets[-1][1] if packets else []
+            seen = {(e.table, e.chain) for e in current if e.kind == "packet"}
+            if event.table == ours or not packets or (event.table, event.chain) in seen:
+                packets.append((_direction(event, sport), [event]))
+                continue
+        if packets:
+            packets[-1][1].append(event)
     chosen: dict[str, list[Event]] = {}
     other = 0
     for direction, group in packets:
