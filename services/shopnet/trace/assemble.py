@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from shopnet.trace import conntrack, nfttrace
 from shopnet.trace.drops import MATCH_WINDOW, Drop
@@ -14,13 +13,6 @@ from shopnet.trace.walk import End, Hook, Pass, RuleHit, Walk
 Events = dict[str, list[Event]]
 _PASSING = {"continue", "return"}
 _COUNTER = re.compile(r"counter packets \d+ bytes \d+ ")
-
-
-def _by_id(events: Iterable[Event]) -> dict[str, list[Event]]:
-    grouped: dict[str, list[Event]] = {}
-    for event in events:
-        grouped.setdefault(event.id, []).append(event)
-    return grouped
 
 
 def _direction(packet: Event, sport: int) -> str | None:
