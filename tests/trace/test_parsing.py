@@ -115,3 +115,19 @@ def test_local_mode_says_there_is_nothing_to_trace(tmp_path: Path) -> None:
         "local mode: every instance is a process on 127.0.0.1; between processes on loopback "
         "there is no namespace, bridge, route or firewall to trace"
     )
+
+
+def test_a_chain_passed_again_is_another_packet() -> None:
+    lines = f"""\
+trace id 1 inet sntest_trace pre packet: iif "br" ip saddr 10.213.0.10 tcp sport {SPORT} tcp dport 5432 tcp flags == syn
+trace id 2 inet sntest forward packet: iif "br" oif "br" ip saddr 10.213.0.10 tcp sport {SPORT} tcp dport 5432 tcp flags == syn
+trace id 2 inet sntest forward policy accept
+trace id 3 inet sntest postrouting packet: oif "br" ip saddr 10.213.0.10 tcp sport {SPORT} tcp dport 5432 tcp flags == syn
+trace id 3 inet sntest forward packet: iif "br" oif "br" ip saddr 10.213.0.10 tcp sport {SPORT} tcp dport 5432 tcp flags == ack
+"""
+    events = [e for line in lines.splitlines() if (e := nfttrace.parse(line))]
+    chosen = assemble._first_packets(events, SPORT, "sntest")
+    assert [e.chain for e in chosen["request"] if e.kind == "packet"] == [
+        "pre", "forward", "postrouting",
+    ]  # fmt: skip
+    assert chosen["other"][0].text == "1"

@@ -9,7 +9,10 @@
     conntrack.py the NAT conntrack recorded (original vs reply tuple)
     session.py   the probe itself and the order of it all: clean up, arm, probe, read,
                  disarm
-    walk.py      the result as data; render.py: text, JSON and the teaching page
+    assemble.py  events, conntrack and drops → a Walk (walk.py: the result as data)
+    words.py     the topology's word on the flow (the allowed-flows line, or why not)
+    render.py    text, JSON and the teaching page (teaching.py: docs/packet-walk.md)
+    command.py   the CLI verb; the dashboard calls its run_trace too
 
 Nothing stays behind: every table is `<prefix>_trace`, the tracefs instance
 `<prefix>-trace`, monitors die with us (PR_SET_PDEATHSIG), and `cleanup` (run

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from shopnet.trace import conntrack, nfttrace
 from shopnet.trace.drops import MATCH_WINDOW, Drop
@@ -15,13 +14,6 @@ from shopnet.trace.walk import End, Hook, Pass, RuleHit, Walk
 Events = dict[str, list[Event]]
 _PASSING = {"continue", "return"}
 _COUNTER = re.compile(r"counter packets \d+ bytes \d+ ")
-
-
-def _by_id(events: Iterable[Event]) -> dict[str, list[Event]]:
-    grouped: dict[str, list[Event]] = {}
-    for event in events:
-        grouped.setdefault(event.id, []).append(event)
-    return grouped
 
 
 def _direction(packet: Event, sport: int) -> str | None:
@@ -36,25 +28,25 @@ def _first_packets(events: list[Event], sport: int, prefix: str) -> dict[str, li
     """The events of the first request and the first reply packet in one namespace, and how
     many more packets of the flow were seen there (under "other").
 
-    A packet changes trace id between hooks (prerouting and forward, say), so ids alone do
-    not say which events are one packet: every packet entering or leaving a namespace passes
-    our table first, so a group of events that starts in it starts a packet, and the groups
-    after it (forward, input, postrouting) belong to that packet."""
+    A packet changes trace id between hooks (prerouting and forward, say), so ids do not
+    say which events are one packet: every packet entering or leaving a namespace passes
+    our table first, so a packet line of our table starts a packet, and the hooks after
+    it (forward, input, postrouting) belong to that packet."""
     ours = nfttrace.table_name(prefix)
     packets: list[tuple[str | None, list[Event]]] = []
-    for group in _by_id(events).values():
-        head = group[0]
-        if head.kind != "packet":
-            continue
-        # A chain the current packet already passed means another packet (bridged ones
-        # can miss our prerouting chain: br_netfilter skips it for some).
-        seen = (
-            {(e.table, e.chain) for e in packets[-1][1] if e.kind == "packet"} if packets else set()
-        )
-        if head.table == ours or not packets or (head.table, head.chain) in seen:
-            packets.append((_direction(head, sport), list(group)))
-        else:
-            packets[-1][1].extend(group)
+    # In arrival order, not by trace id: the kernel reuses an id when it reuses the skb, so
+    # one id can hold the SYN's forward pass and a later ACK's.
+    for event in events:
+        if event.kind == "packet":
+            # A chain the current packet already passed means another packet (a bridged
+            # one can miss our prerouting chain: br_netfilter skips it for some).
+            current = packets[-1][1] if packets else []
+            seen = {(e.table, e.chain) for e in current if e.kind == "packet"}
+            if event.table == ours or not packets or (event.table, event.chain) in seen:
+                packets.append((_direction(event, sport), [event]))
+                continue
+        if packets:
+            packets[-1][1].append(event)
     chosen: dict[str, list[Event]] = {}
     other = 0
     for direction, group in packets:
