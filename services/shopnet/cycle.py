@@ -16,14 +16,15 @@ import dataclasses
 import json
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shopnet.errors import ConfigError, ShopnetError
-from shopnet.runtime import variant
+from shopnet.runtime import tokens, variant
 from shopnet.runtime.base import DRIVERS, Driver, make_driver
+from shopnet.runtime.confine import secret_store
 from shopnet.runtime.progress import Progress
 from shopnet.topology.model import Topology
 
@@ -78,7 +79,7 @@ def run(
     topology: Topology,
     root: Path,
     progress: Progress,
-    exercise: Callable[[str], None] | None = None,
+    exercise: Callable[[Driver], None] | None = None,
 ) -> CycleReport:
     """`rounds` rounds of each mode in turn; a failed round is recorded and the next runs."""
     topology = dataclasses.replace(topology, prefix=CYCLE_PREFIX)
@@ -100,15 +101,15 @@ def run(
     return CycleReport(tuple(done), leftovers)
 
 
-def one_round(driver: Driver, mode: str, number: int, check: Callable[[str], None]) -> Round:
-    """up → `check(gateway_url)` → down --volumes, timed; errors are the round's result."""
+def one_round(driver: Driver, mode: str, number: int, check: Callable[[Driver], None]) -> Round:
+    """up → `check(driver)` → down --volumes, timed; errors are the round's result."""
     started_at = time.strftime("%H:%M:%S", time.gmtime())
     up_s, served, error = None, False, ""
     started = time.monotonic()
     try:
-        url = driver.up(scale={}).gateway_url
+        driver.up(scale={})
         up_s = time.monotonic() - started
-        check(url)
+        check(driver)
         served = True
     except (ShopnetError, OSError, AssertionError, ValueError) as exc:
         error = f"{type(exc).__name__}: {exc}"
@@ -142,23 +143,28 @@ def what_is_left(driver: Driver) -> list[str]:
     return found
 
 
-def main_path_and_order(gateway_url: str) -> None:
-    """The main path (a product page through the gateway) answers, and one order is placed."""
-    page = _call("GET", f"{gateway_url}/api/products?page_size=1")
+def main_path_and_order(driver: Driver) -> None:
+    """The main path (a product page through the gateway) answers, and one order is placed
+    (as the stack's admin: orders need a caller)."""
+    gateway_url = driver.gateway_url
+    admin = tokens.admin_headers(secret_store(driver.layout))
+    page = _call("GET", f"{gateway_url}/api/products?page_size=1", headers=admin)
     if not page.get("items"):
         raise AssertionError("the main path answered with no products")
     order = {
         "customer_id": "cycle",
         "items": [{"product_id": page["items"][0]["id"], "quantity": 1}],
     }
-    placed = _call("POST", f"{gateway_url}/api/orders", order)
+    placed = _call("POST", f"{gateway_url}/api/orders", order, headers=admin)
     if not placed.get("id"):
         raise AssertionError(f"the order was not placed: {placed}")
 
 
-def _call(method: str, url: str, body: object = None) -> dict[str, Any]:
+def _call(
+    method: str, url: str, body: object = None, *, headers: Mapping[str, str]
+) -> dict[str, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers))
     request.add_header("Content-Type", "application/json")
     for attempt in range(3):  # the gateway may still be learning the instances' addresses
         try:

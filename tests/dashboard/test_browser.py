@@ -47,6 +47,17 @@ CONNECT_TO_POSTGRES = (
 )
 
 
+def wait_for_js(page: Any, expression: str, seconds: float) -> None:
+    """Poll `expression` until it is true. Playwright's wait_for_function evaluates its
+    predicate with eval inside the page, which the dashboard's CSP (no 'unsafe-eval')
+    refuses; page.evaluate goes through the DevTools protocol, which a CSP does not govern."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {seconds:g} s: {expression}")
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def root() -> Iterator[Path]:
     require_default_resources("netns")
@@ -98,13 +109,10 @@ def check_page(
 
     # Rates become non-zero on the flows the load uses (metrics, and the firewall's counters).
     for flow in ("world-gateway", "gateway-product", "product-redis"):
-        page.wait_for_function(
-            f"Number(document.getElementById('edge-{flow}').dataset.rate) > 0",
-            timeout=10_000,
-        )
+        wait_for_js(page, f"Number(document.getElementById('edge-{flow}').dataset.rate) > 0", 10)
     # The firewall's counter of connections gateway → product let open (its pools' ones).
     conns = "document.querySelector(\"tr[data-flow='gateway->product'] td:nth-child(4)\")"
-    page.wait_for_function(f"parseInt({conns}.textContent) > 0", timeout=5_000)
+    wait_for_js(page, f"parseInt({conns}.textContent) > 0", 5)
 
     # A forbidden connection: gateway → postgres is dropped, and the pair gets a red mark.
     tried = shopnet(root, "exec", "gateway-1", "--", "python3", "-c", CONNECT_TO_POSTGRES)

@@ -155,5 +155,6 @@ def test_down_then_up_again_on_the_same_engine(swarm: SwarmDriver, docker: Docke
         "POST",
         f"{swarm.gateway_url}/api/orders",
         {"customer_id": "swarm-again", "items": [{"product_id": 4, "quantity": 1}]},
+        headers=admin(swarm),
     )
     assert order.status == 201, order.body

@@ -94,7 +94,8 @@ def check_fits(lab: Lab, driver: Driver) -> None:
 
 def baseline_p99(driver: Driver) -> float:
     """The higher of a few p99 runs: a bound that a fixed stack passes again."""
-    return max(validate.p99_ms(driver.gateway_url) for _ in range(BASELINE_RUNS))
+    gateway = validate.gateway_of(driver)
+    return max(validate.p99_ms(gateway) for _ in range(BASELINE_RUNS))
 
 
 def bound_for(baseline_ms: float) -> float:
@@ -124,7 +125,7 @@ def check(driver: Driver) -> tuple[Lab, list[validate.Outcome]]:
     note = f" (measured {running.baseline_p99_ms:.1f} ms before the fault)"
     outcomes = validate.validate(driver, p99_bound_ms=running.bound_ms, note=note)
     if not outcomes[-1].ok:  # tail latency is noisy: a real slowdown is there twice
-        outcomes[-1] = validate.p99(driver.gateway_url, running.bound_ms, note)
+        outcomes[-1] = validate.p99(validate.gateway_of(driver), running.bound_ms, note)
     return lab, outcomes
 
 
@@ -153,13 +154,13 @@ def reset(driver: Driver) -> Lab | None:
 def settle(driver: Driver, timeout: float = SETTLE_S) -> None:
     """Wait until the stack works again end to end: a restarted Redis, a product service
     reconnecting to it, database pools whose connections timed out while the way was cut."""
-    url = driver.gateway_url
+    gateway = validate.gateway_of(driver)
     checks: tuple[Callable[[], validate.Outcome], ...] = (
         lambda: validate.health(driver),
-        lambda: validate.main_path(url),
-        lambda: validate.cache(url),
-        lambda: validate.catalog(url),
-        lambda: validate.order(url),
+        lambda: validate.main_path(gateway),
+        lambda: validate.cache(gateway),
+        lambda: validate.catalog(gateway),
+        lambda: validate.order(gateway),
     )
     deadline = time.monotonic() + timeout
     while True:

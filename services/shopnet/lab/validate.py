@@ -16,13 +16,16 @@ import random
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
 
 from shopnet.product import seed
+from shopnet.runtime import tokens
 from shopnet.runtime.base import Driver
 from shopnet.runtime.capabilities import IsolationProbe
+from shopnet.runtime.confine import secret_store
 
 TIMEOUT_S = 5.0
 """Per request: longer than the gateway's own budget, so its 504 is seen, not ours."""
@@ -49,12 +52,28 @@ class Outcome:
         return f"{'ok  ' if self.ok else 'FAIL'}  {self.name}: {self.detail}"
 
 
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """Where the checks send their requests, and as whom."""
+
+    url: str
+    headers: Mapping[str, str]
+    """An admin's Authorization: orders need a caller, and admins are not rate-limited, so
+    300 reads for a p99 measure latency rather than the gateway's limits."""
+
+
+def gateway_of(driver: Driver) -> Gateway:
+    """The running stack's gateway, spoken to as its admin (`shopnet token --admin`)."""
+    return Gateway(driver.gateway_url, tokens.admin_headers(secret_store(driver.layout)))
+
+
 def _call(
-    url: str, *, method: str = "GET", body: object = None
+    gateway: Gateway, path: str, *, method: str = "GET", body: object = None
 ) -> tuple[int, dict[str, str], bytes]:
     data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json", **gateway.headers}
     request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
+        f"{gateway.url}{path}", data=data, method=method, headers=headers
     )
     try:
         with _OPENER.open(request, timeout=TIMEOUT_S) as answer:
@@ -81,10 +100,13 @@ def health(driver: Driver) -> Outcome:
     return Outcome("health", True, f"{len(rows)} instances ready")
 
 
-def _http(name: str, what: str, url: str, want: int, **kwargs: object) -> Outcome:
+def _http(
+    name: str, what: str, gateway: Gateway, path: str, want: int, body: object = None
+) -> Outcome:
     started = time.monotonic()
     try:
-        status, _, raw = _call(url, **kwargs)  # type: ignore[arg-type]
+        method = "GET" if body is None else "POST"
+        status, _, raw = _call(gateway, path, method=method, body=body)
     except (OSError, urllib.error.URLError) as exc:
         return Outcome(name, False, f"{what}: {_reason(exc)}")
     took = (time.monotonic() - started) * 1000
@@ -103,29 +125,29 @@ def _error_text(raw: bytes) -> str:
     return text[:160]
 
 
-def main_path(url: str) -> Outcome:
-    return _http("main path", "GET /api/products/1", f"{url}/api/products/1", 200)
+def main_path(gateway: Gateway) -> Outcome:
+    return _http("main path", "GET /api/products/1", gateway, "/api/products/1", 200)
 
 
-def catalog(url: str) -> Outcome:
+def catalog(gateway: Gateway) -> Outcome:
     path = f"/api/products?page_size={CATALOG_PAGE}"
-    return _http("large answer", f"GET {path}", f"{url}{path}", 200)
+    return _http("large answer", f"GET {path}", gateway, path, 200)
 
 
-def order(url: str) -> Outcome:
+def order(gateway: Gateway) -> Outcome:
     """One unit of a random well-stocked seed product, so repeated validations sell none out."""
     product = random.choice(ORDERABLE)
     body = {"customer_id": "validate", "items": [{"product_id": product, "quantity": 1}]}
     what = f"POST /api/orders (product {product})"
-    return _http("order", what, f"{url}/api/orders", 201, method="POST", body=body)
+    return _http("order", what, gateway, "/api/orders", 201, body=body)
 
 
-def cache(url: str) -> Outcome:
+def cache(gateway: Gateway) -> Outcome:
     """A product read twice: the second must be a cache HIT (X-Cache)."""
     seen = []
     for _ in range(2):
         try:
-            status, headers, _ = _call(f"{url}/api/products/2")
+            status, headers, _ = _call(gateway, "/api/products/2")
         except (OSError, urllib.error.URLError) as exc:
             return Outcome("cache", False, f"GET /api/products/2: {_reason(exc)}")
         if status != 200:
@@ -150,7 +172,7 @@ def isolation(driver: Driver) -> Outcome:
     return Outcome("isolation", False, f"{shown}{more} (see `shopnet isolation`)")
 
 
-async def _latencies(url: str, requests: int, connections: int) -> list[float]:
+async def _latencies(gateway: Gateway, requests: int, connections: int) -> list[float]:
     """Seconds per answered read, over `requests` main-path reads (failed ones left out)."""
     timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
     connector = aiohttp.TCPConnector(limit=connections)
@@ -162,7 +184,8 @@ async def _latencies(url: str, requests: int, connections: int) -> list[float]:
             n = queue.pop()
             started = time.monotonic()
             try:
-                async with session.get(f"{url}/api/products/{n % P99_PRODUCTS + 1}") as answer:
+                path = f"/api/products/{n % P99_PRODUCTS + 1}"
+                async with session.get(f"{gateway.url}{path}", headers=gateway.headers) as answer:
                     await answer.read()
                     ok = answer.status == 200
             except (aiohttp.ClientError, TimeoutError):
@@ -175,17 +198,19 @@ async def _latencies(url: str, requests: int, connections: int) -> list[float]:
     return times
 
 
-def p99_ms(url: str, *, requests: int = P99_REQUESTS, connections: int = P99_CONNECTIONS) -> float:
+def p99_ms(
+    gateway: Gateway, *, requests: int = P99_REQUESTS, connections: int = P99_CONNECTIONS
+) -> float:
     """The main path's p99 in ms over a short bounded run; inf when most reads failed."""
-    times = asyncio.run(_latencies(url, requests, connections))
+    times = asyncio.run(_latencies(gateway, requests, connections))
     if len(times) < requests // 2:
         return math.inf
     times.sort()
     return times[min(len(times) - 1, math.ceil(0.99 * len(times)) - 1)] * 1000
 
 
-def p99(url: str, bound_ms: float, note: str = "") -> Outcome:
-    measured = p99_ms(url)
+def p99(gateway: Gateway, bound_ms: float, note: str = "") -> Outcome:
+    measured = p99_ms(gateway)
     what = f"main path p99 {measured:.1f} ms"
     if measured > bound_ms:
         return Outcome("p99", False, f"{what} > bound {bound_ms:.1f} ms{note}")
@@ -194,15 +219,15 @@ def p99(url: str, bound_ms: float, note: str = "") -> Outcome:
 
 def validate(driver: Driver, *, p99_bound_ms: float | None = None, note: str = "") -> list[Outcome]:
     """Every expectation, in the order a user would look; the p99 one only with a bound."""
-    url = driver.gateway_url
+    gateway = gateway_of(driver)
     outcomes = [
         health(driver),
-        main_path(url),
-        cache(url),
-        catalog(url),
-        order(url),
+        main_path(gateway),
+        cache(gateway),
+        catalog(gateway),
+        order(gateway),
         isolation(driver),
     ]
     if p99_bound_ms is not None:
-        outcomes.append(p99(url, p99_bound_ms, note))
+        outcomes.append(p99(gateway, p99_bound_ms, note))
     return outcomes
