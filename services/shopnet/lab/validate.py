@@ -219,9 +219,9 @@ def p99(gateway: Gateway, bound_ms: float, note: str = "") -> Outcome:
 
 def validate(driver: Driver, *, p99_bound_ms: float | None = None, note: str = "") -> list[Outcome]:
     """Every expectation, in the order a user would look; the p99 one only with a bound."""
+    outcomes = [health(driver)]  # first: without a stack, this says so (no token key yet)
     gateway = gateway_of(driver)
-    outcomes = [
-        health(driver),
+    outcomes += [
         main_path(gateway),
         cache(gateway),
         catalog(gateway),
