@@ -52,7 +52,8 @@ class _Server:
 
     def start(self) -> None:
         spec = self._spec()
-        self.pid = process.spawn(spec, owner=str(self.root), pid_dir=self.pid_dir)
+        # Dies with the test session, even a killed one: nothing else would ever stop it.
+        self.pid = process.spawn(spec, owner=str(self.root), pid_dir=self.pid_dir, with_parent=True)
         self._wait()
 
     def stop(self) -> None:

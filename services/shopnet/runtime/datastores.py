@@ -8,7 +8,6 @@ installed, else `nobody`) with their data under our state directory.
 
 from __future__ import annotations
 
-import ctypes
 import glob
 import os
 import shutil
@@ -22,11 +21,9 @@ from pathlib import Path
 
 from shopnet.errors import PreflightError, ReadinessTimeout
 from shopnet.runtime import nofollow
-from shopnet.runtime.process import ProcessSpec, unprivileged_user
+from shopnet.runtime.process import ProcessSpec, die_with_parent, unprivileged_user
 from shopnet.topology.model import Engine
 from shopnet.topology.wiring import DB_NAME, DB_USER
-
-PR_SET_PDEATHSIG = 1  # prctl(2)
 
 # Binaries we run → the Debian package that provides them.
 PACKAGES = {
@@ -205,12 +202,6 @@ def _run_as(user: str | None, argv: list[str], *, what: str, stdin: str | None =
     if out.returncode != 0:
         tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
         raise PreflightError(f"{what} failed: {' / '.join(tail)}")
-
-
-def die_with_parent() -> None:
-    """In a child: get SIGKILL when the process that started it dies (a killed `up`)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _ids(user: str | None) -> tuple[int, int] | None:

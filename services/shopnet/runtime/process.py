@@ -11,6 +11,7 @@ with their process titles, so the pidfile, not the tag, is what finds them.)
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import pwd
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from shopnet.errors import PreflightError
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
 OWNER_ENV = "SHOPNET_OWNER"
 INSTANCE_ENV = "SHOPNET_INSTANCE"
 
@@ -91,18 +93,27 @@ def start_time(pid: int | str) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
+def die_with_parent() -> None:
+    """In a child: get SIGKILL when the thread that started it dies (even by SIGKILL)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def spawn(
     spec: ProcessSpec,
     *,
     owner: str,
     pid_dir: Path,
     enter: Callable[[], None] | None = None,
+    with_parent: bool = False,
 ) -> int:
     """Start `spec` detached (own session, output to its log file); returns the pid.
 
     `enter` runs in the child before anything else, e.g. to join a network namespace
-    (which needs root, so privileges are dropped only after it).
+    (which needs root, so privileges are dropped only after it). `with_parent`: the
+    process dies with the caller (a test's servers, which no `down` ever looks for).
     """
+    parent = os.getpid()
     bin_dir = str(Path(sys.executable).parent)
     env = {
         "PATH": f"{bin_dir}:{_BASE_PATH}",
@@ -127,6 +138,10 @@ def spawn(
             os.setgroups([])
             os.setgid(user.pw_gid)
             os.setuid(user.pw_uid)
+        if with_parent:  # after the uid change, which clears the parent-death signal
+            die_with_parent()
+            if os.getppid() != parent:  # the parent died before the signal was armed
+                os._exit(1)
 
     save_spec(spec, pid_dir)
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from shopnet.trace.nsenter import argv_in, die_with_parent
+from shopnet.runtime.process import die_with_parent
+from shopnet.trace.nsenter import argv_in
 
 PRIORITY = -350
 CANARY_PORT = 9

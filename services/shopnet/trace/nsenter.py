@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import signal
 import subprocess
 import threading
 from collections.abc import Callable
@@ -22,23 +21,16 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
-PR_SET_PDEATHSIG = 1
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _setns = _libc.setns
 _setns.argtypes = (ctypes.c_int, ctypes.c_int)
 _setns.restype = ctypes.c_int
-_prctl = _libc.prctl
 
 
 def argv_in(netns: str | None, argv: list[str]) -> list[str]:
     """`argv`, run inside `netns` (None: here)."""
     return argv if netns is None else ["nsenter", f"--net={netns}", *argv]
-
-
-def die_with_parent() -> None:
-    """preexec_fn: the child is killed when we are (also by SIGKILL)."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def run_in(netns: str | None, fn: Callable[[], T]) -> T:
