@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import time
-import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from shopnet.errors import ConfigError, ShopnetError
-from shopnet.runtime import tokens, variant
+from shopnet.lab import validate
+from shopnet.runtime import variant
 from shopnet.runtime.base import DRIVERS, Driver, make_driver
-from shopnet.runtime.confine import secret_store
 from shopnet.runtime.progress import Progress
 from shopnet.topology.model import Topology
 
@@ -39,7 +36,6 @@ DEFAULT_MODES = (
     "swarm",
 )
 DEFAULT_ROUNDS = 3
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,38 +140,18 @@ def what_is_left(driver: Driver) -> list[str]:
 
 
 def main_path_and_order(driver: Driver) -> None:
-    """The main path (a product page through the gateway) answers, and one order is placed
-    (as the stack's admin: orders need a caller)."""
-    gateway_url = driver.gateway_url
-    admin = tokens.admin_headers(secret_store(driver.layout))
-    page = _call("GET", f"{gateway_url}/api/products?page_size=1", headers=admin)
-    if not page.get("items"):
-        raise AssertionError("the main path answered with no products")
-    order = {
-        "customer_id": "cycle",
-        "items": [{"product_id": page["items"][0]["id"], "quantity": 1}],
-    }
-    placed = _call("POST", f"{gateway_url}/api/orders", order, headers=admin)
-    if not placed.get("id"):
-        raise AssertionError(f"the order was not placed: {placed}")
-
-
-def _call(
-    method: str, url: str, body: object = None, *, headers: Mapping[str, str]
-) -> dict[str, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers))
-    request.add_header("Content-Type", "application/json")
-    for attempt in range(3):  # the gateway may still be learning the instances' addresses
-        try:
-            with _OPENER.open(request, timeout=10) as reply:
-                answer: dict[str, Any] = json.loads(reply.read() or b"{}")
-                return answer
-        except OSError:
+    """The main path answers and one order is placed: `shopnet validate`'s own checks, as
+    the stack's admin. Tried three times, a second apart: right after `up` the gateway may
+    still be learning the instances' addresses."""
+    gateway = validate.gateway_of(driver)
+    for check in (validate.main_path, validate.order):
+        for attempt in range(3):
+            outcome = check(gateway)
+            if outcome.ok:
+                break
             if attempt == 2:
-                raise
+                raise AssertionError(outcome.line())
             time.sleep(1.0)
-    raise AssertionError("unreachable")
 
 
 def table(report: CycleReport) -> str:
