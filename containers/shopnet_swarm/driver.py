@@ -83,15 +83,15 @@ class SwarmDriver(ContainerDriver):
 
     def present(self) -> bool:
         return (
-            bool(self.node2.present() or tierroutes.claimed(self.topology))
+            bool(self.node2.present() or tierroutes.claimed(self.topology, self.project))
             or bool(nodes.our_gwbridge(self.docker, self.project))
             or super().present()
         )
 
     def leftovers(self) -> list[str]:
         found = super().leftovers() + self.node2.present()
-        found += [f"route unreachable {s}" for s in tierroutes.claimed(self.topology)]
-        if nodes.ours(self.docker):
+        found += [f"route unreachable {s}" for s in tierroutes.claimed(self.topology, self.project)]
+        if nodes.ours(self.docker, self.project):
             found.append("the swarm shopnet created")
         if nodes.our_gwbridge(self.docker, self.project):
             found.append(f"network {nodes.GWBRIDGE} (ours)")
@@ -103,7 +103,7 @@ class SwarmDriver(ContainerDriver):
         names.project(self.topology.prefix)
         settings.images()
         self.docker.ping()
-        nodes.refuse_foreign_swarm(self.docker)
+        nodes.refuse_foreign_swarm(self.docker, self.project)
         ports.require_free(self.topology.published_port, what="the gateway's published port")
         tierroutes.refuse_routed(self.topology)
         preflight.check_volume(self.stack, self.layout)
@@ -118,7 +118,7 @@ class SwarmDriver(ContainerDriver):
             self.node2.start(self.docker, self.node2_log)
             self.docker.node2 = self.node2.engine(self.docker)
         with self.progress.step("claiming the tiers' subnets on both nodes (unreachable routes)"):
-            tierroutes.claim(self.topology, self.node2.netns)
+            tierroutes.claim(self.topology, self.project, self.node2.netns)
         with self.progress.step(f"loading {chosen.service} into node 2"):
             _copy_image(self.docker, self.docker.node2, chosen.service)
         with self.progress.step("creating the swarm (this engine: manager; node 2: worker)"):

@@ -7,10 +7,13 @@ underlay, UNDERLAY) as a worker. It is entered with `nsenter --net` only, never
 `ip netns exec`, which would also give it a private mount namespace whose
 container mounts the host's runc could not see.
 
-The swarm is ours when the engine's swarm advertises our underlay address: `down`
-then leaves it (and removes the `docker_gwbridge` we created before it with our
-label). An engine that is already in a swarm we did not make is refused, never
-joined, deployed into or left.
+The swarm is a stack's when the engine's swarm advertises our underlay address and
+the manager node carries the stack's label (or, in the moment between `swarm init`
+and the labelling, the `docker_gwbridge` we created for it does): `down` then
+leaves it (and removes that gwbridge). The underlay alone is not enough: another
+prefix's `down` would have left a swarm that serves a stack not its own. An
+engine that is already in a swarm we did not make is refused, never joined,
+deployed into or left.
 """
 
 from __future__ import annotations
@@ -222,19 +225,39 @@ def swarm_state(docker: Docker) -> tuple[str, str]:
     return state, address
 
 
-def ours(docker: Docker) -> bool:
-    """Whether the engine's swarm is the one we initialised (advertised on our underlay)."""
+def ours(docker: Docker, stack: str) -> bool:
+    """Whether the engine's swarm is the one we initialised for `stack`."""
     state, address = swarm_state(docker)
-    return state != "inactive" and address == str(UNDERLAY[0].ip)
+    if state == "inactive" or address != str(UNDERLAY[0].ip):
+        return False
+    owner = owner_label(docker)
+    return owner == stack if owner else bool(our_gwbridge(docker, stack))
 
 
-def refuse_foreign_swarm(docker: Docker) -> None:
+def owner_label(docker: Docker) -> str:
+    """The stack label of this (manager) node; "" when unlabelled or not a manager."""
+    out = docker.run(
+        "node", "inspect", "self", "--format",
+        f'{{{{index .Spec.Labels "{names.LABEL_STACK}"}}}}',
+        what="node inspect", check=False,
+    )  # fmt: skip
+    label = out.stdout.strip() if out.returncode == 0 else ""
+    return "" if label == "<no value>" else label
+
+
+def refuse_foreign_swarm(docker: Docker, stack: str) -> None:
     state, address = swarm_state(docker)
-    if state != "inactive" and address != str(UNDERLAY[0].ip):
+    if state == "inactive" or ours(docker, stack):
+        return
+    if address == str(UNDERLAY[0].ip):
         raise PreflightError(
-            f"the Docker engine is already in a swarm ({state}, {address or 'no address'}) "
-            "that shopnet did not create; swarm mode only runs on an engine outside any swarm"
+            f"the Docker engine's swarm is shopnet's swarm stack {owner_label(docker) or '?'}; "
+            "one swarm stack at a time: `shopnet down` that one first"
         )
+    raise PreflightError(
+        f"the Docker engine is already in a swarm ({state}, {address or 'no address'}) "
+        "that shopnet did not create; swarm mode only runs on an engine outside any swarm"
+    )
 
 
 def init(docker: Docker, node2: Docker, stack: str) -> None:
@@ -265,7 +288,8 @@ def init(docker: Docker, node2: Docker, stack: str) -> None:
     workers = docker.lines("node", "ls", "-q", "--filter", "role=worker", what="nodes")
     for number, nodes in ((1, managers), (2, workers)):
         for node in nodes:
-            docker.run("node", "update", "--label-add", f"io.shopnet.node={number}", node,
+            docker.run("node", "update", "--label-add", f"io.shopnet.node={number}",
+                       "--label-add", f"{names.LABEL_STACK}={stack}", node,
                        what="labelling nodes")  # fmt: skip
 
 
@@ -298,7 +322,7 @@ def leave(docker: Docker, node2: Docker | None, stack: str) -> list[str]:
     removed = []
     if node2 is not None:
         node2.run("swarm", "leave", "--force", what="node 2 leaving", check=False)
-    if ours(docker):
+    if ours(docker, stack):
         out = docker.run("swarm", "leave", "--force", what="leaving the swarm", check=False)
         if out.returncode != 0:
             raise DriverError(f"docker swarm leave failed: {last_lines(out.stderr)}")

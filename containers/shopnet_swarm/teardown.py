@@ -4,7 +4,7 @@
    until no task container of ours is left on either node;
 2. whatever still carries both our labels (a crash mid-deploy): services,
    secrets, configs, containers, networks; with `volumes` our volumes too;
-3. leaving the swarm, only when it is ours (advertised on our underlay), and our
+3. leaving the swarm, only when it is this stack's (nodes.ours), and our
    labelled docker_gwbridge;
 4. node 2: its dockerd, data root, exec root, veth and namespace;
 5. our unreachable routes for the tiers' subnets on this host (tierroutes.py).
@@ -36,7 +36,7 @@ def down(driver: SwarmDriver, *, volumes: bool) -> DownResult:
     try:
         docker.ping(timeout=10.0)
     except PreflightError as exc:
-        stopped = driver.node2.stop() + tierroutes.release(driver.topology)
+        stopped = driver.node2.stop() + tierroutes.release(driver.topology, driver.project)
         if not layout.state_file.exists():
             return DownResult(removed=tuple(stopped))
         return DownResult(
@@ -48,7 +48,7 @@ def down(driver: SwarmDriver, *, volumes: bool) -> DownResult:
     labels = ["--filter", f"label={STACK_LABEL}={driver.project}"]
     labels += ["--filter", f"label=io.shopnet.stack={driver.project}"]
     before = {c.id: c.instance for c in stack.containers()}
-    if nodes.ours(docker):
+    if nodes.ours(docker, driver.project):
         services = docker.lines("service", "ls", "-q", *labels, what="services")
         if services:
             docker.run("stack", "rm", driver.project, what="docker stack rm", check=False)
@@ -85,8 +85,8 @@ def down(driver: SwarmDriver, *, volumes: bool) -> DownResult:
         problems.append(str(exc))
     docker.node2 = None
     removed += driver.node2.stop()
-    removed += tierroutes.release(driver.topology)
-    if not problems and not nodes.ours(docker):
+    removed += tierroutes.release(driver.topology, driver.project)
+    if not problems and not nodes.ours(docker, driver.project):
         layout.state_file.unlink(missing_ok=True)
         driver.stack_file.unlink(missing_ok=True)
         driver.node2_log.unlink(missing_ok=True)

@@ -13,14 +13,16 @@ packet for a tier leaves either node unencapsulated. Traffic inside a tier never
 sees these routes (it stays in the overlay's namespace and its VXLAN).
 
 Node 1's routes are in this host's main table, tagged with our routing protocol
-number (ROUTE_PROTOCOL) so that `down` deletes only them; node 2's go with its
-namespace.
+number (ROUTE_PROTOCOL) so that `down` deletes only ours, and with a metric that
+names the stack (`metric(stack)`) so that another prefix's `down`, whose topology
+may well have the same subnets, finds none of them; node 2's go with its namespace.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+import zlib
 from ipaddress import IPv4Network
 
 from shopnet.errors import PreflightError
@@ -30,6 +32,16 @@ from shopnet_swarm.nodes import GWBRIDGE, GWBRIDGE_SUBNET, UNDERLAY, _ip
 
 ROUTE_PROTOCOL = 151
 """`proto 151` on our routes: no routing daemon in /etc/iproute2/rt_protos uses it."""
+
+
+METRICS = (1024, 60_000)
+"""The range of the stack's metric: clear of the kernel's default 0 and of DHCP clients'."""
+
+
+def metric(stack: str) -> int:
+    """The stack's route metric: stable across runs, different for different stacks."""
+    low, size = METRICS
+    return low + zlib.crc32(stack.encode()) % size
 
 
 def subnets(topology: Topology) -> list[IPv4Network]:
@@ -51,15 +63,20 @@ def refuse_routed(topology: Topology) -> None:
                 )
 
 
-def claim(topology: Topology, netns: str) -> None:
+def claim(topology: Topology, stack: str, netns: str) -> None:
     """Our routes on node 1 (this host) and node 2 (its namespace)."""
     for subnet in subnets(topology):
-        _ip("route", "add", "unreachable", str(subnet), "proto", str(ROUTE_PROTOCOL))
+        _ip("route", "add", "unreachable", str(subnet), *_ours(stack))
         _ip("-n", netns, "route", "add", "unreachable", str(subnet))
 
 
-def claimed(topology: Topology) -> list[IPv4Network]:
-    """Our routes on this host for the topology's subnets (node 2's leave with its netns)."""
+def _ours(stack: str) -> tuple[str, ...]:
+    return ("proto", str(ROUTE_PROTOCOL), "metric", str(metric(stack)))
+
+
+def claimed(topology: Topology, stack: str) -> list[IPv4Network]:
+    """`stack`'s routes on this host for the topology's subnets (node 2's leave with its
+    netns)."""
     out = subprocess.run(
         ["ip", "-json", "route", "show", "type", "unreachable", "proto", str(ROUTE_PROTOCOL)],
         capture_output=True, text=True, timeout=15, check=False,
@@ -68,14 +85,14 @@ def claimed(topology: Topology) -> list[IPv4Network]:
         routes = json.loads(out.stdout or "[]")
     except ValueError:
         return []
-    found = {route.get("dst") for route in routes}
+    found = {route.get("dst") for route in routes if route.get("metric") == metric(stack)}
     return [subnet for subnet in subnets(topology) if str(subnet) in found]
 
 
-def release(topology: Topology) -> list[str]:
-    """Delete our routes on this host (type and protocol must match: only ours go)."""
+def release(topology: Topology, stack: str) -> list[str]:
+    """Delete `stack`'s routes on this host (type, protocol and metric must match)."""
     removed = []
-    for subnet in claimed(topology):
-        _ip("route", "del", "unreachable", str(subnet), "proto", str(ROUTE_PROTOCOL))
+    for subnet in claimed(topology, stack):
+        _ip("route", "del", "unreachable", str(subnet), *_ours(stack))
         removed.append(f"route unreachable {subnet}")
     return removed

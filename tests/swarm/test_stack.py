@@ -8,6 +8,7 @@ it was before.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,13 +39,13 @@ PRODUCTS = 2
 def swarm(
     docker: Docker, images: BuildReport, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SwarmDriver]:
-    before, _ = nodes.swarm_state(docker)
-    if before != "inactive" and not nodes.ours(docker):
-        pytest.skip(f"the engine is already in a swarm not made by shopnet ({before})")
     root = tmp_path_factory.mktemp("swarm-state")
     driver = SwarmDriver(
         topology=isolated_topology(prefix=PREFIX), root=root, progress=Progress(quiet=True)
     )
+    before, _ = nodes.swarm_state(docker)
+    if before != "inactive" and not nodes.ours(docker, driver.project):
+        pytest.skip(f"the engine is already in a swarm not made by this test ({before})")
     cleared = driver.down(volumes=True)  # a killed earlier run's leftovers (our prefix only)
     assert cleared.problems == (), cleared.problems
     try:
@@ -56,7 +57,7 @@ def swarm(
         assert leftovers(docker, driver.project) == []
         assert nodes.swarm_state(docker)[0] == "inactive"
         assert driver.node2.present() == []
-        assert tierroutes.claimed(driver.topology) == []
+        assert tierroutes.claimed(driver.topology, driver.project) == []
         gw = docker.lines("network", "ls", "-q", "--filter", "label=io.shopnet.stack=sstsw",
                           what="networks")  # fmt: skip
         assert gw == []
@@ -91,7 +92,7 @@ def test_tiers_are_overlays_and_internal_but_the_gateway_s_public_leg(
     found = {n.tier: n for n in swarm.stack.networks()}
     assert set(found) == {t.name for t in swarm.topology.tiers}
     # Each node answers for the tiers itself: nothing leaves it by the default route.
-    assert tierroutes.claimed(swarm.topology) == tierroutes.subnets(swarm.topology)
+    assert tierroutes.claimed(swarm.topology, swarm.project) == tierroutes.subnets(swarm.topology)
     for tier in swarm.topology.tiers:
         data = docker.json("network", "inspect", found[tier.name].id, what="inspect")[0]
         assert data["Driver"] == "overlay"
@@ -137,6 +138,24 @@ def test_the_bench_flush_reaches_the_swarm_redis(swarm: SwarmDriver) -> None:
         flush_all()
     # Leaving waits for redis-cli to have run the EVAL: the next read goes to PostgreSQL.
     assert http("GET", url).headers.get("X-Cache") == "MISS"
+
+
+def test_another_prefix_s_down_leaves_this_stack_alone(swarm: SwarmDriver, tmp_path: Path) -> None:
+    """The same subnets and engine under another prefix: its `down` finds nothing of its own
+    (not this stack's routes, swarm or gwbridge) and removes nothing; this stack still serves."""
+    other = SwarmDriver(
+        topology=dataclasses.replace(swarm.topology, prefix="sso"),
+        root=tmp_path,
+        progress=Progress(quiet=True),
+    )
+    assert not other.present() and other.leftovers() == []
+    assert other.down(volumes=True).removed == ()
+    assert tierroutes.claimed(swarm.topology, swarm.project) == [
+        t.subnet for t in swarm.topology.tiers
+    ]
+    assert nodes.ours(swarm.docker, swarm.project)
+    reply = http("GET", f"{swarm.gateway_url}/api/products?page_size=1")
+    assert reply.status == 200, reply.body
 
 
 def test_down_then_up_again_on_the_same_engine(swarm: SwarmDriver, docker: Docker) -> None:
