@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from shopnet.common.background import cancel_and_wait
 from shopnet.dashboard import guard, layout, panels, svg
 from shopnet.dashboard.collect import Collector
 from shopnet.runtime.base import Driver
@@ -118,11 +119,9 @@ async def _polling(app: web.Application) -> AsyncIterator[None]:
                 elapsed = asyncio.get_running_loop().time() - started
                 await asyncio.sleep(max(collector.interval - elapsed, 0.05))
 
-    task = asyncio.create_task(loop())
+    task = asyncio.create_task(loop(), name="dashboard-ticks")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel_and_wait(task)
 
 
 async def _close_streams(app: web.Application) -> None:

@@ -9,7 +9,6 @@ processes when asked (see shopnet.gateway.workers). /ready, /metrics and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import gc
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from aiohttp import web
 from shopnet.common import identity
 from shopnet.common.admin import ADMIN_APP
 from shopnet.common.app import create_base_app, serve
+from shopnet.common.background import cancel_and_wait
 from shopnet.common.health import READINESS_CHECKS
 from shopnet.common.http import NotFound
 from shopnet.common.metrics import METRICS
@@ -114,9 +114,7 @@ async def _upstream_client(app: web.Application, *, max_answer_bytes: int) -> As
     finally:
         for forwarder in app[FORWARDERS].values():
             forwarder.client = None
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        await cancel_and_wait(sweeper)
         client.close()
 
 

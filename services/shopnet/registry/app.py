@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from shopnet.common.app import create_base_app
+from shopnet.common.background import cancel_and_wait
 from shopnet.common.bindings import parse_bindings
 from shopnet.common.registry_client import read_token_file
 from shopnet.registry import handlers
@@ -60,5 +61,4 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.create_task(sweep_forever(), name="registry-sweeper")
     yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await cancel_and_wait(task)
