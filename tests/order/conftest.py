@@ -150,6 +150,17 @@ def hanging_app() -> web.Application:
     return app
 
 
+def failing_app() -> web.Application:
+    """A product instance whose reservations end in 500 (a bug on some requests)."""
+    app = web.Application()
+
+    async def fail(request: web.Request) -> web.Response:
+        return web.json_response({"error": {"code": "internal", "message": "bug"}}, status=500)
+
+    app.router.add_put("/internal/reservations/{id}", fail)
+    return app
+
+
 def garbage_app() -> web.Application:
     """A product instance that answers 200 with something that is not a price list."""
     app = web.Application()

@@ -10,9 +10,10 @@ import asyncpg
 import pytest
 
 from shopnet.order.db import HoldExpired, Line, NewOrder, OrderStore
-from shopnet.order.keys import STORE
+from shopnet.order.keys import CATALOG, STORE
 from tests.order.conftest import (
     Stack,
+    failing_app,
     garbage_app,
     hanging_app,
     product_instances_ready,
@@ -81,6 +82,19 @@ async def test_a_garbled_price_list_is_502(stack: Stack, aiohttp_server) -> None
     await stack.deregister("product-1")
     await product_instances_ready(stack.orders, 1)
     await expect_error(await stack.orders.post("/orders", json=ORDER), 502, "bad_gateway")
+
+
+async def test_a_500_is_that_order_s_502_and_ejects_no_instance(
+    stack: Stack, aiohttp_server
+) -> None:
+    """A 500 may be the request's doing: were it counted, a client able to provoke one could
+    eject healthy instances (as the gateway already refuses to)."""
+    failing = await aiohttp_server(failing_app())
+    await stack.register("product-500", failing.port)
+    await product_instances_ready(stack.orders, 2)
+    statuses = [(await stack.orders.post("/orders", json=ORDER)).status for _ in range(12)]
+    assert 502 in statuses and set(statuses) <= {201, 502}, statuses  # not retried elsewhere
+    assert len(stack.orders.app[CATALOG].pool.available()) == 2
 
 
 async def test_a_failing_line_rolls_back_the_whole_order(stack: Stack) -> None:

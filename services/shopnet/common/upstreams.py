@@ -31,6 +31,13 @@ class Endpoint:
         return self.instance.id
 
 
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+"""Answers that speak for the instance (it, or what it needs, is unavailable): a failure
+that counts towards ejection and may be retried elsewhere. Any other answer, a 500
+included, is the request's as likely as the instance's: a client able to provoke one
+must not be able to eject healthy instances."""
+
+
 class UpstreamPool:
     """The instances of one upstream service, as the balancer sees them."""
 

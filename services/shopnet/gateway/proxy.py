@@ -49,7 +49,7 @@ from shopnet.common.http import (
     ServiceUnavailable,
 )
 from shopnet.common.logs import request_id_var
-from shopnet.common.upstreams import Endpoint, UpstreamPool
+from shopnet.common.upstreams import UNAVAILABLE_STATUSES, Endpoint, UpstreamPool
 from shopnet.common.validation import read_body
 from shopnet.gateway.access import Access
 from shopnet.gateway.client import UpstreamClient
@@ -89,7 +89,6 @@ _DROP_FROM_REQUEST = frozenset(
     }
 )
 _REPEATABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_RETRYABLE_STATUSES = frozenset({502, 503, 504})
 # Methods whose requests carry a body by definition: without one they say
 # `Content-Length: 0` rather than leave the upstream to guess (RFC 9110 §8.6).
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -233,12 +232,12 @@ class Forwarder:
                     pool.succeeded(endpoint)
                     return upstream, endpoint
                 self._errors[Failure.STATUS_5XX].inc()
-                if status not in _RETRYABLE_STATUSES:
+                if status not in UNAVAILABLE_STATUSES:
                     pool.succeeded(endpoint)  # it answered: the request's fault as likely
                     return upstream, endpoint
                 pool.failed(endpoint)
                 answer = upstream, endpoint
-                if not (repeatable and status in _RETRYABLE_STATUSES):
+                if not (repeatable and status in UNAVAILABLE_STATUSES):
                     return answer
                 continue
             pool.failed(endpoint)

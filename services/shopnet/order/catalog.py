@@ -24,7 +24,7 @@ from shopnet.common.health import CheckResult, CheckStatus
 from shopnet.common.http import JSON, BadGateway, Conflict, ServiceUnavailable, Unprocessable
 from shopnet.common.internal import bearer
 from shopnet.common.registry_client import RegistryClient, ServiceInstance, ServiceWatch
-from shopnet.common.upstreams import Endpoint, UpstreamPool
+from shopnet.common.upstreams import UNAVAILABLE_STATUSES, Endpoint, UpstreamPool
 
 log = logging.getLogger("shopnet.order.catalog")
 
@@ -141,7 +141,7 @@ class ProductCatalog:
                 self.pool.failed(endpoint)
                 problem = f"{endpoint.id}: {type(exc).__name__} {exc}".strip()
                 continue
-            if status >= 500:
+            if status in UNAVAILABLE_STATUSES:
                 self.pool.failed(endpoint)
                 problem = f"{endpoint.id}: HTTP {status}"
                 continue
