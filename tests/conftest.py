@@ -17,8 +17,14 @@ from shopnet.errors import PreflightError
 from shopnet.runtime.progress import Progress
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import BuildReport, build_images
-from tests.support.servers import PostgresServer, RedisServer
+from tests.support.servers import PostgresServer, RedisServer, remove_scratch_dirs
 from tests.support.teardown import TeardownError, close_within, drop_database
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A passing session leaves no scratch directory behind; a failing one keeps them."""
+    if exitstatus == 0:
+        remove_scratch_dirs()
 
 
 @pytest.fixture(scope="session")

@@ -25,11 +25,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+SCRATCH: list[Path] = []
+"""Every scratch directory of this session: removed when the session passes (tests/conftest.py),
+kept as the evidence when it fails."""
+
+
 def scratch_dir(prefix: str) -> Path:
     """A temporary directory the datastore users (postgres, redis) can reach."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)
+    SCRATCH.append(path)
     return path
+
+
+def remove_scratch_dirs() -> None:
+    while SCRATCH:
+        shutil.rmtree(SCRATCH.pop(), ignore_errors=True)
 
 
 @dataclass
