@@ -11,12 +11,10 @@ import pytest
 
 from shopnet.audit import audit, format_table
 from shopnet.dashboard import panels
-from shopnet.runtime.progress import Progress
 from shopnet_docker.driver import DockerDriver
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import BuildReport
-from tests.docker.conftest import leftovers
-from tests.docker.helpers import TEST_PREFIX, clear_own_leftovers, isolated_topology
+from tests.docker.helpers import running_stack
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -25,19 +23,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 def stack(
     docker: Docker, images: BuildReport, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DockerDriver]:
-    driver = DockerDriver(
-        topology=isolated_topology(),
-        root=tmp_path_factory.mktemp("docker-audit"),
-        progress=Progress(quiet=True),
-    )
-    try:
-        clear_own_leftovers(driver)
-        driver.up(scale={})
+    with running_stack(docker, tmp_path_factory.mktemp("docker-audit")) as driver:
         yield driver
-    finally:
-        result = driver.down(volumes=True)
-        assert result.problems == ()
-        assert leftovers(docker, TEST_PREFIX) == []
 
 
 def test_every_container_is_unprivileged(stack: DockerDriver) -> None:

@@ -23,12 +23,18 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from shopnet.runtime import tokens
 from shopnet.runtime.base import Driver
 from shopnet.runtime.confine import secret_store
+from shopnet.runtime.progress import Progress
+from shopnet.runtime.variant import Variant
 from shopnet.topology import Topology, default_topology
 from shopnet_docker.driver import DockerDriver
+from shopnet_docker.engine import Docker
 from shopnet_docker.preflight import host_routes
+from tests.docker.conftest import leftovers
 from tests.support.servers import free_port
 
 TEST_PREFIX = "snt"
@@ -194,6 +200,35 @@ while True:
     conn, _ = server.accept()
     conn.close()
 """
+
+
+@contextlib.contextmanager
+def running_stack(
+    docker: Docker,
+    root: Path,
+    *,
+    prefix: str = TEST_PREFIX,
+    variant: Variant | None = None,
+    scale: dict[str, int] | None = None,
+) -> Iterator[DockerDriver]:
+    """A docker stack of the test's own prefix (no compat port): a killed earlier run's
+    leftovers cleared, up, and on the way out down with nothing of the prefix left."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SHOPNET_COMPAT_PORT", "0")
+        driver = DockerDriver(
+            topology=isolated_topology(prefix=prefix),
+            root=root,
+            progress=Progress(quiet=True),
+            variant=variant or Variant(),
+        )
+        try:
+            clear_own_leftovers(driver)
+            driver.up(scale=scale or {})
+            yield driver
+        finally:
+            result = driver.down(volumes=True)
+            assert result.problems == (), result.problems
+            assert leftovers(docker, prefix) == []
 
 
 def clear_own_leftovers(driver: DockerDriver) -> None:

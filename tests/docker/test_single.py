@@ -15,15 +15,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from shopnet.runtime.progress import Progress
 from shopnet.runtime.variant import Variant
 from shopnet.topology.model import Discovery, Wiring
 from shopnet_docker import isolation
 from shopnet_docker.driver import DockerDriver
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import BuildReport
-from tests.docker.conftest import leftovers
-from tests.docker.helpers import admin, clear_own_leftovers, http, isolated_topology
+from tests.docker.helpers import admin, http, running_stack
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -35,22 +33,12 @@ PREFIX = "snts"
 def stack(
     docker: Docker, images: BuildReport, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DockerDriver]:
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("SHOPNET_COMPAT_PORT", "0")
-        driver = DockerDriver(
-            topology=isolated_topology(prefix=PREFIX),
-            root=tmp_path_factory.mktemp("docker-single"),
-            progress=Progress(quiet=True),
-            variant=Variant(wiring=Wiring.SINGLE, discovery=Discovery.DNS),
-        )
-        try:
-            clear_own_leftovers(driver)
-            driver.up(scale={"product": PRODUCTS})
-            yield driver
-        finally:
-            result = driver.down(volumes=True)
-            assert result.problems == ()
-            assert leftovers(docker, PREFIX) == []
+    single = Variant(wiring=Wiring.SINGLE, discovery=Discovery.DNS)
+    root = tmp_path_factory.mktemp("docker-single")
+    with running_stack(
+        docker, root, prefix=PREFIX, variant=single, scale={"product": PRODUCTS}
+    ) as d:
+        yield d
 
 
 def test_one_network_and_the_api(stack: DockerDriver) -> None:

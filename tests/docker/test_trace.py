@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from shopnet.runtime.progress import Progress
 from shopnet.runtime.variant import Variant
 from shopnet.topology.model import Wiring
 from shopnet.trace import command
@@ -18,8 +17,7 @@ from shopnet.trace.walk import End
 from shopnet_docker.driver import DockerDriver
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import BuildReport
-from tests.docker.conftest import leftovers
-from tests.docker.helpers import clear_own_leftovers, isolated_topology
+from tests.docker.helpers import running_stack
 from tests.trace.helpers import trace_leftovers
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.root]
@@ -31,22 +29,9 @@ PREFIX = "sntr"
 def stack(
     docker: Docker, images: BuildReport, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DockerDriver]:
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("SHOPNET_COMPAT_PORT", "0")
-        driver = DockerDriver(
-            topology=isolated_topology(prefix=PREFIX),
-            root=tmp_path_factory.mktemp("docker-trace"),
-            progress=Progress(quiet=True),
-            variant=Variant(wiring=Wiring.TIERED),
-        )
-        try:
-            clear_own_leftovers(driver)
-            driver.up(scale={})
-            yield driver
-        finally:
-            result = driver.down(volumes=True)
-            assert result.problems == ()
-            assert leftovers(docker, PREFIX) == []
+    root = tmp_path_factory.mktemp("docker-trace")
+    with running_stack(docker, root, prefix=PREFIX, variant=Variant(wiring=Wiring.TIERED)) as d:
+        yield d
 
 
 def test_outside_to_the_gateway_goes_through_dockers_dnat(stack: DockerDriver) -> None:
