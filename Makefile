@@ -104,8 +104,9 @@ images: venv deps-docker
 
 # -- quality -----------------------------------------------------------------
 
+# --durations: the slowest tests, so that a run says where its 25-minute budget went.
 test: venv nca deps-docker deps-bench deps-nix deps-browser
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra --durations=30
 
 test-fast: venv nca
 	$(BIN)/python -m pytest -ra -m "not docker and not slow"
