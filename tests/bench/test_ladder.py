@@ -122,3 +122,31 @@ def test_after_kill_9_shopnet_down_removes_the_containers_and_their_probes(
     while [pid for pid in probes if Path(f"/proc/{pid}").exists()] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in probes if Path(f"/proc/{pid}").exists()]
+
+
+@pytest.mark.docker
+def test_the_swarm_overlay_row_measures_across_two_engines_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    """The full run's swarm row alone, one short repeat; after it, no swarm, no node 2."""
+    if not plumbing.docker_ready():
+        pytest.skip("dockerd is not running")
+    state = subprocess.run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    root = scratch_dir("shopnet-ladder-")
+    out = tmp_path / "swarm"
+    shopnet(root, "bench", "--ladder", "--repeats", "1", "--duration", "1",
+            "--rows", "swarm overlay", "-o", str(out), timeout=180)  # fmt: skip
+    data = json.loads((out / "ladder.json").read_text())
+    (row,) = data["rows"]
+    assert row["base"] == "VXLAN"
+    if state != "inactive":  # a swarm that is not ours: skipped, left alone
+        assert "already in a swarm" in row["skipped"]
+        return
+    (sample,) = data["samples"]
+    assert 0 < sample["p50_us"] <= sample["p99_us"] and sample["gbps"] > 0
+    _nothing_left()
+    after = subprocess.run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    assert after == "inactive"
+    assert not Path("/sys/class/net/ladder-h").exists()
