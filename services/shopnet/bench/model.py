@@ -23,6 +23,8 @@ from typing import Any
 from shopnet.bench.cpu import SYSTEM
 
 CLOSES_WITHIN = 0.10
+FINDINGS_HEADING = "## Where attached's extra CPU goes, measured"
+"""docs/comparison.md's hand-written section on the model's gap: kept by `--publish`."""
 
 LEGS: dict[str, tuple[str, str, str]] = {
     "local": ("loopback", "loopback", "loopback"),
