@@ -73,3 +73,19 @@ def test_a_gap_is_told_by_component_with_each_ones_system_time() -> None:
         "(system +15.0), product +12.0 (system +11.0), kernel softirq +6.0 µs per request."
     ) in text
     assert "- **local**" not in text  # it closes: nothing to explain
+
+
+def test_a_rows_softirq_is_counted_once_the_probes_time_already_holds_it() -> None:
+    ladder = {
+        "samples": [
+            {"row": "loopback", "cpu_us": 10.0, "softirq_us": 2.0},
+            {"row": "loopback", "cpu_us": 12.0, "softirq_us": 2.0},
+            {"row": "published port (DNAT)", "cpu_us": 16.0, "softirq_us": 3.0},
+            {"row": "docker network", "cpu_us": 18.0, "softirq_us": 6.0},
+        ]
+    }
+    assert model.row_cpu(ladder) == {"loopback": 9.0, "published port (DNAT)": 13.0,
+                                     "docker network": 12.0}  # fmt: skip
+    (docker,) = [p for p in model.predict(ladder, {"local": 100.0, "docker": 110.0})
+                 if p.mode == "docker"]  # fmt: skip
+    assert docker.hops_us == 4 + 3 + 3 and docker.closes
