@@ -179,7 +179,8 @@ def lines(predictions: list[Prediction]) -> list[str]:
         out.append("")
         out.append(
             "Where it does not close, what the mode spends over local, by process tree "
-            "(its kernel time in brackets) — the part the 14-byte ping-pongs do not price:\n"
+            "(its system time in parentheses where the run split it) — the part the 14-byte "
+            "ping-pongs do not price:\n"
         )
         out += [_gap_line(p) for p in missing]
     out.append("")
