@@ -12,8 +12,11 @@ divides each by the requests served:
                                  on a veth the receiver's stack often runs in the
                                  sender's context, so packet work lands here
     wrk                          the load generator itself
-    kernel softirq               packet processing outside any process's account
-                                 (veth, bridges, routing, netfilter, conntrack)
+    kernel softirq               packet processing (veth, bridges, routing, netfilter,
+                                 conntrack) wherever it ran; with tick-based accounting
+                                 (no CONFIG_IRQ_TIME_ACCOUNTING, as here) the part run
+                                 in a process's context — nearly all of it on veths —
+                                 is in that process's system time too
     other                        the rest of the machine's busy time (dockerd,
                                  idle-time housekeeping, …)
 """

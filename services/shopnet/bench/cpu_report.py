@@ -34,9 +34,12 @@ def cpu_table(
     shown.append("total")
     lines = [
         "Each process tree's user+system time, the load generator's, the kernel's softirq "
-        "time (packet processing not charged to a process) and the rest of the machine's "
-        "busy time, divided by the requests served (medians over repeats); *of which "
-        "system*: the process tree's kernel time, a part of the row above it"
+        "time and the rest of the machine's busy time, divided by the requests served "
+        "(medians over repeats); *of which system*: the process tree's kernel time, a part "
+        "of the row above it. Packets are mostly received in the sending process's context, "
+        "and a kernel with tick-based CPU accounting counts that softirq time in the "
+        "process's system time *and* in the softirq row: the rows overlap by up to the "
+        "softirq row, and *other* (the rest, floored at 0) is that much too low"
         + (
             f"; before → after, the baseline being {baseline.get('source', '?')} "
             f"(commit `{baseline.get('commit') or 'unknown'}`)"
