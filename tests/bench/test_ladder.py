@@ -66,12 +66,14 @@ def test_a_short_ladder_measures_each_row_and_leaves_nothing(tmp_path: Path) -> 
     _nothing_left()
 
 
-def _killed_mid_run(tmp_path: Path, root: Path, rows: str = "loopback,veth") -> None:
+def _killed_mid_run(
+    tmp_path: Path, root: Path, rows: str = "loopback,veth", *, quick: bool = True
+) -> None:
     """Start a ladder, kill -9 it once its rows are built and measuring."""
     out = tmp_path / f"killed-{time.monotonic_ns()}"
     process = subprocess.Popen(
         [sys.executable, "-m", "shopnet", "--state-dir", str(root), "bench", "--ladder",
-         "--quick", "--repeats", "5", "--duration", "1", "--rows", rows,
+         *(["--quick"] if quick else []), "--repeats", "5", "--duration", "1", "--rows", rows,
          "-o", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -122,3 +124,53 @@ def test_after_kill_9_shopnet_down_removes_the_containers_and_their_probes(
     while [pid for pid in probes if Path(f"/proc/{pid}").exists()] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in probes if Path(f"/proc/{pid}").exists()]
+
+
+@pytest.mark.docker
+def test_the_swarm_overlay_row_measures_across_two_engines_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    """The full run's swarm row alone, one short repeat; after it, no swarm, no node 2."""
+    if not plumbing.docker_ready():
+        pytest.skip("dockerd is not running")
+    state = subprocess.run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    root = scratch_dir("shopnet-ladder-")
+    out = tmp_path / "swarm"
+    shopnet(root, "bench", "--ladder", "--repeats", "1", "--duration", "1",
+            "--rows", "swarm overlay", "-o", str(out), timeout=180)  # fmt: skip
+    data = json.loads((out / "ladder.json").read_text())
+    (row,) = data["rows"]
+    assert row["base"] == "VXLAN"
+    if state != "inactive":  # a swarm that is not ours: skipped, left alone
+        assert "already in a swarm" in row["skipped"]
+        return
+    (sample,) = data["samples"]
+    assert 0 < sample["p50_us"] <= sample["p99_us"] and sample["gbps"] > 0
+    _nothing_left()
+    after = subprocess.run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    assert after == "inactive"
+    assert not Path("/sys/class/net/ladder-h").exists()
+
+
+@pytest.mark.docker
+def test_after_kill_9_shopnet_down_leaves_the_ladders_swarm_and_stops_its_second_engine(
+    tmp_path: Path,
+) -> None:
+    if not plumbing.docker_ready():
+        pytest.skip("dockerd is not running")
+    if _swarm_state() != "inactive":
+        pytest.skip("this engine is in a swarm that is not the ladder's: the row is skipped")
+    root = scratch_dir("shopnet-ladder-")
+    _killed_mid_run(tmp_path, root, rows="swarm overlay", quick=False)
+    assert _swarm_state() == "active" and Path("/sys/class/net/ladder-h").exists()
+    down = shopnet(root, "down")
+    assert "removed ladder node 2's dockerd" in down.stderr
+    _nothing_left()
+    assert _swarm_state() == "inactive" and not Path("/sys/class/net/ladder-h").exists()
+
+
+def _swarm_state() -> str:
+    return subprocess.run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip

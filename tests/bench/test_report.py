@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shopnet.bench import lifecycle, publish, report, write_outputs
+from shopnet.bench import lifecycle, model, publish, report, write_outputs
 from shopnet.bench.aggregate import cpu_ratios, find, ratios, summarize
 from shopnet.bench.cpu_report import baseline_of
 from shopnet.bench.report import render
@@ -150,6 +150,11 @@ def test_publish_writes_the_docs_page_with_its_charts_and_figures(tmp_path: Path
     assert (tmp_path / "docs" / "comparison" / "charts" / "throughput.png").exists()
     copied = json.loads((tmp_path / "docs" / "comparison" / "results.json").read_text())
     assert len(copied["runs"]) == len(results.runs)
+    # The hand-written account of the model's gap survives the next publish.
+    finding = f"{model.FINDINGS_HEADING}\n\nperf says: br_netfilter.\n"
+    page.write_text(text.replace("\n## Charts", "\n" + finding + "\n## Charts"))
+    again = publish(run, tmp_path / "docs").read_text()
+    assert finding in again and again.count(model.FINDINGS_HEADING) == 1
 
 
 def test_swarm_vs_compose_is_reported_across_hosts_only_when_both_ran(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from shopnet.bench.aggregate import Summary, find
+from shopnet.bench.cpu import components
 
 _HOSTS = re.compile(r":hosts(\d+)$")
 
@@ -79,7 +80,7 @@ def _cost(one: Summary, many: Summary) -> str:
         grew = sorted(
             (
                 (many.cpu_us.get(c, 0.0) - one.cpu_us.get(c, 0.0), c)
-                for c in many.cpu_us
+                for c in components(many.cpu_us)
                 if c != "total"
             ),
             reverse=True,

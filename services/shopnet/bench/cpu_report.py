@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from shopnet.bench.aggregate import PATH_COMPONENTS, Summary, find, modes_of, path_cpu, summarize
+from shopnet.bench.cpu import SYSTEM, components, is_part
 from shopnet.bench.results import Results
 
 
@@ -21,15 +22,24 @@ def cpu_table(
     if not cells:
         return []
     before: dict[str, dict[str, float]] = (baseline or {}).get("cpu_us", {})
-    components = list(dict.fromkeys(c for profile in cells.values() for c in profile))
+    names = list(dict.fromkeys(c for profile in cells.values() for c in components(profile)))
     # Idle services (order, postgres, registry on the hit path) would only add rows of zeros.
-    components = [
-        c for c in components if c != "total" and any(p.get(c, 0.0) >= 0.5 for p in cells.values())
-    ] + ["total"]
+    names = [c for c in names if c != "total" and any(p.get(c, 0.0) >= 0.5 for p in cells.values())]
+    # Each process tree's system time, as a row under it, where a run recorded it.
+    shown: list[str] = []
+    for c in names:
+        shown.append(c)
+        if any(p.get(c + SYSTEM, 0.0) >= 0.5 for p in cells.values()):
+            shown.append(c + SYSTEM)
+    shown.append("total")
     lines = [
         "Each process tree's user+system time, the load generator's, the kernel's softirq "
-        "time (packet processing not charged to a process) and the rest of the machine's "
-        "busy time, divided by the requests served (medians over repeats)"
+        "time and the rest of the machine's busy time, divided by the requests served "
+        "(medians over repeats); *of which system*: the process tree's kernel time, a part "
+        "of the row above it. Packets are mostly received in the sending process's context, "
+        "and a kernel with tick-based CPU accounting counts that softirq time in the "
+        "process's system time *and* in the softirq row: the rows overlap by up to the "
+        "softirq row, and *other* (the rest, floored at 0) is that much too low"
         + (
             f"; before → after, the baseline being {baseline.get('source', '?')} "
             f"(commit `{baseline.get('commit') or 'unknown'}`)"
@@ -47,9 +57,11 @@ def cpu_table(
             return after
         return f"{before[mode][component]:.1f} → {after}"
 
-    for component in components:
+    for component in shown:
         values = " | ".join(cell(m, component) for m in cells)
         name = f"**{component}**" if component == "total" else component
+        if is_part(component):
+            name = "↳ of which system"
         lines.append(f"| {name} | {values} |")
     return lines
 
@@ -93,7 +105,11 @@ def cpu_delta(a: Summary, b: Summary) -> str:
     if not (a.cpu_us and b.cpu_us):
         return ""
     grew = sorted(
-        ((a.cpu_us.get(c, 0.0) - b.cpu_us.get(c, 0.0), c) for c in a.cpu_us if c != "total"),
+        (
+            (a.cpu_us.get(c, 0.0) - b.cpu_us.get(c, 0.0), c)
+            for c in components(a.cpu_us)
+            if c != "total"
+        ),
         reverse=True,
     )
     parts = [f"{name} {delta:+.0f} µs" for delta, name in grew[:3] if delta > 0.5]

@@ -20,14 +20,19 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from shopnet.bench.cpu import SYSTEM
+
 CLOSES_WITHIN = 0.10
+FINDINGS_HEADING = "## Where attached's extra CPU goes, measured"
+"""docs/comparison.md's hand-written section on the model's gap: kept by `--publish`."""
 
 LEGS: dict[str, tuple[str, str, str]] = {
     "local": ("loopback", "loopback", "loopback"),
     "netns": ("host-port DNAT", "routed + nftables", "routed + nftables"),
-    # Attached: every allowed connection is on-link, bridged (br_netfilter still passes it
-    # through the inet forward hook: the bridge row is its floor).
-    "netns:attached": ("host-port DNAT", "bridge", "bridge"),
+    # Attached: every allowed connection is on-link, bridged, and br_netfilter passes it
+    # through the inet forward hook and conntrack (the bridge + nftables row; a ladder run
+    # without that row falls back to the bare bridge, its floor: FALLBACK).
+    "netns:attached": ("host-port DNAT", "bridge + nftables", "bridge + nftables"),
     "docker": ("published port (DNAT)", "docker network", "docker network"),
     "docker:single": ("published port (DNAT)", "docker network", "docker network"),
     "docker:single:dns": ("published port (DNAT)", "docker network", "docker network"),
@@ -35,6 +40,8 @@ LEGS: dict[str, tuple[str, str, str]] = {
 }
 """mode → the ladder row each main-path leg crosses (client→gateway, gateway→product,
 product→Redis)."""
+FALLBACK = {"bridge + nftables": "bridge"}
+"""A row older ladder runs lack → the row priced in its place (a floor, said so)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,9 @@ class Prediction:
     """What the legs add over loopback, from the ladder."""
     predicted_us: float
     measured_us: float
+    over_local: tuple[tuple[str, float], ...] = ()
+    """Where the mode's measured CPU exceeds local's, by component (system parts
+    included): what a gap between prediction and measurement is made of."""
 
     @property
     def error(self) -> float:
@@ -56,26 +66,86 @@ class Prediction:
 
 
 def row_cpu(ladder: dict[str, Any]) -> dict[str, float]:
-    """Median CPU µs per transaction of each measured ladder row."""
+    """Median CPU µs per transaction of each measured ladder row, its softirq counted once.
+
+    A probe's schedstat includes the softirq work run on its stack, and on a kernel without
+    IRQ time accounting (this one: tick-based) /proc/stat's softirq column counts that same
+    time again; on the ladder's veths nearly all of it runs there (net:netif_receive_skb:
+    99.5 % in a process's context, docs/comparison.md), so the sample's cpu_us holds it
+    twice. The mode's side (the machine's busy time) holds it once: so does this.
+    """
     found: dict[str, list[float]] = {}
     for sample in ladder.get("samples", []):
-        found.setdefault(sample["row"], []).append(float(sample["cpu_us"]))
+        once = float(sample["cpu_us"]) - float(sample.get("softirq_us", 0.0))
+        found.setdefault(sample["row"], []).append(once)
     return {row: statistics.median(values) for row, values in found.items()}
 
 
-def predict(ladder: dict[str, Any], measured: dict[str, float]) -> list[Prediction]:
-    """`measured`: mode → CPU µs per request of the whole machine (the profile's total)."""
+def _priced(legs: tuple[str, str, str], cpu: dict[str, float]) -> tuple[str, str, str] | None:
+    """The rows that price `legs` in this ladder run (FALLBACK for a missing one), or None."""
+
+    def row(leg: str) -> str:
+        return leg if leg in cpu else FALLBACK.get(leg, leg)
+
+    found = (row(legs[0]), row(legs[1]), row(legs[2]))
+    return found if all(leg in cpu for leg in found) else None
+
+
+def over_local(profile: dict[str, float], local: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    """Components (and system parts) the mode spends more on than local, largest first."""
+    grew = [
+        (name, round(value - local.get(name, 0.0), 1))
+        for name, value in profile.items()
+        if name not in ("total", "other")
+    ]
+    return tuple(sorted((g for g in grew if g[1] >= 0.5), key=lambda g: -g[1]))
+
+
+def predict(
+    ladder: dict[str, Any],
+    measured: dict[str, float],
+    profiles: dict[str, dict[str, float]] | None = None,
+) -> list[Prediction]:
+    """`measured`: mode → CPU µs per request of the whole machine (the profile's total);
+    `profiles`: mode → its CPU profile by component, to say what a gap is made of."""
     cpu = row_cpu(ladder)
     base = measured.get("local")
     if base is None or "loopback" not in cpu:
         return []
+    profiles = profiles or {}
     out = []
-    for mode, legs in LEGS.items():
-        if mode not in measured or any(leg not in cpu for leg in legs):
+    for mode, wanted in LEGS.items():
+        legs = _priced(wanted, cpu)
+        if mode not in measured or legs is None:
             continue
         hops = sum(cpu[leg] - cpu["loopback"] for leg in legs)
-        out.append(Prediction(mode, legs, round(hops, 1), round(base + hops, 1), measured[mode]))
+        grew = over_local(profiles.get(mode, {}), profiles.get("local", {}))
+        out.append(
+            Prediction(mode, legs, round(hops, 1), round(base + hops, 1), measured[mode], grew)
+        )
     return out
+
+
+def _gap_line(p: Prediction) -> str:
+    """One mode's gap, by component: what the mode spends over local that the hops do not
+    price (a component's system part, `gateway system`, is shown inside it)."""
+    gap = p.measured_us - p.predicted_us
+    text = (
+        f"- **{p.mode}**: measured {p.measured_us:.1f} µs, predicted {p.predicted_us:.1f}: "
+        f"{abs(gap):.1f} µs {'more' if gap > 0 else 'less'} than its legs' rows price "
+        f"({p.hops_us:+.1f} µs over local for all three)."
+    )
+    if not p.over_local:
+        return text
+    parts = dict(p.over_local)
+    shown = []
+    for name, value in p.over_local:
+        if name.endswith(SYSTEM):
+            continue
+        system = parts.get(name + SYSTEM)
+        inside = f" (system {system:+.1f})" if system is not None else ""
+        shown.append(f"{name} {value:+.1f}{inside}")
+    return text + f" Over local it spends: {', '.join(shown)} µs per request."
 
 
 def lines(predictions: list[Prediction]) -> list[str]:
@@ -85,7 +155,10 @@ def lines(predictions: list[Prediction]) -> list[str]:
         "### The model: predicted vs measured CPU per request\n",
         "Local mode's CPU per request (the application on loopback) plus what each leg's "
         "primitive adds over loopback in the ladder (client→gateway, gateway→product, "
-        f"product→Redis); it closes when within {CLOSES_WITHIN:.0%} of the measurement.\n",
+        "product→Redis; each row's CPU without its softirq column, which the probes' own "
+        f"time already holds); it closes when within {CLOSES_WITHIN:.0%} of the measurement. "
+        "On a CPU-bound machine a mode's measured CPU per request is close to cores ÷ "
+        "throughput, so a gap is also a throughput difference the hops do not explain.\n",
         "| mode | legs | hops add µs | predicted µs | measured µs | off by | closes |",
         "|---|---|---:|---:|---:|---:|:-:|",
     ]
@@ -94,16 +167,21 @@ def lines(predictions: list[Prediction]) -> list[str]:
             f"| {p.mode} | {' / '.join(p.legs)} | {p.hops_us:+.1f} | {p.predicted_us:.1f} "
             f"| {p.measured_us:.1f} | {p.error:+.0%} | {'✓' if p.closes else '✗'} |"
         )
+    fallbacks = sorted({f"{row} (for {want})" for p in predictions for want, row in
+                        zip(LEGS[p.mode], p.legs, strict=True) if row != want})  # fmt: skip
+    if fallbacks:
+        out.append("")
+        out.append(
+            f"Priced by a floor, the ladder run lacking the row itself: {', '.join(fallbacks)}."
+        )
     missing = [p for p in predictions if not p.closes]
     if missing:
         out.append("")
         out.append(
-            "Where it does not close, the hops priced by a 14-byte ping-pong do not explain "
-            "the mode's cost: the rest is in the processes themselves (the CPU table above "
-            "shows gateway and product spending more per request in those modes — on a veth "
-            "the receiver's stack runs in the sender's context, so kernel work is charged to "
-            "the processes), in larger segments and extra acknowledgements per HTTP exchange, "
-            "or in run-to-run noise (see each mode's coefficient of variation)."
+            "Where it does not close, what the mode spends over local, by process tree "
+            "(its system time in parentheses where the run split it) — the part the 14-byte "
+            "ping-pongs do not price:\n"
         )
+        out += [_gap_line(p) for p in missing]
     out.append("")
     return out

@@ -160,12 +160,13 @@ def render(results: Results) -> str:
         out += profile
         out.append("")
     if meta.get("ladder"):
-        measured = {}
+        measured, profiles = {}, {}
         for mode in modes_of(closed):
             s = find(closed, mode=mode, connections=conns)
             if s is not None and s.cpu_us.get("total"):
                 measured[mode] = s.cpu_us["total"]
-        out += model.lines(model.predict(meta["ladder"], measured))
+                profiles[mode] = s.cpu_us
+        out += model.lines(model.predict(meta["ladder"], measured, profiles))
     by_path = path_cpu_table(closed, conns)
     if by_path:
         out.append("### CPU per request of each path's server (cache hit)\n")

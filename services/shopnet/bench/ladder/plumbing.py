@@ -218,16 +218,21 @@ def ladder_networks() -> list[str]:
 
 def leftovers() -> list[str]:
     """Everything of the ladder's that exists now (what cleanup would remove)."""
+    from shopnet.bench.ladder import swarm
+
     return (
         [f"namespace {n}" for n in ladder_namespaces()]
         + [f"container {c}" for c in ladder_containers()]
         + [f"network {n}" for n in ladder_networks()]
+        + swarm.leftovers()
     )
 
 
 def cleanup() -> list[str]:
     """Remove everything the ladder creates, found by its tag; converges, idempotent."""
-    removed = []
+    from shopnet.bench.ladder import swarm
+
+    removed = swarm.teardown_containers()  # node 2's, before the overlay they are on
     for name in ladder_containers():
         with contextlib.suppress(ShopnetError, ValueError, OSError):
             main = container_pid(name)
@@ -241,6 +246,7 @@ def cleanup() -> list[str]:
     for name in ladder_networks():
         docker("network", "rm", name, what=f"ladder: remove network {name}")
         removed.append(f"network {name}")
+    removed += swarm.teardown_swarm()  # before the namespaces: node 2's dockerd is in one
     for ns in ladder_namespaces():
         listed = run(["ip", "netns", "pids", ns], what="ladder: ip netns pids", check=False)
         for word in listed.stdout.split():

@@ -21,6 +21,7 @@ from typing import Any
 from shopnet.bench.ladder import plumbing
 from shopnet.bench.ladder.probes import Endpoint, Servers, ping_pong, throughput
 from shopnet.bench.ladder.rows import DockerLab, Hop, Row, ladder_rows
+from shopnet.bench.ladder.swarm import RowUnavailable
 from shopnet.bench.noise import load_before
 from shopnet.bench.results import machine
 from shopnet.errors import PreflightError, ShopnetError
@@ -162,8 +163,13 @@ class Ladder:
             if reason is not None or row.build is None:
                 record["skipped"] = reason or "not built"
                 continue
-            with self.progress.step(f"ladder: building {row.name}"):
-                hop = row.build()
+            try:
+                with self.progress.step(f"ladder: building {row.name}"):
+                    hop = row.build()
+            except RowUnavailable as exc:
+                record["skipped"] = str(exc)
+                self.progress.warn(f"ladder: skipping {row.name}: {exc}")
+                continue
             key = f"{hop.server.name} {hop.listen}"
             if key not in servers:
                 servers[key] = Servers.start(hop.server, hop.listen, self.options.cpus[1])
