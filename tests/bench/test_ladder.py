@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shopnet.bench.ladder import plumbing
+from shopnet.bench.ladder import plumbing, teardown
 from tests.support.servers import scratch_dir
 from tests.support.stack import shopnet
 
@@ -37,7 +37,7 @@ def _probe_processes() -> list[int]:
 
 
 def _nothing_left() -> None:
-    assert plumbing.leftovers() == []
+    assert teardown.leftovers() == []
     assert _probe_processes() == []
 
 
@@ -89,7 +89,7 @@ def _killed_mid_run(
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    assert plumbing.leftovers(), "kill -9 leaves the ladder's rows behind"
+    assert teardown.leftovers(), "kill -9 leaves the ladder's rows behind"
 
 
 def test_after_kill_9_a_rerun_and_shopnet_down_remove_the_leftovers(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_after_kill_9_shopnet_down_removes_the_containers_and_their_probes(
     _killed_mid_run(tmp_path, root, rows="docker network")
     (server,) = [c for c in plumbing.ladder_containers() if c == "ladder-c2"]
     netns = os.readlink(f"/proc/{plumbing.container_pid(server)}/ns/net")
-    probes = plumbing._probes_in_netns(netns)
+    probes = plumbing.probes_in_netns(netns)
     assert probes, "the probes entered with nsenter outlive the killed ladder"
     shopnet(root, "down")
     _nothing_left()

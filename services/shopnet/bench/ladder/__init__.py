@@ -1,7 +1,7 @@
 """`shopnet bench --ladder`: the network primitives alone, one hop at a time, no application.
 
-rows (what each row builds), plumbing (namespaces, links, rules, containers; teardown by
-the `ladder` tag), probes (sockperf and iperf3 in each namespace), run (interleaved
+rows (what each row builds), plumbing (namespaces, links, rules, containers), swarm (the
+overlay row's two engines), teardown (everything removed by the `ladder` tag), probes (sockperf and iperf3 in each namespace), run (interleaved
 repeats), report (ladder.md and its chart).
 """
 

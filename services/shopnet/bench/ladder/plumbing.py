@@ -182,12 +182,12 @@ def ladder_namespaces() -> list[str]:
     return [line.split()[0] for line in out.splitlines() if line.startswith(NS_PREFIX)]
 
 
-def _kill(pid: int) -> None:
+def kill(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL)
 
 
-def _probes_in_netns(netns_inode: str) -> list[int]:
+def probes_in_netns(netns_inode: str) -> list[int]:
     """Our probe processes (sockperf, iperf3) whose network namespace is `netns_inode`."""
     found = []
     for entry in os.scandir("/proc"):
@@ -214,43 +214,3 @@ def ladder_networks() -> list[str]:
         return []
     out = docker("network", "ls", "--filter", f"label={LABEL}", "--format", "{{.Name}}")
     return [n for n in out.split() if n.startswith(NS_PREFIX)]
-
-
-def leftovers() -> list[str]:
-    """Everything of the ladder's that exists now (what cleanup would remove)."""
-    from shopnet.bench.ladder import swarm
-
-    return (
-        [f"namespace {n}" for n in ladder_namespaces()]
-        + [f"container {c}" for c in ladder_containers()]
-        + [f"network {n}" for n in ladder_networks()]
-        + swarm.leftovers()
-    )
-
-
-def cleanup() -> list[str]:
-    """Remove everything the ladder creates, found by its tag; converges, idempotent."""
-    from shopnet.bench.ladder import swarm
-
-    removed = swarm.teardown_containers()  # node 2's, before the overlay they are on
-    for name in ladder_containers():
-        with contextlib.suppress(ShopnetError, ValueError, OSError):
-            main = container_pid(name)
-            if main:
-                # Probes entered with nsenter are not the container's own processes: docker
-                # rm would leave them holding its namespace.
-                for probe in _probes_in_netns(os.readlink(f"/proc/{main}/ns/net")):
-                    _kill(probe)
-        docker("rm", "-f", name, what=f"ladder: remove container {name}")
-        removed.append(f"container {name}")
-    for name in ladder_networks():
-        docker("network", "rm", name, what=f"ladder: remove network {name}")
-        removed.append(f"network {name}")
-    removed += swarm.teardown_swarm()  # before the namespaces: node 2's dockerd is in one
-    for ns in ladder_namespaces():
-        listed = run(["ip", "netns", "pids", ns], what="ladder: ip netns pids", check=False)
-        for word in listed.stdout.split():
-            _kill(int(word))
-        ip("netns", "del", ns, what=f"ladder: remove namespace {ns}")
-        removed.append(f"namespace {ns}")
-    return removed

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from shopnet.bench.ladder import plumbing
+from shopnet.bench.ladder import plumbing, teardown
 from shopnet.bench.ladder.probes import Endpoint, Servers, ping_pong, throughput
 from shopnet.bench.ladder.rows import DockerLab, Hop, Row, ladder_rows
 from shopnet.bench.ladder.swarm import RowUnavailable
@@ -76,7 +76,7 @@ def remove_leftovers() -> list[str]:
         return []
     try:
         with _exclusive():
-            return plumbing.cleanup()
+            return teardown.cleanup()
     except PreflightError:
         return []
 
@@ -124,7 +124,7 @@ class Ladder:
             raise PreflightError("the ladder creates namespaces and bridges: run it as root")
         rows = self.chosen()
         with _exclusive():
-            if removed := plumbing.cleanup():
+            if removed := teardown.cleanup():
                 self.progress.warn(
                     f"ladder: removed what an earlier run left: {', '.join(removed)}"
                 )
@@ -143,7 +143,7 @@ class Ladder:
                     with contextlib.suppress(ShopnetError, OSError):
                         server.stop()
                 with self.progress.step("ladder: removing everything tagged ladder"):
-                    plumbing.cleanup()
+                    teardown.cleanup()
             self.data["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             self._save()
         return self.data

@@ -12,7 +12,7 @@ Overlays are left unencrypted (this kernel has no ESP; see shopnet_swarm.ipsec).
 It never touches a swarm that is not the ladder's: an engine already in any swarm (a
 person's, or a running `shopnet up --mode swarm`) skips the row. The swarm is the
 ladder's when its second node's namespace or its labelled docker_gwbridge exists; teardown
-(`teardown_containers`, then `teardown_swarm`, from plumbing.cleanup) finds it by those
+(`teardown_containers`, then `teardown_swarm`, from teardown.cleanup) finds it by those
 names after a clean run, a failure or a kill -9.
 """
 
@@ -165,8 +165,8 @@ def teardown_containers() -> list[str]:
         pid, _, name = out.stdout.strip().partition(" ")
         with contextlib.suppress(ValueError, OSError):
             if int(pid):
-                for probe in p._probes_in_netns(os.readlink(f"/proc/{pid}/ns/net")):
-                    p._kill(probe)
+                for probe in p.probes_in_netns(os.readlink(f"/proc/{pid}/ns/net")):
+                    p.kill(probe)
         node2.run("rm", "-f", ident, what="ladder: node 2 rm", check=False)
         removed.append(f"container {name.lstrip('/') or ident} on node 2")
     return removed
