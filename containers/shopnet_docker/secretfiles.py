@@ -107,7 +107,7 @@ def of_service(topology: Topology, service: Service) -> tuple[SecretFile, ...]:
         found.append(SecretFile(service.name, INTERNAL_CALLERS))
     elif any(service.name in each for each in callers.values()):
         found.append(SecretFile(service.name, INTERNAL_TOKEN))
-    if service.name in tokens.VERIFIERS:
+    if specs.spec_of(service).verifies_tokens:
         found.append(SecretFile(service.name, tokens.KEY))
     return tuple(found)
 

@@ -41,8 +41,6 @@ class ServiceSpec:
     internal_callers: tuple[str, ...] = ()
     """Services that may call its internal API, each with a token of its own (it holds their
     digests, each of them its token: shopnet.common.internal)."""
-    registers: bool = True
-    """Holds a registry token and registers its instances (everyone but the registry)."""
     verifies_tokens: bool = False
     """Holds the stack's token signing key (shopnet.runtime.tokens)."""
 
@@ -59,7 +57,6 @@ BUILTIN: dict[str, ServiceSpec] = {
             "registry",
             "shopnet.registry.config:RegistryConfig",
             "shopnet.registry.app",
-            registers=False,
         ),
         ServiceSpec(
             "product",

@@ -128,6 +128,8 @@ class Confinement:
 
     def token_key(self, service: Service) -> Path | None:
         """The stack's token signing key where `service` may read it, if it verifies tokens."""
+        if not specs.spec_of(service).verifies_tokens:
+            return None
         return tokens.key_copy(self.secrets, service.name, user=self.user(service))
 
     def internal_credential(self, service: Service, topology: Topology) -> tuple[str, Path] | None:
