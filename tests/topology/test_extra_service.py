@@ -4,9 +4,12 @@ everything the stack derives for a service follows from its spec and its `uses`.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from shopnet import spec as specs
 from shopnet.errors import ConfigError
@@ -75,3 +78,19 @@ def test_a_service_without_a_spec_is_named_in_one_line() -> None:
         specs.spec_of(dataclasses.replace(lonely, spec="no_such_module:SPEC"))
     with pytest.raises(ConfigError, match="is not a ServiceSpec"):
         specs.spec_of(dataclasses.replace(lonely, spec="shopnet.spec:BUILTIN"))
+
+
+async def test_the_cart_app_keeps_carts_under_its_prefix(
+    with_cart: Topology, redis_url: str, aiohttp_client: Any
+) -> None:
+    """The app its spec names, served in-process against a real Redis (no stack)."""
+    spec = specs.spec_of(with_cart.service("cart"))
+    cfg = spec.config_class()(redis_url=redis_url, register=False)  # type: ignore[call-arg]
+    client = await aiohttp_client(importlib.import_module(spec.app).create_app(cfg))
+    assert (await client.put("/carts/a", json={"items": []})).status == 200
+    assert await (await client.get("/carts/a")).json() == {"items": []}
+    assert (await client.get("/carts/b")).status == 404
+    assert (await client.put("/carts/a", data=b"[1]")).status == 400
+    redis = aioredis.from_url(redis_url)
+    assert await redis.keys("*") == [b"shopnet:cart:a"]
+    await redis.aclose()

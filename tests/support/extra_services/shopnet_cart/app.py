@@ -13,7 +13,8 @@ from shopnet.common.config import read_secret
 from shopnet.common.health import CheckResult, CheckStatus
 from shopnet.common.http import BadRequest, NotFound, json_response
 from shopnet.common.validation import read_body
-from shopnet_cart.config import CartConfig
+
+from .config import CartConfig
 
 CONFIG = web.AppKey("cart_config", CartConfig)
 REDIS = web.AppKey("cart_redis", aioredis.Redis)
