@@ -7,9 +7,10 @@ its environment or argv:
 
     every app        its own registry token (shopnet.registry.admission)
     registry         the bindings: each token's SHA-256 and the service it may write
-    product, order   their PostgreSQL login's password, product its Redis user's;
-                     order its own internal-API token, product its callers' digests
-                     (shopnet.common.internal)
+    each app         its PostgreSQL login's password and its Redis user's, for the
+                     datastores its `uses` name (shopnet.runtime.datastore_auth); an
+                     internal-API caller its own token, the callee its callers' digests
+                     (its ServiceSpec, shopnet.spec)
     gateway          the token signing key (shopnet.runtime.tokens)
     postgres         the bootstrap superuser's password (POSTGRES_PASSWORD_FILE, read
                      on first start) and the roles SQL (SCRAM verifiers, no plaintext),
@@ -33,9 +34,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from shopnet import spec as specs
 from shopnet.common import internal
 from shopnet.common.bindings import BINDINGS_HEADER, binding_line
 from shopnet.errors import DriverError
+from shopnet.gateway.routes import format_routes
 from shopnet.runtime import datastore_auth, nofollow, tokens
 from shopnet.runtime.secrets import RUNTIME, SecretStore
 from shopnet.runtime.users import User
@@ -95,15 +98,16 @@ def of_service(topology: Topology, service: Service) -> tuple[SecretFile, ...]:
             service.name, REGISTRY_BINDINGS if service.name == "registry" else REGISTRY_TOKEN
         )
     ]
-    if Engine.POSTGRES in engines and service.name in datastore_auth.SCHEMAS:
+    if Engine.POSTGRES in engines and datastore_auth.schema_of(service):
         found.append(SecretFile(service.name, "postgres"))
     if Engine.REDIS in engines:
         found.append(SecretFile(service.name, "redis"))
-    if service.name in internal.CALLERS:
+    callers = specs.internal_callers(topology)
+    if service.name in callers:
         found.append(SecretFile(service.name, INTERNAL_CALLERS))
-    elif any(service.name in callers for callers in internal.CALLERS.values()):
+    elif any(service.name in each for each in callers.values()):
         found.append(SecretFile(service.name, INTERNAL_TOKEN))
-    if service.name in tokens.VERIFIERS:
+    if specs.spec_of(service).verifies_tokens:
         found.append(SecretFile(service.name, tokens.KEY))
     return tuple(found)
 
@@ -122,11 +126,13 @@ def environment(topology: Topology, service: Service, env: dict[str, str]) -> di
     """An app's wired `env` with its own logins and every secret file's setting (mounts under
     MOUNTS): the same in docker, swarm and Kubernetes."""
     out = datastore_auth.authenticated_environment(
-        env, service.name, secret_file=credentials(topology, service)
+        env, service, secret_file=credentials(topology, service)
     )
     for file in of_service(topology, service):
         if file.name in SETTINGS:
             out[SETTINGS[file.name]] = file.mount
+    if service.name == "gateway":
+        out["SHOPNET_GATEWAY_ROUTES"] = format_routes(specs.gateway_routes(topology))
     return out
 
 
@@ -173,19 +179,22 @@ def write(
             store.write(
                 service.name,
                 ROLES,
-                datastore_auth.roles_sql(passwords.get("postgres", {})),
+                datastore_auth.roles_sql(
+                    datastore_auth.schemas(topology), passwords.get("postgres", {})
+                ),
                 user=user,
             )
         if ACL in names:
-            product = passwords.get("redis", {}).get(datastore_auth.REDIS_PRODUCT_USER)
             text = datastore_auth.redis_acl(
-                product_password=product, admin_password=store.get(RUNTIME, ADMIN)
+                datastore_auth.redis_prefixes(topology, service.name),
+                passwords.get("redis", {}),
+                admin_password=store.get(RUNTIME, ADMIN),
             )
             store.write(service.name, ACL, text, user=user)
         if INTERNAL_CALLERS in names:
             lines = BINDINGS_HEADER + "".join(
                 binding_line(caller, store.get(caller, INTERNAL_TOKEN, user=user))
-                for caller in internal.CALLERS[service.name]
+                for caller in specs.internal_callers(topology)[service.name]
             )
             store.write(service.name, INTERNAL_CALLERS, lines, user=user)
         if REGISTRY_BINDINGS in names:

@@ -163,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("file", type=Path)
 
     serve = sub.add_parser("serve", help="run one service in the foreground (used by every mode)")
-    serve.add_argument("service", help="registry, product, order or gateway")
+    serve.add_argument(
+        "service", help="registry, product, order, gateway, or one whose spec the runtime names"
+    )
 
     config = sub.add_parser("config", help="the services' environment variables and defaults")
     config.add_argument("--markdown", action="store_true")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from shopnet.common.config import ServiceConfig
 from shopnet.gateway.config import GatewayConfig
 from shopnet.order.config import OrderConfig
-from shopnet.serve import SERVICES, config_class
+from shopnet.spec import BUILTIN
 
 Row = tuple[str, str, str]
 
@@ -30,9 +30,9 @@ def configuration_markdown() -> str:
         "\n## Every service\n\n",
         *_table(common),
     ]
-    for service in SERVICES:
+    for service, spec in BUILTIN.items():
         # The service's own settings, and the common ones it gives another default.
-        own = [row for row in config_class(service).documentation() if row not in common]
+        own = [row for row in spec.config_class().documentation() if row not in common]
         out += [f"\n## {service}\n\n", *_table(own)]
     out.append(_time_budget())
     return "".join(out)
@@ -72,8 +72,8 @@ Below the app, every service bounds its clients: a request head must arrive with
 
 def configuration_text() -> str:
     out = []
-    for service in SERVICES:
-        rows = config_class(service).documentation()
+    for service, spec in BUILTIN.items():
+        rows = spec.config_class().documentation()
         out.append(f"{service}:\n")
         width = max(len(env) for env, _, _ in rows)
         out += [f"  {env.ljust(width)}  {default!s:<24} {doc}\n" for env, default, doc in rows]

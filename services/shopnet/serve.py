@@ -1,7 +1,8 @@
 """`shopnet serve SERVICE`: run one service in the foreground (what every mode starts).
 
-Configuration comes from the environment (see docs/configuration.md); the
-service modules are imported only for the service asked for.
+Configuration comes from the environment (see docs/configuration.md); the service's
+spec (shopnet.spec: ours, or the one the runtime names in SHOPNET_SERVICE_SPEC) says
+which config class and app module to import, and only that service's are imported.
 """
 
 from __future__ import annotations
@@ -9,33 +10,19 @@ from __future__ import annotations
 import importlib
 import os
 
+from shopnet import spec as specs
 from shopnet.common import logs
 from shopnet.common.config import ServiceConfig
-from shopnet.errors import ConfigError
-
-# service → (config class, app module); the app module has create_app(cfg),
-# and may have run(cfg) when it manages its own processes (gateway workers).
-SERVICES: dict[str, tuple[str, str]] = {
-    "registry": ("shopnet.registry.config:RegistryConfig", "shopnet.registry.app"),
-    "product": ("shopnet.product.config:ProductConfig", "shopnet.product.app"),
-    "order": ("shopnet.order.config:OrderConfig", "shopnet.order.app"),
-    "gateway": ("shopnet.gateway.config:GatewayConfig", "shopnet.gateway.app"),
-}
 
 
 def config_class(service: str) -> type[ServiceConfig]:
-    try:
-        target = SERVICES[service][0]
-    except KeyError:
-        raise ConfigError(f"unknown service {service!r}; services: {', '.join(SERVICES)}") from None
-    module, _, name = target.partition(":")
-    config: type[ServiceConfig] = getattr(importlib.import_module(module), name)
-    return config
+    return specs.for_serving(service, os.environ.get(specs.SPEC_ENV, "")).config_class()
 
 
 def run(service: str) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit status."""
-    cfg = config_class(service).from_env(os.environ)
+    spec = specs.for_serving(service, os.environ.get(specs.SPEC_ENV, ""))
+    cfg = spec.config_class().from_env(os.environ)
     logs.configure(
         service=service,
         instance_id=cfg.instance_id,
@@ -43,7 +30,7 @@ def run(service: str) -> int:
         max_bytes=cfg.log_max_bytes,
         backups=cfg.log_backups,
     )
-    app_module = importlib.import_module(SERVICES[service][1])
+    app_module = importlib.import_module(spec.app)
     if hasattr(app_module, "run"):
         status: int = app_module.run(cfg)
         return status

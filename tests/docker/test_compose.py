@@ -134,6 +134,8 @@ def test_environment_names_dependencies_by_dns(compose: dict[str, Any]) -> None:
         "SHOPNET_ADMIN_PORT": "9080",  # /ready and /metrics, never published
         "SHOPNET_PORT": "3000",
         "SHOPNET_GATEWAY_TOKEN_KEY_FILE": "/run/secrets/gateway_token_key",
+        # The routes of the services it may call, from their specs (shopnet.spec).
+        "SHOPNET_GATEWAY_ROUTES": "/api/products=product:/products:public-reads,/api/orders=order:/orders",
         **token("gateway"),
     }
     assert services["registry"]["environment"] == {

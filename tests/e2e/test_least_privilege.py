@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from shopnet.runtime import datastore_auth, datastores
+from shopnet.runtime import datastores
 from tests.support.servers import scratch_dir
 from tests.support.stack import require_default_resources, shopnet
 
@@ -160,4 +160,4 @@ def test_secrets_stay_out_of_argv_environment_and_status(stack: tuple[str, Path]
         texts.append(Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace"))
     leaked = [v for v in values if any(v in t for t in texts)]
     assert not leaked
-    assert datastore_auth.REDIS_PRODUCT_USER  # the secrets above were real ones
+    assert len(values) > 1 and all(values)  # the secrets above were real ones

@@ -18,9 +18,12 @@ from shopnet.product.cache import GENERATION, LIST_PREFIX
 from shopnet.runtime import backup as pg_backup
 from shopnet.runtime import datastore_auth, datastores, process, users
 from shopnet.runtime.secrets import SecretStore
+from shopnet.topology import default_topology
 from tests.support.servers import free_port, scratch_dir
 
-PRODUCT, ADMIN = "product-secret-1", "admin-secret-1"
+PRODUCT, CART, ADMIN = "product-secret-1", "cart-secret-1", "admin-secret-1"
+PREFIXES = {**datastore_auth.redis_prefixes(default_topology(), "redis"), "cart": "t:cart:"}
+"""The default topology's Redis users, and a second service's beside them."""
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,9 @@ def acl_redis() -> Iterator[str]:
     aclfile = SecretStore(root / "secrets").write(
         "redis",
         "users.acl",
-        datastore_auth.redis_acl(product_password=PRODUCT, admin_password=ADMIN),
+        datastore_auth.redis_acl(
+            PREFIXES, {"product": PRODUCT, "cart": CART}, admin_password=ADMIN
+        ),
         user=user,
     )
     port = free_port()
@@ -66,7 +71,7 @@ async def test_redis_refuses_clients_without_credentials(acl_redis: str) -> None
 
 
 async def test_the_product_user_is_confined_to_its_keys(acl_redis: str) -> None:
-    client = await _client(acl_redis, datastore_auth.REDIS_PRODUCT_USER, PRODUCT)
+    client = await _client(acl_redis, "product", PRODUCT)
     try:
         await client.set("shopnet:product:1", "x")
         assert await client.get("shopnet:product:1") == b"x"
@@ -88,6 +93,21 @@ async def test_the_product_user_is_confined_to_its_keys(acl_redis: str) -> None:
         await client.aclose()
 
 
+async def test_each_service_user_is_confined_to_its_own_prefix(acl_redis: str) -> None:
+    product = await _client(acl_redis, "product", PRODUCT)
+    cart = await _client(acl_redis, "cart", CART)
+    try:
+        await cart.set("t:cart:1", "c")
+        assert await cart.get("t:cart:1") == b"c"
+        await product.set("shopnet:product:2", "p")
+        for forbidden in (cart.get("shopnet:product:2"), product.get("t:cart:1")):
+            with pytest.raises(NoPermissionError):
+                await forbidden
+    finally:
+        await product.aclose()
+        await cart.aclose()
+
+
 async def test_the_admin_user_flushes_but_reads_nothing(acl_redis: str) -> None:
     client = await _client(acl_redis, datastore_auth.REDIS_ADMIN_USER, ADMIN)
     try:
@@ -100,7 +120,7 @@ async def test_the_admin_user_flushes_but_reads_nothing(acl_redis: str) -> None:
 
 
 async def test_the_admin_user_flushes_the_product_prefix_as_restore_does(acl_redis: str) -> None:
-    product = await _client(acl_redis, datastore_auth.REDIS_PRODUCT_USER, PRODUCT)
+    product = await _client(acl_redis, "product", PRODUCT)
     try:
         await product.set("shopnet:product:1", "x")
         await product.set("shopnet:products:list", "y")
@@ -116,6 +136,9 @@ async def test_the_admin_user_flushes_the_product_prefix_as_restore_does(acl_red
         await product.aclose()
 
 
+SCHEMAS = datastore_auth.schemas(default_topology())
+
+
 @pytest.fixture
 async def roles(database_url: str) -> AsyncIterator[dict[str, str]]:
     """The test database with the stack's roles; each service's DSN (its own login role)."""
@@ -124,7 +147,7 @@ async def roles(database_url: str) -> AsyncIterator[dict[str, str]]:
     admin = await asyncpg.connect(database_url)
     try:
         for _ in range(2):  # idempotent: a second `up` runs it again
-            await admin.execute(datastore_auth.roles_sql(passwords, database=database))
+            await admin.execute(datastore_auth.roles_sql(SCHEMAS, passwords, database=database))
     finally:
         await admin.close()
     host = urlsplit(database_url).netloc.rsplit("@", 1)[1]
@@ -138,9 +161,9 @@ async def _migrated(dsn: str, service: str) -> asyncpg.Pool:
     pool = await pg.connect_pool(dsn, min_size=1, max_size=2, wait_seconds=5)
     await pg.migrate(
         pool,
-        schema=datastore_auth.SCHEMAS[service],
+        schema=SCHEMAS[service],
         package=f"shopnet.{service}",
-        role=datastore_auth.owner_role(service),
+        role=datastore_auth.owner_role(SCHEMAS[service]),
     )
     return pool
 

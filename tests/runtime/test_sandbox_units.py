@@ -13,6 +13,7 @@ import pytest
 from shopnet.audit import probe, score
 from shopnet.runtime import datastore_auth, sandbox
 from shopnet.runtime.users import User
+from shopnet.topology import default_topology
 from tests.support.servers import scratch_dir
 
 NOBODY = User("nobody", 65534, 65534)
@@ -162,17 +163,31 @@ def test_weights_are_documented() -> None:
 
 
 def test_acl_file_names_no_plain_password_and_turns_default_off() -> None:
-    text = datastore_auth.redis_acl(product_password="p-secret", admin_password="a-secret")
-    assert "p-secret" not in text and "a-secret" not in text
+    prefixes = datastore_auth.redis_prefixes(default_topology(), "redis")
+    assert prefixes == {"product": "shopnet:product"}  # from default.toml's `uses`
+    text = datastore_auth.redis_acl(
+        {**prefixes, "cart": "t:c[1]"},
+        {"product": "p-secret", "cart": "c-secret"},
+        admin_password="a-secret",
+    )
+    assert "p-secret" not in text and "a-secret" not in text and "c-secret" not in text
     assert text.splitlines()[0].startswith("user default off")
     product = next(line for line in text.splitlines() if line.startswith("user product "))
-    assert "-@dangerous" in product and "~shopnet:product:*" in product and "~*" not in product
+    assert "-@dangerous" in product and "~*" not in product
+    assert [w for w in product.split() if w.startswith("~")] == ["~shopnet:product*"]
+    cart = next(line for line in text.splitlines() if line.startswith("user cart "))
+    assert [w for w in cart.split() if w.startswith("~")] == ["~t:c\\[1\\]*"]  # glob escaped
+    admin = next(line for line in text.splitlines() if line.startswith("user shopnet-admin "))
+    assert "%W~shopnet:product*" in admin and "%W~t:c\\[1\\]*" in admin
 
 
 def test_roles_sql_carries_verifiers_only() -> None:
-    sql = datastore_auth.roles_sql({"product": "p-secret", "order": "o-secret"})
+    schemas = datastore_auth.schemas(default_topology())
+    assert schemas == {"product": "products", "order": "orders"}  # from default.toml's `uses`
+    sql = datastore_auth.roles_sql(schemas, {"product": "p-secret", "order": "o-secret"})
     assert "p-secret" not in sql and "o-secret" not in sql
     assert sql.count("SCRAM-SHA-256$4096:") == 2
+    assert "CREATE SCHEMA IF NOT EXISTS orders AUTHORIZATION orders_owner;" in sql
 
 
 def test_services_get_their_role_and_a_password_file_not_a_password() -> None:
@@ -181,7 +196,7 @@ def test_services_get_their_role_and_a_password_file_not_a_password() -> None:
             "DATABASE_URL": "postgresql://shopnet:super@db:5432/shopnet",
             "REDIS_URL": "redis://r:6379/0",
         },
-        "product",
+        default_topology().service("product"),
         secret_file={"postgres": "/s/pg", "redis": "/s/redis"},
     )
     assert env["DATABASE_URL"] == "postgresql://product_app@db:5432/shopnet"

@@ -8,7 +8,7 @@ product instance. The token closes the remaining gap — any process that can re
 instance directly (local mode: everything on 127.0.0.1) — when a deployment sets
 SHOPNET_INTERNAL_TOKEN_FILE for both sides. The secret stays out of argv and env.
 
-A token per caller: each caller (`CALLERS`) has its own, in a 0600 file
+A token per caller: each caller (its callee's ServiceSpec.internal_callers) has its own, in a 0600 file
 (SHOPNET_INTERNAL_TOKEN_FILE); the serving side knows only their SHA-256 digests,
 each bound to its caller (SHOPNET_INTERNAL_CALLERS_FILE, shopnet.common.bindings),
 so it can tell who calls, and its own file lets no one call anything. Every mode
@@ -30,10 +30,6 @@ from shopnet.common.private import check_private
 from shopnet.errors import ConfigError
 
 AUTHORIZATION = "Authorization"
-CALLERS: dict[str, tuple[str, ...]] = {"product": ("order",)}
-"""Who serves an internal API → who may call it, each with a token of its own."""
-SERVICES = ("product", "order")
-"""Who holds an internal credential: product the callers' digests, order its own token."""
 CALLERS_FILE = "internal-callers"
 TOKEN_FILE = "internal-token"
 _MIN_TOKEN_LENGTH = 16

@@ -33,19 +33,28 @@ from shopnet.gateway.keys import DISCOVERY, FORWARDERS, GATEWAY_CONFIG, GATEWAY_
 from shopnet.gateway.metrics import GatewayMetrics
 from shopnet.gateway.proxy import Forwarder
 from shopnet.gateway.ratelimit import RateLimiter
-from shopnet.gateway.routes import ROUTES, Route
+from shopnet.gateway.routes import Route, parse_routes
 from shopnet.gateway.workers import supervise
 
 _GC_YOUNG_THRESHOLD = 10_000  # CPython's default is 700
 
 
+def builtin_routes() -> tuple[Route, ...]:
+    from shopnet.spec import BUILTIN
+
+    return tuple(route for spec in BUILTIN.values() for route in spec.routes)
+
+
 def create_app(
     cfg: GatewayConfig,
     *,
-    routes: tuple[Route, ...] = ROUTES,
+    routes: tuple[Route, ...] | None = None,
     max_answer_bytes: int = MAX_ANSWER_BYTES,
 ) -> web.Application:
-    """The gateway for `routes`; upstream answers over `max_answer_bytes` become 502."""
+    """The gateway for `routes` (default: its configured ones, else our services' from their
+    specs); upstream answers over `max_answer_bytes` become 502."""
+    if routes is None:
+        routes = parse_routes(cfg.routes) or builtin_routes()
     services = list(dict.fromkeys(route.service for route in routes))
     app = create_base_app(cfg)
     # Our collectors join the base app's registry, so one /metrics shows both.

@@ -8,6 +8,7 @@ from typing import ClassVar
 from shopnet.common.config import ServiceConfig, setting
 from shopnet.errors import ConfigError
 from shopnet.gateway.edge import parse_networks
+from shopnet.gateway.routes import parse_routes
 
 DISCOVERIES = ("registry", "dns")
 
@@ -49,6 +50,13 @@ class GatewayConfig(ServiceConfig):
     )
     max_ejection_seconds: float = setting(
         "SHOPNET_GATEWAY_MAX_EJECTION_SECONDS", 300.0, "Longest ejection."
+    )
+    routes: str = setting(
+        "SHOPNET_GATEWAY_ROUTES",
+        "",
+        "The routing table, `/prefix=service:/upstream[:public-reads]`, comma-separated: the "
+        "runtime's, from the specs of the services the topology lets the gateway call "
+        "(empty: our product and order services').",
     )
     idempotent_services: str = setting(
         "SHOPNET_GATEWAY_IDEMPOTENT_SERVICES",
@@ -138,6 +146,7 @@ class GatewayConfig(ServiceConfig):
     def __post_init__(self) -> None:
         ServiceConfig.__post_init__(self)
         parse_networks(self.trusted_proxies)  # ConfigError at start, not per request
+        parse_routes(self.routes)
         for name in (
             "try_timeout_seconds",
             "connect_timeout_seconds",

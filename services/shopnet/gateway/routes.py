@@ -1,11 +1,16 @@
 """The route table: which public path prefix goes to which service, under which upstream path.
 
-Data, not code: adding a service to the gateway is one more line here.
+Data, not code: each service's spec (shopnet.spec) carries its routes; the runtime hands
+the gateway those of the services it may call (SHOPNET_GATEWAY_ROUTES, `format_routes`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from shopnet.errors import ConfigError
+
+_PUBLIC_READS = "public-reads"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +43,28 @@ class Route:
         return location
 
 
-ROUTES: tuple[Route, ...] = (
-    Route("/api/products", "product", "/products", public_reads=True),
-    Route("/api/orders", "order", "/orders"),
-)
+def format_routes(routes: tuple[Route, ...]) -> str:
+    """`/api/products=product:/products:public-reads,/api/orders=order:/orders`."""
+    return ",".join(
+        f"{r.prefix}={r.service}:{r.upstream_prefix}"
+        + (f":{_PUBLIC_READS}" if r.public_reads else "")
+        for r in routes
+    )
+
+
+def parse_routes(text: str) -> tuple[Route, ...]:
+    """The routes `format_routes` wrote."""
+    routes = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        prefix, _, target = item.partition("=")
+        service, _, rest = target.partition(":")
+        upstream, _, flag = rest.partition(":")
+        if not (prefix.startswith("/") and service and upstream.startswith("/")) or flag not in {
+            "",
+            _PUBLIC_READS,
+        }:
+            raise ConfigError(
+                f"malformed route {item!r} (want /prefix=service:/upstream[:{_PUBLIC_READS}])"
+            )
+        routes.append(Route(prefix, service, upstream, public_reads=bool(flag)))
+    return tuple(routes)

@@ -289,8 +289,16 @@ def break_cache_credentials(driver: Driver) -> None:
     from shopnet.runtime import datastore_auth
 
     store = _confinement(driver).secrets
+    prefixes = datastore_auth.redis_prefixes(driver.topology, "redis")
+    # The product's user gets a password nobody holds; any other user keeps its own.
+    passwords = {
+        name: store.path(name, "redis").read_text().strip()
+        for name in prefixes
+        if name != "product"
+    }
+    passwords["product"] = secrets.token_urlsafe(24)
     text = datastore_auth.redis_acl(
-        product_password=secrets.token_urlsafe(24), admin_password=store.get(RUNTIME, "redis-admin")
+        prefixes, passwords, admin_password=store.get(RUNTIME, "redis-admin")
     )
     _write_acl(driver, text)
     _restart(driver, "redis-1")
@@ -332,5 +340,5 @@ def fix_cache_credentials(driver: Driver) -> None:
 def restore_cache_credentials(driver: Driver) -> None:
     """The ACL file written again from the stack's secrets, and Redis restarted."""
     topology = driver.topology
-    _confinement(driver).redis_aclfile(topology.service("redis"), topology.service("product"))
+    _confinement(driver).redis_aclfile(topology.service("redis"), topology)
     _restart(driver, "redis-1")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shopnet.errors import ConfigError, DriverError, ShopnetError
+from shopnet.runtime import datastore_auth
 from shopnet.runtime.datastores import find_binary
 from shopnet.topology.model import Durability, Engine, Service, Topology
 from shopnet.topology.wiring import DB_NAME, DB_USER
@@ -54,8 +55,7 @@ class Flush:
     @property
     def pattern(self) -> str:
         """SCAN MATCH pattern of the prefix (glob characters in it escaped)."""
-        escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in self.key_prefix)
-        return f"{escaped}*"
+        return datastore_auth.key_pattern(self.key_prefix)
 
 
 def database(topology: Topology) -> tuple[Service, tuple[str, ...]]:

@@ -16,9 +16,10 @@ import dataclasses
 import os
 import signal
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from shopnet import spec as specs
 from shopnet.common import internal
 from shopnet.common.bindings import BINDINGS_HEADER, binding_line
 from shopnet.errors import DriverError
@@ -26,7 +27,7 @@ from shopnet.runtime import datastore_auth, datastores, sandbox, tokens, users
 from shopnet.runtime.process import ProcessSpec
 from shopnet.runtime.secrets import RUNTIME, SecretStore
 from shopnet.runtime.state import Layout
-from shopnet.topology.model import Kind, Service
+from shopnet.topology.model import Kind, Service, Topology
 from shopnet.topology.wiring import DB_NAME, DB_USER
 
 REGISTRY_TOKEN = "registry-token"
@@ -70,7 +71,11 @@ class Confinement:
         box = sandbox.Sandbox(
             user=user,
             writable=own,
-            readable=(self.secrets.folder(service.name, user=user),),
+            # A service's declared code directory (shopnet.spec) may be hidden like a home.
+            readable=(
+                self.secrets.folder(service.name, user=user),
+                *((Path(service.code),) if service.code else ()),
+            ),
             private_pids=private_pids,
             hostname=spec.instance if private_pids else None,
         )
@@ -90,11 +95,11 @@ class Confinement:
         """`env` with the service's own datastore credentials, as files only it can read."""
         user = self.user(service)
         files: dict[str, str] = {}
-        if "DATABASE_URL" in env and service.name in datastore_auth.SCHEMAS:
+        if "DATABASE_URL" in env and datastore_auth.schema_of(service):
             files["postgres"] = str(self.secrets.file(service.name, "postgres", user=user))
         if "REDIS_URL" in env:
             files["redis"] = str(self.secrets.file(service.name, "redis", user=user))
-        return datastore_auth.authenticated_environment(env, service.name, secret_file=files)
+        return datastore_auth.authenticated_environment(env, service, secret_file=files)
 
     def registration_secret(self, instance: str, service: Service) -> Path | None:
         """The instance's own registry secret (0600, its user's), kept across its restarts.
@@ -123,12 +128,15 @@ class Confinement:
 
     def token_key(self, service: Service) -> Path | None:
         """The stack's token signing key where `service` may read it, if it verifies tokens."""
+        if not specs.spec_of(service).verifies_tokens:
+            return None
         return tokens.key_copy(self.secrets, service.name, user=self.user(service))
 
-    def internal_credential(self, service: Service) -> tuple[str, Path] | None:
-        """(setting, file) of `service`'s internal-API credential, if it has one: a caller's
-        own token, or for a serving side the digests of its callers' tokens."""
-        if callers := internal.CALLERS.get(service.name):
+    def internal_credential(self, service: Service, topology: Topology) -> tuple[str, Path] | None:
+        """(setting, file) of `service`'s internal-API credential, if it has one (the
+        services' specs): a caller's own token, or for a callee its callers' tokens' digests."""
+        all_callers = specs.internal_callers(topology)
+        if callers := all_callers.get(service.name):
             lines = BINDINGS_HEADER + "".join(
                 binding_line(caller, self._internal_token(caller)) for caller in callers
             )
@@ -136,7 +144,7 @@ class Confinement:
                 service.name, internal.CALLERS_FILE, lines, user=self.user(service)
             )
             return "SHOPNET_INTERNAL_CALLERS_FILE", path
-        if any(service.name in callers for callers in internal.CALLERS.values()):
+        if any(service.name in callers for callers in all_callers.values()):
             self._internal_token(service.name)
             return "SHOPNET_INTERNAL_TOKEN_FILE", self.secrets.path(
                 service.name, internal.TOKEN_FILE
@@ -150,27 +158,26 @@ class Confinement:
 
     # -- datastores -----------------------------------------------------------
 
-    def redis_aclfile(self, redis: Service, product: Service | None) -> Path:
-        """Write Redis's ACL file (hashed passwords, readable by the redis user only).
-
-        Without a product service among its users (a smaller topology) there is no product user.
-        """
+    def redis_aclfile(self, redis: Service, topology: Topology) -> Path:
+        """Write Redis's ACL file (hashed passwords, readable by the redis user only): a user
+        for each service whose `uses` name this Redis, on its key prefix."""
+        prefixes = datastore_auth.redis_prefixes(topology, redis.name)
+        passwords = {
+            name: self.secrets.get(name, "redis", user=self.user(topology.service(name)))
+            for name in prefixes
+        }
         text = datastore_auth.redis_acl(
-            product_password=(
-                self.secrets.get(product.name, "redis", user=self.user(product))
-                if product is not None
-                else None
-            ),
-            admin_password=self.secrets.get(RUNTIME, "redis-admin"),
+            prefixes, passwords, admin_password=self.secrets.get(RUNTIME, "redis-admin")
         )
         return self.secrets.write(redis.name, "users.acl", text, user=self.user(redis))
 
-    def grant_postgres(self, *, host: str, port: int, services: Sequence[Service]) -> None:
-        """Create/refresh the owner and login roles of `services` (as the bootstrap superuser)."""
+    def grant_postgres(self, *, host: str, port: int, topology: Topology) -> None:
+        """Create/refresh the owner and login role of every service with a schema in
+        `topology` (as the bootstrap superuser)."""
+        schemas = datastore_auth.schemas(topology)
         passwords = {
-            s.name: self.secrets.get(s.name, "postgres", user=self.user(s))
-            for s in services
-            if s.name in datastore_auth.SCHEMAS
+            name: self.secrets.get(name, "postgres", user=self.user(topology.service(name)))
+            for name in schemas
         }
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -183,7 +190,7 @@ class Confinement:
         ]
         done = subprocess.run(
             argv,
-            input="\\set ON_ERROR_STOP on\n" + datastore_auth.roles_sql(passwords),
+            input="\\set ON_ERROR_STOP on\n" + datastore_auth.roles_sql(schemas, passwords),
             env=env,
             capture_output=True,
             text=True,

@@ -1,22 +1,25 @@
 """Who may do what in Redis and PostgreSQL: ACL users, roles, and the services' credentials.
 
-Redis (an `--aclfile`; docs/security.md): the default user is off; `product` may run
-reads, writes, scripts and connection commands on the product service's keys only
-(`shopnet:product:*`, `shopnet:product-token:*`, `shopnet:products:*`), nothing
-dangerous, plus TIME (a new list generation starts from Redis' clock);
-`shopnet-admin` (the runtime: health checks, and the prefix flush after a restore
-and in the bench — a SCAN + UNLINK script) may ping, flush and delete the product's
-keys (write-only, `%W~`) but read no key. Passwords are stored as SHA-256 in the
-ACL file.
+All of it is derived from the topology's `uses` (a service's schema, its Redis key
+prefix), the same in local, netns, docker, swarm and Kubernetes mode:
+
+Redis (an `--aclfile`; docs/security.md): the default user is off; every service
+that uses the Redis has a user of its own name that may run reads, writes, scripts
+and connection commands on the keys under its declared `key_prefix` only (one
+pattern, `~<prefix>*`, the one a restore's flush matches), nothing dangerous, plus
+TIME (the product's list generation starts from Redis' clock); `shopnet-admin`
+(the runtime: health checks, and the prefix flush after a restore and in the bench
+— a SCAN + UNLINK script) may ping, flush and delete its users' keys (write-only,
+`%W~`) but read no key. Passwords are stored as SHA-256 in the ACL file.
 
 PostgreSQL: the bootstrap superuser `shopnet` is kept for the runtime (roles,
-backup, restore) only. Each service schema has a NOLOGIN owner (`products_owner`,
-`orders_owner`) that owns its tables; each service logs in as its own role
-(`product_app`, `order_app`) with data privileges on its own schema and nothing
-else, and runs its migrations after `SET ROLE <owner>` (a NOINHERIT membership:
-the owner's rights exist only while it says so). PUBLIC loses CONNECT/TEMP on the
-database. Passwords go to the server as SCRAM verifiers, so no plaintext reaches a
-server log even when a statement fails.
+backup, restore) only. Each schema a service declares has a NOLOGIN owner
+(`<schema>_owner`) that owns its tables; each service logs in as its own role
+(`<service>_app`) with data privileges on its own schema and nothing else, and runs
+its migrations after `SET ROLE <owner>` (a NOINHERIT membership: the owner's rights
+exist only while it says so). PUBLIC loses CONNECT/TEMP on the database. Passwords
+go to the server as SCRAM verifiers, so no plaintext reaches a server log even when
+a statement fails.
 """
 
 from __future__ import annotations
@@ -28,14 +31,11 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
+from shopnet.errors import ConfigError
+from shopnet.topology.model import Service, Topology
 from shopnet.topology.wiring import DB_NAME
 
-REDIS_PRODUCT_USER = "product"
 REDIS_ADMIN_USER = "shopnet-admin"
-REDIS_PRODUCT_KEYS = ("shopnet:product:*", "shopnet:product-token:*", "shopnet:products:*")
-
-SCHEMAS = {"product": "products", "order": "orders"}
-"""Service → the schema it owns."""
 
 SCRAM_ITERATIONS = 4096
 
@@ -43,22 +43,43 @@ SCRAM_ITERATIONS = 4096
 # -- Redis ---------------------------------------------------------------------
 
 
-def redis_acl(*, product_password: str | None, admin_password: str) -> str:
+def key_pattern(prefix: str) -> str:
+    """The glob of every key under `prefix` (its glob characters escaped): the ACL's key
+    pattern and the restore's SCAN MATCH alike."""
+    escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix)
+    return f"{escaped}*"
+
+
+def redis_prefixes(topology: Topology, redis: str) -> dict[str, str]:
+    """Service → the key prefix it owns in the Redis datastore `redis` (its ACL user's keys)."""
+    found: dict[str, str] = {}
+    for service, use in topology.users_of(redis):
+        if not use.key_prefix:
+            raise ConfigError(
+                f"service {service.name} uses {redis} without a key_prefix: its Redis user "
+                "would have no keys"
+            )
+        found[service.name] = use.key_prefix
+    return found
+
+
+def redis_acl(
+    prefixes: Mapping[str, str], passwords: Mapping[str, str], *, admin_password: str
+) -> str:
     """The ACL file: rules apply left to right; `resetchannels` denies pub/sub.
 
-    `product_password` None: the topology has no product service, so no product user.
+    One user per service in `prefixes` (`redis_prefixes`), named after it, with its
+    password from `passwords`; the admin may delete every one of their keys.
     """
-    keys = " ".join(f"~{pattern}" for pattern in REDIS_PRODUCT_KEYS)
-    deletable = " ".join(f"%W~{pattern}" for pattern in REDIS_PRODUCT_KEYS)
-    product = (
-        f"user {REDIS_PRODUCT_USER} on #{_sha256(product_password)} resetkeys {keys} "
+    users = "".join(
+        f"user {service} on #{_sha256(passwords[service])} resetkeys ~{key_pattern(prefix)} "
         "resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +time\n"
-        if product_password is not None
-        else ""
+        for service, prefix in sorted(prefixes.items())
     )
+    deletable = " ".join(f"%W~{key_pattern(p)}" for _, p in sorted(prefixes.items()))
     return (
         "user default off resetkeys resetchannels -@all\n"
-        + product
+        + users
         + f"user {REDIS_ADMIN_USER} on #{_sha256(admin_password)} resetkeys {deletable} "
         "resetchannels -@all +@connection +flushall +info +eval +scan +unlink\n"
     )
@@ -71,8 +92,20 @@ def _sha256(password: str) -> str:
 # -- PostgreSQL ----------------------------------------------------------------
 
 
-def owner_role(service: str) -> str:
-    return f"{SCHEMAS[service]}_owner"
+def schemas(topology: Topology) -> dict[str, str]:
+    """Service → the PostgreSQL schema it owns (its `uses`)."""
+    return {service.name: schema for service in topology.services if (schema := schema_of(service))}
+
+
+def schema_of(service: Service) -> str | None:
+    """The schema `service` declares in a PostgreSQL use (validation: one at most).
+
+    A use names a datastore; only PostgreSQL uses carry a schema (load.validate)."""
+    return next((use.schema for use in service.uses if use.schema), None)
+
+
+def owner_role(schema: str) -> str:
+    return f"{schema}_owner"
 
 
 def login_role(service: str) -> str:
@@ -93,15 +126,19 @@ def scram_verifier(password: str, *, salt: bytes | None = None) -> str:
     )
 
 
-def roles_sql(passwords: Mapping[str, str], *, database: str = DB_NAME) -> str:
-    """Idempotent SQL (run as the superuser) giving each service in `passwords` its roles."""
+def roles_sql(
+    schemas: Mapping[str, str], passwords: Mapping[str, str], *, database: str = DB_NAME
+) -> str:
+    """Idempotent SQL (run as the superuser) giving each service in `passwords` its roles
+    on its schema in `schemas` (`schemas(topology)`)."""
     lines = [
         "SET client_min_messages = warning;",
         f"REVOKE ALL ON DATABASE {database} FROM PUBLIC;",
         "REVOKE ALL ON SCHEMA public FROM PUBLIC;",
     ]
     for service, password in sorted(passwords.items()):
-        schema, owner, login = SCHEMAS[service], owner_role(service), login_role(service)
+        schema = schemas[service]
+        owner, login = owner_role(schema), login_role(service)
         verifier = scram_verifier(password)
         lines += [
             "DO $$ BEGIN",
@@ -141,7 +178,7 @@ def roles_sql(passwords: Mapping[str, str], *, database: str = DB_NAME) -> str:
 
 
 def authenticated_environment(
-    env: Mapping[str, str], service: str, *, secret_file: Mapping[str, str]
+    env: Mapping[str, str], service: Service, *, secret_file: Mapping[str, str]
 ) -> dict[str, str]:
     """`env` (from topology wiring) with the service's own credentials instead of the superuser's.
 
@@ -149,12 +186,12 @@ def authenticated_environment(
     password (a host path, or /run/secrets/… in a container).
     """
     out = dict(env)
-    if "DATABASE_URL" in out and service in SCHEMAS:
-        out["DATABASE_URL"] = _with_user(out["DATABASE_URL"], login_role(service))
+    if "DATABASE_URL" in out and (schema := schema_of(service)):
+        out["DATABASE_URL"] = _with_user(out["DATABASE_URL"], login_role(service.name))
         out["DATABASE_PASSWORD_FILE"] = secret_file["postgres"]
-        out["SHOPNET_DB_MIGRATION_ROLE"] = owner_role(service)
+        out["SHOPNET_DB_MIGRATION_ROLE"] = owner_role(schema)
     if "REDIS_URL" in out:
-        out["REDIS_URL"] = _with_user(out["REDIS_URL"], REDIS_PRODUCT_USER)
+        out["REDIS_URL"] = _with_user(out["REDIS_URL"], service.name)
         out["REDIS_PASSWORD_FILE"] = secret_file["redis"]
     return out
 

@@ -228,7 +228,7 @@ class HostedDriver(Driver):
         )
         # pg_dump's SQL recreates the tables as the superuser: hand them back to their owners.
         Confinement(self.layout).grant_postgres(
-            host=record.address, port=record.port, services=list(self.topology.services)
+            host=record.address, port=record.port, topology=self.topology
         )
         flushes = pg_backup.flushes(self.topology)
         for item in flushes:

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
 
+from shopnet import spec as specs
 from shopnet.errors import DriverError, ReadinessTimeout
+from shopnet.gateway.routes import format_routes
 from shopnet.runtime import datastores, process
 from shopnet.runtime.confine import Confinement, redis_auth
 from shopnet.runtime.probe import expected_registrations, get_json, wait_registered
@@ -113,8 +115,7 @@ class Launcher:
         make_spec, wait_for = kit.spec, kit.wait
         if engine is Engine.REDIS:
             # Its ACL file (default user off) and the runtime's own login for health checks.
-            users = [u for u, _ in self.topology.users_of(service.name) if u.name == "product"]
-            aclfile = self._confinement.redis_aclfile(service, users[0] if users else None)
+            aclfile = self._confinement.redis_aclfile(service, self.topology)
             make_spec = functools.partial(kit.spec, aclfile=aclfile)
             wait_for = functools.partial(kit.wait, auth=redis_auth(self.layout))
         spec = make_spec(
@@ -128,7 +129,7 @@ class Launcher:
         self._await(pid, placement, lambda: wait_for(placement.address, placement.port, timeout=2))
         if engine is Engine.POSTGRES:
             self._confinement.grant_postgres(
-                host=placement.address, port=placement.port, services=self.topology.services
+                host=placement.address, port=placement.port, topology=self.topology
             )
 
     # -- our services ---------------------------------------------------------
@@ -154,9 +155,12 @@ class Launcher:
         env[setting] = str(self._confinement.registry_token(service, self.topology.services))
         if (identity := self._confinement.registration_secret(placement.name, service)) is not None:
             env["SHOPNET_REGISTRATION_SECRET_FILE"] = str(identity)
-        if credential := self._confinement.internal_credential(service):
+        if credential := self._confinement.internal_credential(service, self.topology):
             setting, path = credential
             env[setting] = str(path)
+        env.update(specs.launch_environment(service))
+        if service.name == "gateway":
+            env["SHOPNET_GATEWAY_ROUTES"] = format_routes(specs.gateway_routes(self.topology))
         if key := self._confinement.token_key(service):
             env["SHOPNET_GATEWAY_TOKEN_KEY_FILE"] = str(key)
         if service.name == "registry" and not ip_address(placement.address).is_loopback:

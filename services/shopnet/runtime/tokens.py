@@ -2,7 +2,7 @@
 
 The key is made at the first `up` (32 random bytes, hex, 0600 in the runtime's own
 secrets folder) and kept with the data, so tokens stay valid across restarts until
-`down --volumes`. The gateway — the one service that verifies tokens — gets a copy
+`down --volumes`. The gateway — the one service whose spec verifies tokens — gets a copy
 in its own folder (or its container's secret); no other service sees it.
 """
 
@@ -16,8 +16,6 @@ from shopnet.runtime.secrets import RUNTIME, SecretStore
 from shopnet.runtime.users import User
 
 KEY = "token-key"
-VERIFIERS = ("gateway",)
-"""The services given the key: only the gateway verifies tokens."""
 
 
 def key_text(store: SecretStore) -> str:
@@ -30,10 +28,8 @@ def key_text(store: SecretStore) -> str:
     return text
 
 
-def key_copy(store: SecretStore, service: str, *, user: User | None = None) -> Path | None:
-    """The key in `service`'s own folder, if it is a verifier (else None)."""
-    if service not in VERIFIERS:
-        return None
+def key_copy(store: SecretStore, service: str, *, user: User | None = None) -> Path:
+    """The key in `service`'s own folder: only for a verifier (ServiceSpec.verifies_tokens)."""
     return store.write(service, KEY, key_text(store), user=user)
 
 

@@ -49,10 +49,11 @@ def load(path: Path | None = None) -> Topology:
         raise ConfigError(f"cannot read topology {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"topology {path} is not valid TOML: {exc}") from None
-    return parse(data, source=str(path))
+    return parse(data, source=str(path), base=path.resolve().parent)
 
 
-def parse(data: dict[str, Any], *, source: str) -> Topology:
+def parse(data: dict[str, Any], *, source: str, base: Path | None = None) -> Topology:
+    """The topology in `data`; a service's `code` is relative to `base` (the file's folder)."""
     try:
         tiers = tuple(
             Tier(
@@ -85,6 +86,8 @@ def parse(data: dict[str, Any], *, source: str) -> Topology:
                     for u in s.get("uses", ())
                 ),
                 admin_port=int(s.get("admin_port", 0)),
+                spec=str(s.get("spec", "")),
+                code=_code_dir(s.get("code", ""), base),
             )
             for name, s in data["services"].items()
         )
@@ -123,6 +126,12 @@ def _wirings(data: dict[str, Any]) -> dict[str, Any]:
             name=single["name"], bridge="", subnet=IPv4Network(single["subnet"])
         )
     return found
+
+
+def _code_dir(code: str, base: Path | None) -> str:
+    if not code:
+        return ""
+    return str(((base or Path.cwd()) / code).resolve())
 
 
 def _datastore(spec: dict[str, Any]) -> Datastore | None:

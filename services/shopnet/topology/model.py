@@ -138,6 +138,11 @@ class Service:
     admin_port: int = 0
     """Port of its admin listener (/ready, /metrics), reachable from the host only; 0: none,
     they are on `port`."""
+    spec: str = ""
+    """`module:attr` of its ServiceSpec (shopnet.spec); empty: ours of its name."""
+    code: str = ""
+    """The directory `spec`'s module (and the service's code) is imported from: added to
+    its processes' PYTHONPATH and sandbox, nothing else (file: relative to the topology)."""
 
     @property
     def scalable(self) -> bool:
