@@ -14,19 +14,16 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import time
 from ipaddress import IPv4Network
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shopnet.errors import DriverError, StateError
 from shopnet.hostnet import tools
+from shopnet.lab import cache_faults, shaping
 from shopnet.runtime.base import Driver
-from shopnet.runtime.capabilities import TierShaping
 from shopnet.runtime.confine import Confinement
-from shopnet.runtime.secrets import RUNTIME
 
 if TYPE_CHECKING:
     from shopnet_netns.plan import NetworkPlan
@@ -240,23 +237,10 @@ def set_offloads(driver: Driver, instance: str, *, on: bool) -> None:
         raise DriverError(f"switching {instance}'s offloads: {exc}") from None
 
 
-# -- a rate limit on one tier's links --------------------------------------------------
+# -- a rate limit on one tier's links (any mode with TierShaping: netns, docker) ---------
 
-
-def limit_rate(driver: Driver, tier: str, rate: str) -> None:
-    from shopnet.hostnet.ratelimit import Rate
-
-    _shaping(driver).netem(tier, delay_ms=0.0, loss_pct=0.0, clear=False, rate=Rate.parse(rate))
-
-
-def clear_rate(driver: Driver, tier: str) -> None:
-    _shaping(driver).netem(tier, delay_ms=0.0, loss_pct=0.0, clear=True)
-
-
-def _shaping(driver: Driver) -> TierShaping:
-    if not isinstance(driver, TierShaping):
-        raise DriverError(f"{driver.mode} mode cannot shape a tier's links")
-    return driver
+limit_rate = shaping.limit_rate
+clear_rate = shaping.clear_rate
 
 
 # -- the cache's credentials broken --------------------------------------------------
@@ -284,53 +268,22 @@ def _restart(driver: Driver, instance: str, timeout: float = 30.0) -> None:
     raise StateError(f"{instance} did not come back within {timeout:.0f} s (see `shopnet status`)")
 
 
-def break_cache_credentials(driver: Driver) -> None:
-    """Redis's ACL file with another password for the product user, and Redis restarted."""
-    from shopnet.runtime import datastore_auth
-
-    store = _confinement(driver).secrets
-    text = datastore_auth.redis_acl(
-        product_password=secrets.token_urlsafe(24), admin_password=store.get(RUNTIME, "redis-admin")
-    )
-    _write_acl(driver, text)
+def _restart_redis(driver: Driver) -> None:
     _restart(driver, "redis-1")
 
 
-def _acl_path(driver: Driver) -> Path:
-    return _confinement(driver).secrets.path("redis", "users.acl")
-
-
-def _write_acl(driver: Driver, text: str) -> None:
-    path = _acl_path(driver)
-    stat = path.stat()
-    tmp = path.with_name(".users.acl.lab")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.chown(tmp, stat.st_uid, stat.st_gid)
-    tmp.replace(path)
+def break_cache_credentials(driver: Driver) -> None:
+    """Redis's ACL file with another password for the product user, and Redis restarted."""
+    cache_faults.break_credentials(driver, _restart_redis)
 
 
 def fix_cache_credentials(driver: Driver) -> None:
-    """A student's fix: the product user's hash in the ACL file made the SHA-256 of the
-    password the product service reads, then Redis restarted."""
-    import hashlib
-
-    store = _confinement(driver).secrets
-    password = store.path("product", "redis").read_text().strip()
-    wanted = hashlib.sha256(password.encode()).hexdigest()
-    lines = []
-    for line in _acl_path(driver).read_text().splitlines():
-        if line.startswith("user product "):
-            words = [f"#{wanted}" if w.startswith("#") else w for w in line.split()]
-            line = " ".join(words)
-        lines.append(line)
-    _write_acl(driver, "\n".join(lines) + "\n")
-    _restart(driver, "redis-1")
+    """A student's fix: the product user's hash made that of its password; Redis restarted."""
+    cache_faults.fix_credentials(driver, _restart_redis)
 
 
 def restore_cache_credentials(driver: Driver) -> None:
     """The ACL file written again from the stack's secrets, and Redis restarted."""
     topology = driver.topology
     _confinement(driver).redis_aclfile(topology.service("redis"), topology.service("product"))
-    _restart(driver, "redis-1")
+    _restart_redis(driver)

@@ -89,6 +89,7 @@ def check_fits(lab: Lab, driver: Driver) -> None:
         f"lab {lab.name} needs a {lab.mode} stack with the {lab.wiring} wiring on "
         f"{'one host' if lab.hosts == 1 else f'{lab.hosts} hosts'} (running: {running}); "
         f"`shopnet down`, then `shopnet up --mode {lab.mode}`"
+        + (f" --hosts {lab.hosts}" if lab.hosts > 1 else "")
     )
 
 

@@ -1,0 +1,121 @@
+"""The docker labs on one real docker stack (tiered): start makes `check` fail with the lab's
+message, the reference fix makes it pass, `reset` alone restores a stack that passes
+`validate`, and `down` leaves nothing of a planted fault on the host."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from shopnet.lab import docker_faults, session
+from shopnet.lab.catalog import BY_NAME, DOCKER_LABS, Lab
+from shopnet.runtime.progress import Progress
+from shopnet_docker.driver import DockerDriver
+from shopnet_docker.engine import Docker
+from shopnet_docker.images import BuildReport
+from tests.docker.conftest import leftovers
+from tests.docker.helpers import clear_own_leftovers, isolated_topology, shopnet, topology_toml
+
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.slow,
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the labs' faults need root (tc, ip link)"),
+]
+
+PREFIX = "snl"
+NO_COMPAT = {"SHOPNET_COMPAT_PORT": "0"}
+
+
+@pytest.fixture(scope="module")
+def stack(
+    docker: Docker, images: BuildReport, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[DockerDriver, list[str]]]:
+    """The driver of one docker stack, and the global options that reach it from the CLI."""
+    topology = isolated_topology(prefix=PREFIX)
+    root = tmp_path_factory.mktemp("docker-labs")
+    path = root / "topology.toml"
+    path.write_text(topology_toml(topology))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SHOPNET_COMPAT_PORT", "0")
+        driver = DockerDriver(topology=topology, root=root / "state", progress=Progress(quiet=True))
+        try:
+            clear_own_leftovers(driver)
+            driver.up(scale={})
+            yield driver, ["--state-dir", str(root / "state"), "--topology", str(path)]
+        finally:
+            driver.down(volumes=True)
+            assert leftovers(docker, PREFIX) == []
+
+
+def lab(args: list[str], *verb: str) -> subprocess.CompletedProcess[str]:
+    result: subprocess.CompletedProcess[str] = shopnet(
+        *args, "lab", *verb, "--mode", "docker", env=NO_COMPAT
+    )
+    return result
+
+
+def failing_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("FAIL")]
+
+
+@pytest.mark.parametrize("name", [lab.name for lab in DOCKER_LABS])
+def test_docker_lab_fails_until_fixed_and_reset_alone_restores(
+    stack: tuple[DockerDriver, list[str]], name: str
+) -> None:
+    driver, args = stack
+    this: Lab = BY_NAME[name]
+    started = lab(args, "start", name)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.startswith(f"lab {name} started: {this.symptom}")
+
+    checked = lab(args, "check")
+    print(checked.stdout)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    expectation, text = this.expect
+    wanted = [line for line in failing_lines(checked.stdout) if f"FAIL  {expectation}:" in line]
+    assert wanted and text in wanted[0], checked.stdout
+    hint = lab(args, "hint").stdout.strip()
+    assert hint == f"hint 1 of {len(this.hints)}: {this.hints[0]}"
+
+    this.fix(driver)  # the reference solution: what docs/labs.md shows
+    session.settle(driver)
+    fixed = lab(args, "check")
+    print(fixed.stdout)
+    assert fixed.returncode == 0, fixed.stdout
+    assert fixed.stdout.splitlines()[-1] == f"lab {name}: solved, every expectation holds"
+    assert lab(args, "reset").stdout.strip() == f"lab {name} reset"
+
+    # Again, and this time `reset` alone.
+    assert lab(args, "start", name).returncode == 0
+    bound = json.loads(driver.layout.lab_file.read_text())["bound_ms"]
+    assert lab(args, "reset").stdout.strip() == f"lab {name} reset"
+    assert not driver.layout.lab_file.exists()
+    after = shopnet(*args, "validate", "--mode", "docker", "--p99-bound", str(bound))
+    assert after.returncode == 0, after.stdout
+
+
+def test_down_leaves_nothing_of_a_planted_fault_on_the_host(
+    stack: tuple[DockerDriver, list[str]],
+) -> None:
+    """Last: the host ends of a shaped tier's veths and of a shortened leg go with the
+    containers; nothing of ours stays in the host's qdiscs or links."""
+    driver, args = stack
+    docker_faults.plant_mtu(driver, "product-1", "backend", 1200)
+    short = docker_faults.host_veth(driver, "product-1", "backend")
+    assert lab(args, "start", "docker-slow-database-tier").returncode == 0
+    from shopnet_docker import links
+
+    shaped = links.root_qdiscs(links.links(driver.stack.containers(), "database"))
+    hosts = [key.split("/", 1)[1] for key, kind in shaped.items() if key.startswith("host/")]
+    assert hosts and all(shaped[f"host/{h}"] == "tbf" for h in hosts), shaped
+    down = shopnet(*args, "down", "--mode", "docker", env=NO_COMPAT)
+    assert down.returncode == 0, down.stderr
+    assert not driver.layout.lab_file.exists()
+    for veth in [short, *hosts]:
+        gone = subprocess.run(["ip", "link", "show", "dev", veth], capture_output=True)
+        assert gone.returncode != 0, f"{veth} outlived `down`"
