@@ -4,21 +4,21 @@ message, the reference fix makes it pass, `reset` alone restores a stack that pa
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from shopnet.lab import docker_faults, session
-from shopnet.lab.catalog import BY_NAME, DOCKER_LABS, Lab
+from shopnet.lab import docker_faults
+from shopnet.lab.catalog import DOCKER_LABS
 from shopnet.runtime.progress import Progress
 from shopnet_docker.driver import DockerDriver
 from shopnet_docker.engine import Docker
 from shopnet_docker.images import BuildReport
 from tests.docker.conftest import leftovers
 from tests.docker.helpers import clear_own_leftovers, isolated_topology, shopnet, topology_toml
+from tests.e2e.labflow import exercise
 
 pytestmark = [
     pytest.mark.docker,
@@ -59,44 +59,19 @@ def lab(args: list[str], *verb: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def failing_lines(output: str) -> list[str]:
-    return [line for line in output.splitlines() if line.startswith("FAIL")]
-
-
 @pytest.mark.parametrize("name", [lab.name for lab in DOCKER_LABS])
 def test_docker_lab_fails_until_fixed_and_reset_alone_restores(
     stack: tuple[DockerDriver, list[str]], name: str
 ) -> None:
     driver, args = stack
-    this: Lab = BY_NAME[name]
-    started = lab(args, "start", name)
-    assert started.returncode == 0, started.stderr
-    assert started.stdout.startswith(f"lab {name} started: {this.symptom}")
 
-    checked = lab(args, "check")
-    print(checked.stdout)
-    assert checked.returncode == 1, checked.stdout + checked.stderr
-    expectation, text = this.expect
-    wanted = [line for line in failing_lines(checked.stdout) if f"FAIL  {expectation}:" in line]
-    assert wanted and text in wanted[0], checked.stdout
-    hint = lab(args, "hint").stdout.strip()
-    assert hint == f"hint 1 of {len(this.hints)}: {this.hints[0]}"
+    def run(*verb: str) -> subprocess.CompletedProcess[str]:
+        result: subprocess.CompletedProcess[str] = shopnet(
+            *args, *verb, "--mode", "docker", env=NO_COMPAT
+        )
+        return result
 
-    this.fix(driver)  # the reference solution: what docs/labs.md shows
-    session.settle(driver)
-    fixed = lab(args, "check")
-    print(fixed.stdout)
-    assert fixed.returncode == 0, fixed.stdout
-    assert fixed.stdout.splitlines()[-1] == f"lab {name}: solved, every expectation holds"
-    assert lab(args, "reset").stdout.strip() == f"lab {name} reset"
-
-    # Again, and this time `reset` alone.
-    assert lab(args, "start", name).returncode == 0
-    bound = json.loads(driver.layout.lab_file.read_text())["bound_ms"]
-    assert lab(args, "reset").stdout.strip() == f"lab {name} reset"
-    assert not driver.layout.lab_file.exists()
-    after = shopnet(*args, "validate", "--mode", "docker", "--p99-bound", str(bound))
-    assert after.returncode == 0, after.stdout
+    exercise(run, driver, name, all_hints=False)
 
 
 def test_down_leaves_nothing_of_a_planted_fault_on_the_host(

@@ -89,6 +89,20 @@ def _shaping() -> ModuleType:
     return shaping
 
 
+UNDERLAY_MTU = 1400
+"""An underlay link 100 bytes short: full 1450-byte overlay frames no longer fit, encapsulated."""
+
+
+def _plant_underlay(d: Driver) -> None:
+    _faults().set_uplink_offloads(d, "gateway-1", on=False)
+    _faults().set_underlay_mtu(d, "gateway-1", UNDERLAY_MTU)
+
+
+def _undo_underlay(d: Driver) -> None:
+    _faults().set_underlay_mtu(d, "gateway-1", _faults().DEFAULT_MTU)
+    _faults().set_uplink_offloads(d, "gateway-1", on=True)
+
+
 def _reload(d: Driver) -> None:
     _faults().reload_firewall(d)
 
@@ -223,6 +237,29 @@ LABS: tuple[Lab, ...] = (
     ),
 )
 
+HOSTS_LABS: tuple[Lab, ...] = (
+    Lab(
+        name="large-answers-hang-across-hosts",
+        symptom="On two hosts, single products load but a catalog page of 100 products never "
+        "arrives (504); the same stack on one host works.",
+        teaches="VXLAN costs 50 bytes: the overlay's MTU (1450) holds only while every underlay "
+        "link carries 1500. One shorter underlay link drops full encapsulated frames silently.",
+        hints=(
+            "Small answers work and large ones do not: think of packet sizes. On which host "
+            "(`shopnet status`) does the large answer start, and which links does it cross?",
+            "Capture the underlay (`shopnet capture underlay`) while asking for a large page: "
+            "do full-size frames from that host's uplink reach the underlay bridge?",
+            "Compare the MTU of every link an encapsulated frame crosses: `up0` inside each host "
+            "namespace and its port on the real host (`ip link show master shopnet-under`).",
+        ),
+        expect=("large answer", "GET /api/products?page_size=100"),
+        plant=_plant_underlay,
+        fix=lambda d: _faults().set_underlay_mtu(d, "gateway-1", _faults().DEFAULT_MTU),
+        undo=_undo_underlay,
+        hosts=2,
+    ),
+)
+
 DOCKER_LABS: tuple[Lab, ...] = (
     Lab(
         name="docker-cache-always-misses",
@@ -290,6 +327,6 @@ DOCKER_LABS: tuple[Lab, ...] = (
     ),
 )
 
-LABS = LABS + DOCKER_LABS
+LABS = LABS + HOSTS_LABS + DOCKER_LABS
 BY_NAME = {lab.name: lab for lab in LABS}
 assert all(NAME.match(lab.name) for lab in LABS)

@@ -26,6 +26,7 @@ from shopnet.runtime.base import Driver
 from shopnet.runtime.confine import Confinement
 
 if TYPE_CHECKING:
+    from shopnet_netns.hostplan import HostPlan
     from shopnet_netns.plan import NetworkPlan
 
 TAG = "shopnet lab"
@@ -34,6 +35,9 @@ FORWARD_CHAIN = "testbed"
 NAT_CHAINS = ("prerouting", "output")
 DEFAULT_MTU = 1500
 OFFLOADS = ("tx-tcp-segmentation", "tx-generic-segmentation")
+UPLINK_OFFLOADS = (
+    *OFFLOADS, "tx-udp_tnl-segmentation", "tx-udp_tnl-csum-segmentation", "tx-gso-partial",
+)  # fmt: skip
 
 
 def _plan(driver: Driver) -> NetworkPlan:
@@ -216,6 +220,10 @@ def set_offloads(driver: Driver, instance: str, *, on: bool) -> None:
     """Segmentation offloads of the instance's eth0 (ethtool -K eth0 tso/gso, through
     pyroute2): off, it sends real full-size frames, as on a wire; on (the veth default),
     the kernel hands an oversized GSO packet along a veth unchecked, hiding any mismatch."""
+    _switch_offloads(_namespace(driver, instance), "eth0", OFFLOADS, on=on)
+
+
+def _switch_offloads(namespace: str, ifname: str, names: tuple[str, ...], *, on: bool) -> None:
     from pyroute2.ethtool import Ethtool
 
     from shopnet_netns import namespaces
@@ -223,18 +231,45 @@ def set_offloads(driver: Driver, instance: str, *, on: bool) -> None:
     def switch() -> None:
         ethtool = Ethtool()
         try:
-            features = ethtool.get_features("eth0")
-            for name in OFFLOADS:
+            features = ethtool.get_features(ifname)
+            for name in names:
                 if name in features.features:
                     features.features[name].enable = on
-            ethtool.set_features("eth0", features)
+            ethtool.set_features(ifname, features)
         finally:
             ethtool.close()
 
     try:
-        namespaces.run_in(_namespace(driver, instance), switch)
+        namespaces.run_in(namespace, switch)
     except OSError as exc:
-        raise DriverError(f"switching {instance}'s offloads: {exc}") from None
+        raise DriverError(f"switching {ifname}'s offloads in {namespace}: {exc}") from None
+
+
+# -- an underlay MTU below what the VXLAN overlay needs (--hosts N) -------------------
+
+
+def _host_of(driver: Driver, instance: str) -> HostPlan:
+    plan = _plan(driver)
+    host = plan.endpoint(instance).host
+    found = next((h for h in plan.hosts if h.name == host), None)
+    if found is None:
+        raise StateError(f"{instance} runs on no simulated host (is this a --hosts N stack?)")
+    return found
+
+
+def set_underlay_mtu(driver: Driver, instance: str, mtu: int) -> None:
+    """The MTU of the underlay port (on the real host) of the host `instance` runs on."""
+    veth = _host_of(driver, instance).veth
+    tools.run(["ip", "link", "set", "dev", veth, "mtu", str(mtu)], what=f"setting {veth}'s MTU")
+
+
+def set_uplink_offloads(driver: Driver, instance: str, *, on: bool) -> None:
+    """Segmentation offloads of that host's uplink: off, encapsulated frames leave it at
+    their real size (on, a VXLAN GSO packet passes the veth unchecked)."""
+    from shopnet_netns.hostplan import UPLINK
+
+    host = _host_of(driver, instance)
+    _switch_offloads(host.namespace, UPLINK, UPLINK_OFFLOADS, on=on)
 
 
 # -- a rate limit on one tier's links (any mode with TierShaping: netns, docker) ---------
