@@ -80,9 +80,9 @@ def test_down_leaves_nothing_of_a_planted_fault_on_the_host(
     """Last: the host ends of a shaped tier's veths and of a shortened leg go with the
     containers; nothing of ours stays in the host's qdiscs or links."""
     driver, args = stack
-    docker_faults.plant_mtu(driver, "product-1", "backend", 1200)
-    short = docker_faults.host_veth(driver, "product-1", "backend")
     assert lab(args, "start", "docker-slow-database-tier").returncode == 0
+    docker_faults.plant_mtu(driver, "product-1", "backend", 1200)  # a second fault, by hand
+    short = docker_faults.host_veth(driver, "product-1", "backend")
     from shopnet_docker import links
 
     shaped = links.root_qdiscs(links.links(driver.stack.containers(), "database"))
