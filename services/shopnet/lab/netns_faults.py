@@ -36,7 +36,7 @@ NAT_CHAINS = ("prerouting", "output")
 DEFAULT_MTU = 1500
 OFFLOADS = ("tx-tcp-segmentation", "tx-generic-segmentation")
 UPLINK_OFFLOADS = (
-    *OFFLOADS, "tx-udp_tnl-segmentation", "tx-udp_tnl-csum-segmentation", "tx-gso-partial",
+    *OFFLOADS, "tx-udp_tnl-segmentation", "tx-udp_tnl-csum-segmentation",
 )  # fmt: skip
 
 
