@@ -124,3 +124,13 @@ def test_unknown_lab_names_the_known_ones() -> None:
 def test_bound_is_three_times_the_baseline_and_never_tight() -> None:
     assert session.bound_for(4.0) == 29.0
     assert session.bound_for(40.0) == 120.0
+
+
+def test_every_lab_has_its_section_in_the_docs_with_its_story() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "labs.md").read_text()
+    sections = dict(re.findall(r"^### (\S+)\n(.*?)(?=^### |^## |\Z)", docs, re.M | re.S))
+    assert list(sections) == [lab.name for lab in LABS]
+    for lab in LABS:
+        text = " ".join(sections[lab.name].split())
+        assert f'**Story.** "{lab.symptom}"' in text, lab.name
+        assert "<summary>Solution</summary>" in text, lab.name
