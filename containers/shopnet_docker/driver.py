@@ -333,4 +333,6 @@ class DockerDriver(ContainerDriver):
         return {s.name: state.scale.get(s.name, 1) for s in self.topology.services}
 
     def down(self, *, volumes: bool = False) -> DownResult:
-        return teardown.down(self.parts(), self._compose(), volumes=volumes)
+        result = teardown.down(self.parts(), self._compose(), volumes=volumes)
+        self.layout.lab_file.unlink(missing_ok=True)  # its fault went with the containers
+        return result

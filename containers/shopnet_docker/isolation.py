@@ -9,6 +9,7 @@ same network without a flow ("shared"), or blocked.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from shopnet.topology.model import Topology, Wiring
@@ -81,16 +82,22 @@ def matrix(
 ) -> list[Cell]:
     """`wiring` says which networks each service shares (tiered: its tiers; single: all one)."""
     first = {c.service: c for c in containers if c.number == 1}
+    sources = [s for s in topology.services if s.name in first]
+    targets = {s.name: [t for t in sources if t.name != s.name] for s in sources}
+    addresses = {t.name: first[t.name].address_on(t.tier) for t in sources}
+
+    def from_source(name: str) -> dict[str, str]:
+        wanted = [(addresses[t.name], t.port) for t in targets[name]]
+        return probe(docker, first[name].name, wanted)
+
+    # One `docker exec` per source, all at once: a blocked pair costs its 1.5 s timeout
+    # once for the whole matrix, not once per source.
+    with ThreadPoolExecutor(max_workers=max(1, len(sources))) as pool:
+        outcomes = dict(zip(targets, pool.map(from_source, targets), strict=True))
     cells = []
-    for source in topology.services:
-        if source.name not in first:
-            continue
-        targets = [t for t in topology.services if t.name != source.name and t.name in first]
-        addresses = {t.name: first[t.name].address_on(t.tier) for t in targets}
-        outcome = probe(
-            docker, first[source.name].name, [(addresses[t.name], t.port) for t in targets]
-        )
-        for target in targets:
+    for source in sources:
+        outcome = outcomes[source.name]
+        for target in targets[source.name]:
             expected, reason = expectation(topology, source.name, target.name, wiring)
             got = outcome.get(f"{addresses[target.name]}:{target.port}", "?")
             cells.append(

@@ -1,7 +1,9 @@
 """The labs: a fault, the symptom a user would report, graded hints, and how to undo it.
 
-Each lab plants one fault in a running netns stack (routed wiring, one host: the
-wiring whose routes, firewall and links the faults touch). `expect` names the
+Each lab plants one fault in a running stack of its mode and wiring: netns (routed,
+one host: the wiring whose routes, firewall and links the faults touch), docker
+(tiered: only what shopnet owns there — our containers' veths and the stack's
+secrets, never Docker's rules). `expect` names the
 expectation `check` must report failing while the fault is in place, and the text
 its line must contain; `fix` is the reference solution (the commands docs/labs.md
 shows), `undo` what `reset` does: restore what the plan says.
@@ -72,6 +74,33 @@ def _plant_mtu(d: Driver) -> None:
 def _undo_mtu(d: Driver) -> None:
     _faults().set_mtu(d, "product-1", _faults().DEFAULT_MTU)
     _faults().set_offloads(d, "product-1", on=True)
+
+
+def _docker() -> ModuleType:
+    """Imported on use: only docker stacks need it."""
+    from shopnet.lab import docker_faults
+
+    return docker_faults
+
+
+def _shaping() -> ModuleType:
+    from shopnet.lab import shaping
+
+    return shaping
+
+
+UNDERLAY_MTU = 1400
+"""An underlay link 100 bytes short: full 1450-byte overlay frames no longer fit, encapsulated."""
+
+
+def _plant_underlay(d: Driver) -> None:
+    _faults().set_uplink_offloads(d, "gateway-1", on=False)
+    _faults().set_underlay_mtu(d, "gateway-1", UNDERLAY_MTU)
+
+
+def _undo_underlay(d: Driver) -> None:
+    _faults().set_underlay_mtu(d, "gateway-1", _faults().DEFAULT_MTU)
+    _faults().set_uplink_offloads(d, "gateway-1", on=True)
 
 
 def _reload(d: Driver) -> None:
@@ -208,5 +237,96 @@ LABS: tuple[Lab, ...] = (
     ),
 )
 
+HOSTS_LABS: tuple[Lab, ...] = (
+    Lab(
+        name="large-answers-hang-across-hosts",
+        symptom="On two hosts, single products load but a catalog page of 100 products never "
+        "arrives (504); the same stack on one host works.",
+        teaches="VXLAN costs 50 bytes: the overlay's MTU (1450) holds only while every underlay "
+        "link carries 1500. One shorter underlay link drops full encapsulated frames silently.",
+        hints=(
+            "Small answers work and large ones do not: think of packet sizes. On which host "
+            "(`shopnet status`) does the large answer start, and which links does it cross?",
+            "Capture the underlay (`shopnet capture underlay`) while asking for a large page: "
+            "do full-size frames from that host's uplink reach the underlay bridge?",
+            "Compare the MTU of every link an encapsulated frame crosses: `up0` inside each host "
+            "namespace and its port on the real host (`ip link show master shopnet-under`).",
+        ),
+        expect=("large answer", "GET /api/products?page_size=100"),
+        plant=_plant_underlay,
+        fix=lambda d: _faults().set_underlay_mtu(d, "gateway-1", _faults().DEFAULT_MTU),
+        undo=_undo_underlay,
+        hosts=2,
+    ),
+)
+
+DOCKER_LABS: tuple[Lab, ...] = (
+    Lab(
+        name="docker-cache-always-misses",
+        symptom="Every product read is an `X-Cache: MISS` and the main path's p99 is up; "
+        "the Redis container is up and healthy.",
+        teaches="The same broken credentials in a container: the ACL file is a compose "
+        "secret bind-mounted from the host, read when the container starts.",
+        hints=(
+            "`shopnet status` shows which instance is only degraded; `shopnet logs product-1` "
+            "says why.",
+            "Redis authenticates each service as its own ACL user. Which file does the Redis "
+            "container read its users from (`docker inspect`, its mounts), and where is it on "
+            "the host?",
+            "Compare the product user's hash in that file with the SHA-256 of the password file "
+            "the product container reads; Redis reads the ACL file when its container starts.",
+        ),
+        expect=("cache", "MISS"),
+        plant=lambda d: _docker().break_cache_credentials(d),
+        fix=lambda d: _docker().fix_cache_credentials(d),
+        undo=lambda d: _docker().restore_cache_credentials(d),
+        mode="docker",
+        wiring="tiered",
+    ),
+    Lab(
+        name="docker-slow-database-tier",
+        symptom="Everything works, but the main path's p99 jumped from a few ms to about 100 ms "
+        "(docker).",
+        teaches="A token bucket (tc tbf) on a Docker network's veths: Docker does not name them, "
+        "so you find each container's veth from its interface's peer index.",
+        hints=(
+            "`shopnet lab check` says how far p99 moved. Which tier does a cached product read "
+            "cross besides the frontend and backend?",
+            "Look at the queueing disciplines on the veths of the database network's containers, "
+            "on the host (`tc qdisc show`) and inside each container's netns (`nsenter -t PID "
+            "-n tc qdisc show`).",
+            "A `tbf` root qdisc with a low rate sits on both ends of every veth on one tier.",
+        ),
+        expect=("p99", "> bound"),
+        plant=lambda d: _shaping().limit_rate(d, "database", SLOW_RATE),
+        fix=lambda d: _shaping().clear_rate(d, "database"),
+        undo=lambda d: _shaping().clear_rate(d, "database"),
+        mode="docker",
+        wiring="tiered",
+    ),
+    Lab(
+        name="docker-large-answers-hang",
+        symptom="Single products load instantly, but a catalog page of 100 products never "
+        "arrives (504) — on the docker stack.",
+        teaches="An MTU mismatch on one container's leg: Docker's bridge drops full-size frames "
+        "that a port's MTU cannot carry, silently.",
+        hints=(
+            "Small answers work and large ones do not: think of packet sizes. Which container "
+            "sends the large answer, and on which network?",
+            "Capture the backend network (`shopnet capture backend`) while asking for a large "
+            "page: do full-size segments from product-1 reach the bridge?",
+            "Find product-1's veth on the backend bridge (`ip link show master <bridge>`, the "
+            "peer index of its eth) and compare both ends' MTU.",
+        ),
+        expect=("large answer", "GET /api/products?page_size=100"),
+        plant=lambda d: _docker().plant_mtu(d, "product-1", "backend", SHORT_MTU),
+        fix=lambda d: _docker().set_mtu(d, "product-1", "backend", _docker().DEFAULT_MTU),
+        undo=lambda d: _docker().undo_mtu(d, "product-1", "backend"),
+        mode="docker",
+        wiring="tiered",
+    ),
+)
+
+LABS = LABS + HOSTS_LABS + DOCKER_LABS
 BY_NAME = {lab.name: lab for lab in LABS}
 assert all(NAME.match(lab.name) for lab in LABS)

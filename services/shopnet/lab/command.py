@@ -63,8 +63,13 @@ def run_lab(args: argparse.Namespace, driver: Driver | None, progress: Progress)
             print(json.dumps([lab.as_dict() for lab in LABS], indent=2))
         else:
             width = max(len(lab.name) for lab in LABS)
+            needs = {
+                lab.name: lab.mode + (f" {lab.hosts} hosts" if lab.hosts > 1 else "")
+                for lab in LABS
+            }
+            modes = max(len(need) for need in needs.values())
             for lab in LABS:
-                print(f"{lab.name.ljust(width)}  {lab.mode}  {lab.symptom}")
+                print(f"{lab.name.ljust(width)}  {needs[lab.name].ljust(modes)}  {lab.symptom}")
         return 0
     assert driver is not None
     if args.action == "start":

@@ -14,21 +14,19 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import time
 from ipaddress import IPv4Network
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shopnet.errors import DriverError, StateError
 from shopnet.hostnet import tools
+from shopnet.lab import cache_faults, shaping
 from shopnet.runtime.base import Driver
-from shopnet.runtime.capabilities import TierShaping
 from shopnet.runtime.confine import Confinement
-from shopnet.runtime.secrets import RUNTIME
 
 if TYPE_CHECKING:
+    from shopnet_netns.hostplan import HostPlan
     from shopnet_netns.plan import NetworkPlan
 
 TAG = "shopnet lab"
@@ -37,6 +35,9 @@ FORWARD_CHAIN = "testbed"
 NAT_CHAINS = ("prerouting", "output")
 DEFAULT_MTU = 1500
 OFFLOADS = ("tx-tcp-segmentation", "tx-generic-segmentation")
+UPLINK_OFFLOADS = (
+    *OFFLOADS, "tx-udp_tnl-segmentation", "tx-udp_tnl-csum-segmentation",
+)  # fmt: skip
 
 
 def _plan(driver: Driver) -> NetworkPlan:
@@ -219,6 +220,10 @@ def set_offloads(driver: Driver, instance: str, *, on: bool) -> None:
     """Segmentation offloads of the instance's eth0 (ethtool -K eth0 tso/gso, through
     pyroute2): off, it sends real full-size frames, as on a wire; on (the veth default),
     the kernel hands an oversized GSO packet along a veth unchecked, hiding any mismatch."""
+    _switch_offloads(_namespace(driver, instance), "eth0", OFFLOADS, on=on)
+
+
+def _switch_offloads(namespace: str, ifname: str, names: tuple[str, ...], *, on: bool) -> None:
     from pyroute2.ethtool import Ethtool
 
     from shopnet_netns import namespaces
@@ -226,37 +231,51 @@ def set_offloads(driver: Driver, instance: str, *, on: bool) -> None:
     def switch() -> None:
         ethtool = Ethtool()
         try:
-            features = ethtool.get_features("eth0")
-            for name in OFFLOADS:
+            features = ethtool.get_features(ifname)
+            for name in names:
                 if name in features.features:
                     features.features[name].enable = on
-            ethtool.set_features("eth0", features)
+            ethtool.set_features(ifname, features)
         finally:
             ethtool.close()
 
     try:
-        namespaces.run_in(_namespace(driver, instance), switch)
+        namespaces.run_in(namespace, switch)
     except OSError as exc:
-        raise DriverError(f"switching {instance}'s offloads: {exc}") from None
+        raise DriverError(f"switching {ifname}'s offloads in {namespace}: {exc}") from None
 
 
-# -- a rate limit on one tier's links --------------------------------------------------
+# -- an underlay MTU below what the VXLAN overlay needs (--hosts N) -------------------
 
 
-def limit_rate(driver: Driver, tier: str, rate: str) -> None:
-    from shopnet.hostnet.ratelimit import Rate
+def _host_of(driver: Driver, instance: str) -> HostPlan:
+    plan = _plan(driver)
+    host = plan.endpoint(instance).host
+    found = next((h for h in plan.hosts if h.name == host), None)
+    if found is None:
+        raise StateError(f"{instance} runs on no simulated host (is this a --hosts N stack?)")
+    return found
 
-    _shaping(driver).netem(tier, delay_ms=0.0, loss_pct=0.0, clear=False, rate=Rate.parse(rate))
+
+def set_underlay_mtu(driver: Driver, instance: str, mtu: int) -> None:
+    """The MTU of the underlay port (on the real host) of the host `instance` runs on."""
+    veth = _host_of(driver, instance).veth
+    tools.run(["ip", "link", "set", "dev", veth, "mtu", str(mtu)], what=f"setting {veth}'s MTU")
 
 
-def clear_rate(driver: Driver, tier: str) -> None:
-    _shaping(driver).netem(tier, delay_ms=0.0, loss_pct=0.0, clear=True)
+def set_uplink_offloads(driver: Driver, instance: str, *, on: bool) -> None:
+    """Segmentation offloads of that host's uplink: off, encapsulated frames leave it at
+    their real size (on, a VXLAN GSO packet passes the veth unchecked)."""
+    from shopnet_netns.hostplan import UPLINK
+
+    host = _host_of(driver, instance)
+    _switch_offloads(host.namespace, UPLINK, UPLINK_OFFLOADS, on=on)
 
 
-def _shaping(driver: Driver) -> TierShaping:
-    if not isinstance(driver, TierShaping):
-        raise DriverError(f"{driver.mode} mode cannot shape a tier's links")
-    return driver
+# -- a rate limit on one tier's links (any mode with TierShaping: netns, docker) ---------
+
+limit_rate = shaping.limit_rate
+clear_rate = shaping.clear_rate
 
 
 # -- the cache's credentials broken --------------------------------------------------
@@ -284,61 +303,22 @@ def _restart(driver: Driver, instance: str, timeout: float = 30.0) -> None:
     raise StateError(f"{instance} did not come back within {timeout:.0f} s (see `shopnet status`)")
 
 
-def break_cache_credentials(driver: Driver) -> None:
-    """Redis's ACL file with another password for the product user, and Redis restarted."""
-    from shopnet.runtime import datastore_auth
-
-    store = _confinement(driver).secrets
-    prefixes = datastore_auth.redis_prefixes(driver.topology, "redis")
-    # The product's user gets a password nobody holds; any other user keeps its own.
-    passwords = {
-        name: store.path(name, "redis").read_text().strip()
-        for name in prefixes
-        if name != "product"
-    }
-    passwords["product"] = secrets.token_urlsafe(24)
-    text = datastore_auth.redis_acl(
-        prefixes, passwords, admin_password=store.get(RUNTIME, "redis-admin")
-    )
-    _write_acl(driver, text)
+def _restart_redis(driver: Driver) -> None:
     _restart(driver, "redis-1")
 
 
-def _acl_path(driver: Driver) -> Path:
-    return _confinement(driver).secrets.path("redis", "users.acl")
-
-
-def _write_acl(driver: Driver, text: str) -> None:
-    path = _acl_path(driver)
-    stat = path.stat()
-    tmp = path.with_name(".users.acl.lab")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.chown(tmp, stat.st_uid, stat.st_gid)
-    tmp.replace(path)
+def break_cache_credentials(driver: Driver) -> None:
+    """Redis's ACL file with another password for the product user, and Redis restarted."""
+    cache_faults.break_credentials(driver, _restart_redis)
 
 
 def fix_cache_credentials(driver: Driver) -> None:
-    """A student's fix: the product user's hash in the ACL file made the SHA-256 of the
-    password the product service reads, then Redis restarted."""
-    import hashlib
-
-    store = _confinement(driver).secrets
-    password = store.path("product", "redis").read_text().strip()
-    wanted = hashlib.sha256(password.encode()).hexdigest()
-    lines = []
-    for line in _acl_path(driver).read_text().splitlines():
-        if line.startswith("user product "):
-            words = [f"#{wanted}" if w.startswith("#") else w for w in line.split()]
-            line = " ".join(words)
-        lines.append(line)
-    _write_acl(driver, "\n".join(lines) + "\n")
-    _restart(driver, "redis-1")
+    """A student's fix: the product user's hash made that of its password; Redis restarted."""
+    cache_faults.fix_credentials(driver, _restart_redis)
 
 
 def restore_cache_credentials(driver: Driver) -> None:
     """The ACL file written again from the stack's secrets, and Redis restarted."""
     topology = driver.topology
     _confinement(driver).redis_aclfile(topology.service("redis"), topology)
-    _restart(driver, "redis-1")
+    _restart_redis(driver)

@@ -85,10 +85,11 @@ def check_fits(lab: Lab, driver: Driver) -> None:
         + (f" {wiring}" if wiring else "")
         + (f" on {hosts} hosts" if hosts > 1 else "")
     )
+    up = f"shopnet up --mode {lab.mode}" + (f" --hosts {lab.hosts}" if lab.hosts > 1 else "")
     raise ConfigError(
         f"lab {lab.name} needs a {lab.mode} stack with the {lab.wiring} wiring on "
         f"{'one host' if lab.hosts == 1 else f'{lab.hosts} hosts'} (running: {running}); "
-        f"`shopnet down`, then `shopnet up --mode {lab.mode}`"
+        f"`shopnet down`, then `{up}`"
     )
 
 

@@ -1,0 +1,51 @@
+"""The lab that needs two hosts, on one real netns `--hosts 2` stack: the underlay link
+that no longer carries the VXLAN overlay's full frames."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shopnet.lab.catalog import HOSTS_LABS
+from shopnet.runtime.base import Driver, make_driver
+from shopnet.runtime.progress import Progress
+from shopnet.topology import default_topology
+from tests.e2e.labflow import exercise
+from tests.support.servers import scratch_dir
+from tests.support.stack import require_default_resources, shopnet
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="netns mode needs root"),
+]
+
+
+@pytest.fixture(scope="module")
+def root() -> Iterator[Path]:
+    require_default_resources("netns")
+    path = scratch_dir("shopnet-e2e-labs-hosts-")
+    shopnet(path, "up", "--mode", "netns", "--hosts", "2")
+    yield path
+    shopnet(path, "down", "--mode", "netns", "--volumes", check=False)
+
+
+@pytest.fixture(scope="module")
+def driver(root: Path) -> Driver:
+    return make_driver(
+        "netns", topology=default_topology(), root=root, progress=Progress(quiet=True)
+    )
+
+
+@pytest.mark.parametrize("name", [lab.name for lab in HOSTS_LABS])
+def test_two_host_lab_fails_until_fixed_and_reset_alone_restores(
+    root: Path, driver: Driver, name: str
+) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return shopnet(root, *args, "--mode", "netns", check=False)
+
+    exercise(run, driver, name)
