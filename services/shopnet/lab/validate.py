@@ -172,15 +172,25 @@ def isolation(driver: Driver) -> Outcome:
     return Outcome("isolation", False, f"{shown}{more} (see `shopnet isolation`)")
 
 
-async def _latencies(gateway: Gateway, requests: int, connections: int) -> list[float]:
-    """Seconds per answered read, over `requests` main-path reads (failed ones left out)."""
+async def _latencies(
+    gateway: Gateway, requests: int, connections: int, stop_above_s: float = math.inf
+) -> tuple[list[float], bool]:
+    """Seconds per answered read, over `requests` main-path reads (failed ones left out),
+    and whether all of them were sent.
+
+    Stops early once more reads took longer than `stop_above_s` than a p99 over all of
+    them could leave out (`_allowed_over`): the p99 is then above it whatever follows,
+    and a stack slowed by a fault is not read 300 times over.
+    """
     timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
     connector = aiohttp.TCPConnector(limit=connections)
     times: list[float] = []
     queue = list(range(requests))
+    allowed, slow = _allowed_over(requests), 0
 
     async def worker(session: aiohttp.ClientSession) -> None:
-        while queue:
+        nonlocal slow
+        while queue and slow <= allowed:
             n = queue.pop()
             started = time.monotonic()
             try:
@@ -191,27 +201,41 @@ async def _latencies(gateway: Gateway, requests: int, connections: int) -> list[
             except (aiohttp.ClientError, TimeoutError):
                 ok = False
             if ok:
-                times.append(time.monotonic() - started)
+                times.append(took := time.monotonic() - started)
+                slow += took > stop_above_s
 
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         await asyncio.gather(*(worker(session) for _ in range(connections)))
-    return times
+    return times, not queue
+
+
+def _allowed_over(samples: int) -> int:
+    """How many of `samples` may lie above the p99 (the ceil(0.99·n)-th smallest)."""
+    return samples - math.ceil(0.99 * samples)
 
 
 def p99_ms(
     gateway: Gateway, *, requests: int = P99_REQUESTS, connections: int = P99_CONNECTIONS
 ) -> float:
     """The main path's p99 in ms over a short bounded run; inf when most reads failed."""
-    times = asyncio.run(_latencies(gateway, requests, connections))
+    return _p99(gateway, requests, connections, math.inf)[0]
+
+
+def _p99(gateway: Gateway, requests: int, connections: int, bound_ms: float) -> tuple[float, bool]:
+    """(p99 in ms, whether it is exact). A run that has shown the p99 to be above
+    `bound_ms` stops there and gives the lowest read over the bound: a p99 at least that."""
+    times, complete = asyncio.run(_latencies(gateway, requests, connections, bound_ms / 1000))
+    if not complete:
+        return min(t for t in times if t * 1000 > bound_ms) * 1000, False
     if len(times) < requests // 2:
-        return math.inf
+        return math.inf, True
     times.sort()
-    return times[min(len(times) - 1, math.ceil(0.99 * len(times)) - 1)] * 1000
+    return times[min(len(times) - 1, math.ceil(0.99 * len(times)) - 1)] * 1000, True
 
 
 def p99(gateway: Gateway, bound_ms: float, note: str = "") -> Outcome:
-    measured = p99_ms(gateway)
-    what = f"main path p99 {measured:.1f} ms"
+    measured, exact = _p99(gateway, P99_REQUESTS, P99_CONNECTIONS, bound_ms)
+    what = f"main path p99 {'' if exact else 'at least '}{measured:.1f} ms"
     if measured > bound_ms:
         return Outcome("p99", False, f"{what} > bound {bound_ms:.1f} ms{note}")
     return Outcome("p99", True, f"{what} <= bound {bound_ms:.1f} ms{note}")
