@@ -42,6 +42,9 @@ def stack(
     path.write_text(topology_toml(topology))
     with pytest.MonkeyPatch.context() as env:
         env.setenv("SHOPNET_COMPAT_PORT", "0")
+        # Docker's first health check after a restart comes one interval later: the cache
+        # lab restarts Redis five times, and waits for it each time.
+        env.setenv("SHOPNET_HEALTH_INTERVAL", "1s")
         driver = DockerDriver(topology=topology, root=root / "state", progress=Progress(quiet=True))
         try:
             clear_own_leftovers(driver)

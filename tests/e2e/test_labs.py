@@ -3,7 +3,6 @@ reference fix makes it pass, and `reset` alone restores a stack that passes `val
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -11,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from shopnet.lab import session
-from shopnet.lab.catalog import BY_NAME, LABS, Lab
+from shopnet.lab.catalog import LABS
 from shopnet.runtime.base import Driver, make_driver
 from shopnet.runtime.progress import Progress
 from shopnet.topology import default_topology
+from tests.e2e.labflow import exercise
 from tests.support.servers import scratch_dir
 from tests.support.stack import require_default_resources, shopnet
 
@@ -69,37 +68,10 @@ tests/docker/test_labs.py)."""
 def test_lab_fails_until_fixed_and_reset_alone_restores(
     root: Path, driver: Driver, name: str
 ) -> None:
-    this: Lab = BY_NAME[name]
-    started = lab(root, "start", name)
-    assert started.stdout.startswith(f"lab {name} started: {this.symptom}")
+    def run(*verb: str) -> subprocess.CompletedProcess[str]:
+        return shopnet(root, *verb, "--mode", "netns", check=False)
 
-    checked = lab(root, "check", check=False)
-    print(checked.stdout)
-    assert checked.returncode == 1, checked.stdout
-    expectation, text = this.expect
-    wanted = [line for line in failing_lines(checked.stdout) if f"FAIL  {expectation}:" in line]
-    assert wanted and text in wanted[0], checked.stdout
-    assert checked.stdout.splitlines()[-1] == f"lab {name}: " + (
-        f"{len(failing_lines(checked.stdout))} expectation(s) still fail"
-    )
-    hints = [lab(root, "hint").stdout.strip() for _ in this.hints]
-    assert hints[0].startswith(f"hint 1 of {len(this.hints)}: ") and len(set(hints)) == len(hints)
-
-    this.fix(driver)  # the reference solution: what docs/labs.md shows
-    session.settle(driver)
-    fixed = lab(root, "check", check=False)
-    print(fixed.stdout)
-    assert fixed.returncode == 0, fixed.stdout
-    assert fixed.stdout.splitlines()[-1] == f"lab {name}: solved, every expectation holds"
-    assert lab(root, "reset").stdout.strip() == f"lab {name} reset"
-
-    # Again, and this time `reset` alone.
-    lab(root, "start", name)
-    bound = json.loads((root / "netns" / "lab.json").read_text())["bound_ms"]
-    assert lab(root, "reset").stdout.strip() == f"lab {name} reset"
-    assert not (root / "netns" / "lab.json").exists()
-    after = shopnet(root, "validate", "--mode", "netns", "--p99-bound", str(bound), check=False)
-    assert after.returncode == 0, after.stdout
+    exercise(run, driver, name, all_hints=name == ONE_HOST_NETNS[0])
 
 
 def test_a_second_lab_waits_for_reset_and_down_removes_a_planted_fault(root: Path) -> None:
