@@ -158,8 +158,8 @@ class ContainerDriver(Driver):
             )
         return containers
 
-    def status(self) -> list[InstanceStatus]:
-        return status.rows(self.docker, self.topology, self._containers_or_fail())
+    def status(self, *, usage: bool = True) -> list[InstanceStatus]:
+        return status.rows(self.docker, self.topology, self._containers_or_fail(), usage=usage)
 
     def isolation(self) -> tuple[str, bool]:
         from shopnet_docker import isolation

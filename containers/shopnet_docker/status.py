@@ -16,13 +16,15 @@ from shopnet_docker.stoptimes import last_exit_codes
 _UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 1e3, "mb": 1e6, "gb": 1e9}
 
 
-def rows(docker: Docker, topology: Topology, containers: list[Container]) -> list[InstanceStatus]:
+def rows(
+    docker: Docker, topology: Topology, containers: list[Container], *, usage: bool = True
+) -> list[InstanceStatus]:
     containers = ordered(topology, containers)
-    usage = stats(docker, [c.id for c in containers if c.running])
+    sampled = stats(docker, [c.id for c in containers if c.running]) if usage else {}
     exits = last_exit_codes(docker, [c.id for c in containers if c.restarts], until=time.time())
     found = []
     for c in containers:
-        cpu, mem = usage.get(c.id[:12], (None, None))
+        cpu, mem = sampled.get(c.id[:12], (None, None))
         record = record_of(topology, c)
         found.append(
             InstanceStatus(

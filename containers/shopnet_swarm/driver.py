@@ -193,15 +193,15 @@ class SwarmDriver(ContainerDriver):
         except ValueError:
             return None
 
-    def status(self) -> list[InstanceStatus]:
+    def status(self, *, usage: bool = True) -> list[InstanceStatus]:
         containers = docker_status.ordered(self.topology, self._containers_or_fail())
-        usage: dict[str, tuple[float | None, float | None]] = {}
+        sampled: dict[str, tuple[float | None, float | None]] = {}
         for number, engine in self.stack.engines():  # `docker stats` fails on a foreign id
             ids = [c.id for c in containers if c.running and _node(c) == number]
-            usage |= docker_status.stats(engine, ids)
+            sampled |= docker_status.stats(engine, ids) if usage else {}
         rows = []
         for c in containers:
-            cpu, memory = usage.get(c.id[:12], (None, None))
+            cpu, memory = sampled.get(c.id[:12], (None, None))
             record = docker_status.record_of(self.topology, c)
             node = _node(c)
             rows.append(

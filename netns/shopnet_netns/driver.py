@@ -169,8 +169,8 @@ class NetnsDriver(HostedDriver):
             "and tools (the service itself runs as its own user)"
         )
 
-    def status(self) -> list[InstanceStatus]:
-        rows = super().status()
+    def status(self, *, usage: bool = True) -> list[InstanceStatus]:
+        rows = super().status(usage=usage)
         if self.variant.hosts == 1:
             return rows
         hosts = {e.name: e.host or "" for e in self._state_plan().endpoints}

@@ -123,6 +123,12 @@ def test_every_instance_is_ready_at_its_address(stack: DockerDriver) -> None:
             assert IPv4Address(address) == instance.address
     assert all(r.cpu_percent is not None and r.memory_mb for r in rows)
     assert all(r.where.startswith(f"{TEST_PREFIX}") for r in rows)
+    # Health alone (what validate, the labs and chaos poll): the same rows, no `docker stats`.
+    quick = stack.status(usage=False)
+    assert [(r.instance, r.health, r.pid) for r in quick] == [
+        (r.instance, r.health, r.pid) for r in rows
+    ]
+    assert all(r.cpu_percent is None and r.memory_mb is None for r in quick)
 
 
 def test_products_and_orders_through_the_published_port(stack: DockerDriver) -> None:

@@ -178,7 +178,7 @@ class Bench:
 
     def _measure(self, driver: Driver, mode: str, repeat: int, label: str) -> None:
         opts = self.options
-        rows = driver.status()
+        rows = driver.status(usage=False)
         targets = plan_targets(driver, rows)
         # Every request as an admin: the gateway rate-limits customers and anonymous callers.
         self._token_file = str(tokens.admin_token_file(secret_store(driver.layout)))

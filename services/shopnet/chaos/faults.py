@@ -21,11 +21,11 @@ HEALTHY = {"ready", "degraded"}
 
 
 def target_pid(driver: Driver, scenario: Scenario) -> int | None:
-    """The process a signal scenario hits, looked up before the load (status is slow in
-    docker mode: it asks for stats); None for a netem scenario."""
+    """The process a signal scenario hits, looked up before the load; None for a netem
+    scenario."""
     if scenario.instance is None:
         return None
-    row = next((r for r in driver.status() if r.instance == scenario.instance), None)
+    row = next((r for r in driver.status(usage=False) if r.instance == scenario.instance), None)
     if row is None or not row.pid:
         raise StateError(f"{scenario.instance} is not running (nothing to kill)")
     return row.pid
@@ -57,7 +57,7 @@ def wait_healthy(driver: Driver, timeout: float) -> tuple[float, list[InstanceSt
     StateError after `timeout`."""
     started = time.monotonic()
     while True:
-        rows = driver.status()
+        rows = driver.status(usage=False)
         sick = [r.instance for r in rows if r.health not in HEALTHY]
         if not sick:
             return time.monotonic() - started, rows

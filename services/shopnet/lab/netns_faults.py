@@ -287,7 +287,7 @@ def _confinement(driver: Driver) -> Confinement:
 
 def _restart(driver: Driver, instance: str, timeout: float = 30.0) -> None:
     """SIGKILL its process: the supervisor starts it again (re-reading its files)."""
-    row = next((r for r in driver.status() if r.instance == instance), None)
+    row = next((r for r in driver.status(usage=False) if r.instance == instance), None)
     if row is None or not row.pid:
         raise StateError(f"{instance} is not running")
     try:
@@ -297,7 +297,7 @@ def _restart(driver: Driver, instance: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         time.sleep(0.3)
-        now = next((r for r in driver.status() if r.instance == instance), None)
+        now = next((r for r in driver.status(usage=False) if r.instance == instance), None)
         if now is not None and now.pid and now.pid != row.pid and now.health == "ready":
             return
     raise StateError(f"{instance} did not come back within {timeout:.0f} s (see `shopnet status`)")

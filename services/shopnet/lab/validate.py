@@ -93,7 +93,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def health(driver: Driver) -> Outcome:
-    rows = driver.status()
+    rows = driver.status(usage=False)
     sick = [f"{r.instance} is {r.health}" for r in rows if r.health != "ready"]
     if sick:
         return Outcome("health", False, ", ".join(sick) + " (see `shopnet status`)")

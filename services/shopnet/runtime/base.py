@@ -295,7 +295,10 @@ class Driver(abc.ABC):
         stack runs; idempotent, converges after any crash."""
 
     @abc.abstractmethod
-    def status(self) -> list[InstanceStatus]: ...
+    def status(self, *, usage: bool = True) -> list[InstanceStatus]:
+        """One row per instance. `usage` False: no CPU and memory figures, which take a
+        sample over time (docker: `docker stats`, about two seconds a call) — what a
+        caller polling for health does not need."""
 
     @abc.abstractmethod
     def exec(self, instance: str, argv: list[str]) -> int:

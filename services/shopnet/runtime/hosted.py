@@ -159,15 +159,15 @@ class HostedDriver(Driver):
                 problems.append(f"could not remove all data in {self.layout.data}: {exc}")
         return DownResult(removed=tuple(removed), problems=tuple(problems))
 
-    def status(self) -> list[InstanceStatus]:
+    def status(self, *, usage: bool = True) -> list[InstanceStatus]:
         state = self.require_state()
         pids = {r.instance: r.pid for r in process.records(self.layout.pids)}
-        usage = procinfo.usage(pids.values())
+        sampled = procinfo.usage(pids.values()) if usage else {}
         supervised = supervisor.read_status(self.layout)
         rows = []
         for record in state.instances:
             pid = pids.get(record.name)
-            cpu, mem = usage.get(pid, (None, None)) if pid else (None, None)
+            cpu, mem = sampled.get(pid, (None, None)) if pid else (None, None)
             rows.append(
                 InstanceStatus(
                     service=record.service,
