@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from shopnet.topology.model import Kind, Topology
 from shopnet_docker import names, preflight, settings
 from shopnet_docker import status as docker_status
 from shopnet_docker.driver import ContainerDriver
-from shopnet_docker.engine import Docker, last_lines
+from shopnet_docker.engine import last_lines
 from shopnet_docker.stack import Container
 from shopnet_swarm import cacheflush, ipsec, nodes, readiness, stackfile, teardown, tierroutes
 from shopnet_swarm.tasks import RoutingDocker, SwarmStack, Task
@@ -120,7 +119,8 @@ class SwarmDriver(ContainerDriver):
         with self.progress.step("claiming the tiers' subnets on both nodes (unreachable routes)"):
             tierroutes.claim(self.topology, self.project, self.node2.netns)
         with self.progress.step(f"loading {chosen.service} into node 2"):
-            _copy_image(self.docker, self.docker.node2, chosen.service)
+            assert self.docker.node2 is not None  # started just above
+            nodes.copy_image(self.docker, self.docker.node2, chosen.service)
         with self.progress.step("creating the swarm (this engine: manager; node 2: worker)"):
             nodes.init(self.docker, self.docker.node2, self.project)
         # Encrypted overlays where the kernel has IPsec ESP with AES-GCM; else clear, said why.
@@ -242,17 +242,3 @@ class SwarmDriver(ContainerDriver):
 
 def _node(c: Container) -> int:
     return c.node if isinstance(c, Task) else 1
-
-
-def _copy_image(source: RoutingDocker, target: Docker | None, tag: str) -> None:
-    assert target is not None
-    """`docker save TAG | docker -H node2 load`: the image as built here, nothing pulled."""
-    save = subprocess.Popen([source.binary, "save", tag], stdout=subprocess.PIPE)
-    load = subprocess.run(
-        [source.binary, "--host", target.host, "load", "-q"],
-        stdin=save.stdout, capture_output=True, text=True, check=False, timeout=300,
-    )  # fmt: skip
-    if save.stdout is not None:
-        save.stdout.close()
-    if save.wait() != 0 or load.returncode != 0:
-        raise DriverError(f"copying {tag} to node 2 failed: {load.stderr.strip()[-200:]}")

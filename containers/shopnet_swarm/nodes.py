@@ -293,6 +293,19 @@ def init(docker: Docker, node2: Docker, stack: str) -> None:
                        what="labelling nodes")  # fmt: skip
 
 
+def copy_image(source: Docker, target: Docker, tag: str, *, timeout: float = 300.0) -> None:
+    """`docker save TAG | docker -H node2 load`: the image as built here, nothing pulled."""
+    save = subprocess.Popen([source.binary, "save", tag], stdout=subprocess.PIPE)
+    load = subprocess.run(
+        [source.binary, "--host", target.host, "load", "-q"],
+        stdin=save.stdout, capture_output=True, text=True, check=False, timeout=timeout,
+    )  # fmt: skip
+    if save.stdout is not None:
+        save.stdout.close()
+    if save.wait() != 0 or load.returncode != 0:
+        raise DriverError(f"copying {tag} to node 2 failed: {load.stderr.strip()[-200:]}")
+
+
 def wait_manager(docker: Docker, *, timeout: float = MANAGER_WAIT) -> None:
     """Until this engine's swarm control API is available (an active manager).
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from shopnet.bench.ladder import plumbing as p
 from shopnet.bench.ladder.probes import Endpoint
-from shopnet.errors import DriverError, ShopnetError
+from shopnet.errors import ShopnetError
 
 if TYPE_CHECKING:
     from shopnet_docker.engine import Docker
@@ -96,7 +96,7 @@ class SwarmLab:
         image = p.ensure_image()
         DATA_ROOT.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         node().start(docker, DATA_ROOT.parent / "node2.log")
-        _copy_image(docker, node2, image)
+        nodes.copy_image(docker, node2, image, timeout=120)
         nodes.init(docker, node2, STACK)
         p.docker("network", "create", "--driver", "overlay", "--attachable",
                  "--label", p.LABEL, NETWORK, what="ladder: overlay")  # fmt: skip
@@ -118,19 +118,6 @@ def _underlay_taken() -> bool:
     out = subprocess.run(["ip", "-o", "addr", "show", "to", str(UNDERLAY[0].ip)],
                          capture_output=True, text=True, check=False)  # fmt: skip
     return bool(out.stdout.strip())
-
-
-def _copy_image(docker: Docker, node2: Docker, tag: str) -> None:
-    """`docker save TAG | docker -H node2 load`: nothing pulled from anywhere."""
-    save = subprocess.Popen([docker.binary, "save", tag], stdout=subprocess.PIPE)
-    load = subprocess.run(
-        [docker.binary, "--host", node2.host, "load", "-q"],
-        stdin=save.stdout, capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    if save.stdout is not None:
-        save.stdout.close()
-    if save.wait() != 0 or load.returncode != 0:
-        raise DriverError(f"ladder: copying {tag} to node 2 failed: {load.stderr.strip()[-200:]}")
 
 
 # -- teardown -----------------------------------------------------------------------
