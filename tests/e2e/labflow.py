@@ -4,16 +4,40 @@ start makes `check` fail with the lab's message, the reference fix makes it pass
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from shopnet.lab import session
 from shopnet.lab.catalog import BY_NAME
-from shopnet.runtime.base import Driver
+from shopnet.runtime.base import Driver, make_driver
+from shopnet.runtime.progress import Progress
+from shopnet.topology import default_topology
+from tests.support.servers import scratch_dir
+from tests.support.stack import require_default_resources, shopnet
 
 Shopnet = Callable[..., subprocess.CompletedProcess[str]]
 """`shopnet ARGS…` on the test's stack (its state dir, topology, mode); never raises."""
+
+
+@contextlib.contextmanager
+def netns_stack(name: str, *up: str) -> Iterator[Path]:
+    """A netns stack of the default topology in a scratch state dir, `up` with `up`'s options."""
+    require_default_resources("netns")
+    path = scratch_dir(f"shopnet-e2e-{name}-")
+    shopnet(path, "up", "--mode", "netns", *up)
+    try:
+        yield path
+    finally:
+        shopnet(path, "down", "--mode", "netns", "--volumes", check=False)
+
+
+def netns_driver(root: Path) -> Driver:
+    return make_driver(
+        "netns", topology=default_topology(), root=root, progress=Progress(quiet=True)
+    )
 
 
 def failing_lines(output: str) -> list[str]:

@@ -11,12 +11,9 @@ from pathlib import Path
 import pytest
 
 from shopnet.lab.catalog import LABS
-from shopnet.runtime.base import Driver, make_driver
-from shopnet.runtime.progress import Progress
-from shopnet.topology import default_topology
-from tests.e2e.labflow import exercise
-from tests.support.servers import scratch_dir
-from tests.support.stack import require_default_resources, shopnet
+from shopnet.runtime.base import Driver
+from tests.e2e.labflow import exercise, netns_driver, netns_stack
+from tests.support.stack import shopnet
 
 pytestmark = [
     pytest.mark.slow,
@@ -27,18 +24,13 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def root() -> Iterator[Path]:
-    require_default_resources("netns")
-    path = scratch_dir("shopnet-e2e-labs-")
-    shopnet(path, "up", "--mode", "netns")
-    yield path
-    shopnet(path, "down", "--mode", "netns", "--volumes", check=False)
+    with netns_stack("labs") as path:
+        yield path
 
 
 @pytest.fixture(scope="module")
 def driver(root: Path) -> Driver:
-    return make_driver(
-        "netns", topology=default_topology(), root=root, progress=Progress(quiet=True)
-    )
+    return netns_driver(root)
 
 
 def lab(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
