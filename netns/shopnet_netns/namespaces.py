@@ -86,11 +86,15 @@ def remove(name: str) -> None:
 
 def join(name: str) -> None:
     """Move the calling thread (or a single-threaded child) into namespace `name`."""
-    fd = os.open(path(name), os.O_RDONLY | os.O_CLOEXEC)
+    _join_file(path(name), name)
+
+
+def _join_file(file: str | Path, what: str) -> None:
+    fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
     try:
         if _setns(fd, CLONE_NEWNET) != 0:
             code = ctypes.get_errno()
-            raise OSError(code, f"setns into {name}: {os.strerror(code)}")
+            raise OSError(code, f"setns into {what}: {os.strerror(code)}")
     finally:
         os.close(fd)
 
@@ -112,17 +116,26 @@ def enter(name: str) -> Callable[[], None]:
 
 def run_in(name: str, fn: Callable[[], T]) -> T:
     """Run `fn` in a short-lived thread that joined namespace `name`; return its result."""
+    return _run_joined(path(name), name, fn)
+
+
+def run_in_pid(pid: int, fn: Callable[[], T]) -> T:
+    """The same in the network namespace of process `pid` (a container's, which has no name)."""
+    return _run_joined(f"/proc/{pid}/ns/net", f"pid {pid}'s netns", fn)
+
+
+def _run_joined(file: str | Path, what: str, fn: Callable[[], T]) -> T:
     values: list[T] = []
     errors: list[BaseException] = []
 
     def worker() -> None:
         try:
-            join(name)
+            _join_file(file, what)
             values.append(fn())
         except BaseException as exc:
             errors.append(exc)
 
-    thread = threading.Thread(target=worker, name=f"in-{name}", daemon=True)
+    thread = threading.Thread(target=worker, name=f"in {what}", daemon=True)
     thread.start()
     thread.join()
     if errors:

@@ -10,11 +10,7 @@ host setting is changed.
 
 from __future__ import annotations
 
-import ctypes
-import os
-import threading
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from shopnet.errors import DriverError, StateError
@@ -96,33 +92,6 @@ def set_mtu(driver: Driver, instance: str, tier: str, mtu: int) -> None:
     tools.run(["ip", "link", "set", "dev", veth, "mtu", str(mtu)], what=f"setting {veth}'s MTU")
 
 
-def _in_netns(pid: int, fn: Callable[[], T]) -> T:
-    """Run `fn` in a short-lived thread that joined the network namespace of `pid`."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    values: list[T] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    code = ctypes.get_errno()
-                    raise OSError(code, f"setns into pid {pid}'s netns: {os.strerror(code)}")
-            finally:
-                os.close(fd)
-            values.append(fn())
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=worker, name=f"in-netns-{pid}", daemon=True)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return values[0]
-
-
 def set_offloads(driver: Driver, instance: str, tier: str, *, on: bool) -> None:
     """Segmentation offloads of the container's interface on `tier` (`ethtool -K … tso gso`):
     off, it sends real full-size frames; on (the veth default), an oversized GSO packet
@@ -142,8 +111,10 @@ def set_offloads(driver: Driver, instance: str, tier: str, *, on: bool) -> None:
         finally:
             ethtool.close()
 
+    from shopnet_netns import namespaces
+
     try:
-        _in_netns(link.pid, switch)
+        namespaces.run_in_pid(link.pid, switch)
     except OSError as exc:
         raise DriverError(f"switching {instance}'s offloads: {exc}") from None
 
