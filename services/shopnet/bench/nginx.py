@@ -33,6 +33,7 @@ def render(
         return f"    upstream {name} {{\n{lines}        keepalive 128;\n    }}\n"
 
     user = "user www-data;\n" if is_root() else ""
+    key = f"Bearer {admin_token}"
     return f"""# shopnet bench peer gateway (generated; see shopnet/bench/nginx.py)
 {user}worker_processes auto;
 pid {prefix}/nginx.pid;
@@ -45,9 +46,10 @@ events {{
 
 http {{
     access_log off;
+    map_hash_bucket_size {_bucket_size(len(key))};
     map $http_authorization $shopnet_role {{
         default "";
-        "Bearer {admin_token}" admin;
+        "{key}" admin;
     }}
     keepalive_requests 1000000;
     client_body_temp_path {prefix}/body;
@@ -79,6 +81,15 @@ http {{
     }}
 }}
 """
+
+
+def _bucket_size(key_length: int) -> int:
+    """A map hash bucket that holds the token's key: nginx's default (64, a cache line) is
+    shorter than "Bearer <token>", and nginx then refuses to start."""
+    size = 64
+    while size < key_length + 32:  # the key plus its hash element's header, with room
+        size *= 2
+    return size
 
 
 def spec(*, instance: str, conf: Path, log_path: Path) -> ProcessSpec:
