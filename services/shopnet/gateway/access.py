@@ -37,7 +37,7 @@ class Access:
         *,
         public_reads: bool,
     ) -> None:
-        self._key = key
+        self._verify = identity.Verifier(key) if key is not None else None
         self._limiter = limiter
         self._public_reads = public_reads
 
@@ -69,9 +69,9 @@ class Access:
         scheme, _, token = given.decode("latin-1").strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Authorization must be `Bearer <token>`", headers=_CHALLENGE)
-        if self._key is None:
+        if self._verify is None:
             raise Unauthorized("this gateway has no token key: it accepts no tokens")
         try:
-            return identity.verify(self._key, token.strip())
+            return self._verify(token.strip())
         except identity.InvalidToken as exc:
             raise Unauthorized(f"invalid token: {exc}", headers=_CHALLENGE) from None
