@@ -104,9 +104,18 @@ images: venv deps-docker
 
 # -- quality -----------------------------------------------------------------
 
+# Two passes. First the tests that share nothing fixed — the unit tests and the `isolated`
+# stacks (free loopback ports, their own databases) — two at a time, a file per worker (a
+# module's stack stays on one). Then the whole-stack tests one at a time: they share port
+# 8080, the tier subnets and one dockerd. Both passes always run; either failing fails.
 # --durations: the slowest tests, so that a run says where its 25-minute budget went.
+ALONGSIDE := not (docker or slow or root) or isolated
 test: venv nca deps-docker deps-bench deps-nix deps-browser
-	$(BIN)/python -m pytest -ra --durations=30
+	status=0; \
+	$(BIN)/python -m pytest -ra --durations=10 -n 2 --dist loadfile -m "$(ALONGSIDE)" \
+	  || status=$$?; \
+	$(BIN)/python -m pytest -ra --durations=30 -m "not ($(ALONGSIDE))" || status=$$?; \
+	exit $$status
 
 test-fast: venv nca
 	$(BIN)/python -m pytest -ra -m "not docker and not slow"

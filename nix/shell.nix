@@ -30,6 +30,7 @@ let
     python3Packages.pytest-aiohttp
     python3Packages.pytest-asyncio
     python3Packages.pytest-timeout
+    python3Packages.pytest-xdist
     python3Packages.kubernetes-validate
     python3Packages.schemathesis
     python3Packages.mypy

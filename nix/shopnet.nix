@@ -61,6 +61,7 @@ python3Packages.buildPythonApplication {
     python3Packages.pytest-aiohttp
     python3Packages.pytest-asyncio
     python3Packages.pytest-timeout
+    python3Packages.pytest-xdist
     python3Packages.kubernetes-validate
     python3Packages.schemathesis
   ];

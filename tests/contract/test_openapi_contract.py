@@ -31,7 +31,7 @@ from tests.support import tokens
 from tests.support.registry import bindings_of, write_token_file
 from tests.support.servers import PostgresServer, RedisServer, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.isolated]
 
 HERE = Path(__file__).parent
 # Small on purpose: the coverage phase already walks every boundary of every schema.

@@ -65,6 +65,15 @@ async def test_a_release_before_the_reserve_leaves_a_tombstone(seeded: TestClien
         (f"/internal/reservations/{uuid.uuid4()}", {"items": []}),
         (f"/internal/reservations/{uuid.uuid4()}", {"items": [], "x": 1}),
     ],
+    # Named, not by their random ids: pytest-xdist's workers must collect the same tests.
+    ids=[
+        "not-a-uuid",
+        "upper-case",
+        "zero-quantity",
+        "same-product-twice",
+        "no-items",
+        "extra-field",
+    ],
 )
 async def test_bad_reservations_are_400(seeded: TestClient, path: str, body: dict) -> None:
     await expect_error(await seeded.put(path, json=body), 400, "validation_failed")
