@@ -556,10 +556,13 @@ def _running_driver(mode: str | None, topology: Topology, root: Path, progress: 
 
 
 def _down(args: argparse.Namespace, topology: Topology, root: Path, progress: Progress) -> int:
+    from shopnet.bench import leftovers as bench_leftovers
     from shopnet.bench.ladder.run import remove_leftovers
 
     for item in remove_leftovers():  # a killed `bench --ladder`'s, found by its tag
         progress.info(f"  removed ladder {item}")
+    for item in bench_leftovers.remove(topology, progress):  # a killed `bench`'s stacks
+        progress.info(f"  removed {item}")
     drivers = (
         [make_driver(args.mode, topology=topology, root=root, progress=progress)]
         if args.mode

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from shopnet.bench import publish, write_outputs
+from shopnet.bench import leftovers, publish, write_outputs
 from shopnet.bench.results import Results
 from shopnet.bench.runner import Bench, BenchOptions
 from shopnet.errors import ConfigError, DriverError, PreflightError
@@ -97,8 +96,9 @@ def bench(args: argparse.Namespace, *, topology: Topology, root: Path, progress:
     options = options_from(args, topology)
     output = args.output or Path("bench-results") / time.strftime("%Y%m%d-%H%M%S")
     progress.info(f"bench: modes {', '.join(options.modes)}; results in {output}")
-    own_root = Path(tempfile.mkdtemp(prefix="shopnet-bench-"))
-    own_root.chmod(0o755)  # the datastores run as their own users
+    for item in leftovers.remove(topology, progress):  # a killed earlier bench's
+        progress.info(f"  removed {item}")
+    own_root = leftovers.own_root()
     runner = Bench(options, topology=topology, root=own_root, progress=progress, output=output)
     if baseline:
         runner.results.meta["baseline"] = baseline

@@ -22,7 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shopnet.bench import calibration, capacity, cpu, gateways, lifecycle, nginx, noise, orders
+from shopnet.bench import (
+    calibration,
+    capacity,
+    cpu,
+    gateways,
+    leftovers,
+    lifecycle,
+    nginx,
+    noise,
+    orders,
+)
 from shopnet.bench.results import Results, RunRecord
 from shopnet.bench.targets import PRODUCT_WORKLOADS, Target, find, plan_targets
 from shopnet.bench.wrk import WORKLOADS, WrkResult, WrkRun
@@ -34,7 +44,6 @@ from shopnet.runtime.confine import secret_store
 from shopnet.runtime.progress import Progress
 from shopnet.topology.model import Topology
 
-BENCH_PREFIX = "snb"
 """The bench's stacks carry their own prefix (compose project, namespaces, tables, markers):
 teardown finds objects by prefix, so with the person's `shopnet` its `down --volumes` would
 remove their stack and data. Fixed resources it shares with theirs (port 8080, the tier
@@ -92,7 +101,7 @@ class Bench:
         output: Path,
     ) -> None:
         self.options = options
-        self.topology = dataclasses.replace(topology, prefix=BENCH_PREFIX)
+        self.topology = dataclasses.replace(topology, prefix=leftovers.PREFIX)
         self.root = root
         self.progress = progress
         self.results = Results.start(output, options)
@@ -418,7 +427,9 @@ class Bench:
         except ShopnetError as exc:
             self.progress.warn(f"{name} peer not measured: {exc}")
             return None
-        return Target(name, f"http://{host}:{port}")
+        # The catalog's reads only: orders need a caller, and these configs name none (the
+        # nginx peer's maps the bench's admin token), so every order would be a 401.
+        return Target(name, f"http://{host}:{port}", only=PRODUCT_WORKLOADS)
 
     def _start_calibration(
         self,
