@@ -280,3 +280,21 @@ def test_capacity_at_the_latency_target_is_the_headline(tmp_path: Path) -> None:
     assert headline < report.index("## Comparison analysis")
     assert "| local | gateway | 5,150 [5,100–5,200] | 5,150 [5,100–5,200] |" in report
     assert "| docker | gateway | 4,150 [4,100–4,200] |" in report
+
+
+def test_a_path_that_carries_nothing_says_how_far_its_floor_is(tmp_path: Path) -> None:
+    results = _results(tmp_path)
+    results.meta["capacity"] = [
+        {"mode": "local", "repeat": repeat, "path": "gateway", "main": True,
+         "workload": workload, "rate": 5000 if workload == "product_hit" else 0,
+         "target_ms": 10.0, "ceiling": 300,
+         "probes": [{"rate": rate, "achieved": rate, "p99_ms": 11.0 + repeat, "failed": 0,
+                     "passed": False} for rate in (150, 5)]}
+        for repeat in (1, 2)
+        for workload in ("product_hit", "order_create")
+    ]  # fmt: skip
+    report = render(results)
+    row = (
+        "| local | gateway | 5,000 [5,000–5,000] | none: p99 12.5 ms [12.0–13.0] even at 5 req/s |"
+    )
+    assert row in report
