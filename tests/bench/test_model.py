@@ -89,3 +89,24 @@ def test_a_rows_softirq_is_counted_once_the_probes_time_already_holds_it() -> No
     (docker,) = [p for p in model.predict(ladder, {"local": 100.0, "docker": 110.0})
                  if p.mode == "docker"]  # fmt: skip
     assert docker.hops_us == 4 + 3 + 3 and docker.closes
+
+
+def test_swarm_spreads_its_inner_legs_over_the_node_and_the_overlay() -> None:
+    # One product replica per node, Redis on node 1: half the inner legs stay on node 1's
+    # overlay (the docker network row), half cross VXLAN to node 2 (the swarm overlay row).
+    ladder = {
+        "samples": [
+            {"row": "loopback", "cpu_us": 10.0},
+            {"row": "published port (DNAT)", "cpu_us": 16.0},
+            {"row": "docker network", "cpu_us": 17.0},
+            {"row": "swarm overlay", "cpu_us": 27.0},
+        ]
+    }
+    found = {p.mode: p for p in model.predict(ladder, {"local": 100.0, "swarm": 130.0})}
+    swarm = found["swarm"]
+    assert swarm.hops_us == 6 + (7 + 17) / 2 * 2 and swarm.predicted_us == 130.0
+    table = "\n".join(model.lines(list(found.values())))
+    legs = "published port (DNAT) / ½ docker network + ½ swarm overlay / ½ docker network + ½ swarm overlay"
+    assert f"| swarm | {legs} | +30.0 |" in table
+    without = {"samples": [s for s in ladder["samples"] if s["row"] != "swarm overlay"]}
+    assert "swarm" not in {p.mode for p in model.predict(without, {"local": 100.0, "swarm": 1.0})}

@@ -26,7 +26,17 @@ CLOSES_WITHIN = 0.10
 FINDINGS_HEADING = "## Where attached's extra CPU goes, measured"
 """docs/comparison.md's hand-written section on the model's gap: kept by `--publish`."""
 
-LEGS: dict[str, tuple[str, str, str]] = {
+Leg = str | tuple[str, ...]
+"""The ladder row a leg crosses, or the rows its requests spread over evenly (round-robin
+over instances placed apart: each row priced for its share)."""
+
+_SPLIT = ("docker network", "swarm overlay")
+"""Swarm's inner legs: one product replica per node, Redis on node 1 (docs/swarm.md), so
+half of gateway→product and of product→Redis stays on node 1's overlay — a bridge in the
+overlay's namespace, priced by the docker network row — and half crosses the VXLAN overlay
+to node 2."""
+
+LEGS: dict[str, tuple[Leg, Leg, Leg]] = {
     "local": ("loopback", "loopback", "loopback"),
     "netns": ("host-port DNAT", "routed + nftables", "routed + nftables"),
     # Attached: every allowed connection is on-link, bridged, and br_netfilter passes it
@@ -37,6 +47,7 @@ LEGS: dict[str, tuple[str, str, str]] = {
     "docker:single": ("published port (DNAT)", "docker network", "docker network"),
     "docker:single:dns": ("published port (DNAT)", "docker network", "docker network"),
     "netns:routed:hosts2": ("host-port DNAT", "VXLAN", "routed + nftables"),
+    "swarm": ("published port (DNAT)", _SPLIT, _SPLIT),
 }
 """mode → the ladder row each main-path leg crosses (client→gateway, gateway→product,
 product→Redis)."""
@@ -47,7 +58,7 @@ FALLBACK = {"bridge + nftables": "bridge"}
 @dataclass(frozen=True, slots=True)
 class Prediction:
     mode: str
-    legs: tuple[str, str, str]
+    legs: tuple[Leg, Leg, Leg]
     hops_us: float
     """What the legs add over loopback, from the ladder."""
     predicted_us: float
@@ -81,14 +92,33 @@ def row_cpu(ladder: dict[str, Any]) -> dict[str, float]:
     return {row: statistics.median(values) for row, values in found.items()}
 
 
-def _priced(legs: tuple[str, str, str], cpu: dict[str, float]) -> tuple[str, str, str] | None:
+def _rows(leg: Leg) -> tuple[str, ...]:
+    return (leg,) if isinstance(leg, str) else leg
+
+
+def _priced(legs: tuple[Leg, Leg, Leg], cpu: dict[str, float]) -> tuple[Leg, Leg, Leg] | None:
     """The rows that price `legs` in this ladder run (FALLBACK for a missing one), or None."""
 
-    def row(leg: str) -> str:
-        return leg if leg in cpu else FALLBACK.get(leg, leg)
+    def row(name: str) -> str:
+        return name if name in cpu else FALLBACK.get(name, name)
 
-    found = (row(legs[0]), row(legs[1]), row(legs[2]))
-    return found if all(leg in cpu for leg in found) else None
+    def priced(leg: Leg) -> Leg:
+        return row(leg) if isinstance(leg, str) else tuple(row(name) for name in leg)
+
+    found = (priced(legs[0]), priced(legs[1]), priced(legs[2]))
+    return found if all(name in cpu for leg in found for name in _rows(leg)) else None
+
+
+def _added(leg: Leg, cpu: dict[str, float]) -> float:
+    """What a leg adds over loopback: its row's, or the mean of the rows it spreads over."""
+    rows = _rows(leg)
+    return sum(cpu[name] - cpu["loopback"] for name in rows) / len(rows)
+
+
+def leg_text(leg: Leg) -> str:
+    rows = _rows(leg)
+    share = "" if len(rows) == 1 else ("½ " if len(rows) == 2 else f"1/{len(rows)} ")
+    return " + ".join(share + name for name in rows)
 
 
 def over_local(profile: dict[str, float], local: dict[str, float]) -> tuple[tuple[str, float], ...]:
@@ -118,7 +148,7 @@ def predict(
         legs = _priced(wanted, cpu)
         if mode not in measured or legs is None:
             continue
-        hops = sum(cpu[leg] - cpu["loopback"] for leg in legs)
+        hops = sum(_added(leg, cpu) for leg in legs)
         grew = over_local(profiles.get(mode, {}), profiles.get("local", {}))
         out.append(
             Prediction(mode, legs, round(hops, 1), round(base + hops, 1), measured[mode], grew)
@@ -164,11 +194,14 @@ def lines(predictions: list[Prediction]) -> list[str]:
     ]
     for p in predictions:
         out.append(
-            f"| {p.mode} | {' / '.join(p.legs)} | {p.hops_us:+.1f} | {p.predicted_us:.1f} "
+            f"| {p.mode} | {' / '.join(map(leg_text, p.legs))} | {p.hops_us:+.1f} "
+            f"| {p.predicted_us:.1f} "
             f"| {p.measured_us:.1f} | {p.error:+.0%} | {'✓' if p.closes else '✗'} |"
         )
-    fallbacks = sorted({f"{row} (for {want})" for p in predictions for want, row in
-                        zip(LEGS[p.mode], p.legs, strict=True) if row != want})  # fmt: skip
+    fallbacks = sorted({f"{row} (for {want})" for p in predictions
+                        for wanted, priced in zip(LEGS[p.mode], p.legs, strict=True)
+                        for want, row in zip(_rows(wanted), _rows(priced), strict=True)
+                        if row != want})  # fmt: skip
     if fallbacks:
         out.append("")
         out.append(
