@@ -75,7 +75,7 @@ def _running(root: Path) -> bool:
         pid = int(owner.split()[0])
     except (OSError, ValueError, IndexError):
         return False  # killed before it wrote its owner, or not a bench's
-    return bool(owner) and _identity(pid) == owner
+    return _identity(pid) == owner
 
 
 def _identity(pid: int) -> str | None:
