@@ -30,7 +30,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from shopnet.common.background import BackgroundLoop
+from shopnet.common.background import BackgroundLoop, pause
 from shopnet.errors import ConfigError
 
 log = logging.getLogger("shopnet.registry_client")
@@ -281,7 +281,7 @@ class Registration(BackgroundLoop):
                     registered = False
                     continue
                 backoff = 0.1
-                await asyncio.sleep(self.instance.ttl / 3)
+                await pause(self.instance.ttl / 3)
                 continue
             except RegistryError as exc:
                 log.warning("registry call failed; retrying in %.1fs: %s", backoff, exc)
@@ -289,7 +289,7 @@ class Registration(BackgroundLoop):
                 # Nobody awaits this task until stop(): had it ended here, the instance would
                 # serve, healthy, and never be routed to (seen in swarm start-up).
                 log.exception("registration failed unexpectedly; retrying in %.1fs", backoff)
-            await asyncio.sleep(backoff)
+            await pause(backoff)
             backoff = min(backoff * 2, self.instance.ttl / 3)
 
     async def stop(self) -> None:
@@ -340,7 +340,7 @@ class ServiceWatch(BackgroundLoop):
                 )
             except RegistryError as exc:
                 log.warning("watch %s: %s; retrying in %.1fs", self.service, exc, backoff)
-                await asyncio.sleep(backoff)
+                await pause(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = 0.1

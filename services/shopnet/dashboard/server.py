@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from shopnet.common.background import cancel_and_wait
+from shopnet.common.background import cancel_and_wait, pause
 from shopnet.dashboard import guard, layout, panels, svg
 from shopnet.dashboard.collect import Collector
 from shopnet.runtime.base import Driver
@@ -117,7 +117,7 @@ async def _polling(app: web.Application) -> AsyncIterator[None]:
                 except Exception:  # keep the page alive; say why in the log
                     log.exception("dashboard tick failed")
                 elapsed = asyncio.get_running_loop().time() - started
-                await asyncio.sleep(max(collector.interval - elapsed, 0.05))
+                await pause(max(collector.interval - elapsed, 0.05))
 
     task = asyncio.create_task(loop(), name="dashboard-ticks")
     yield

@@ -25,6 +25,7 @@ import contextlib
 import sys
 from collections import deque
 
+from shopnet.common.background import pause
 from shopnet.common.http import BUDGET
 from shopnet.common.upstreams import Endpoint
 from shopnet.gateway.connection import (
@@ -233,7 +234,7 @@ class UpstreamClient:
         """Forever: close connections idle for `keepalive_seconds`, forget unused endpoints."""
         period = self._keepalive / 4
         while True:
-            await asyncio.sleep(period)
+            await pause(period)
             self.close_idle(self._loop.time() - self._keepalive)
 
     def close_idle(self, older_than: float) -> None:

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 import aiohttp
 from aiohttp import web
 
-from shopnet.common.background import BackgroundLoop
+from shopnet.common.background import BackgroundLoop, pause
 from shopnet.common.health import CheckResult, CheckStatus, ReadinessCheck
 from shopnet.common.http import json_response
 from shopnet.common.registry_client import RegistryClient, ServiceInstance, ServiceWatch
@@ -88,7 +88,7 @@ class DnsWatch(BackgroundLoop):
             except socket.gaierror as exc:
                 if exc.errno not in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)):
                     log.warning("resolving %s: %s", self._name, exc)
-                    await asyncio.sleep(self._interval)
+                    await pause(self._interval)
                     continue
                 addresses = []
             instances = [
@@ -99,7 +99,7 @@ class DnsWatch(BackgroundLoop):
                 last = instances
                 self._on_change(instances)
             self.synced.set()
-            await asyncio.sleep(self._interval)
+            await pause(self._interval)
 
 
 class Discovery:

@@ -27,6 +27,7 @@ import uuid
 
 from aiohttp import web
 
+from shopnet.common.background import pause
 from shopnet.common.http import JSON, GatewayTimeout, Unprocessable, request_budget
 from shopnet.common.pg import unavailable_on_db_errors
 from shopnet.order import idempotency
@@ -156,7 +157,7 @@ async def recover(app: web.Application) -> None:
                     "released the stock of unfinished or cancelled orders",
                     extra={"order_ids": [str(o) for o in released]},
                 )
-        await asyncio.sleep(cfg.recovery_seconds)
+        await pause(cfg.recovery_seconds)
 
 
 def _answer(status: int, body: bytes, order_id: uuid.UUID, *, replayed: bool) -> web.Response:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from shopnet.common.app import create_base_app
-from shopnet.common.background import cancel_and_wait
+from shopnet.common.background import cancel_and_wait, pause
 from shopnet.common.config import read_secret
 from shopnet.common.health import CheckResult
 from shopnet.common.internal import read_callers
@@ -88,7 +88,7 @@ async def _expire_reservations(app: web.Application) -> None:
     instance sweeps; SKIP LOCKED keeps two from releasing the same one)."""
     cfg = app[PRODUCT_CONFIG]
     while True:
-        await asyncio.sleep(cfg.reservation_sweep_seconds)
+        await pause(cfg.reservation_sweep_seconds)
         try:
             for product_id in await app[RESERVATIONS].expire():
                 await handlers.invalidate_after_write(app, product_id)

@@ -34,7 +34,6 @@ before the breaker closes (past a bound, every product key is dropped instead).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -44,6 +43,7 @@ from prometheus_client import Gauge
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from shopnet.common.background import pause
 from shopnet.common.health import CheckResult, CheckStatus
 from shopnet.common.metrics import ServiceMetrics
 from shopnet.product import scripts
@@ -230,7 +230,7 @@ class ProductCache:
         """Forever: ping; notice Redis leaving (the breaker opens) and returning (it closes)."""
         while True:
             await self.probe()
-            await asyncio.sleep(self._probe_interval)
+            await pause(self._probe_interval)
 
     async def probe(self) -> None:
         try:

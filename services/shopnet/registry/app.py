@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from shopnet.common.app import create_base_app
-from shopnet.common.background import cancel_and_wait
+from shopnet.common.background import cancel_and_wait, pause
 from shopnet.common.bindings import parse_bindings
 from shopnet.common.registry_client import read_token_file
 from shopnet.registry import handlers
@@ -55,7 +55,7 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
 
     async def sweep_forever() -> None:
         while True:
-            await asyncio.sleep(interval)
+            await pause(interval)
             for instance_id, event in store.sweep():
                 log.info("instance %s", event, extra={"instance_id": instance_id})
 
