@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from shopnet.errors import DriverError
+from shopnet.errors import DriverError, ShopnetError
 from shopnet.runtime import nofollow, ports
 from shopnet.runtime.base import DownResult, InstanceStatus
 from shopnet.runtime.progress import Progress
@@ -81,11 +81,14 @@ class SwarmDriver(ContainerDriver):
         return f"swarm stack (2 nodes, overlays per tier), discovery {self.variant.discovery}"
 
     def present(self) -> bool:
-        return (
-            bool(self.node2.present() or tierroutes.claimed(self.topology, self.project))
-            or bool(nodes.our_gwbridge(self.docker, self.project))
-            or super().present()
-        )
+        if self.node2.present() or tierroutes.claimed(self.topology, self.project):
+            return True
+        if super().present():
+            return True
+        try:
+            return bool(nodes.our_gwbridge(self.docker, self.project))
+        except ShopnetError:  # no engine answers: it holds no network of ours either
+            return False
 
     def leftovers(self) -> list[str]:
         found = super().leftovers() + self.node2.present()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -45,9 +46,13 @@ def test_a_port_in_use_fails_preflight(tmp_path: Path) -> None:
             local.check_placements({}, taken)
 
 
-def shopnet(*args: str) -> subprocess.CompletedProcess[str]:
+def shopnet(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "shopnet", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "shopnet", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=None if env is None else os.environ | env,
     )
 
 
@@ -69,3 +74,17 @@ def test_down_volumes_after_a_plain_down_deletes_the_data(tmp_path: Path) -> Non
     assert volumes.returncode == 0, volumes.stderr
     assert f"removed data in {data}" in volumes.stderr
     assert not data.exists()
+
+
+def test_a_plain_down_with_no_docker_engine_answering_finds_nothing(tmp_path: Path) -> None:
+    """A host whose dockerd is stopped holds nothing of ours in Docker: `down` says so, where
+    swarm's look for its network used to fail the whole command ("Cannot connect")."""
+    topology = tmp_path / "topology.toml"
+    topology.write_text(
+        DEFAULT_TOML.read_text().replace('prefix = "shopnet"', 'prefix = "snnoengine"')
+    )
+    args = ["--state-dir", str(tmp_path / "state"), "--topology", str(topology)]
+    absent = {"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    plain = shopnet(*args, "down", env=absent)
+    assert plain.returncode == 0, plain.stderr
+    assert "nothing of ours is running" in plain.stderr
