@@ -7,15 +7,15 @@ import pytest
 from shopnet.bench import model
 
 
+def ladder_of(cpu_us: dict[str, float]) -> dict[str, list[dict[str, object]]]:
+    """A ladder run with one sample per row, as `shopnet bench --ladder` records it."""
+    return {"samples": [{"row": row, "cpu_us": cpu} for row, cpu in cpu_us.items()]}
+
+
 def test_prediction_adds_each_legs_hop_over_loopback() -> None:
-    ladder = {
-        "samples": [
-            {"row": "loopback", "cpu_us": 10.0},
-            {"row": "published port (DNAT)", "cpu_us": 16.0},
-            {"row": "docker network", "cpu_us": 17.0},
-            {"row": "bridge", "cpu_us": 12.0},
-        ]
-    }
+    ladder = ladder_of(
+        {"loopback": 10.0, "published port (DNAT)": 16.0, "docker network": 17.0, "bridge": 12.0}
+    )
     found = {p.mode: p for p in model.predict(ladder, {"local": 100.0, "docker": 125.0})}
     docker = found["docker"]
     assert docker.hops_us == 6 + 7 + 7 and docker.predicted_us == 120.0
@@ -27,18 +27,12 @@ def test_prediction_adds_each_legs_hop_over_loopback() -> None:
     assert "| docker | published port (DNAT) / docker network / docker network | +20.0 |" in table
 
 
-LADDER = {
-    "samples": [
-        {"row": "loopback", "cpu_us": 10.0},
-        {"row": "host-port DNAT", "cpu_us": 17.0},
-        {"row": "bridge", "cpu_us": 13.0},
-        {"row": "routed + nftables", "cpu_us": 16.0},
-    ]
-}
+NETNS_ROWS = {"loopback": 10.0, "host-port DNAT": 17.0, "bridge": 13.0, "routed + nftables": 16.0}
+LADDER = ladder_of(NETNS_ROWS)
 
 
 def test_attached_is_priced_by_the_bridge_with_its_forward_chain_or_says_its_floor() -> None:
-    with_row = {"samples": [*LADDER["samples"], {"row": "bridge + nftables", "cpu_us": 18.0}]}
+    with_row = ladder_of(NETNS_ROWS | {"bridge + nftables": 18.0})
     (attached,) = [
         p for p in model.predict(with_row, {"local": 100.0, "netns:attached": 130.0})
         if p.mode == "netns:attached"
@@ -94,19 +88,13 @@ def test_a_rows_softirq_is_counted_once_the_probes_time_already_holds_it() -> No
 def test_swarm_spreads_its_inner_legs_over_the_node_and_the_overlay() -> None:
     # One product replica per node, Redis on node 1: half the inner legs stay on node 1's
     # overlay (the docker network row), half cross VXLAN to node 2 (the swarm overlay row).
-    ladder = {
-        "samples": [
-            {"row": "loopback", "cpu_us": 10.0},
-            {"row": "published port (DNAT)", "cpu_us": 16.0},
-            {"row": "docker network", "cpu_us": 17.0},
-            {"row": "swarm overlay", "cpu_us": 27.0},
-        ]
-    }
+    rows = {"loopback": 10.0, "published port (DNAT)": 16.0, "docker network": 17.0}
+    ladder = ladder_of(rows | {"swarm overlay": 27.0})
     found = {p.mode: p for p in model.predict(ladder, {"local": 100.0, "swarm": 130.0})}
     swarm = found["swarm"]
     assert swarm.hops_us == 6 + (7 + 17) / 2 * 2 and swarm.predicted_us == 130.0
     table = "\n".join(model.lines(list(found.values())))
     legs = "published port (DNAT) / ½ docker network + ½ swarm overlay / ½ docker network + ½ swarm overlay"
     assert f"| swarm | {legs} | +30.0 |" in table
-    without = {"samples": [s for s in ladder["samples"] if s["row"] != "swarm overlay"]}
+    without = ladder_of(rows)
     assert "swarm" not in {p.mode for p in model.predict(without, {"local": 100.0, "swarm": 1.0})}
